@@ -1,0 +1,1 @@
+"""Integrations: Slack, Jira and the dry-run console, behind one Protocol and registry."""

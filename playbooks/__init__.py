@@ -1,0 +1,1 @@
+"""The playbooks bundled with ir, shipped as package data (YAML files beside this module)."""

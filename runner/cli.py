@@ -1,0 +1,178 @@
+"""The `ir` command line: parse options, call one library function, print, pick the exit code.
+
+Keep this module's imports light: `ir --help` and `ir list` must not pay for pydantic, slack_sdk, jira or a
+database driver. Everything heavier is imported inside the command that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
+
+app = typer.Typer(
+    name="ir",
+    help="Incident-response playbooks: run them, exercise them, and keep a tamper-evident timeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ir {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Incident-response playbooks: run them, exercise them, and keep a tamper-evident timeline."""
+
+
+@app.command("list")
+def list_(as_json: JsonFlag = False) -> None:
+    """List the playbooks ir can find (bundled, ./playbooks, IR_PLAYBOOK_PATH) and where each comes from."""
+    from .catalog import Catalog
+
+    entries = Catalog().entries().values()
+    if as_json:
+        _print_json([{"id": e.id, "title": e.title, "version": e.version, "tags": list(e.tags),
+                      "origin": e.origin, "path": str(e.path), "error": e.error,
+                      "overrides": str(e.overrides) if e.overrides else None} for e in entries])
+        return
+    rows = [("ID", "VERSION", "TITLE", "SOURCE")]
+    for e in entries:
+        source = e.origin if e.origin == "bundled" else f"{e.origin}: {e.path}"
+        if e.overrides:
+            source += " (overrides bundled)" if "playbooks/" in str(e.overrides) else f" (overrides {e.overrides})"
+        title = e.title if not e.error else f"(unreadable: run `ir validate {e.path}`)"
+        rows.append((e.id, e.version, title, source))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3])
+
+
+@app.command()
+def show(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
+         as_json: JsonFlag = False) -> None:
+    """Show a playbook: inputs, roles and steps by phase (--json: the parsed model, defaults included)."""
+    from .catalog import Catalog
+
+    loaded = Catalog().load(playbook)
+    if as_json:
+        _print_json(loaded.playbook.model_dump(mode="json"))
+        return
+    from .views import show_playbook
+
+    show_playbook(loaded.playbook)
+
+
+@app.command()
+def validate(refs: Annotated[list[str] | None, typer.Argument(
+                 metavar="[PATH|ID]...", help="Playbook files or ids; default: every playbook ir can find.")] = None,
+             as_json: JsonFlag = False) -> None:
+    """Check playbooks: YAML, the schema, references, the step graph and templates. Exit 0 valid, 1 invalid."""
+    from .catalog import Catalog
+
+    catalog = Catalog()
+    targets = refs or [str(e.path) for e in catalog.entries().values()]
+    results = []
+    for ref in targets:
+        path = catalog.path_of(ref)
+        try:
+            catalog.load(str(path))
+            results.append({"file": str(path), "valid": True, "problems": []})
+        except InvalidPlaybook as exc:
+            results.append({"file": str(path), "valid": False, "problems": [p.as_dict() for p in exc.problems]})
+            if not as_json:
+                print(exc, file=sys.stderr)
+    if as_json:
+        _print_json(results)
+    else:
+        for r in results:
+            if r["valid"]:
+                print(f"{r['file']}: ok")
+        bad = sum(not r["valid"] for r in results)
+        if bad:
+            problems = sum(len(r["problems"]) for r in results)
+            print(f"{bad} of {len(results)} playbook(s) invalid, {problems} problem(s)", file=sys.stderr)
+    if any(not r["valid"] for r in results):
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def schema(output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None) -> None:
+    """Print the JSON Schema of the playbook format (for editors, through yaml-language-server)."""
+    from .schema import playbook_schema
+
+    text = json.dumps(playbook_schema(), indent=2) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def graph(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")]) -> None:
+    """Print a Mermaid flowchart of a playbook's steps and branches."""
+    from .catalog import Catalog
+    from .graph import mermaid
+
+    sys.stdout.write(mermaid(Catalog().load(playbook).playbook))
+
+
+def main() -> None:
+    """The console script: runs the app and turns errors into one message and a documented exit code."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        print("interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_USAGE
+    except IrError as exc:
+        if isinstance(exc, InvalidPlaybook):
+            print(exc, file=sys.stderr)
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted; nothing was lost (resume with `ir resume`)", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the one place that reports bugs, without locals
+        code = _report_bug(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report_bug(exc: Exception) -> int:
+    import traceback
+
+    from .paths import log_dir
+
+    log = log_dir() / "ir-error.log"
+    with log.open("a") as fh:
+        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in ir; the traceback is in {log}",
+          file=sys.stderr)
+    return EXIT_INTERNAL

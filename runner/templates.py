@@ -1,0 +1,151 @@
+"""Jinja2 templates in playbooks: rendered in a sandbox with StrictUndefined, because playbooks come from
+other people's repositories.
+
+The template context (documented in docs/playbook-format.md):
+  inputs    the playbook's inputs            inputs.vendor
+  answers   answers to prompt questions      answers.affected_hosts
+  steps     per step: status, decision, note steps.scope.decision
+  incident  id, title, severity, status, exercise, opened_at, channel, ticket, commander
+  roles     who holds each role              roles.commander
+  playbook  id, title, version
+  now       the current time (aware, UTC)
+
+Filters besides Jinja's own: add_hours(n), add_days(n), add_business_days(n) (Monday to Friday),
+in_zone("Europe/Berlin"), timestamp (2026-03-29 14:02 PDT (-07:00)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import IrError
+
+CONTEXT_NAMES = frozenset({"inputs", "answers", "steps", "incident", "roles", "playbook", "now"})
+INCIDENT_FIELDS = frozenset(
+    {"id", "title", "severity", "status", "exercise", "opened_at", "channel", "ticket", "commander"}
+)
+STEP_FIELDS = frozenset({"status", "decision", "note", "completed_at"})
+PLAYBOOK_FIELDS = frozenset({"id", "title", "version"})
+
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(), timezone.utc)
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TemplateError(f"{value!r} is not a date-time with a time zone")
+    return value
+
+
+def add_hours(value: Any, hours: float) -> datetime:
+    return _aware(value) + timedelta(hours=hours)
+
+
+def add_days(value: Any, days: float) -> datetime:
+    return _aware(value) + timedelta(days=days)
+
+
+def add_business_days(value: Any, days: int) -> datetime:
+    """Monday to Friday; public holidays are not known to ir."""
+    out = _aware(value)
+    while days > 0:
+        out += timedelta(days=1)
+        days -= out.weekday() < 5
+    return out
+
+
+def in_zone(value: Any, zone: str) -> datetime:
+    return _aware(value).astimezone(ZoneInfo(zone))
+
+
+def timestamp(value: Any) -> str:
+    """A date-time as people read it in a report: 2026-03-29 14:02 PDT (-07:00)."""
+    moment = _aware(value)
+    offset = f"{moment:%z}"
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()} ({offset[:3]}:{offset[3:]})"
+
+
+FILTERS = {"add_hours": add_hours, "add_days": add_days, "add_business_days": add_business_days,
+           "in_zone": in_zone, "timestamp": timestamp}
+_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_env.filters.update(FILTERS)
+GLOBALS = frozenset(_env.globals)
+
+
+class TemplateProblem(IrError):
+    """A template that does not parse or cannot be rendered."""
+
+
+@lru_cache(maxsize=2048)
+def _parse(source: str) -> nodes.Template:
+    return _env.parse(source)
+
+
+def syntax_error(source: str, *, expression: bool = False) -> str | None:
+    """The syntax error of a template (or of a `when` expression), or None when it parses."""
+    try:
+        _parse(_as_template(source, expression))
+        _compiled(source, expression)  # compiling also catches unknown filters and tests
+    except TemplateError as exc:
+        return str(exc)
+    return None
+
+
+def _as_template(source: str, expression: bool) -> str:
+    return "{{ (" + source + ") }}" if expression else source
+
+
+@lru_cache(maxsize=2048)
+def _compiled(source: str, expression: bool) -> Any:
+    return _env.compile_expression(source) if expression else _env.from_string(source)
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    """Render a template string; a missing variable or a sandbox violation is a `TemplateProblem`."""
+    if "{" not in source:
+        return source
+    try:
+        return _compiled(source, False).render(context)
+    except TemplateError as exc:
+        raise TemplateProblem(f"template {source!r} failed: {exc}",
+                              hint="check the variable names against the template context in "
+                                   "docs/playbook-format.md") from None
+
+
+def evaluate(expression: str, context: dict[str, Any]) -> Any:
+    """Evaluate a `when` expression."""
+    try:
+        return _compiled(expression, True)(**context)
+    except TemplateError as exc:
+        raise TemplateProblem(f"condition {expression!r} failed: {exc}",
+                              hint="use `is defined` or the `default` filter for values that may be missing") from None
+
+
+def references(source: str, *, expression: bool = False) -> Iterator[tuple[str, str | None]]:
+    """Every variable a template reads, as (top-level name, attribute or None): `inputs.vendor` ->
+    ("inputs", "vendor"). Names the template sets itself (loop variables, `set`) are not reported."""
+    tree = _parse(_as_template(source, expression))
+    local = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    seen_names: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node
+        if isinstance(base, nodes.Name) and base.name not in local:
+            seen_names.add(id(base))
+            if isinstance(node, nodes.Getattr):
+                yield base.name, node.attr
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                yield base.name, node.arg.value
+            else:
+                yield base.name, None
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and name.name not in local and id(name) not in seen_names:
+            yield name.name, None
