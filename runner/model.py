@@ -175,6 +175,14 @@ class DecisionStep(StepBase):
     """What is being decided. A template."""
     choices: list[Choice] = Field(min_length=2)
     """At least two options."""
+    default: Name | None = None
+    """The choice taken when nobody answers (`--non-interactive` runs without an answer for this step)."""
+
+    @model_validator(mode="after")
+    def _default_is_a_choice(self) -> DecisionStep:
+        if self.default and self.default not in [c.id for c in self.choices]:
+            raise ValueError(f"default {self.default!r} is not one of the choices' ids")
+        return self
 
     def targets(self) -> list[str]:
         return super().targets() + [c.next for c in self.choices if c.next]
@@ -308,7 +316,11 @@ class Playbook(Model):
     tags: list[str] = []
     """Free-form labels for finding the playbook."""
     severity: Severity = "medium"
-    """The incident's default severity: low, medium, high or critical."""
+    """The incident's default severity: low, medium, high or critical. An input or prompt question with the id
+    `severity` (a choice of those four) sets the incident's severity when answered."""
+    incident_title: Template | None = None
+    """The title of an incident opened with this playbook (a template over `inputs`); default: the playbook's
+    title."""
     inputs: list[Variable] = []
     """Values asked for when the incident opens (`inputs.<id>` in templates)."""
     roles: list[Role] = []
