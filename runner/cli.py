@@ -139,17 +139,15 @@ def graph(playbook: Annotated[str, typer.Argument(help="A playbook id or a path 
 
 def main() -> None:
     """The console script: runs the app and turns errors into one message and a documented exit code."""
-    import click
-
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # typer's usage errors: unknown option or command, missing argument
+        exc.show()  # type: ignore[attr-defined]  # every one raised is a (vendored) click ClickException
         code = EXIT_USAGE
     except IrError as exc:
         if isinstance(exc, InvalidPlaybook):
@@ -176,3 +174,7 @@ def _report_bug(exc: Exception) -> int:
     print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in ir; the traceback is in {log}",
           file=sys.stderr)
     return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    main()
