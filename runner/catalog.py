@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PATTERNS = ("*.yaml", "*.yml")
+_CYCLE_HINT = "a playbook cannot include itself, directly or through others; remove one of the include steps"
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,16 @@ class Catalog:
 
         def resolve(playbook_id: str) -> Playbook:
             if playbook_id in chain:
-                raise KeyError(f"include cycle: {' -> '.join((*chain, playbook_id))}")
+                raise KeyError(f"include cycle: {' -> '.join((*chain, playbook_id))}", _CYCLE_HINT)
             entry = self.entries().get(playbook_id)
             if entry is None:
                 raise KeyError(f"no playbook with id {playbook_id!r}")
             try:
                 return self._load(entry.path, chain).playbook
-            except InvalidPlaybook:
+            except InvalidPlaybook as exc:
+                cycle = next((p.message for p in exc.problems if p.hint == _CYCLE_HINT), None)
+                if cycle:  # report the loop here, where it starts, not as "the included playbook is invalid"
+                    raise KeyError(cycle, _CYCLE_HINT) from None
                 raise KeyError(f"the included playbook {playbook_id!r} ({entry.path}) is invalid: "
                                f"run `ir validate {playbook_id}`") from None
 

@@ -189,7 +189,7 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
 def check_links(playbook: Playbook, source: Source, *, integrations: dict[str, frozenset[str]],
                 resolve: Any) -> list[Problem]:
     """Checks that need the world outside the file: integrations named in `via`, and included playbooks
-    (`resolve(id)` returns the included `Playbook` or raises `KeyError`)."""
+    (`resolve(id)` returns the included `Playbook` or raises `KeyError(message[, hint])`)."""
     problems = []
     for i, step in enumerate(playbook.steps):
         if isinstance(step, (NotifyStep, TicketStep)):
@@ -206,8 +206,8 @@ def check_links(playbook: Playbook, source: Source, *, integrations: dict[str, f
             try:
                 included = resolve(step.playbook)
             except KeyError as exc:
-                problems.append(source.problem(("steps", i, "playbook"), str(exc.args[0]),
-                                               "run `ir list` to see the playbooks ir can find"))
+                hint = exc.args[1] if len(exc.args) > 1 else "run `ir list` to see the playbooks ir can find"
+                problems.append(source.problem(("steps", i, "playbook"), str(exc.args[0]), hint))
                 continue
             declared = {v.id: v for v in included.inputs}
             for name in step.inputs:
