@@ -50,7 +50,9 @@ def list_(as_json: JsonFlag = False) -> None:
     """List the playbooks ir can find (bundled, ./playbooks, IR_PLAYBOOK_PATH) and where each comes from."""
     from .catalog import Catalog
 
-    entries = Catalog().entries().values()
+    catalog = Catalog()
+    bundled = dict(catalog.dirs)["bundled"]
+    entries = catalog.entries().values()
     if as_json:
         _print_json([{"id": e.id, "title": e.title, "version": e.version, "tags": list(e.tags),
                       "origin": e.origin, "path": str(e.path), "error": e.error,
@@ -60,7 +62,7 @@ def list_(as_json: JsonFlag = False) -> None:
     for e in entries:
         source = e.origin if e.origin == "bundled" else f"{e.origin}: {e.path}"
         if e.overrides:
-            source += " (overrides bundled)" if "playbooks/" in str(e.overrides) else f" (overrides {e.overrides})"
+            source += " (overrides bundled)" if e.overrides.parent == bundled else f" (overrides {e.overrides})"
         title = e.title if not e.error else f"(unreadable: run `ir validate {e.path}`)"
         rows.append((e.id, e.version, title, source))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
