@@ -1,0 +1,206 @@
+"""The embedded store: one SQLite file (WAL) in IR_HOME, created private (0600), versioned with forward
+migrations. Several processes may use it at once (`ir note` from a second terminal during a run): writes take
+the lock with BEGIN IMMEDIATE and wait up to `BUSY_MS` for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import IrError
+from .store import Change, Draft, Incident, OutboxItem, StepState
+from .timeline import GENESIS, Event, format_recorded, utc_now
+
+BUSY_MS = 10_000
+MIGRATIONS = [
+    """
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY, playbook_id TEXT NOT NULL, playbook_version TEXT NOT NULL,
+        playbook_hash TEXT NOT NULL, title TEXT NOT NULL, severity TEXT NOT NULL, mode TEXT NOT NULL,
+        exercise INTEGER NOT NULL, opened_at TEXT NOT NULL, opened_by TEXT NOT NULL, status TEXT NOT NULL,
+        closed_at TEXT, cursor TEXT, channel TEXT, ticket TEXT, head_hash TEXT NOT NULL,
+        event_count INTEGER NOT NULL);
+    CREATE TABLE bundles (incident TEXT NOT NULL REFERENCES incidents(id), playbook_id TEXT NOT NULL,
+        text BLOB NOT NULL, PRIMARY KEY (incident, playbook_id));
+    CREATE TABLE events (incident TEXT NOT NULL REFERENCES incidents(id), seq INTEGER NOT NULL,
+        kind TEXT NOT NULL, occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,
+        message TEXT NOT NULL, phase TEXT, step TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL, PRIMARY KEY (incident, seq));
+    CREATE TABLE steps (incident TEXT NOT NULL REFERENCES incidents(id), path TEXT NOT NULL,
+        status TEXT NOT NULL, started_at TEXT, finished_at TEXT, decision TEXT, note TEXT,
+        checked TEXT NOT NULL, PRIMARY KEY (incident, path));
+    CREATE TABLE variables (incident TEXT NOT NULL REFERENCES incidents(id), scope TEXT NOT NULL,
+        name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (incident, scope, name));
+    CREATE TABLE outbox (key TEXT PRIMARY KEY, incident TEXT NOT NULL REFERENCES incidents(id),
+        integration TEXT NOT NULL, action TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
+        attempts INTEGER NOT NULL, error TEXT, ref TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
+    CREATE INDEX outbox_incident ON outbox (incident, status);
+    """,
+]
+_INCIDENT_FIELDS = [f.name for f in fields(Incident)]
+
+
+def default_path() -> Path:
+    from .paths import home
+
+    return home() / "ir.db"
+
+
+class SqliteStore:
+    def __init__(self, path: Path | None = None):
+        self.path = path or default_path()
+        if not self.path.exists():
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        old_umask = os.umask(0o077)  # the -wal and -shm files, too
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_MS / 1000,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+        finally:
+            os.umask(old_umask)
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise IrError(f"the store {self.path} was written by a newer ir (schema {version})",
+                          hint="upgrade ir (pip install -U ir)")
+        for number in range(version, len(MIGRATIONS)):
+            with self._write():
+                for statement in filter(str.strip, MIGRATIONS[number].split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # incidents ---------------------------------------------------------------------------------------
+    def create(self, incident: Incident, bundle: dict[str, bytes], opened: Draft) -> Event:
+        with self._write():
+            row = asdict(incident) | {"head_hash": GENESIS, "event_count": 0}
+            self.db.execute(f"INSERT INTO incidents ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                            list(row.values()))
+            self.db.executemany("INSERT INTO bundles VALUES (?, ?, ?)",
+                                [(incident.id, pid, text) for pid, text in bundle.items()])
+            return self._append(incident.id, opened, None)
+
+    def incident(self, incident_id: str) -> Incident:
+        row = self.db.execute(f"SELECT {', '.join(_INCIDENT_FIELDS)} FROM incidents WHERE id = ?",
+                              (incident_id,)).fetchone()
+        if row is None:
+            raise IrError(f"no incident {incident_id!r} in {self.path}", hint="run `ir incidents` to list them")
+        return _incident(row)
+
+    def incidents(self) -> list[Incident]:
+        rows = self.db.execute(f"SELECT {', '.join(_INCIDENT_FIELDS)} FROM incidents ORDER BY opened_at, id")
+        return [_incident(r) for r in rows]
+
+    def bundle(self, incident_id: str) -> dict[str, bytes]:
+        rows = self.db.execute("SELECT playbook_id, text FROM bundles WHERE incident = ?", (incident_id,))
+        return {pid: bytes(text) for pid, text in rows}
+
+    # events and state --------------------------------------------------------------------------------
+    def record(self, incident_id: str, draft: Draft, change: Change | None = None) -> Event:
+        with self._write():
+            return self._append(incident_id, draft, change)
+
+    def _append(self, incident_id: str, draft: Draft, change: Change | None) -> Event:
+        head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
+                                      (incident_id,)).fetchone()
+        recorded = format_recorded(utc_now())
+        event = Event(incident_id, count + 1, draft.kind, draft.occurred_at or recorded, recorded, draft.actor,
+                      draft.message, draft.phase, draft.step, draft.data, head).sealed()
+        self.db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (event.incident, event.seq, event.kind, event.occurred_at, event.recorded_at, event.actor,
+                         event.message, event.phase, event.step, _dumps(event.data), event.prev_hash, event.hash))
+        updates = {"head_hash": event.hash, "event_count": event.seq, **(change.incident if change else {})}
+        self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in updates)} WHERE id = ?",
+                        [*updates.values(), incident_id])
+        if change and change.step:
+            s = change.step
+            self.db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (incident_id, s.path, s.status, s.started_at, s.finished_at, s.decision, s.note,
+                             json.dumps(list(s.checked))))
+        for (scope, name), value in (change.variables if change else {}).items():
+            self.db.execute("INSERT OR REPLACE INTO variables VALUES (?, ?, ?, ?)",
+                            (incident_id, scope, name, _dumps(value)))
+        return event
+
+    def events(self, incident_id: str) -> Iterator[Event]:
+        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? ORDER BY seq", (incident_id,))
+        for row in cursor:
+            yield Event(*row[:9], json.loads(row[9]), row[10], row[11])
+
+    def steps(self, incident_id: str) -> dict[str, StepState]:
+        rows = self.db.execute("SELECT path, status, started_at, finished_at, decision, note, checked FROM steps "
+                               "WHERE incident = ?", (incident_id,))
+        return {r[0]: StepState(*r[:6], tuple(json.loads(r[6]))) for r in rows}
+
+    def variables(self, incident_id: str) -> dict[tuple[str, str], Any]:
+        rows = self.db.execute("SELECT scope, name, value FROM variables WHERE incident = ?", (incident_id,))
+        return {(scope, name): json.loads(value) for scope, name, value in rows}
+
+    # outbox -------------------------------------------------------------------------------------------
+    def enqueue(self, item: OutboxItem) -> OutboxItem:
+        now = format_recorded(utc_now())
+        with self._write():
+            self.db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (item.key, item.incident, item.integration, item.action, _dumps(item.payload),
+                             item.status, item.attempts, item.error, _dumps(item.ref), now, now))
+        item = self.outbox_item(item.key)
+        assert item is not None
+        return item
+
+    def outbox(self, incident_id: str | None = None) -> list[OutboxItem]:
+        query = "SELECT * FROM outbox" + (" WHERE incident = ?" if incident_id else "") + " ORDER BY created_at, key"
+        return [_outbox(r) for r in self.db.execute(query, (incident_id,) if incident_id else ())]
+
+    def outbox_item(self, key: str) -> OutboxItem | None:
+        row = self.db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
+        return _outbox(row) if row else None
+
+    def settle(self, key: str, *, status: str, ref: dict[str, Any] | None = None, error: str | None = None) -> None:
+        with self._write():
+            self.db.execute("UPDATE outbox SET status = ?, ref = ?, error = ?, attempts = attempts + 1, "
+                            "updated_at = ? WHERE key = ?",
+                            (status, _dumps(ref or {}), error, format_recorded(utc_now()), key))
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _incident(row: tuple[Any, ...]) -> Incident:
+    incident = Incident(*row)
+    return replace(incident, exercise=bool(incident.exercise))
+
+
+def _outbox(row: tuple[Any, ...]) -> OutboxItem:
+    key, incident, integration, action, payload, status, attempts, error, ref, created, updated = row
+    return OutboxItem(key, incident, integration, action, json.loads(payload), status, attempts, error,
+                      json.loads(ref), created, updated)

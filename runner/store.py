@@ -1,0 +1,114 @@
+"""The incident store interface, and the records it keeps.
+
+Every change of state arrives as `record(incident, draft, change)`: one timeline event and the state it
+changes, committed together before the runner does anything else. The embedded SQLite store
+(`runner.sqlite_store`) implements it; a PostgreSQL store for teams sharing incidents can implement the same
+Protocol later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .timeline import Event
+
+UNCHANGED: Any = object()
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    playbook_id: str
+    playbook_version: str
+    playbook_hash: str
+    title: str
+    severity: str
+    mode: str  # "live" or "dry-run"
+    exercise: bool
+    opened_at: str
+    opened_by: str
+    status: str = "open"  # "open" or "closed"
+    closed_at: str | None = None
+    cursor: str | None = None  # the step in progress or next; None when the playbook has ended
+    channel: str | None = None
+    ticket: str | None = None
+    head_hash: str = ""
+    event_count: int = 0
+
+
+@dataclass(frozen=True)
+class StepState:
+    path: str  # "scope", or "intrusion/contain" inside an included playbook
+    status: str  # started, completed, skipped, failed
+    started_at: str | None = None
+    finished_at: str | None = None
+    decision: str | None = None
+    note: str | None = None
+    checked: tuple[int, ...] = ()  # checklist items ticked
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An event before the store numbers, times and seals it."""
+
+    kind: str
+    actor: str
+    message: str = ""
+    occurred_at: str | None = None  # default: the moment it is recorded
+    phase: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """State that changes together with an event."""
+
+    step: StepState | None = None
+    variables: dict[tuple[str, str], Any] = field(default_factory=dict)  # (scope, name) -> JSON value
+    incident: dict[str, Any] = field(default_factory=dict)  # Incident fields: cursor, status, severity, ...
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    key: str  # idempotency key: incident/step/action
+    incident: str
+    integration: str
+    action: str
+    payload: dict[str, Any]
+    status: str = "pending"  # pending, done, failed (will be retried), dry-run
+    attempts: int = 0
+    error: str | None = None
+    ref: dict[str, Any] = field(default_factory=dict)  # the external reference: issue key, channel and ts
+    created_at: str = ""
+    updated_at: str = ""
+
+
+class Store(Protocol):
+    def create(self, incident: Incident, bundle: dict[str, bytes], opened: Draft) -> Event: ...
+
+    def incident(self, incident_id: str) -> Incident: ...
+
+    def incidents(self) -> list[Incident]: ...
+
+    def bundle(self, incident_id: str) -> dict[str, bytes]: ...
+
+    def record(self, incident_id: str, draft: Draft, change: Change | None = None) -> Event: ...
+
+    def events(self, incident_id: str) -> Iterator[Event]: ...
+
+    def steps(self, incident_id: str) -> dict[str, StepState]: ...
+
+    def variables(self, incident_id: str) -> dict[tuple[str, str], Any]: ...
+
+    def enqueue(self, item: OutboxItem) -> OutboxItem: ...
+
+    def outbox(self, incident_id: str | None = None) -> list[OutboxItem]: ...
+
+    def outbox_item(self, key: str) -> OutboxItem | None: ...
+
+    def settle(self, key: str, *, status: str, ref: dict[str, Any] | None = None, error: str | None = None) -> None: ...
+
+    def close(self) -> None: ...

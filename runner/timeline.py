@@ -1,0 +1,91 @@
+"""Timeline events and their hash chain.
+
+Each event's hash is SHA-256 over a canonical encoding (JSON, sorted keys, no spaces, UTF-8) of all its fields
+and the previous event's hash, so altering, inserting or removing an event breaks the chain from there on.
+The incident also records the head (last hash and count), which catches removal of the newest events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+GENESIS = "0" * 64
+
+KINDS = (
+    "incident.opened", "incident.resumed", "incident.paused", "incident.closed", "incident.updated",
+    "input.set", "role.assigned", "severity.changed",
+    "step.started", "step.completed", "step.skipped", "step.failed", "checklist.checked",
+    "decision", "note", "evidence", "milestone",
+    "integration.requested", "integration.done", "integration.failed", "integration.dry_run",
+    "imported",
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def format_recorded(moment: datetime) -> str:
+    """recorded_at: UTC with milliseconds, `2026-11-22T22:15:00.123Z`."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    incident: str
+    seq: int
+    kind: str
+    occurred_at: str  # ISO 8601 with the offset it was given in
+    recorded_at: str  # UTC, milliseconds
+    actor: str
+    message: str = ""
+    phase: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    prev_hash: str = GENESIS
+    hash: str = ""
+
+    def canonical(self) -> bytes:
+        body = {k: v for k, v in asdict(self).items() if k != "hash"}
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def sealed(self) -> Event:
+        return Event(**{**asdict(self), "hash": hashlib.sha256(self.canonical()).hexdigest()})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Broken:
+    """Where a chain stops verifying, and why."""
+
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"event {self.seq}: {self.reason}"
+
+
+def verify(events: Iterable[Event], head: tuple[str, int] | None = None) -> Broken | None:
+    """The first place where the chain breaks, or None. `head` is the (hash, count) the incident recorded."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    for event in events:
+        count += 1
+        if event.seq != expected_seq:
+            return Broken(expected_seq, f"missing (found event {event.seq} next): events were removed or renumbered")
+        if event.prev_hash != prev:
+            return Broken(event.seq, "does not follow the event before it: an event was inserted or removed here")
+        if event.sealed().hash != event.hash:
+            return Broken(event.seq, "was altered after it was recorded (its hash does not match its content)")
+        prev, expected_seq = event.hash, expected_seq + 1
+    if head is not None and (prev, count) != head:
+        return Broken(count + 1 if count < head[1] else count,
+                      f"the incident recorded {head[1]} events ending in {head[0][:12]}…, the timeline has {count} "
+                      f"ending in {prev[:12]}…: events were removed from the end or the head was changed")
+    return None
