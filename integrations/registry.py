@@ -32,3 +32,13 @@ def available() -> dict[str, Integration]:
 
 def capabilities() -> dict[str, frozenset[str]]:
     return {name: i.handles for name, i in available().items()}
+
+
+class Connection(Protocol):
+    """A configured, reachable integration for one incident (built by the integration from settings)."""
+
+    def perform(self, action: str, payload: dict[str, object], key: str) -> dict[str, object]:
+        """Do the action; return its external reference (issue key, channel id and ts, ...)."""
+
+    def reconcile(self, action: str, payload: dict[str, object], key: str) -> dict[str, object] | None:
+        """After an unknown outcome: the reference if the action did happen, else None."""

@@ -1,0 +1,311 @@
+"""The run loop: walks an incident's playbook step by step, asking a `Responder` (a person at a terminal, or an
+answers file) and recording every change in the store before anything else happens.
+
+The cursor is a step path: `scope` for a step of the incident's playbook, `include_step/step` inside an
+included playbook. A killed run resumes at the cursor; what the step had already recorded (answers, ticked
+checklist items, integration actions) is kept and not asked for or sent again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from . import templates, values
+from .errors import StepFailed
+from .loader import Loaded, load_text
+from .model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, Playbook,
+                    PromptStep, Step, TicketStep, Variable)
+from .outbox import Outbox
+from .store import Change, Draft, Incident, StepState, Store
+from .timeline import format_recorded, utc_now
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a responder finished a step."""
+
+    status: str  # completed, skipped, failed, or paused (stop here; resume later)
+    note: str | None = None
+    at: datetime | None = None  # when it really happened, if not now
+
+
+@dataclass(frozen=True)
+class Place:
+    """A step in context: its path, its playbook, and the scope its variables live in."""
+
+    path: str
+    scope: str
+    playbook: Playbook
+    index: int
+
+    @property
+    def step(self) -> Step:
+        return self.playbook.steps[self.index]
+
+
+class Pause(Exception):
+    """Raised by a responder when the person pauses (or presses Ctrl-C, or input ends): stop, lose nothing."""
+
+
+class Responder(Protocol):
+    def value(self, var: Variable, key: str, problem: str | None) -> Any:
+        """A raw value for `var`, or None for none. `key` names it: `inputs.vendor`, `roles.commander`, or
+        `<step path>.<question>`; `problem` says why the previous answer was refused."""
+
+    def decide(self, place: Place, question: str, session: Session) -> tuple[str, str | None]:
+        """A choice id of `place.step` and an optional rationale."""
+
+    def act(self, place: Place, text: str, checklist: list[str], session: Session) -> Outcome:
+        """How a step ends: a manual step's instructions and checklist, or what a notify/ticket step will do."""
+
+    def heading(self, place: Place, title: str, position: str) -> None:
+        """A step begins (`position` reads like `4/23`)."""
+
+    def say(self, text: str) -> None:
+        """Show one line to the responder."""
+
+
+@dataclass
+class Session:
+    """What a responder may do at any step: notes, evidence, checklist ticks, the overview."""
+
+    runner: Runner
+    place: Place
+
+    def tick(self, item: int, text: str) -> None:
+        state = self.runner.state(self.place)
+        checked = tuple(sorted({*state.checked, item}))
+        self.runner.record("checklist.checked", self.place, f"done: {text}", {"item": item},
+                           step=replace(state, checked=checked))
+
+    def note(self, text: str, at: datetime | None = None) -> None:
+        self.runner.record("note", self.place, text, occurred_at=at)
+
+    def evidence(self, description: str, data: dict[str, Any]) -> None:
+        self.runner.record("evidence", self.place, description, data)
+
+    def overview(self) -> list[tuple[str, int, int]]:
+        """Per phase: (phase, steps finished, steps in the phase) of the incident's playbook."""
+        from .status import progress
+
+        return progress(self.runner.root, self.runner.store.steps(self.runner.incident_id))
+
+
+@dataclass
+class Runner:
+    store: Store
+    incident_id: str
+    responder: Responder
+    actor: str
+    outbox: Outbox
+    playbooks: dict[str, Loaded] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.playbooks = {pid: load_text(text, f"<incident {self.incident_id}: {pid}>")
+                          for pid, text in self.store.bundle(self.incident_id).items()}
+        self.root = self.playbooks[self.incident.playbook_id].playbook
+
+    @property
+    def incident(self) -> Incident:
+        return self.store.incident(self.incident_id)
+
+    # places and context -----------------------------------------------------------------------------
+    def place(self, path: str) -> Place:
+        playbook, scope = self.root, ""
+        *outer, last = path.split("/")
+        for part in outer:
+            step = playbook.step(part)
+            assert isinstance(step, IncludeStep)
+            playbook, scope = self.playbooks[step.playbook].playbook, f"{scope}{part}/"
+        index = next(i for i, s in enumerate(playbook.steps) if s.id == last)
+        return Place(path, scope.rstrip("/"), playbook, index)
+
+    def state(self, place: Place) -> StepState:
+        return self.store.steps(self.incident_id).get(place.path) or StepState(place.path, "started")
+
+    def context(self, place: Place | None) -> dict[str, Any]:
+        """The template context at `place` (None: the incident's own playbook, before its first step)."""
+        incident = self.incident
+        playbook, scope = (place.playbook, place.scope) if place else (self.root, "")
+        prefix = f"{scope}/" if scope else ""
+        found: dict[str, dict[str, Any]] = {"inputs": {}, "answers": {}, "roles": {}}
+        types = {f"inputs.{v.id}": v for v in playbook.inputs} | {
+            f"answers.{q.id}": q for s in playbook.steps if isinstance(s, PromptStep) for q in s.questions}
+        for (var_scope, name), value in self.store.variables(self.incident_id).items():
+            kind, _, key = name.partition(".")
+            if kind == "roles":
+                found["roles"][key] = value
+            elif var_scope == scope and name in types:
+                found[kind][key] = values.from_json(types[name], value)
+        steps = {path[len(prefix):]: {"status": s.status, "decision": s.decision, "note": s.note,
+                                      "completed_at": s.finished_at}
+                 for path, s in self.store.steps(self.incident_id).items()
+                 if path.startswith(prefix) and "/" not in path[len(prefix):]}
+        return {**found, "steps": steps, "now": utc_now(),
+                "incident": {"id": incident.id, "title": incident.title, "severity": incident.severity,
+                             "status": incident.status, "exercise": incident.exercise,
+                             "opened_at": incident.opened_at, "channel": incident.channel,
+                             "ticket": incident.ticket, "commander": found["roles"].get("commander")},
+                "playbook": {"id": playbook.id, "title": playbook.title, "version": playbook.version}}
+
+    def record(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None, *,
+               step: StepState | None = None, variables: dict[tuple[str, str], Any] | None = None,
+               incident: dict[str, Any] | None = None, occurred_at: datetime | None = None) -> None:
+        self.store.record(self.incident_id, Draft(
+            kind, self.actor, message, occurred_at.isoformat() if occurred_at else None,
+            place.step.phase if place else None, place.path if place else None, data or {}),
+            Change(step, variables or {}, incident or {}))
+
+    # asking ------------------------------------------------------------------------------------------
+    def ask(self, var: Variable, kind: str, scope: str, place: Place | None) -> None:
+        """Ask for one variable (`kind` inputs, roles or answers) until the answer is valid, and record it,
+        once: a value recorded earlier (also "not given" for an optional one) is not asked again on resume."""
+        name = f"{kind}.{var.id}"
+        key = f"{place.path}.{var.id}" if place else name
+        if (scope, name) in self.store.variables(self.incident_id):
+            return
+        problem, value = None, None
+        while True:
+            raw = self.responder.value(var, key, problem)
+            if raw is None or raw == "":
+                if not var.required:
+                    break
+                problem = "a value is needed"
+                continue
+            try:
+                value = values.parse(var, raw)
+                break
+            except ValueError as exc:
+                problem = str(exc)
+        stored = values.to_json(value)
+        changes: dict[str, Any] = {}
+        if var.id == "severity" and stored in SEVERITIES:
+            changes["severity"] = stored
+        shown = "not given" if stored is None else stored
+        self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}", {"name": name, "scope": scope, "value": stored},
+                    variables={(scope, name): stored}, incident=changes)
+
+    def open(self) -> None:
+        """The incident's inputs, roles and title; on resume only what was not recorded yet."""
+        for var in self.root.inputs:
+            self.ask(var, "inputs", "", None)
+        for role in self.root.roles:
+            who = Variable(id=role.id, label=f"{role.title}: who? (Enter to leave it open)", required=False)
+            self.ask(who, "roles", "", None)
+        if self.root.incident_title:
+            title = templates.render(self.root.incident_title, self.context(None))
+            if title != self.incident.title:
+                self.record("incident.updated", None, f"title: {title}", {"title": title}, incident={"title": title})
+
+    # the loop ----------------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Run until the playbook ends ("finished") or the responder pauses ("paused")."""
+        place = None
+        try:
+            self.open()
+            while (path := self.incident.cursor) is not None:
+                place = self.place(path)
+                self.step(place)
+        except Pause:
+            self.record("incident.paused", place, f"paused at {place.path}" if place else "paused while opening")
+            return "paused"
+        return "finished"
+
+    def step(self, place: Place) -> None:
+        step, states = place.step, self.store.steps(self.incident_id)
+        title = templates.render(step.title, self.context(place))
+        if place.path not in states:
+            self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
+                        step=StepState(place.path, "started", started_at=format_recorded(utc_now())))
+        if step.when and not templates.evaluate(step.when, self.context(place)):
+            self.finish(place, Outcome("skipped", "condition false"), None)
+            return
+        if isinstance(step, IncludeStep):
+            self.enter(place, step)
+            return
+        self.responder.heading(place, title, f"{place.index + 1}/{len(place.playbook.steps)}")
+        self.finish(place, *self.perform(place, step))
+
+    def perform(self, place: Place, step: Step) -> tuple[Outcome, str | None]:
+        context, session = self.context(place), Session(self, place)
+        if isinstance(step, PromptStep):
+            for question in step.questions:
+                self.ask(question, "answers", place.scope, place)
+            return Outcome("completed"), None
+        if isinstance(step, DecisionStep):
+            question = templates.render(step.question, context)
+            choice_id, rationale = self.responder.decide(place, question, session)
+            choice = next(c for c in step.choices if c.id == choice_id)
+            self.record("decision", place, f"{question} -> {choice.label}",
+                        {"choice": choice.id, "label": choice.label, "rationale": rationale},
+                        step=replace(self.state(place), decision=choice.id, note=rationale))
+            return Outcome("completed", rationale), choice.next
+        if isinstance(step, ManualStep):
+            return self.responder.act(place, templates.render(step.instructions, context),
+                                      [templates.render(i, context) for i in step.checklist], session), None
+        if isinstance(step, NoteStep):
+            message = templates.render(step.message, context)
+            self.record("note", place, message)
+            self.responder.say(message)
+            return Outcome("completed"), None
+        assert isinstance(step, (NotifyStep, TicketStep))
+        item = self.outbox.prepare(place, step, context)
+        outcome = self.responder.act(place, self.outbox.preview(item), [], session)
+        if outcome.status == "completed":
+            self.outbox.request(place, item)
+        return outcome, None
+
+    def enter(self, place: Place, step: IncludeStep) -> None:
+        included = self.playbooks[step.playbook].playbook
+        scope = place.path
+        context = self.context(place)
+        for var in included.inputs:
+            raw = step.inputs.get(var.id, var.default)
+            if isinstance(raw, str):
+                raw = templates.render(raw, context)
+            if raw is not None and (scope, f"inputs.{var.id}") not in self.store.variables(self.incident_id):
+                value = values.to_json(values.parse(var, raw))
+                self.record("input.set", place, f"{scope}/inputs.{var.id} = {value}",
+                            {"name": f"inputs.{var.id}", "scope": scope, "value": value},
+                            variables={(scope, f"inputs.{var.id}"): value})
+        self.record("note", place, f"entering playbook {included.id} {included.version}",
+                    incident={"cursor": f"{scope}/{included.steps[0].id}"})
+
+    def finish(self, place: Place, outcome: Outcome, target: str | None) -> None:
+        step = place.step
+        if outcome.status == "failed":
+            if step.on_failure == "stop":
+                self.record("step.failed", place, outcome.note or "failed", {"on_failure": "stop"},
+                            step=replace(self.state(place), status="failed", note=outcome.note))
+                raise StepFailed(f"step {place.path} failed: {outcome.note or 'no reason given'}",
+                                 hint=f"fix what failed, then `ir resume {self.incident_id}` runs the step again")
+            target = None if step.on_failure == "continue" else step.on_failure
+        cursor, finished_includes = self.after(place, target)
+        kind = {"completed": "step.completed", "skipped": "step.skipped", "failed": "step.failed"}[outcome.status]
+        self.record(kind, place, outcome.note or "", {"next": cursor},
+                    step=replace(self.state(place), status=outcome.status,
+                                 finished_at=format_recorded(outcome.at or utc_now()), note=outcome.note),
+                    incident={"cursor": cursor}, occurred_at=outcome.at)
+        if step.milestone and outcome.status == "completed":
+            self.record("milestone", place, step.milestone, {"milestone": step.milestone}, occurred_at=outcome.at)
+        for parent in finished_includes:
+            included = parent.step.playbook  # type: ignore[union-attr]
+            self.record("step.completed", parent, f"playbook {included} finished",
+                        step=replace(self.state(parent), status="completed", finished_at=format_recorded(utc_now())))
+
+    def after(self, place: Place, target: str | None) -> tuple[str | None, list[Place]]:
+        """The path that follows `place` when it leads to `target` (None: its `next`, else the next step), and
+        the include steps that end with it (an included playbook that reaches its end completes its step)."""
+        finished: list[Place] = []
+        while True:
+            target = target or place.step.next
+            if target is None and place.index + 1 < len(place.playbook.steps):
+                target = place.playbook.steps[place.index + 1].id
+            if target and target != END:
+                return (f"{place.scope}/{target}" if place.scope else target), finished
+            if not place.scope:
+                return None, finished
+            place, target = self.place(place.scope), None
+            finished.append(place)
