@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from . import __version__
+from . import __version__, cli_incident
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
 
 app = typer.Typer(
@@ -137,6 +137,12 @@ def graph(playbook: Annotated[str, typer.Argument(help="A playbook id or a path 
     from .graph import mermaid
 
     sys.stdout.write(mermaid(Catalog().load(playbook).playbook))
+
+
+for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, cli_incident.status,
+                 cli_incident.note, cli_incident.evidence, cli_incident.timeline, cli_incident.verify,
+                 cli_incident.close):
+    app.command()(_command)
 
 
 def main() -> None:

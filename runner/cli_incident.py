@@ -1,0 +1,239 @@
+"""The incident commands of the `ir` CLI: run, resume, incidents, status, note, evidence, timeline, verify,
+close. Each parses its options, calls the library, prints, and picks the exit code; runner/cli.py registers
+them. Heavy imports (pydantic, sqlite3, rich) happen inside the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .errors import EXIT_INVALID
+
+if TYPE_CHECKING:
+    from .answers import Answers
+    from .sqlite_store import SqliteStore
+
+IncidentArg = Annotated[str, typer.Argument(help="The incident id (see `ir incidents`).")]
+As = Annotated[str | None, typer.Option("--as", help="Who is acting (default: IR_ACTOR, else the OS user).")]
+AnswersOpt = Annotated[Path | None, typer.Option("--answers", help="Answers file (YAML or JSON).")]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", metavar="NAME=VALUE", help="Set an input (repeatable).")]
+NonInteractive = Annotated[bool, typer.Option(
+    "--non-interactive", help="Ask nobody: answers file, then defaults (and examples in a dry run).")]
+At = Annotated[str | None, typer.Option("--at", help="When it happened, e.g. '2026-03-29 14:02 America/Los_Angeles'.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _store() -> SqliteStore:
+    from .sqlite_store import SqliteStore
+
+    return SqliteStore()
+
+
+def _when(at: str | None) -> str | None:
+    from . import values
+    from .errors import UsageError
+
+    if at is None:
+        return None
+    try:
+        return values.parse_time(at).isoformat()
+    except ValueError as exc:
+        raise UsageError(f"--at: {exc}") from None
+
+
+def _answers(path: Path | None, assignments: list[str] | None) -> Answers:
+    from .answers import Answers
+
+    return (Answers.load(path) if path else Answers()).with_vars(assignments or [])
+
+
+def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Render every integration action; send nothing.")] = False,
+        answers: AnswersOpt = None, var: VarOpt = None, non_interactive: NonInteractive = False,
+        as_: As = None) -> None:
+    """Open an incident with a playbook and walk through it."""
+    from .catalog import Catalog
+    from .opening import actor_name, open_incident
+
+    catalog = Catalog()
+    loaded = catalog.load(playbook)
+    bundle = catalog.bundle(loaded)
+    given = _answers(answers, var)
+    _check_answers(given, bundle, loaded.playbook.id, non_interactive=non_interactive, dry_run=dry_run)
+    store, actor, root = _store(), actor_name(as_), loaded.playbook
+    incident = open_incident(store, root.id, root.version, root.title, root.severity, bundle, root.steps[0].id,
+                             actor=actor, live=not dry_run)
+    print(f"Opened {incident.id}: {root.title}" + (" (dry run: nothing is sent)" if dry_run else ""))
+    _drive(store, incident.id, actor, given, non_interactive=non_interactive)
+
+
+def resume(incident: IncidentArg, answers: AnswersOpt = None, var: VarOpt = None,
+           non_interactive: NonInteractive = False, as_: As = None) -> None:
+    """Continue an incident's playbook exactly where it stopped."""
+    from .errors import IrError
+    from .opening import actor_name
+
+    store = _store()
+    found = store.incident(incident)
+    if found.status == "closed":
+        raise IrError(f"{incident} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
+    given = _answers(answers, var)
+    _check_answers(given, store.bundle(incident), found.playbook_id, non_interactive=non_interactive,
+                   dry_run=found.mode == "dry-run")
+    from .store import Draft
+
+    actor = actor_name(as_)
+    store.record(incident, Draft("incident.resumed", actor, f"resumed at {found.cursor or 'the end'}"))
+    _drive(store, incident, actor, given, non_interactive=non_interactive)
+
+
+def _check_answers(given: Answers, bundle: dict[str, bytes], root: str, *, non_interactive: bool,
+                   dry_run: bool) -> None:
+    from .answers import check
+    from .errors import InvalidPlaybook
+    from .loader import load_text
+
+    playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()}
+    problems = check(given, playbooks, root, complete=non_interactive, examples=dry_run and non_interactive)
+    if problems:
+        raise InvalidPlaybook(problems)
+
+
+def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool) -> None:
+    from .answers import Scripted
+    from .engine import Runner
+    from .outbox import Outbox
+    from .terminal import Terminal
+
+    person = None if non_interactive else Terminal()
+    scripted = given.inputs or given.roles or given.steps or non_interactive
+    responder = Scripted(given, person=person, examples=store.incident(incident_id).mode == "dry-run",
+                         say=print) if scripted else person
+    assert responder is not None
+    said: set[str] = set()
+
+    def connect(name: str) -> None:  # the live integrations arrive with issue 4; until then all are dry-run
+        if name not in said:
+            said.add(name)
+            responder.say(f"{name} is not configured: its actions are shown and recorded, not sent")
+
+    outbox = Outbox(store, incident_id, actor, live=store.incident(incident_id).mode == "live", connect=connect,
+                    say=responder.say)
+    result = Runner(store, incident_id, responder, actor, outbox).run()
+    if result == "paused":
+        print(f"Paused {incident_id}; nothing is lost. Continue with: ir resume {incident_id}")
+    else:
+        print(f"Playbook finished for {incident_id}. Review with `ir timeline {incident_id}`; "
+              f"close with `ir close {incident_id}`.")
+
+
+def incidents(as_json: JsonFlag = False) -> None:
+    """List the incidents in the store."""
+    from dataclasses import asdict
+
+    found = _store().incidents()
+    if as_json:
+        sys.stdout.write(json.dumps([asdict(i) for i in found], indent=2) + "\n")
+        return
+    if not found:
+        print("No incidents yet. Open one with `ir run PLAYBOOK`.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from rich.table import Column
+
+    table = Table(Column("id", no_wrap=True), "status", "severity", "playbook", Column("opened (UTC)", no_wrap=True),
+                  "by", "title", "at step")
+    for i in found:
+        status = i.status + (" (dry run)" if i.mode == "dry-run" else "") + (" exercise" if i.exercise else "")
+        table.add_row(i.id, status, i.severity, i.playbook_id, i.opened_at, i.opened_by, i.title, i.cursor or "-")
+    Console().print(table)
+
+
+def status(incident: IncidentArg) -> None:
+    """Where an incident stands: phase progress, the current step, open actions."""
+    from .status import show_status
+
+    show_status(_store(), incident)
+
+
+def note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="The note.")], at: At = None,
+         as_: As = None) -> None:
+    """Add a note to an incident's timeline (works while a run is in progress in another terminal)."""
+    from .opening import actor_name
+    from .store import Draft
+
+    store = _store()
+    store.incident(incident)
+    event = store.record(incident, Draft("note", actor_name(as_), text, occurred_at=_when(at)))
+    print(f"{incident}: note recorded as event {event.seq}")
+
+
+def evidence(incident: IncidentArg, file: Annotated[Path, typer.Argument(help="The evidence file.")],
+             description: Annotated[str | None, typer.Option("-d", "--description", help="What it is.")] = None,
+             copy: Annotated[bool, typer.Option("--copy", help="Also keep a private copy in IR_HOME.")] = False,
+             at: At = None, as_: As = None) -> None:
+    """Record evidence: SHA-256, size, path, who and when (chain of custody). The file is not copied unless
+    --copy is given."""
+    from . import evidence as custody
+    from .opening import actor_name
+    from .store import Draft
+
+    store = _store()
+    store.incident(incident)
+    record = custody.describe(file, incident, copy=copy)
+    event = store.record(incident, Draft("evidence", actor_name(as_), description or file.name,
+                                         occurred_at=_when(at), data=record))
+    print(f"{incident}: evidence {record['sha256']} ({record['size']} bytes) recorded as event {event.seq}")
+
+
+def timeline(incident: IncidentArg, as_json: JsonFlag = False) -> None:
+    """Print an incident's timeline (--json: one JSON object per line, hashes included)."""
+    store = _store()
+    store.incident(incident)
+    events = store.events(incident)
+    if as_json:
+        for event in events:
+            sys.stdout.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
+        return
+    for e in events:
+        when = e.recorded_at + (f" (happened {e.occurred_at})" if e.occurred_at != e.recorded_at else "")
+        where = f" [{e.phase}/{e.step}]" if e.step else ""
+        print(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip())
+
+
+def verify(incident: IncidentArg) -> None:
+    """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
+    from .timeline import verify as check_chain
+
+    store = _store()
+    found = store.incident(incident)
+    broken = check_chain(store.events(incident), head=(found.head_hash, found.event_count))
+    if broken:
+        print(f"{incident}: timeline does NOT verify: {broken}", file=sys.stderr)
+        raise typer.Exit(EXIT_INVALID)
+    print(f"{incident}: timeline verifies: {found.event_count} events, head {found.head_hash}")
+
+
+def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--note", help="A closing note.")] = None,
+          as_: As = None) -> None:
+    """Close an incident (its timeline stays; it can no longer be resumed)."""
+    from .errors import IrError
+    from .opening import actor_name
+    from .store import Change, Draft
+    from .timeline import format_recorded, utc_now
+
+    store = _store()
+    found = store.incident(incident)
+    if found.status == "closed":
+        raise IrError(f"{incident} is already closed (at {found.closed_at})")
+    unfinished = f"; the playbook was still at step {found.cursor}" if found.cursor else ""
+    store.record(incident, Draft("incident.closed", actor_name(as_), (note_ or "closed") + unfinished,
+                                 data={"cursor": found.cursor}),
+                 Change(incident={"status": "closed", "closed_at": format_recorded(utc_now())}))
+    print(f"Closed {incident}.")
