@@ -150,13 +150,18 @@ class Runner:
                              "ticket": incident.ticket, "commander": found["roles"].get("commander")},
                 "playbook": {"id": playbook.id, "title": playbook.title, "version": playbook.version}}
 
+    def draft(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None,
+              occurred_at: datetime | None = None) -> Draft:
+        return Draft(kind, self.actor, message, occurred_at.isoformat() if occurred_at else None,
+                     place.step.phase if place else None, place.path if place else None, data or {})
+
     def record(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None, *,
                step: StepState | None = None, variables: dict[tuple[str, str], Any] | None = None,
-               incident: dict[str, Any] | None = None, occurred_at: datetime | None = None) -> None:
-        self.store.record(self.incident_id, Draft(
-            kind, self.actor, message, occurred_at.isoformat() if occurred_at else None,
-            place.step.phase if place else None, place.path if place else None, data or {}),
-            Change(step, variables or {}, incident or {}))
+               incident: dict[str, Any] | None = None, occurred_at: datetime | None = None,
+               also: tuple[Draft, ...] = (), steps: tuple[StepState, ...] = ()) -> None:
+        """One event (and `also` more) with the state they change, committed together."""
+        self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also],
+                          Change(((step,) if step else ()) + steps, variables or {}, incident or {}))
 
     # asking ------------------------------------------------------------------------------------------
     def ask(self, var: Variable, kind: str, scope: str, place: Place | None) -> None:
@@ -235,23 +240,31 @@ class Runner:
                 self.ask(question, "answers", place.scope, place)
             return Outcome("completed"), None
         if isinstance(step, DecisionStep):
+            state = self.state(place)
+            if state.decision:  # decided before a crash: not asked or recorded again
+                return Outcome("completed", state.note), step.choice(state.decision).next
             question = templates.render(step.question, context)
             choice_id, rationale = self.responder.decide(place, question, session)
-            choice = next(c for c in step.choices if c.id == choice_id)
+            choice = step.choice(choice_id)
             self.record("decision", place, f"{question} -> {choice.label}",
                         {"choice": choice.id, "label": choice.label, "rationale": rationale},
-                        step=replace(self.state(place), decision=choice.id, note=rationale))
+                        step=replace(state, decision=choice.id, note=rationale))
             return Outcome("completed", rationale), choice.next
         if isinstance(step, ManualStep):
             return self.responder.act(place, templates.render(step.instructions, context),
                                       [templates.render(i, context) for i in step.checklist], session), None
         if isinstance(step, NoteStep):
             message = templates.render(step.message, context)
-            self.record("note", place, message)
+            state = self.state(place)
+            if state.note is None:  # written once, even when a crash repeats the step
+                self.record("note", place, message, step=replace(state, note=message))
             self.responder.say(message)
             return Outcome("completed"), None
         assert isinstance(step, (NotifyStep, TicketStep))
         item = self.outbox.prepare(place, step, context)
+        if item.created_at:  # requested before a crash: deliver what is queued, do not ask again
+            self.outbox.request(place, item)
+            return Outcome("completed"), None
         outcome = self.responder.act(place, self.outbox.preview(item), [], session)
         if outcome.status == "completed":
             self.outbox.request(place, item)
@@ -284,16 +297,17 @@ class Runner:
             target = None if step.on_failure == "continue" else step.on_failure
         cursor, finished_includes = self.after(place, target)
         kind = {"completed": "step.completed", "skipped": "step.skipped", "failed": "step.failed"}[outcome.status]
+        now = format_recorded(utc_now())
+        also = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone}, outcome.at),
+                ) if step.milestone and outcome.status == "completed" else ()
+        also += tuple(self.draft("step.completed", parent, f"playbook {parent.step.playbook} finished")  # type: ignore[union-attr]
+                      for parent in finished_includes)
         self.record(kind, place, outcome.note or "", {"next": cursor},
                     step=replace(self.state(place), status=outcome.status,
-                                 finished_at=format_recorded(outcome.at or utc_now()), note=outcome.note),
-                    incident={"cursor": cursor}, occurred_at=outcome.at)
-        if step.milestone and outcome.status == "completed":
-            self.record("milestone", place, step.milestone, {"milestone": step.milestone}, occurred_at=outcome.at)
-        for parent in finished_includes:
-            included = parent.step.playbook  # type: ignore[union-attr]
-            self.record("step.completed", parent, f"playbook {included} finished",
-                        step=replace(self.state(parent), status="completed", finished_at=format_recorded(utc_now())))
+                                 finished_at=format_recorded(outcome.at) if outcome.at else now, note=outcome.note),
+                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also,
+                    steps=tuple(replace(self.state(p), status="completed", finished_at=now)
+                                for p in finished_includes))
 
     def after(self, place: Place, target: str | None) -> tuple[str | None, list[Place]]:
         """The path that follows `place` when it leads to `target` (None: its `next`, else the next step), and

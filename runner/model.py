@@ -187,6 +187,9 @@ class DecisionStep(StepBase):
     def targets(self) -> list[str]:
         return super().targets() + [c.next for c in self.choices if c.next]
 
+    def choice(self, choice_id: str) -> Choice:
+        return next(c for c in self.choices if c.id == choice_id)
+
 
 class NotifyStep(StepBase):
     """A chat message, through the Slack integration (or another that handles `notify`)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import templates
 from .model import NotifyStep, TicketStep
-from .store import Change, Draft, OutboxItem, Store
+from .store import Draft, OutboxItem, Store
 
 if TYPE_CHECKING:
     from integrations.registry import Connection
@@ -62,9 +62,9 @@ class Outbox:
 
     def request(self, place: Place, item: OutboxItem) -> OutboxItem:
         if not item.created_at:
-            item = self.store.enqueue(item)
-            self._event("integration.requested", item, f"{item.integration} {item.action} requested",
-                        place.step.phase)
+            item = self.store.enqueue(item, self._draft("integration.requested", item,
+                                                        f"{item.integration} {item.action} requested",
+                                                        place.step.phase))
         return self.deliver(item, place.step.phase)
 
     def deliver(self, item: OutboxItem, phase: str | None = None) -> OutboxItem:
@@ -76,12 +76,12 @@ class Outbox:
 
             text = describe(item)
             self.say(f"would {text}")
-            self.store.settle(item.key, status="dry-run")
-            self._event("integration.dry_run", item, f"would {text}", phase)
+            self.store.settle(item.key, self._draft("integration.dry_run", item, f"would {text}", phase),
+                              status="dry-run")
         return item
 
-    def _event(self, kind: str, item: OutboxItem, message: str, phase: str | None,
-               extra: dict[str, Any] | None = None) -> None:
+    def _draft(self, kind: str, item: OutboxItem, message: str, phase: str | None,
+               extra: dict[str, Any] | None = None) -> Draft:
         step = item.key.split("/", 1)[1].rsplit("/", 1)[0]
         data = {"key": item.key, "integration": item.integration, "action": item.action, **(extra or {})}
-        self.store.record(self.incident_id, Draft(kind, self.actor, message, None, phase, step, data), Change())
+        return Draft(kind, self.actor, message, None, phase, step, data)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ class SqliteStore:
                             list(row.values()))
             self.db.executemany("INSERT INTO bundles VALUES (?, ?, ?)",
                                 [(incident.id, pid, text) for pid, text in bundle.items()])
-            return self._append(incident.id, opened, None)
+            return self._append(incident.id, opened)
 
     def incident(self, incident_id: str) -> Incident:
         row = self.db.execute(f"SELECT {', '.join(_INCIDENT_FIELDS)} FROM incidents WHERE id = ?",
@@ -112,11 +112,26 @@ class SqliteStore:
         return {pid: bytes(text) for pid, text in rows}
 
     # events and state --------------------------------------------------------------------------------
-    def record(self, incident_id: str, draft: Draft, change: Change | None = None) -> Event:
+    def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
         with self._write():
-            return self._append(incident_id, draft, change)
+            return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else list(drafts), change)
 
-    def _append(self, incident_id: str, draft: Draft, change: Change | None) -> Event:
+    def _apply(self, incident_id: str, drafts: list[Draft], change: Change | None) -> Event:
+        for draft in drafts:
+            event = self._append(incident_id, draft)
+        change = change or Change()
+        if change.incident:
+            self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in change.incident)} WHERE id = ?",
+                            [*change.incident.values(), incident_id])
+        self.db.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(incident_id, s.path, s.status, s.started_at, s.finished_at, s.decision, s.note,
+                              json.dumps(list(s.checked))) for s in change.steps])
+        self.db.executemany("INSERT OR REPLACE INTO variables VALUES (?, ?, ?, ?)",
+                            [(incident_id, scope, name, _dumps(value))
+                             for (scope, name), value in change.variables.items()])
+        return event
+
+    def _append(self, incident_id: str, draft: Draft) -> Event:
         head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
                                       (incident_id,)).fetchone()
         recorded = format_recorded(utc_now())
@@ -125,17 +140,8 @@ class SqliteStore:
         self.db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (event.incident, event.seq, event.kind, event.occurred_at, event.recorded_at, event.actor,
                          event.message, event.phase, event.step, _dumps(event.data), event.prev_hash, event.hash))
-        updates = {"head_hash": event.hash, "event_count": event.seq, **(change.incident if change else {})}
-        self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in updates)} WHERE id = ?",
-                        [*updates.values(), incident_id])
-        if change and change.step:
-            s = change.step
-            self.db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (incident_id, s.path, s.status, s.started_at, s.finished_at, s.decision, s.note,
-                             json.dumps(list(s.checked))))
-        for (scope, name), value in (change.variables if change else {}).items():
-            self.db.execute("INSERT OR REPLACE INTO variables VALUES (?, ?, ?, ?)",
-                            (incident_id, scope, name, _dumps(value)))
+        self.db.execute("UPDATE incidents SET head_hash = ?, event_count = ? WHERE id = ?",
+                        (event.hash, event.seq, incident_id))
         return event
 
     def events(self, incident_id: str) -> Iterator[Event]:
@@ -153,15 +159,17 @@ class SqliteStore:
         return {(scope, name): json.loads(value) for scope, name, value in rows}
 
     # outbox -------------------------------------------------------------------------------------------
-    def enqueue(self, item: OutboxItem) -> OutboxItem:
+    def enqueue(self, item: OutboxItem, requested: Draft) -> OutboxItem:
         now = format_recorded(utc_now())
         with self._write():
-            self.db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (item.key, item.incident, item.integration, item.action, _dumps(item.payload),
-                             item.status, item.attempts, item.error, _dumps(item.ref), now, now))
-        item = self.outbox_item(item.key)
-        assert item is not None
-        return item
+            added = self.db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    (item.key, item.incident, item.integration, item.action, _dumps(item.payload),
+                                     item.status, item.attempts, item.error, _dumps(item.ref), now, now)).rowcount
+            if added:
+                self._append(item.incident, requested)
+        queued = self.outbox_item(item.key)
+        assert queued is not None
+        return queued
 
     def outbox(self, incident_id: str | None = None) -> list[OutboxItem]:
         query = "SELECT * FROM outbox" + (" WHERE incident = ?" if incident_id else "") + " ORDER BY created_at, key"
@@ -171,8 +179,11 @@ class SqliteStore:
         row = self.db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
         return _outbox(row) if row else None
 
-    def settle(self, key: str, *, status: str, ref: dict[str, Any] | None = None, error: str | None = None) -> None:
+    def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
+               error: str | None = None) -> None:
         with self._write():
+            incident = self.db.execute("SELECT incident FROM outbox WHERE key = ?", (key,)).fetchone()[0]
+            self._append(incident, outcome)
             self.db.execute("UPDATE outbox SET status = ?, ref = ?, error = ?, attempts = attempts + 1, "
                             "updated_at = ? WHERE key = ?",
                             (status, _dumps(ref or {}), error, format_recorded(utc_now()), key))

@@ -8,7 +8,7 @@ Protocol later.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -64,9 +64,9 @@ class Draft:
 
 @dataclass(frozen=True)
 class Change:
-    """State that changes together with an event."""
+    """State that changes together with its events, in one transaction."""
 
-    step: StepState | None = None
+    steps: tuple[StepState, ...] = ()
     variables: dict[tuple[str, str], Any] = field(default_factory=dict)  # (scope, name) -> JSON value
     incident: dict[str, Any] = field(default_factory=dict)  # Incident fields: cursor, status, severity, ...
 
@@ -95,7 +95,8 @@ class Store(Protocol):
 
     def bundle(self, incident_id: str) -> dict[str, bytes]: ...
 
-    def record(self, incident_id: str, draft: Draft, change: Change | None = None) -> Event: ...
+    def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
+        """Append the event(s) and apply the change atomically; returns the last event."""
 
     def events(self, incident_id: str) -> Iterator[Event]: ...
 
@@ -103,12 +104,16 @@ class Store(Protocol):
 
     def variables(self, incident_id: str) -> dict[tuple[str, str], Any]: ...
 
-    def enqueue(self, item: OutboxItem) -> OutboxItem: ...
+    def enqueue(self, item: OutboxItem, requested: Draft) -> OutboxItem:
+        """Record a pending action with its `integration.requested` event, atomically; an item already queued
+        under the same key is returned unchanged (and no event is added)."""
 
     def outbox(self, incident_id: str | None = None) -> list[OutboxItem]: ...
 
     def outbox_item(self, key: str) -> OutboxItem | None: ...
 
-    def settle(self, key: str, *, status: str, ref: dict[str, Any] | None = None, error: str | None = None) -> None: ...
+    def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
+               error: str | None = None) -> None:
+        """Record what became of an action, with its event (done, failed, dry-run), atomically."""
 
     def close(self) -> None: ...
