@@ -122,7 +122,7 @@ def check(answers: Answers, playbooks: dict[str, Playbook], root: str, *, comple
                                        "use step ids (`include_step/step` inside an included playbook)"))
     for path, step in steps.items():
         out += _check_step(answers, path, step, complete=complete, examples=examples)
-    return out
+    return sorted(out, key=lambda p: (p.line or 0, p.column or 0))
 
 
 def _lacks(var: Variable, examples: bool) -> bool:

@@ -213,7 +213,7 @@ class Runner:
             while (path := self.incident.cursor) is not None:
                 place = self.place(path)
                 self.step(place)
-        except Pause:
+        except (Pause, KeyboardInterrupt):  # Ctrl-C anywhere: what is recorded is committed; stop cleanly
             self.record("incident.paused", place, f"paused at {place.path}" if place else "paused while opening")
             return "paused"
         return "finished"
@@ -230,7 +230,8 @@ class Runner:
         if isinstance(step, IncludeStep):
             self.enter(place, step)
             return
-        self.responder.heading(place, title, f"{place.index + 1}/{len(place.playbook.steps)}")
+        position = f"{place.index + 1}/{len(place.playbook.steps)}"
+        self.responder.heading(place, title, f"{place.scope} {position}" if place.scope else position)
         self.finish(place, *self.perform(place, step))
 
     def perform(self, place: Place, step: Step) -> tuple[Outcome, str | None]:

@@ -1,0 +1,107 @@
+"""Playbooks and helpers shared by the runner's tests: a small playbook that uses every step kind, and readers
+for what the CLI prints."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+DEMO = """\
+id: demo
+title: Demo response
+version: "1.0.0"
+incident_title: "Compromised {{ inputs.vendor }} software"
+roles:
+  - {id: commander, title: Incident commander}
+inputs:
+  - {id: vendor, type: string, example: 3CX}
+  - {id: severity, type: choice, choices: [low, medium, high, critical], default: high}
+  - {id: first_seen, type: datetime, required: false}
+steps:
+  - id: intake
+    kind: manual
+    title: Intake
+    phase: detection-analysis
+    role: commander
+    sla: 15m
+    instructions: "Look at **{{ inputs.vendor }}** installs."
+    checklist: ["Check EDR", "Check proxy logs"]
+  - id: scope
+    kind: prompt
+    title: Scope
+    phase: detection-analysis
+    questions:
+      - {id: hosts, type: integer, example: 3}
+  - id: affected
+    kind: decision
+    title: Affected?
+    phase: detection-analysis
+    question: "{{ answers.hosts }} hosts run it. Affected?"
+    default: "yes"
+    choices:
+      - {id: "yes", label: "Yes, contain", next: sub}
+      - {id: "no", label: "No, close", next: end}
+  - id: sub
+    kind: include
+    title: Containment
+    phase: containment
+    playbook: sub
+    inputs: {what: "{{ inputs.vendor }}"}
+  - id: tell
+    kind: notify
+    title: Tell the channel
+    phase: containment
+    milestone: contained
+    message: "Contained {{ inputs.vendor }} ({{ incident.id }})"
+  - id: ticket
+    kind: ticket
+    action: create
+    title: Open the ticket
+    phase: recovery
+    summary: "{{ incident.title }}"
+"""
+
+SUB = """\
+id: sub
+title: Containment sub-playbook
+version: "1.0.0"
+inputs:
+  - {id: what, type: string}
+steps:
+  - id: log
+    kind: note
+    title: Log it
+    phase: containment
+    message: "containing {{ inputs.what }}"
+  - id: isolate
+    kind: manual
+    title: Isolate hosts
+    phase: containment
+    instructions: "Isolate the hosts running {{ inputs.what }}."
+"""
+
+
+def install_demo(work: Path) -> None:
+    """The demo playbooks in ./playbooks, where `ir` finds them."""
+    (work / "playbooks").mkdir(exist_ok=True)
+    (work / "playbooks" / "demo.yaml").write_text(DEMO)
+    (work / "playbooks" / "sub.yaml").write_text(SUB)
+
+
+def incident_id(result: subprocess.CompletedProcess[str]) -> str:
+    match = re.search(r"^Opened (IR-\d{8}-[0-9A-Z]{6})", result.stdout, re.M)
+    assert match, f"no incident opened:\n{result.stdout}\n{result.stderr}"
+    return match.group(1)
+
+
+def timeline(run_ir: Any, incident: str) -> list[dict[str, Any]]:
+    result = run_ir("timeline", incident, "--json")
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    return [f"{e['kind']} {e['step']}" if e["step"] else e["kind"] for e in events]

@@ -1,0 +1,243 @@
+"""Never lose state, never repeat an action: SIGKILL at many points and resume, notes from a second process
+while a run writes, and a timeline that catches tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import stat
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import IR
+from runs import incident_id, install_demo, kinds, timeline
+
+GROUPS = 60
+
+
+def long_playbook(groups: int = GROUPS) -> str:
+    """Many small steps of every kind that runs without a person, so a run lasts long enough to be killed."""
+    steps = []
+    for n in range(groups):
+        steps.append(f"""
+  - {{id: note_{n}, kind: note, title: "Note {n}", phase: containment, message: "note {n} for {{{{ inputs.vendor }}}}"}}
+  - {{id: post_{n}, kind: notify, title: "Post {n}", phase: containment, message: "update {n}"}}
+  - {{id: ask_{n}, kind: prompt, title: "Ask {n}", phase: containment, questions: [{{id: q_{n}, type: integer, default: {n}}}]}}
+  - id: pick_{n}
+    kind: decision
+    title: "Pick {n}"
+    phase: containment
+    question: "Which way {n}?"
+    default: left
+    choices: [{{id: left, label: Left}}, {{id: right, label: Right}}]
+  - {{id: work_{n}, kind: manual, title: "Work {n}", phase: containment, milestone: contained, instructions: "do {n}"}}""")
+    return ("id: long\ntitle: Long run\nversion: \"1.0.0\"\ninputs: [{id: vendor, type: string, default: ACME}]\n"
+            "steps:" + "".join(steps) + "\n")
+
+
+def start(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([*IR, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_at_many_points_then_resume_loses_nothing_and_repeats_nothing(run_ir, isolated):
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "long.yaml").write_text(long_playbook())
+    began = time.monotonic()
+    reference = run_ir("run", "long", "--dry-run", "--non-interactive")
+    duration = time.monotonic() - began
+    assert reference.returncode == 0, reference.stderr
+    expected = kinds(timeline(run_ir, incident_id(reference)))
+
+    rng = random.Random(20230329)
+    first = start(["run", "long", "--dry-run", "--non-interactive"])
+    time.sleep(duration * rng.uniform(0.3, 0.6))
+    first.kill()
+    out, _ = first.communicate(timeout=30)
+    incident = incident_id(subprocess.CompletedProcess([], 0, out, ""))
+    interrupted = 1
+    for _ in range(8):
+        resumed = start(["resume", incident, "--non-interactive"])
+        time.sleep(duration * rng.uniform(0.2, 0.5))
+        if resumed.poll() is not None:
+            resumed.communicate(timeout=30)
+            break
+        resumed.kill()
+        resumed.communicate(timeout=30)
+        interrupted += 1
+    final = run_ir("resume", incident, "--non-interactive")
+    assert final.returncode == 0, final.stderr
+    assert "Playbook finished" in final.stdout
+    assert interrupted >= 3  # the kills did land in the middle of the run
+
+    got = [k for k in kinds(timeline(run_ir, incident)) if k not in ("incident.resumed", "incident.paused")]
+    # The same events as an uninterrupted run, except that a step killed before it completed starts only once
+    # and is finished by the resume: nothing lost, nothing twice.
+    assert Counter(got) == Counter(expected)
+    assert got == expected
+    assert run_ir("verify", incident).returncode == 0
+
+
+def test_notes_from_a_second_terminal_during_a_run_are_all_kept(run_ir, isolated):
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "long.yaml").write_text(long_playbook())
+    run = start(["run", "long", "--dry-run", "--non-interactive"])
+    deadline = time.monotonic() + 30
+    incident = None
+    while incident is None and time.monotonic() < deadline:  # the id, as soon as the incident exists
+        listed = run_ir("incidents", "--json")
+        if listed.returncode == 0 and listed.stdout.strip() not in ("", "[]"):
+            incident = json.loads(listed.stdout)[0]["id"]
+    assert incident, "the run never opened its incident"
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def add(n: int) -> None:
+        results.append(run_ir("note", incident, f"side note {n}", "--as", f"analyst {n}"))
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert [r.returncode for r in results] == [0] * 6, [r.stderr for r in results]
+    events = timeline(run_ir, incident)
+    notes = sorted(e["message"] for e in events if e["message"].startswith("side note"))
+    assert notes == [f"side note {n}" for n in range(6)]
+    assert {e["actor"] for e in events if e["message"].startswith("side note")} == {f"analyst {n}" for n in range(6)}
+    assert run_ir("verify", incident).returncode == 0
+
+
+@pytest.fixture
+def finished(run_ir, isolated) -> str:
+    install_demo(isolated)
+    result = run_ir("run", "demo", "--dry-run", "--non-interactive")
+    assert result.returncode == 0, result.stderr
+    return incident_id(result)
+
+
+def tamper(sql: str, *params: object) -> None:
+    db = sqlite3.connect(Path(os.environ["IR_HOME"]) / "ir.db")
+    with db:
+        db.execute(sql, params)
+    db.close()
+
+
+def test_verify_passes_an_untouched_timeline(run_ir, finished):
+    result = run_ir("verify", finished)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"{finished}: timeline verifies: 32 events, head ")
+
+
+@pytest.mark.parametrize(("sql", "reason"), [
+    ("UPDATE events SET message = 'nothing happened' WHERE seq = 13",
+     "event 13: was altered after it was recorded (its hash does not match its content)"),
+    ("UPDATE events SET occurred_at = '2026-01-01T00:00:00Z' WHERE seq = 7",
+     "event 7: was altered after it was recorded (its hash does not match its content)"),
+    ("DELETE FROM events WHERE seq = 20",
+     "event 20: missing (found event 21 next): events were removed or renumbered"),
+    ("UPDATE events SET prev_hash = hash WHERE seq = 9",
+     "event 9: does not follow the event before it: an event was inserted or removed here"),
+])
+def test_verify_names_the_first_event_altered_or_removed(run_ir, finished, sql, reason):
+    tamper(sql)
+    result = run_ir("verify", finished)
+    assert result.returncode == 1
+    assert result.stderr == f"{finished}: timeline does NOT verify: {reason}\n"
+
+
+def test_verify_catches_events_removed_from_the_end(run_ir, finished):
+    tamper("DELETE FROM events WHERE seq > 30")
+    result = run_ir("verify", finished)
+    assert result.returncode == 1
+    assert "the incident recorded 32 events" in result.stderr and "the timeline has 30" in result.stderr
+
+
+def test_evidence_records_custody_without_copying_unless_asked(run_ir, finished, isolated):
+    artefact = isolated / "triage.zip"
+    artefact.write_bytes(os.urandom(4096))
+    digest = hashlib.sha256(artefact.read_bytes()).hexdigest()
+    result = run_ir("evidence", finished, "triage.zip", "-d", "KAPE triage of WS-042",
+                    "--at", "2026-03-29 16:10 Europe/Berlin")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{finished}: evidence {digest} (4096 bytes) recorded as event 33")
+    event = timeline(run_ir, finished)[-1]
+    assert (event["kind"], event["message"], event["actor"]) == ("evidence", "KAPE triage of WS-042", "tester")
+    assert event["data"] == {"path": str(artefact), "sha256": digest, "size": 4096}
+    assert event["occurred_at"] == "2026-03-29T16:10:00+02:00"  # summer time began that night
+    assert not (Path(os.environ["IR_HOME"]) / "evidence").exists()
+
+    copied = run_ir("evidence", finished, "triage.zip", "--copy")
+    assert copied.returncode == 0, copied.stderr
+    kept = Path(timeline(run_ir, finished)[-1]["data"]["copy"])
+    assert kept.read_bytes() == artefact.read_bytes()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
+
+
+def test_evidence_of_a_missing_file_changes_nothing(run_ir, finished):
+    result = run_ir("evidence", finished, "nope.bin")
+    assert (result.returncode, result.stderr) == (1, "error: nope.bin: no such file\n"
+                                                     "  fix: give the path of the file to record as evidence\n")
+    assert len(timeline(run_ir, finished)) == 32
+
+
+def test_note_keeps_the_time_zone_it_was_given(run_ir, finished):
+    result = run_ir("note", finished, "first beacon seen", "--at", "2026-03-29 14:02 America/Los_Angeles")
+    assert result.returncode == 0, result.stderr
+    event = timeline(run_ir, finished)[-1]
+    assert (event["occurred_at"], event["message"]) == ("2026-03-29T14:02:00-07:00", "first beacon seen")
+    bad = run_ir("note", finished, "x", "--at", "yesterday-ish")
+    assert bad.returncode == 2 and "is not a date and time" in bad.stderr
+
+
+def test_ctrl_c_at_a_prompt_pauses_and_loses_nothing(isolated):
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    install_demo(isolated)
+    master, slave = pty.openpty()
+    process = subprocess.Popen([*IR, "run", "demo", "--dry-run"], stdin=slave, stdout=slave, stderr=slave,
+                               start_new_session=True,
+                               preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))  # noqa: PLW1509
+    os.close(slave)
+    seen = b""
+
+    def until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while text not in seen:
+            assert time.monotonic() < deadline, f"waited for {text!r}; the terminal shows:\n{seen.decode()}"
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+
+    until(b"vendor")
+    os.write(master, b"ACME\r")
+    until(b"4. critical")
+    os.write(master, b"\x03")  # Ctrl-C
+    until(b"nothing is lost")
+    assert process.wait(timeout=30) == 0, seen.decode()
+    os.close(master)
+    text = seen.decode()
+    incident = text.split("Paused ")[1].split(";")[0]
+    assert "Traceback" not in text
+    assert f"Continue with: ir resume {incident}" in text
+    events = subprocess.run([*IR, "timeline", incident, "--json"], capture_output=True, text=True, check=True,
+                            timeout=60).stdout.splitlines()
+    assert [json.loads(e)["message"] for e in events[-2:]] == [
+        "inputs.vendor = ACME", "paused while opening"]

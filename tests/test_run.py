@@ -1,0 +1,249 @@
+"""`ir run` and `ir resume` end to end, as a responder sees them: real subprocesses, real SQLite files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from runs import incident_id, install_demo, kinds, timeline
+
+ANSWERS = """\
+inputs: {vendor: ACME Softphone, first_seen: "2026-03-29 14:02 America/Los_Angeles"}
+roles: {commander: Dana Reyes}
+steps:
+  intake: {status: completed, note: EDR and proxy checked, at: "2026-03-29T15:00:00-07:00"}
+  scope: {hosts: 12}
+  affected: {choice: "yes", rationale: beacons from two hosts}
+  sub/isolate: {status: skipped, reason: EDR already isolated them}
+"""
+
+
+@pytest.fixture
+def demo(isolated: Path) -> Path:
+    install_demo(isolated)
+    return isolated
+
+
+def test_a_non_interactive_dry_run_walks_every_step_and_says_what_it_would_send(run_ir, demo):
+    result = run_ir("run", "demo", "--dry-run", "--non-interactive")
+    assert result.returncode == 0, result.stderr
+    incident = incident_id(result)
+    assert result.stdout.splitlines() == [
+        f"Opened {incident}: Demo response (dry run: nothing is sent)",
+        "[1/6] detection-analysis: Intake",
+        "[2/6] detection-analysis: Scope",
+        "[3/6] detection-analysis: Affected?",
+        "[sub 1/2] containment: Log it",
+        "containing 3CX",
+        "[sub 2/2] containment: Isolate hosts",
+        "[5/6] containment: Tell the channel",
+        f"would post to the incident channel: Contained 3CX ({incident})",
+        "[6/6] recovery: Open the ticket",
+        "would open the incident ticket in jira: Compromised 3CX software",
+        f"Playbook finished for {incident}. Review with `ir timeline {incident}`; close with `ir close {incident}`.",
+    ]
+    assert result.stderr == ""
+    events = timeline(run_ir, incident)
+    assert kinds(events) == [
+        "incident.opened", "input.set", "input.set", "input.set", "role.assigned", "incident.updated",
+        "step.started intake", "step.completed intake",
+        "step.started scope", "input.set scope", "step.completed scope",
+        "step.started affected", "decision affected", "step.completed affected",
+        "step.started sub", "input.set sub", "note sub",
+        "step.started sub/log", "note sub/log", "step.completed sub/log",
+        "step.started sub/isolate", "step.completed sub/isolate", "step.completed sub",
+        "step.started tell", "integration.requested tell", "integration.dry_run tell", "step.completed tell",
+        "milestone tell",
+        "step.started ticket", "integration.requested ticket", "integration.dry_run ticket",
+        "step.completed ticket",
+    ]
+    assert {e["actor"] for e in events} == {"tester"}
+    assert events[1]["message"] == "inputs.vendor = 3CX"  # the input's example: a dry run without a person
+    assert events[5]["message"] == "title: Compromised 3CX software"
+    assert events[7]["message"] == "acknowledged without a person (non-interactive run)"
+    assert events[12]["data"] == {"choice": "yes", "label": "Yes, contain",
+                                  "rationale": "not answered: the playbook's default"}
+    assert run_ir("verify", incident).returncode == 0
+
+
+def test_answers_file_sets_inputs_roles_decisions_and_outcomes_with_their_own_times(run_ir, demo):
+    (demo / "answers.yaml").write_text(ANSWERS)
+    result = run_ir("run", "demo", "--answers", "answers.yaml", "--non-interactive", "--as", "Sam Ortiz")
+    assert result.returncode == 0, result.stderr
+    events = {(e["kind"], e["step"]): e for e in timeline(run_ir, incident_id(result))}
+    assert events[("input.set", None)]["actor"] == "Sam Ortiz"
+    assert events[("role.assigned", None)]["message"] == "roles.commander = Dana Reyes"
+    completed = events[("step.completed", "intake")]
+    assert (completed["message"], completed["occurred_at"]) == ("EDR and proxy checked", "2026-03-29T15:00:00-07:00")
+    assert completed["recorded_at"].startswith("2026-") and completed["recorded_at"].endswith("Z")
+    assert events[("input.set", "scope")]["data"]["value"] == 12
+    assert events[("decision", "affected")]["data"]["rationale"] == "beacons from two hosts"
+    assert events[("step.skipped", "sub/isolate")]["message"] == "EDR already isolated them"
+    # Not a dry run, and nothing is configured: the run says so once per integration and sends nothing.
+    assert result.stdout.count("slack is not configured: its actions are shown and recorded, not sent") == 1
+    assert result.stdout.count("jira is not configured") == 1
+    first_seen = next(e for e in timeline(run_ir, incident_id(result)) if e["message"].startswith("inputs.first_seen"))
+    assert first_seen["data"]["value"] == "2026-03-29T14:02:00-07:00"
+
+
+def test_a_decision_can_end_the_playbook(run_ir, demo):
+    result = run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom",
+                    "--answers", str(_write(demo, "no.yaml", "steps: {affected: 'no'}\n")))
+    assert result.returncode == 0, result.stderr
+    assert "[4/6]" not in result.stdout and "Playbook finished" in result.stdout
+    events = timeline(run_ir, incident_id(result))
+    assert kinds(events)[-2:] == ["decision affected", "step.completed affected"]
+    assert events[-1]["data"] == {"next": None}
+    assert "inputs.vendor = Zoom" in [e["message"] for e in events]
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def test_the_store_is_private(run_ir, demo):
+    assert run_ir("run", "demo", "--dry-run", "--non-interactive").returncode == 0
+    home = Path(os.environ["IR_HOME"])
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for path in home.glob("ir.db*"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_missing_required_value_is_named_before_anything_runs(run_ir, demo):
+    result = run_ir("run", "demo", "--non-interactive")  # live: inputs' examples are not used
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == ("no value for input 'vendor' (vendor)\n"
+                             "  fix: give it under `inputs:` in an answers file, or pass --var vendor=VALUE\n"
+                             "no answer for question 'hosts' of step scope\n"
+                             "  fix: add it under `steps: scope: hosts:` in the answers file\n")
+    assert run_ir("incidents").stdout == "No incidents yet. Open one with `ir run PLAYBOOK`.\n"
+
+
+def test_every_problem_in_an_answers_file_is_reported_with_its_line(run_ir, demo):
+    _write(demo, "bad.yaml", "inputs:\n  vendor: ACME\n  colour: red\nsteps:\n  scope: {hosts: many}\n"
+                             "  affected: maybe\n  nosuch: {status: completed}\n  intake: {status: done}\n")
+    result = run_ir("run", "demo", "--answers", "bad.yaml", "--dry-run")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("  fix:")]
+    assert lines == [
+        "bad.yaml:3:11: inputs.colour: the playbook demo has no input 'colour'",
+        "bad.yaml:5:18: steps.scope.hosts: 'many' is not a valid integer: a whole number is needed",
+        "bad.yaml:6:13: steps.affected: 'maybe' is not a choice of decision affected",
+        "bad.yaml:7:11: steps.nosuch: no step 'nosuch' in demo",
+        "bad.yaml:8:20: steps.intake.status: status 'done' is not one of completed, skipped, failed",
+    ]
+    assert not (Path(os.environ["IR_HOME"]) / "ir.db").exists()
+
+
+@pytest.mark.parametrize("junk", [b"\x00\x01\x02binary", b"- a\n- list\n", b"inputs: [1, 2]\n", b"steps:\n\t- x\n"])
+def test_a_broken_answers_file_is_refused_without_a_traceback(run_ir, demo, junk):
+    (demo / "junk.yaml").write_bytes(junk)
+    result = run_ir("run", "demo", "--answers", "junk.yaml", "--dry-run")
+    assert result.returncode == 1
+    assert result.stderr.startswith("junk.yaml:1:") or result.stderr.startswith("junk.yaml:2:"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_var_is_a_usage_error(run_ir, demo):
+    result = run_ir("run", "demo", "--var", "novalue", "--dry-run")
+    assert (result.returncode, result.stderr) == (2, "error: --var 'novalue' is not NAME=VALUE\n"
+                                                      "  fix: write e.g. --var vendor=3CX\n")
+
+
+def test_interactive_prompts_reask_bad_answers_and_end_of_input_pauses(run_ir, demo):
+    typed = "\n".join([
+        "ACME",                                   # vendor
+        "",                                       # severity: the default (high)
+        "2026-03-29 14:02 Mars/Olympus",          # first_seen: unknown zone, asked again
+        "2026-03-29 14:02 America/Los_Angeles",
+        "Dana Reyes",                             # commander
+        "y", "n",                                 # checklist: first ticked, second left open
+        "n", "beacon seen", "2026-03-29 13:55 America/Los_Angeles",   # a note with its own time
+        "c", "y", "looked at both",               # complete anyway, with a note
+        "twelve", "12",                           # hosts: not a number, asked again
+        "7", "1", "two hosts beacon",             # decision: 7 is not a choice; 1 is
+    ]) + "\n"
+    result = run_ir("run", "demo", "--dry-run", input=typed)
+    assert result.returncode == 0, result.stderr
+    incident = incident_id(result)
+    out = result.stdout
+    assert "unknown time zone 'Mars/Olympus'; use an IANA name such as Europe/Berlin" in out
+    assert "a whole number is needed" in out
+    assert "pick one of the numbers" in out
+    assert "1 checklist item(s) not ticked; complete anyway?" in out
+    assert out.rstrip().endswith(f"Paused {incident}; nothing is lost. Continue with: ir resume {incident}")
+    events = timeline(run_ir, incident)
+    by_message = {e["message"]: e for e in events}
+    assert by_message["inputs.first_seen = 2026-03-29T14:02:00-07:00"]["kind"] == "input.set"
+    assert by_message["inputs.severity = high"]
+    assert by_message["done: Check EDR"]["kind"] == "checklist.checked"
+    assert by_message["beacon seen"]["occurred_at"] == "2026-03-29T13:55:00-07:00"
+    assert by_message["looked at both"]["kind"] == "step.completed"
+    assert by_message["12 hosts run it. Affected? -> Yes, contain"]["data"]["rationale"] == "two hosts beacon"
+    assert events[-1]["kind"] == "incident.paused" and events[-1]["message"] == "paused at sub/isolate"
+
+    resumed = run_ir("resume", incident, input="c\n\nc\n\nc\n\n")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Isolate the hosts running ACME." in resumed.stdout
+    assert "Intake" not in resumed.stdout  # nothing done before is asked again
+    assert "Playbook finished" in resumed.stdout
+    events = timeline(run_ir, incident)
+    assert kinds(events).count("step.completed intake") == 1
+    assert kinds(events).count("decision affected") == 1
+    assert run_ir("verify", incident).returncode == 0
+
+
+def test_a_failed_step_stops_the_run_and_resume_runs_it_again(run_ir, demo):
+    _write(demo, "fail.yaml", "steps: {intake: {status: failed, note: EDR console down}}\n")
+    result = run_ir("run", "demo", "--dry-run", "--non-interactive", "--answers", "fail.yaml")
+    assert result.returncode == 4
+    incident = incident_id(result)
+    assert result.stderr == (f"error: step intake failed: EDR console down\n"
+                             f"  fix: fix what failed, then `ir resume {incident}` runs the step again\n")
+    resumed = run_ir("resume", incident, "--non-interactive")
+    assert resumed.returncode == 0, resumed.stderr
+    assert kinds(timeline(run_ir, incident)).count("step.completed intake") == 1
+
+
+def test_a_running_incident_keeps_the_playbook_it_started_with(run_ir, demo):
+    result = run_ir("run", "demo", "--dry-run", input="ACME\n\n\n\n")  # inputs, then end of input
+    incident = incident_id(result)
+    (demo / "playbooks" / "demo.yaml").write_text("not: [a playbook")
+    resumed = run_ir("resume", incident, "--non-interactive")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "[6/6] recovery: Open the ticket" in resumed.stdout
+
+
+def test_close_records_it_and_a_closed_incident_cannot_resume(run_ir, demo):
+    incident = incident_id(run_ir("run", "demo", "--dry-run", "--non-interactive"))
+    closed = run_ir("close", incident, "--note", "false positive")
+    assert (closed.returncode, closed.stdout) == (0, f"Closed {incident}.\n")
+    resumed = run_ir("resume", incident)
+    assert resumed.returncode == 1
+    assert resumed.stderr.startswith(f"error: {incident} is closed\n")
+    listed = json.loads(run_ir("incidents", "--json").stdout)
+    assert [(i["id"], i["status"], i["mode"]) for i in listed] == [(incident, "closed", "dry-run")]
+    assert listed[0]["closed_at"].endswith("Z")
+
+
+def test_an_unknown_incident_is_a_clear_error(run_ir, demo):
+    result = run_ir("status", "IR-20260101-NOSUCH")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no incident 'IR-20260101-NOSUCH' in ")
+    assert result.stderr.endswith("  fix: run `ir incidents` to list them\n")
+
+
+def test_status_shows_progress_and_the_current_step(run_ir, demo):
+    incident = incident_id(run_ir("run", "demo", "--dry-run", input="ACME\n\n\n\ny\ny\nc\n\n"))
+    result = run_ir("status", incident)
+    assert result.returncode == 0, result.stderr
+    assert f"{incident} Compromised ACME software" in result.stdout
+    assert "at step: scope" in result.stdout
+    assert "severity high" in result.stdout
