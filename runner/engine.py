@@ -90,7 +90,7 @@ class Session:
         """Per phase: (phase, steps finished, steps in the phase) of the incident's playbook."""
         from .status import progress
 
-        return progress(self.runner.root, self.runner.store.steps(self.runner.incident_id))
+        return progress(self.runner.root, self.runner.steps)
 
 
 @dataclass
@@ -106,6 +106,10 @@ class Runner:
         self.playbooks = {pid: load_text(text, f"<incident {self.incident_id}: {pid}>")
                           for pid, text in self.store.bundle(self.incident_id).items()}
         self.root = self.playbooks[self.incident.playbook_id].playbook
+        # Step states and variables change only through this runner (other processes add events, such as
+        # `ir note`), so they are read once and then kept in step with every commit.
+        self.steps = self.store.steps(self.incident_id)
+        self.variables = self.store.variables(self.incident_id)
 
     @property
     def incident(self) -> Incident:
@@ -123,7 +127,7 @@ class Runner:
         return Place(path, scope.rstrip("/"), playbook, index)
 
     def state(self, place: Place) -> StepState:
-        return self.store.steps(self.incident_id).get(place.path) or StepState(place.path, "started")
+        return self.steps.get(place.path) or StepState(place.path, "started")
 
     def context(self, place: Place | None) -> dict[str, Any]:
         """The template context at `place` (None: the incident's own playbook, before its first step)."""
@@ -133,7 +137,7 @@ class Runner:
         found: dict[str, dict[str, Any]] = {"inputs": {}, "answers": {}, "roles": {}}
         types = {f"inputs.{v.id}": v for v in playbook.inputs} | {
             f"answers.{q.id}": q for s in playbook.steps if isinstance(s, PromptStep) for q in s.questions}
-        for (var_scope, name), value in self.store.variables(self.incident_id).items():
+        for (var_scope, name), value in self.variables.items():
             kind, _, key = name.partition(".")
             if kind == "roles":
                 found["roles"][key] = value
@@ -141,7 +145,7 @@ class Runner:
                 found[kind][key] = values.from_json(types[name], value)
         steps = {path[len(prefix):]: {"status": s.status, "decision": s.decision, "note": s.note,
                                       "completed_at": s.finished_at}
-                 for path, s in self.store.steps(self.incident_id).items()
+                 for path, s in self.steps.items()
                  if path.startswith(prefix) and "/" not in path[len(prefix):]}
         return {**found, "steps": steps, "now": utc_now(),
                 "incident": {"id": incident.id, "title": incident.title, "severity": incident.severity,
@@ -160,8 +164,10 @@ class Runner:
                incident: dict[str, Any] | None = None, occurred_at: datetime | None = None,
                also: tuple[Draft, ...] = (), steps: tuple[StepState, ...] = ()) -> None:
         """One event (and `also` more) with the state they change, committed together."""
-        self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also],
-                          Change(((step,) if step else ()) + steps, variables or {}, incident or {}))
+        change = Change(((step,) if step else ()) + steps, variables or {}, incident or {})
+        self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also], change)
+        self.steps.update((s.path, s) for s in change.steps)
+        self.variables.update(change.variables)
 
     # asking ------------------------------------------------------------------------------------------
     def ask(self, var: Variable, kind: str, scope: str, place: Place | None) -> None:
@@ -169,7 +175,7 @@ class Runner:
         once: a value recorded earlier (also "not given" for an optional one) is not asked again on resume."""
         name = f"{kind}.{var.id}"
         key = f"{place.path}.{var.id}" if place else name
-        if (scope, name) in self.store.variables(self.incident_id):
+        if (scope, name) in self.variables:
             return
         problem, value = None, None
         while True:
@@ -219,7 +225,7 @@ class Runner:
         return "finished"
 
     def step(self, place: Place) -> None:
-        step, states = place.step, self.store.steps(self.incident_id)
+        step, states = place.step, self.steps
         title = templates.render(step.title, self.context(place))
         if place.path not in states:
             self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
@@ -279,7 +285,7 @@ class Runner:
             raw = step.inputs.get(var.id, var.default)
             if isinstance(raw, str):
                 raw = templates.render(raw, context)
-            if raw is not None and (scope, f"inputs.{var.id}") not in self.store.variables(self.incident_id):
+            if raw is not None and (scope, f"inputs.{var.id}") not in self.variables:
                 value = values.to_json(values.parse(var, raw))
                 self.record("input.set", place, f"{scope}/inputs.{var.id} = {value}",
                             {"name": f"inputs.{var.id}", "scope": scope, "value": value},
