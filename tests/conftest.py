@@ -1,0 +1,80 @@
+"""Every test runs isolated: its own IR_HOME, HOME, XDG directories and working directory, no playbook path, no
+Slack or Jira credentials. `run_ir` runs the real `ir` command line in a subprocess with that environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# The console script `pip install -e .` put beside this interpreter: exactly what a user runs. (Not `python -m
+# runner.cli`: that puts the working directory on sys.path, where a test's ./playbooks shadows the bundled ones.)
+IR = [str(Path(sys.executable).with_name("ir"))]
+
+RunIr = Callable[..., "subprocess.CompletedProcess[str]"]
+WritePlaybook = Callable[[str, str], Path]
+Tree = Callable[[], dict[str, tuple[int, int]]]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point everything ir could read or write into tmp_path; return the working directory."""
+    for name in list(os.environ):
+        if name.startswith(("IR_", "SLACK_", "JIRA_")):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("IR_HOME", str(home / ".ir"))
+    monkeypatch.setenv("IR_ACTOR", "tester")
+    for kind in ("CONFIG", "DATA", "CACHE", "STATE"):
+        monkeypatch.setenv(f"XDG_{kind}_HOME", str(tmp_path / "xdg" / kind.lower()))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg" / "runtime"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def run_ir() -> RunIr:
+    """`run_ir("validate", "x.yaml", input=None, env={"IR_PLAYBOOK_PATH": ...}, timeout=60)`: the `ir` CLI as a
+    subprocess in the isolated environment (plus `env`), in the test's working directory."""
+
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*IR, *args], input=input, env={**os.environ, **(env or {})}, cwd=Path.cwd(),
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    return run
+
+
+@pytest.fixture
+def write_playbook(isolated: Path) -> WritePlaybook:
+    """`write_playbook("playbooks/x.yaml", text)` writes the dedented text under the working directory (making
+    folders) and returns the path relative to it, as a user would type it."""
+
+    def write(name: str, text: str) -> Path:
+        path = isolated / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return Path(name)
+
+    return write
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    """`tree()`: every file and folder under tmp_path (home, IR_HOME, XDG dirs, the working directory) with its
+    size and modification time, to assert that a command wrote nothing."""
+
+    def snapshot() -> dict[str, tuple[int, int]]:
+        return {str(p.relative_to(tmp_path)): (p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
+                for p in sorted(tmp_path.rglob("*"))}
+
+    return snapshot
