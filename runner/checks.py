@@ -117,20 +117,25 @@ def _templates(playbook: Playbook, source: Source) -> Iterator[Problem]:
         "incident": templates.INCIDENT_FIELDS,
         "playbook": templates.PLAYBOOK_FIELDS,
     }
+    fields: list[tuple[Loc, str, bool, dict[str, Any]]] = []
+    if playbook.incident_title:  # rendered as the incident opens, before any answer, step or role holder
+        opening = {**known, "answers": set(), "steps": set(), "roles": set()}
+        fields.append((("incident_title",), playbook.incident_title, False, opening))
     for i, step in enumerate(playbook.steps):
-        fields: list[tuple[tuple[Any, ...], str, bool]] = [(loc, text, False) for loc, text in _template_fields(step)]
+        fields += [(("steps", i, *loc), text, False, known) for loc, text in _template_fields(step)]
         if step.when:
-            fields.append((("when",), step.when, True))
-        for loc, text, expression in fields:
-            where = ("steps", i, *loc)
-            error = templates.syntax_error(text, expression=expression)
-            if error:
-                yield source.problem(where, f"template syntax error: {error}", "fix the Jinja2 syntax")
-                continue
-            for name, attr in templates.references(text, expression=expression):
-                problem = _undefined(name, attr, known)
-                if problem:
-                    yield source.problem(where, problem[0], problem[1])
+            fields.append((("steps", i, "when"), step.when, True, known))
+    for where, text, expression, names in fields:
+        if not expression and "{" not in text:
+            continue  # plain text: nothing to parse, and rendering passes it through as it is
+        error = templates.syntax_error(text, expression=expression)
+        if error:
+            yield source.problem(where, f"template syntax error: {error}", "fix the Jinja2 syntax")
+            continue
+        for name, attr in templates.references(text, expression=expression):
+            problem = _undefined(name, attr, names)
+            if problem:
+                yield source.problem(where, problem[0], problem[1])
 
 
 def _undefined(name: str, attr: str | None, known: dict[str, set[str] | frozenset[str]]) -> tuple[str, str] | None:
