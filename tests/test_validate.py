@@ -223,6 +223,13 @@ BROKEN: dict[str, tuple[str | bytes, str, int]] = {
         "  fix: use one of: answers, incident, inputs, now, playbook, roles, steps (for example inputs.vendor)\n",
         3,
     ),
+    "undefined-in-incident-title": (
+        'id: titled\ntitle: T\nversion: "1.0.0"\nincident_title: "Breach at {{ inputs.vendor }}"\nsteps:\n'
+        "  - {id: a, kind: note, title: A, phase: containment, message: hi}\n",
+        "undefined-in-incident-title.yaml:4:17: incident_title: inputs.vendor is never defined\n"
+        "  fix: declare it under `inputs:` (none defined yet)\n",
+        1,
+    ),
     "template-syntax": (
         'id: syntax\ntitle: T\nversion: "1.0.0"\nsteps:\n'
         "  - id: a\n    kind: note\n    title: A\n    phase: containment\n    message: 'Hi {{ inputs.x '\n",
