@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["fakes.plugin"]
+
 # The console script `pip install -e .` put beside this interpreter: exactly what a user runs. (Not `python -m
 # runner.cli`: that puts the working directory on sys.path, where a test's ./playbooks shadows the bundled ones.)
 IR = [str(Path(sys.executable).with_name("ir"))]
