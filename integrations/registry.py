@@ -1,22 +1,79 @@
 """The integration registry. Built-in integrations register through the same entry-point group as third-party
-ones (`ir.integrations` in pyproject.toml), so there is one way in."""
+ones (`ir.integrations` in pyproject.toml), so there is one way in.
+
+An integration module must not import its client library at import time: validation, `ir list` and `ir --help`
+load the registry. The client is imported in `connect`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from runner.config import Secrets, Settings
+    from runner.store import OutboxItem
 
 GROUP = "ir.integrations"
 
 
+class NotConfigured(Exception):
+    """The integration lacks its credentials; the message says what to set."""
+
+
+class Refused(Exception):
+    """The service answered and did not do the action (invalid_auth, channel_not_found, 4xx, 429): it is safe
+    to try again later. `retry_after` is the wait it asked for, in seconds."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class Unknown(Exception):
+    """No clear answer (timeout, dropped connection, 5xx): the action may have happened. It is reconciled
+    before it is tried again."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an action acts on, from the incident's earlier actions: its channel, ticket and status message."""
+
+    incident: str
+    channel: str | None = None  # Slack channel id
+    ticket: str | None = None  # Jira issue key
+    refs: dict[str, dict[str, Any]] = field(default_factory=dict)  # action -> ref of the latest done one
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of `ir integrations check`."""
+
+    ok: bool
+    what: str
+    fix: str | None = None
+
+
+class Connection(Protocol):
+    def perform(self, item: OutboxItem, target: Target) -> dict[str, Any]:
+        """Do the action; return its external reference. Raise `Refused` or `Unknown`."""
+
+    def reconcile(self, item: OutboxItem, target: Target) -> dict[str, Any] | None:
+        """After an unknown outcome: the reference if the action did happen, else None."""
+
+    def check(self) -> list[Finding]:
+        """Can the configured account do what playbooks ask (auth, channels, project, transitions)?"""
+
+
 @runtime_checkable
 class Integration(Protocol):
-    """What the registry needs to know about an integration; its module must not import its client library at
-    import time (validation and `ir list` load the registry)."""
-
     name: str
     handles: frozenset[str]  # the step kinds it performs: "notify", "ticket"
+
+    def connect(self, settings: Settings, secrets: Secrets) -> Connection:
+        """A connection, or `NotConfigured` saying which environment variables to set."""
 
 
 @lru_cache(maxsize=1)
@@ -34,11 +91,8 @@ def capabilities() -> dict[str, frozenset[str]]:
     return {name: i.handles for name, i in available().items()}
 
 
-class Connection(Protocol):
-    """A configured, reachable integration for one incident (built by the integration from settings)."""
-
-    def perform(self, action: str, payload: dict[str, object], key: str) -> dict[str, object]:
-        """Do the action; return its external reference (issue key, channel id and ts, ...)."""
-
-    def reconcile(self, action: str, payload: dict[str, object], key: str) -> dict[str, object] | None:
-        """After an unknown outcome: the reference if the action did happen, else None."""
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced, for messages that quote a service's or a library's words."""
+    for value in secrets:
+        text = text.replace(value, "[secret]")
+    return text

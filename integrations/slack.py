@@ -1,11 +1,251 @@
-"""Slack, through the official slack_sdk `WebClient` (imported only when a message is actually sent)."""
+"""Slack, through the official slack_sdk `WebClient` (imported only when a connection is made).
+
+The client's own retries are off (`retry_handlers=[]`): it would repeat a post after a dropped connection and
+Slack has no idempotency key, so a retry could post twice. The outbox decides instead: every post carries the
+idempotency key in its message metadata, and an unknown outcome is looked up in the channel history first.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+import threading
+import time
+from http.client import HTTPException
+from typing import TYPE_CHECKING, Any
+
+from .registry import Finding, NotConfigured, Refused, Target, Unknown
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from runner.config import Secrets, Settings
+    from runner.store import OutboxItem
+
+EVENT_TYPE = "ir_action"
+HISTORY_PAGES = 10  # how far back (x200 messages) an unknown post is looked for
+POST_INTERVAL = 1.0  # Slack allows about one message per second per channel
+
+
+def channel_name(text: str) -> str:
+    """Slack's rules: lowercase letters, digits, - and _; at most 80 characters."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", text.lower().lstrip("#")).strip("-")
+    return name[:80] or "incident"
 
 
 class Slack:
     name = "slack"
     handles = frozenset({"notify"})
+
+    def connect(self, settings: Settings, secrets: Secrets) -> SlackConnection:
+        if not secrets.slack_token:
+            raise NotConfigured("set SLACK_BOT_TOKEN to a bot token (xoxb-...) to send to Slack")
+        from slack_sdk import WebClient
+
+        client = WebClient(token=secrets.slack_token, base_url=secrets.slack_base_url or "https://slack.com/api/",
+                           timeout=max(1, round(settings.slack.timeout)), retry_handlers=[])
+        return SlackConnection(client, settings)
+
+
+class SlackConnection:
+    def __init__(self, client: WebClient, settings: Settings):
+        self.client, self.settings = client, settings
+        self._channel_ids: dict[str, str] = {}
+        self._last_post: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    # the Connection protocol -------------------------------------------------------------------------
+    def perform(self, item: OutboxItem, target: Target) -> dict[str, Any]:
+        with _errors():
+            if item.action == "notify.create_channel":
+                return self._create_channel(item)
+            if item.action == "notify.status":
+                return self._status(item, target)
+            if item.action == "notify.post":
+                return self._post(item, self._channel(item, target), self._text(item), self._thread(item, target))
+        raise Refused(f"slack cannot do {item.action}")
+
+    def reconcile(self, item: OutboxItem, target: Target) -> dict[str, Any] | None:
+        with _errors():
+            if item.action == "notify.create_channel":
+                return self._create_channel(item)  # by name: finding it again is the same call
+            if item.action == "notify.status" and "notify.status" in target.refs:
+                return None  # chat.update of the pinned message: doing it again is harmless
+            return self._find(self._channel(item, target), item.key)
+
+    def check(self) -> list[Finding]:
+        out = []
+        try:
+            with _errors():
+                who = self.client.auth_test()
+            out.append(Finding(True, f"slack: authenticated as {who['user']} in {who['team']}"))
+        except (Refused, Unknown) as exc:
+            return [Finding(False, f"slack: auth.test failed: {exc}",
+                            "check SLACK_BOT_TOKEN (and IR_SLACK_BASE_URL if you use a proxy)")]
+        for name in self.settings.slack.channels:
+            try:
+                with _errors():
+                    self._channel_id(name)
+                out.append(Finding(True, f"slack: channel #{name} found"))
+            except Refused as exc:
+                out.append(Finding(False, f"slack: channel #{name}: {exc}",
+                                   f"create #{name} or fix [slack] channels in ir.toml, and invite the bot"))
+        return out
+
+    # actions ------------------------------------------------------------------------------------------
+    def _create_channel(self, item: OutboxItem) -> dict[str, Any]:
+        from slack_sdk.errors import SlackApiError
+
+        name = channel_name(item.payload["channel_name"])
+        try:
+            channel = self.client.conversations_create(name=name)["channel"]["id"]
+        except SlackApiError as exc:
+            if exc.response.get("error") != "name_taken":
+                raise
+            channel = self._channel_id(name)
+        users = self._people([*self.settings.slack.invite, *item.payload.get("invite", [])])
+        if users:
+            try:
+                self.client.conversations_invite(channel=channel, users=",".join(users))
+            except SlackApiError as exc:
+                if exc.response.get("error") != "already_in_channel":
+                    raise
+        team_url = self.client.auth_test().get("url", "")
+        return {"channel": channel, "name": name, "url": f"{team_url}archives/{channel}" if team_url else None}
+
+    def _status(self, item: OutboxItem, target: Target) -> dict[str, Any]:
+        channel = self._channel(item, target)
+        text = self._status_text(item, target)
+        pinned = target.refs.get("notify.status")
+        if pinned and pinned.get("channel") == channel:
+            self.client.chat_update(channel=channel, ts=pinned["ts"], text=text, blocks=_blocks(text, item))
+            return {"channel": channel, "ts": pinned["ts"], "updated": True}
+        ref = self._post(item, channel, text, None)
+        self.client.pins_add(channel=channel, timestamp=ref["ts"])
+        return ref
+
+    def _post(self, item: OutboxItem, channel: str, text: str, thread: str | None) -> dict[str, Any]:
+        self._pace(channel)
+        reply = self.client.chat_postMessage(
+            channel=channel, text=text, blocks=_blocks(text, item), thread_ts=thread, unfurl_links=False,
+            metadata={"event_type": EVENT_TYPE, "event_payload": {"key": item.key}})
+        return {"channel": reply["channel"], "ts": reply["ts"]}
+
+    def _find(self, channel: str, key: str) -> dict[str, Any] | None:
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            page = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200,
+                                                     cursor=cursor)
+            for message in page.get("messages", []):
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == EVENT_TYPE and metadata.get("event_payload", {}).get("key") == key:
+                    return {"channel": channel, "ts": message["ts"], "found": True}
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None
+
+    # helpers ------------------------------------------------------------------------------------------
+    def _channel(self, item: OutboxItem, target: Target) -> str:
+        named = item.payload.get("channel")
+        if named:
+            return self._channel_id(named)
+        if not target.channel:
+            raise Refused("the incident channel does not exist yet (its create_channel step has not succeeded)")
+        return target.channel
+
+    def _channel_id(self, name: str) -> str:
+        name = name.lstrip("#")
+        if re.fullmatch(r"[CG][A-Z0-9]{6,}", name):
+            return name
+        if name not in self._channel_ids:
+            cursor = None
+            while True:
+                page = self.client.conversations_list(types="public_channel,private_channel", limit=200,
+                                                      exclude_archived=True, cursor=cursor)
+                for channel in page["channels"]:
+                    self._channel_ids[channel["name"]] = channel["id"]
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if name in self._channel_ids or not cursor:
+                    break
+        if name not in self._channel_ids:
+            raise Refused(f"channel_not_found: #{name}")
+        return self._channel_ids[name]
+
+    def _people(self, who: list[str]) -> list[str]:
+        users: list[str] = []
+        groups = None
+        for entry in who:
+            if entry.startswith("@"):
+                groups = groups or self.client.usergroups_list(include_users=True)["usergroups"]
+                found = next((g for g in groups if g["handle"] == entry[1:]), None)
+                if found is None:
+                    raise Refused(f"no Slack user group {entry}")
+                users += found.get("users", [])
+            elif "@" in entry:
+                users.append(self.client.users_lookupByEmail(email=entry)["user"]["id"])
+            else:
+                users.append(entry)
+        return list(dict.fromkeys(users))
+
+    def _pace(self, channel: str) -> None:
+        with self._lock:
+            wait = self._last_post.get(channel, 0.0) + POST_INTERVAL - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_post[channel] = time.monotonic()
+
+    @staticmethod
+    def _text(item: OutboxItem) -> str:
+        return _exercise(item, item.payload["message"])
+
+    @staticmethod
+    def _thread(item: OutboxItem, target: Target) -> str | None:
+        pinned = target.refs.get("notify.status")
+        return pinned["ts"] if item.payload.get("thread") and pinned else None
+
+    @staticmethod
+    def _status_text(item: OutboxItem, target: Target) -> str:
+        incident = item.payload["incident"]
+        ticket = target.refs.get("ticket.create")
+        lines = [f"*{incident['title']}* ({incident['id']})",
+                 f"Severity: *{incident['severity']}*  ·  Phase: *{item.payload.get('phase', '?')}*  ·  "
+                 f"Commander: {incident.get('commander') or 'unassigned'}  ·  Ticket: "
+                 + (f"<{ticket['url']}|{ticket['key']}>" if ticket else "none yet")]
+        if item.payload.get("message"):
+            lines.append(item.payload["message"])
+        return _exercise(item, "\n".join(lines))
+
+
+def _exercise(item: OutboxItem, text: str) -> str:
+    return f"[EXERCISE] {text}" if item.payload["incident"].get("exercise") else text
+
+
+def _blocks(text: str, item: OutboxItem) -> list[dict[str, Any]]:
+    incident = item.payload["incident"]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+            {"type": "context", "elements": [{"type": "mrkdwn",
+                                              "text": f"{incident['id']} · {item.payload.get('step_title', '')}"}]}]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Slack's answers as the outbox's outcomes: a refusal (not done), or an unknown outcome."""
+    from slack_sdk.errors import SlackApiError, SlackRequestError
+
+    try:
+        yield
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        if status == 429:
+            retry = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or 1
+            raise Refused("rate limited by Slack", retry_after=float(retry)) from None
+        if status >= 500:
+            raise Unknown(f"Slack answered HTTP {status}") from None
+        raise Refused(str(exc.response.get("error") or f"HTTP {status}")) from None
+    except (OSError, HTTPException, SlackRequestError) as exc:  # timeout, connection dropped
+        raise Unknown(f"no answer from Slack ({type(exc).__name__})") from None
 
 
 integration = Slack()

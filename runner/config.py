@@ -1,0 +1,131 @@
+"""Settings: `ir.toml` (in the current directory, else the user config directory), overridden by the playbook's
+`integrations:` section. Only non-secret settings live here; tokens come from the environment alone
+(`Secrets`), are never written to the store, the timeline, exports or logs, and are never printed.
+
+    [slack]
+    channel_template = "ir-{{ incident.id | lower }}"
+    channels = ["security-leadership"]        # also receive every post
+    invite = ["secops@example.com", "@ir-oncall"]
+
+    [jira]
+    project = "SEC"
+    issue_type = "Incident"
+    task_type = "Task"
+    label_prefix = "ir"
+    priorities = { critical = "Highest", high = "High", medium = "Medium", low = "Low" }
+    transitions = { Contain = "Start containment" }   # a playbook's transition name -> your workflow's
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .errors import InvalidPlaybook, Problem
+from .model import IntegrationSettings, Model
+
+FILE = "ir.toml"
+
+
+class SlackConfig(Model):
+    channel_template: str = "ir-{{ incident.id | lower }}"
+    """The incident channel's name: a template over the incident (lowercase, digits, - and _ are kept)."""
+    channels: list[str] = []
+    """Channels that also receive every `post` (names, without #)."""
+    invite: list[str] = []
+    """People (e-mail or user id) and groups (@handle) invited to every incident channel."""
+    timeout: float = 10.0
+    """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
+
+
+class JiraConfig(Model):
+    project: str = "IR"
+    """The project key incident tickets go to."""
+    issue_type: str = "Incident"
+    """The issue type of the incident ticket."""
+    task_type: str = "Task"
+    """The issue type of follow-up tasks."""
+    label_prefix: str = "ir"
+    """Labels ir adds start with this; one of them is the idempotency label that finds a ticket again."""
+    labels: list[str] = []
+    """More labels for every ticket."""
+    priorities: dict[str, str] = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
+    """The priority name for each incident severity."""
+    transitions: dict[str, str] = {}
+    """Playbook transition names (Triage, Contain, Eradicate, Recover, Resolve) mapped to your workflow's."""
+    timeout: float = 10.0
+    """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
+
+
+class Settings(Model):
+    slack: SlackConfig = SlackConfig()
+    jira: JiraConfig = JiraConfig()
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials from the environment. Its repr hides the values, so a traceback cannot show them."""
+
+    slack_token: str | None
+    slack_base_url: str | None
+    jira_url: str | None
+    jira_user: str | None
+    jira_api_token: str | None
+    jira_pat: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Secrets:
+        def get(name: str) -> str | None:
+            return environ.get(name) or None
+
+        return cls(get("SLACK_BOT_TOKEN"), get("IR_SLACK_BASE_URL"), get("JIRA_URL"), get("JIRA_USER"),
+                   get("JIRA_API_TOKEN"), get("JIRA_PAT"))
+
+    def __repr__(self) -> str:
+        shown = {k: ("set" if v else None) for k, v in self.__dict__.items()}
+        return f"Secrets({shown})"
+
+    def values(self) -> list[str]:
+        """Every secret value (for scrubbing error messages)."""
+        return [v for k, v in self.__dict__.items() if v and k in ("slack_token", "jira_api_token", "jira_pat")]
+
+
+def config_path(cwd: Path | None = None) -> Path | None:
+    local = (cwd or Path.cwd()) / FILE
+    if local.is_file():
+        return local
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("ir", appauthor=False)) / FILE
+    return user if user.is_file() else None
+
+
+def load(overrides: IntegrationSettings | None = None, cwd: Path | None = None) -> Settings:
+    """The settings in force: ir.toml, then the playbook's overrides."""
+    path = config_path(cwd)
+    data: dict[str, object] = {}
+    if path:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidPlaybook([Problem(f"not valid TOML: {exc}", str(path), hint="fix the syntax")]) from None
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidPlaybook([Problem(e["msg"], str(path), path=".".join(str(p) for p in e["loc"]),
+                                           hint="see the settings in README.md")
+                                   for e in exc.errors(include_url=False)]) from None
+    else:
+        settings = Settings()
+    if overrides is None:
+        return settings
+    slack = overrides.slack.model_dump(exclude_none=True)
+    jira = overrides.jira.model_dump(exclude_none=True)
+    if "labels" in jira:
+        jira["labels"] = [*settings.jira.labels, *jira["labels"]]
+    return Settings(slack=settings.slack.model_copy(update=slack), jira=settings.jira.model_copy(update=jira))
