@@ -14,8 +14,13 @@ import typer
 from .errors import EXIT_INVALID
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .answers import Answers
+    from .outbox import Outbox
     from .sqlite_store import SqliteStore
+
+COURIER_WAIT = 60.0  # seconds a finished or paused run waits for its deliveries before leaving them queued
 
 IncidentArg = Annotated[str, typer.Argument(help="The incident id (see `ir incidents`).")]
 As = Annotated[str | None, typer.Option("--as", help="Who is acting (default: IR_ACTOR, else the OS user).")]
@@ -106,29 +111,47 @@ def _check_answers(given: Answers, bundle: dict[str, bytes], root: str, *, non_i
 def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool) -> None:
     from .answers import Scripted
     from .engine import Runner
-    from .outbox import Outbox
+    from .outbox import UNDELIVERED
     from .terminal import Terminal
 
     person = None if non_interactive else Terminal()
     scripted = given.inputs or given.roles or given.steps or non_interactive
-    responder = Scripted(given, person=person, examples=store.incident(incident_id).mode == "dry-run",
-                         say=print) if scripted else person
+    dry_run = store.incident(incident_id).mode == "dry-run"
+    responder = Scripted(given, person=person, examples=dry_run, say=print) if scripted else person
     assert responder is not None
-    said: set[str] = set()
-
-    def connect(name: str) -> None:  # the live integrations arrive with issue 4; until then all are dry-run
-        if name not in said:
-            said.add(name)
-            responder.say(f"{name} is not configured: its actions are shown and recorded, not sent")
-
-    outbox = Outbox(store, incident_id, actor, live=store.incident(incident_id).mode == "live", connect=connect,
-                    say=responder.say)
-    result = Runner(store, incident_id, responder, actor, outbox).run()
+    outbox = open_outbox(store, incident_id, actor, say=responder.say)
+    waiting = outbox.retry()
+    if waiting:
+        responder.say(f"{waiting} integration action(s) left from before are being delivered first")
+    try:
+        result = Runner(store, incident_id, responder, actor, outbox).run()
+    finally:
+        outbox.courier.finish(timeout=COURIER_WAIT)
+    left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]
+    if left:
+        print(f"{len(left)} integration action(s) not delivered yet; they are kept: `ir outbox {incident_id}` "
+              f"lists them, `ir flush {incident_id}` sends them")
     if result == "paused":
         print(f"Paused {incident_id}; nothing is lost. Continue with: ir resume {incident_id}")
     else:
         print(f"Playbook finished for {incident_id}. Review with `ir timeline {incident_id}`; "
               f"close with `ir close {incident_id}`.")
+
+
+def open_outbox(store: SqliteStore, incident_id: str, actor: str, *, say: Callable[[str], None]) -> Outbox:
+    """The outbox of an incident, with the settings in force for its playbook and the live connections."""
+    from . import config
+    from .loader import load_text
+    from .outbox import Connections, Courier, Outbox
+    from .sqlite_store import SqliteStore
+
+    incident = store.incident(incident_id)
+    root = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook
+    settings = config.load(root.integrations)
+    connections = Connections(settings, config.Secrets.from_env(), say)
+    courier = Courier(lambda: SqliteStore(store.path), incident_id, actor, live=incident.mode == "live",
+                      connections=connections, say=say)
+    return Outbox(store, courier, settings)
 
 
 def incidents(as_json: JsonFlag = False) -> None:

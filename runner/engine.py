@@ -268,13 +268,13 @@ class Runner:
             self.responder.say(message)
             return Outcome("completed"), None
         assert isinstance(step, (NotifyStep, TicketStep))
-        item = self.outbox.prepare(place, step, context)
-        if item.created_at:  # requested before a crash: deliver what is queued, do not ask again
-            self.outbox.request(place, item)
+        items = self.outbox.prepare(place, step, context)
+        if any(i.created_at for i in items):  # requested before a crash: deliver what is queued, ask nothing
+            self.outbox.request(items)
             return Outcome("completed"), None
-        outcome = self.responder.act(place, self.outbox.preview(item), [], session)
+        outcome = self.responder.act(place, self.outbox.preview(items), [], session)
         if outcome.status == "completed":
-            self.outbox.request(place, item)
+            self.outbox.request(items)
         return outcome, None
 
     def enter(self, place: Place, step: IncludeStep) -> None:

@@ -206,6 +206,8 @@ class NotifyStep(StepBase):
     """The text (Slack mrkdwn) for `post`; for `status`, an extra line under the status. A template."""
     invite: list[Template] = []
     """For `create_channel`: people (e-mail or user id) or groups to invite."""
+    thread: bool = False
+    """For `post`: reply in the thread of the pinned status message instead of the channel (follow-ups)."""
 
     @model_validator(mode="after")
     def _fields_fit_action(self) -> NotifyStep:
@@ -213,6 +215,8 @@ class NotifyStep(StepBase):
             raise ValueError("a `post` notification needs a `message`")
         if self.invite and self.action != "create_channel":
             raise ValueError("`invite` only applies to action create_channel")
+        if self.thread and self.action != "post":
+            raise ValueError("`thread` only applies to action post")
         return self
 
 

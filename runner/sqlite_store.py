@@ -179,14 +179,21 @@ class SqliteStore:
         row = self.db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
         return _outbox(row) if row else None
 
-    def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
-               error: str | None = None) -> None:
+    def begin(self, key: str) -> None:
         with self._write():
-            incident = self.db.execute("SELECT incident FROM outbox WHERE key = ?", (key,)).fetchone()[0]
-            self._append(incident, outcome)
-            self.db.execute("UPDATE outbox SET status = ?, ref = ?, error = ?, attempts = attempts + 1, "
-                            "updated_at = ? WHERE key = ?",
-                            (status, _dumps(ref or {}), error, format_recorded(utc_now()), key))
+            self.db.execute("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? "
+                            "WHERE key = ?", (format_recorded(utc_now()), key))
+
+    def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
+               error: str | None = None, incident: dict[str, Any] | None = None) -> bool:
+        with self._write():
+            settled = self.db.execute(
+                "UPDATE outbox SET status = ?, ref = ?, error = ?, updated_at = ? WHERE key = ? AND status IN "
+                "('pending', 'sending', 'failed', 'unknown') RETURNING incident",
+                (status, _dumps(ref or {}), error, format_recorded(utc_now()), key)).fetchone()
+            if settled:  # an action already settled (by another path) is not recorded twice
+                self._apply(settled[0], [outcome], Change(incident=incident or {}))
+            return settled is not None
 
 
 class _Transaction:

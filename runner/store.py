@@ -78,7 +78,7 @@ class OutboxItem:
     integration: str
     action: str
     payload: dict[str, Any]
-    status: str = "pending"  # pending, done, failed (will be retried), dry-run
+    status: str = "pending"  # pending, sending, done, failed (refused: retried), unknown (reconciled first), dry-run
     attempts: int = 0
     error: str | None = None
     ref: dict[str, Any] = field(default_factory=dict)  # the external reference: issue key, channel and ts
@@ -112,8 +112,14 @@ class Store(Protocol):
 
     def outbox_item(self, key: str) -> OutboxItem | None: ...
 
+    def begin(self, key: str) -> None:
+        """Mark an action as being sent (counting the attempt) before the request leaves: after a crash it is
+        known to be in doubt."""
+
     def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
-               error: str | None = None) -> None:
-        """Record what became of an action, with its event (done, failed, dry-run), atomically."""
+               error: str | None = None, incident: dict[str, Any] | None = None) -> bool:
+        """Record what became of an undelivered action, with its event (done, failed, unknown, dry-run) and the
+        incident fields it sets (its channel, its ticket), atomically. False (and nothing recorded) when the
+        action was no longer undelivered."""
 
     def close(self) -> None: ...
