@@ -25,7 +25,7 @@ def _incidents(incident: str | None) -> list[str]:
 def flush(incident: MaybeIncident = None,
           as_: Annotated[str | None, typer.Option("--as", help="Who is acting.")] = None) -> None:
     """Deliver the integration actions still queued (after an outage, a crash or a pause), each exactly once."""
-    from .cli_incident import _store, open_outbox
+    from .cli_incident import COURIER_WAIT, _store, open_outbox
     from .opening import actor_name
     from .outbox import UNDELIVERED
 
@@ -44,6 +44,7 @@ def flush(incident: MaybeIncident = None,
             if status in ("failed", "unknown"):
                 stopped.add(item.integration)
                 failed += 1
+        outbox.courier.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
     if failed:
         raise typer.Exit(EXIT_INVALID)
 

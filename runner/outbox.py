@@ -113,17 +113,23 @@ class Courier:
         store = self.open_store()
         try:
             while (key := keys.get()) is not None:
-                item = store.outbox_item(key)
-                if item is not None and item.status in UNDELIVERED and item.integration not in self._down:
-                    self.deliver(store, item)
+                try:
+                    item = store.outbox_item(key)
+                    if item is not None and item.status in UNDELIVERED and item.integration not in self._down:
+                        self.deliver(store, item)
+                finally:
+                    keys.task_done()
         finally:
             store.close()
 
     def finish(self, timeout: float) -> None:
-        """Let the queues empty (up to `timeout` seconds); what is left stays in the store for `ir flush`."""
+        """Let the queues empty (up to `timeout` seconds; a delivery may queue another, such as the ticket's link
+        to the channel); what is left stays in the store for `ir flush`."""
+        deadline = time.monotonic() + timeout
+        while any(q.unfinished_tasks for q in self._queues.values()) and time.monotonic() < deadline:
+            time.sleep(0.01)
         for q in self._queues.values():
             q.put(None)
-        deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 

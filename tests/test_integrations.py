@@ -1,0 +1,263 @@
+"""Slack and Jira through the real slack_sdk and jira clients, against the stateful fake servers on 127.0.0.1:
+live runs, every failure mode ending with exactly one message or issue, and no secret written anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import IR
+from runs import incident_id, kinds, timeline
+
+LIVE = """\
+id: live
+title: Live response
+version: "1.0.0"
+incident_title: "Trojanized {{ inputs.vendor }}"
+severity: high
+roles: [{id: commander, title: Incident commander}]
+inputs: [{id: vendor, type: string, default: ACME}]
+steps:
+  - {id: channel, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis,
+     invite: [dana@example.com]}
+  - {id: status, kind: notify, action: status, title: Post the status, phase: detection-analysis}
+  - {id: ticket, kind: ticket, action: create, title: Open the ticket, phase: detection-analysis,
+     summary: "{{ incident.title }}", description: "Vendor {{ inputs.vendor }}", due: "2026-12-01"}
+  - {id: announce, kind: notify, title: Announce, phase: detection-analysis, message: "Declared: {{ incident.title }}"}
+  - {id: comment, kind: ticket, action: comment, title: Comment, phase: containment, comment: "Containment begins"}
+  - {id: contain, kind: ticket, action: transition, title: Move to containment, phase: containment,
+     transition: Contain}
+  - {id: task, kind: ticket, action: task, title: Reimage task, phase: eradication, summary: "Reimage hosts"}
+  - {id: followup, kind: notify, title: Follow up, phase: eradication, message: "Reimaging started", thread: true}
+  - {id: status2, kind: notify, action: status, title: Update the status, phase: recovery, message: "Recovering"}
+"""
+
+
+@pytest.fixture
+def live(isolated: Path, slack_server, jira_server) -> dict[str, str]:
+    """The live playbook, an ir.toml for the fake Jira project, and the environment that points ir at the fakes."""
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "live.yaml").write_text(LIVE)
+    (isolated / "ir.toml").write_text('[slack]\nchannels = ["leadership"]\n\n[jira]\nproject = "IR"\n')
+    slack_server.dana = slack_server.add_user("Dana Reyes", "dana@example.com")
+    slack_server.add_channel("leadership")
+    return {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url,
+            "JIRA_URL": jira_server.url, "JIRA_USER": jira_server.user, "JIRA_API_TOKEN": jira_server.token}
+
+
+def run_live(run_ir, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_ir("run", "live", "--non-interactive", *args, env=env)
+
+
+def only_issue(jira_server) -> dict:
+    incidents = [i for i in jira_server.issues.values() if i["fields"]["issuetype"]["name"] == "Incident"]
+    assert len(incidents) == 1, [i["key"] for i in incidents]
+    return incidents[0]
+
+
+def test_a_live_run_opens_the_channel_and_ticket_and_keeps_the_status_current(run_ir, live, slack_server,
+                                                                               jira_server):
+    result = run_live(run_ir, live)
+    assert result.returncode == 0, result.stderr + result.stdout
+    incident = incident_id(result)
+    assert "would" not in result.stdout and "not configured" not in result.stdout
+
+    channel_name = f"ir-{incident.lower()}"
+    channel = slack_server.channels[channel_name]
+    assert slack_server.dana in channel["members"]
+    messages = slack_server.messages(channel_name)
+    status, announce = messages[0], messages[1]
+    assert slack_server.pins(channel_name) == [status["ts"]]
+    assert "Phase: *recovery*" in status["text"] and "Recovering" in status["text"]  # updated in place
+    assert "Severity: *high*" in status["text"]
+    assert announce["text"] == "Declared: Trojanized ACME"
+    assert announce["metadata"]["event_payload"]["key"] == f"{incident}/announce/post"
+    assert [m["text"] for m in slack_server.messages("leadership")] == ["Declared: Trojanized ACME"]
+    replies = [m for m in messages if m.get("thread_ts") == status["ts"] and m["ts"] != status["ts"]]
+    assert [m["text"] for m in replies] == ["Reimaging started"]
+    assert len(slack_server.calls("chat.update")) == 1
+    assert len(slack_server.calls("chat.postMessage")) == 4  # status, announce (x2 channels), follow-up
+
+    ticket = only_issue(jira_server)
+    fields = ticket["fields"]
+    assert fields["summary"] == "Trojanized ACME"
+    assert fields["priority"]["name"] == "High"
+    assert fields["duedate"] == "2026-12-01"
+    assert {"ir", f"ir-{incident.lower()}"} <= set(fields["labels"])
+    assert fields["status"]["name"] == "Contained"
+    comments = jira_server.comments(ticket["key"])
+    assert len(comments) == 1 and comments[0].startswith("Containment begins")
+    tasks = [i for i in jira_server.issues.values() if i["fields"]["issuetype"]["name"] == "Task"]
+    assert [t["fields"]["summary"] for t in tasks] == ["Reimage hosts"]
+    assert [r["object"]["url"] for r in jira_server.remote_links(ticket["key"])] == [
+        f"{team_url(slack_server)}archives/{channel['id']}"]
+
+    events = timeline(run_ir, incident)
+    done = [e for e in events if e["kind"] == "integration.done"]
+    assert {e["data"]["action"] for e in done} == {"notify.create_channel", "notify.status", "ticket.create",
+                                                   "notify.post", "ticket.comment", "ticket.transition",
+                                                   "ticket.task", "ticket.remote_link"}
+    assert next(e for e in done if e["data"]["action"] == "ticket.create")["data"]["ref"]["key"] == ticket["key"]
+    outbox = json.loads(run_ir("outbox", incident, "--json").stdout)
+    assert {i["status"] for i in outbox} == {"done"}
+    assert len(outbox) == 11
+
+
+def team_url(slack_server) -> str:
+    from slack_sdk import WebClient
+
+    return WebClient(token=slack_server.token, base_url=slack_server.url, retry_handlers=[]).auth_test()["url"]
+
+
+SHORT = """\
+id: short
+title: Short response
+version: "1.0.0"
+steps:
+  - {id: channel, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis}
+  - {id: ticket, kind: ticket, action: create, title: Open the ticket, phase: detection-analysis, summary: Incident}
+  - {id: announce, kind: notify, title: Announce, phase: detection-analysis, message: "Declared"}
+  - {id: comment, kind: ticket, action: comment, title: Comment, phase: containment, comment: "Contain now"}
+"""
+
+
+@pytest.fixture
+def short(live: dict[str, str], isolated: Path) -> dict[str, str]:
+    (isolated / "playbooks" / "short.yaml").write_text(SHORT)
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\n\n[jira]\nproject = "IR"\ntimeout = 1\n')
+    return live
+
+
+def run_short(run_ir, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    result = run_ir("run", "short", "--non-interactive", env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result, incident_id(result)
+
+
+def posts(slack_server, incident: str) -> list[str]:
+    return [m["text"] for m in slack_server.messages(f"ir-{incident.lower()}")]
+
+
+def test_rate_limited_post_waits_for_retry_after_and_posts_once(run_ir, short, slack_server):
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=1)
+    began = time.monotonic()
+    result, incident = run_short(run_ir, short)
+    assert time.monotonic() - began >= 1.0
+    assert posts(slack_server, incident) == ["Declared"]
+    assert len(slack_server.calls("chat.postMessage")) == 2  # refused once with 429, then sent
+
+
+@pytest.mark.parametrize(("api", "mode"), [
+    ("chat.postMessage", "drop_after_commit"),  # Slack wrote it, the connection died before the reply
+    ("chat.postMessage", "slow"),               # Slack wrote it, the reply came after the timeout
+    ("chat.postMessage", "server_error"),       # 500: nothing written
+])
+def test_an_unknown_slack_outcome_is_looked_up_before_it_is_sent_again(run_ir, short, slack_server, api, mode):
+    slack_server.fail(api, mode, delay=3.0 if mode == "slow" else 0.0)
+    result, incident = run_short(run_ir, short)
+    assert "slack is not working" in result.stdout
+    assert f"`ir flush {incident}` sends them" in result.stdout
+    item = next(i for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == "notify.post")
+    assert item["status"] == "unknown"
+    flushed = run_ir("flush", incident, env=short)
+    assert flushed.returncode == 0, flushed.stdout + flushed.stderr
+    assert posts(slack_server, incident) == ["Declared"]  # exactly once
+    done = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.done"
+            and e["data"]["action"] == "notify.post"]
+    assert len(done) == 1
+    assert done[0]["data"]["ref"].get("found", False) is (mode != "server_error")
+
+
+@pytest.mark.parametrize("mode", ["drop_after_commit", "server_error", "slow"])
+def test_an_unknown_jira_create_is_found_by_its_label_not_created_twice(run_ir, short, jira_server, mode):
+    jira_server.fail("POST /rest/api/2/issue", mode, delay=3.0 if mode == "slow" else 0.0)
+    result, incident = run_short(run_ir, short)
+    assert "jira is not working" in result.stdout
+    outbox = {i["action"]: i for i in json.loads(run_ir("outbox", incident, "--json").stdout)}
+    assert outbox["ticket.create"]["status"] == "unknown"
+    assert outbox["ticket.comment"]["status"] == "pending"  # it waits for its ticket, in order
+    assert run_ir("flush", incident, env=short).returncode == 0
+    ticket = only_issue(jira_server)
+    assert jira_server.comments(ticket["key"])[0].startswith("Contain now")
+    assert len(jira_server.comments(ticket["key"])) == 1
+
+
+def test_jira_server_with_a_personal_access_token(run_ir, short, jira_server_dc):
+    env = {**short, "JIRA_URL": jira_server_dc.url, "JIRA_PAT": jira_server_dc.token}
+    del env["JIRA_USER"], env["JIRA_API_TOKEN"]
+    result, incident = run_short(run_ir, env)
+    ticket = only_issue(jira_server_dc)
+    assert jira_server_dc.requests[0].headers["Authorization"] == f"Bearer {jira_server_dc.token}"
+    assert len(jira_server_dc.comments(ticket["key"])) == 1
+
+
+def test_a_refusing_slack_leaves_the_run_going_and_flush_delivers_once_fixed(run_ir, short, slack_server):
+    wrong = {**short, "SLACK_BOT_TOKEN": "xoxb-wrong"}
+    result, incident = run_short(run_ir, wrong)
+    assert "Playbook finished" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if "slack" in line]
+    assert lines == [f"slack is not working (invalid_auth); its actions stay queued: `ir flush {incident}` "
+                     "sends them"]
+    failed = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.failed"]
+    assert [e["message"] for e in failed] == ["slack notify.create_channel failed: invalid_auth (not done)"]
+    listed = run_ir("outbox", incident).stdout.splitlines()
+    assert [line.split()[:3] for line in listed if " slack " in line] == [
+        ["failed", "slack", "notify.create_channel"], ["pending", "slack", "notify.post"]]
+    still = run_ir("flush", incident, env=wrong)
+    assert still.returncode == 1
+    fixed = run_ir("flush", incident, env=short)
+    assert fixed.returncode == 0, fixed.stdout
+    assert posts(slack_server, incident) == ["Declared"]
+    assert run_ir("flush", incident, env=short).stdout == ""  # nothing left, nothing sent again
+    assert len(slack_server.calls("chat.postMessage")) == 1
+
+
+def test_sigkill_between_request_and_reply_then_resume_posts_once(run_ir, short, slack_server, isolated):
+    slack_server.fail("chat.postMessage", "slow", delay=5.0)
+    process = subprocess.Popen([*IR, "run", "short", "--non-interactive"], env={**os.environ, **short},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not slack_server.calls("chat.postMessage"):  # the request is at the server, the reply is not back
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    process.kill()
+    process.communicate(timeout=30)
+    incident = json.loads(run_ir("incidents", "--json").stdout)[0]["id"]
+    item = next(i for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == "notify.post")
+    assert item["status"] == "sending"
+    resumed = run_ir("resume", incident, "--non-interactive", env=short)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert posts(slack_server, incident) == ["Declared"]
+    done = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.done"
+            and e["data"]["action"] == "notify.post"]
+    assert [e["data"]["ref"]["found"] for e in done] == [True]
+
+
+def test_no_secret_reaches_the_store_the_timeline_the_output_or_the_logs(run_ir, live, slack_server, jira_server,
+                                                                         isolated):
+    sentinels = {"SLACK_BOT_TOKEN": "xoxb-SENTINEL-slack-0042", "JIRA_API_TOKEN": "SENTINEL-jira-0042"}
+    slack_server.token, jira_server.token = sentinels["SLACK_BOT_TOKEN"], sentinels["JIRA_API_TOKEN"]
+    env = {**live, **sentinels}
+    # A service that quotes the token back in its error message: ir must not repeat it anywhere.
+    jira_server.fail("POST /rest/api/2/issue/{issueIdOrKey}/comment", "error",
+                     error=f"bad credentials {sentinels['JIRA_API_TOKEN']}")
+    result = run_live(run_ir, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    incident = incident_id(result)
+    assert "jira is not working (Jira refused it (HTTP 400): bad credentials [secret])" in result.stdout
+    outputs = [result.stdout, result.stderr]
+    for args in (["flush", incident], ["timeline", incident, "--json"], ["outbox", "--json"], ["status", incident],
+                 ["note", incident, "checked"], ["verify", incident], ["integrations", "check"],
+                 ["incidents", "--json"]):
+        done = run_ir(*args, env=env)
+        outputs += [done.stdout, done.stderr]
+    written = [p.read_bytes() for p in isolated.parent.rglob("*") if p.is_file()]
+    for secret in sentinels.values():
+        assert not any(secret in text for text in outputs), secret
+        assert not any(secret.encode() in data for data in written), secret
+    assert any(slack_server.token in r.headers.get("Authorization", "") for r in slack_server.requests)
