@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -34,6 +35,44 @@ DECISION_KEYS = {"choice", "rationale"}
 STATUSES = ("completed", "skipped", "failed")
 
 
+class Observation(Model):
+    step: str
+    """The step it is about (a step path)."""
+    kind: Literal["strength", "gap"]
+    """A strength, or a gap (an area for improvement)."""
+    text: str
+    """What was seen."""
+
+
+class CorrectiveAction(Model):
+    action: str
+    """What is to be done."""
+    owner: str | None = None
+    """Who does it."""
+    due: date | None = None
+    """By when."""
+
+
+class Hotwash(Model):
+    went_well: list[str] = []
+    """What went well."""
+    improve: list[str] = []
+    """What should improve."""
+
+
+class ExerciseAnswers(Model):
+    """A tabletop exercise run without a facilitator at the keyboard (`ir tabletop --non-interactive`)."""
+
+    observations: list[Observation] = []
+    """The facilitator's observations, each tied to a step."""
+    adhoc: dict[str, list[str]] = {}
+    """Ad-hoc injects, by the step path at whose start they are sent."""
+    hotwash: Hotwash = Hotwash()
+    """The hotwash at the end."""
+    actions: list[CorrectiveAction] = []
+    """Corrective actions for the improvement plan."""
+
+
 class AnswersFile(Model):
     inputs: dict[str, Any] = {}
     """Values of the playbook's inputs, by id."""
@@ -41,6 +80,8 @@ class AnswersFile(Model):
     """Who holds each role, by role id."""
     steps: dict[str, Any] = {}
     """By step path: a decision's choice, a prompt's answers, or a step's outcome."""
+    exercise: ExerciseAnswers | None = None
+    """For tabletop exercises: observations, ad-hoc injects, the hotwash and corrective actions."""
 
 
 @dataclass
@@ -49,6 +90,7 @@ class Answers:
     roles: dict[str, str] = field(default_factory=dict)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Source | None = None
+    exercise: ExerciseAnswers | None = None
 
     @classmethod
     def load(cls, path: Path) -> Answers:
@@ -69,7 +111,7 @@ class Answers:
 
             raise InvalidPlaybook(schema_problems(exc, source)) from None
         steps = {path: a if isinstance(a, dict) else {"choice": a} for path, a in parsed.steps.items()}
-        return cls(dict(parsed.inputs), dict(parsed.roles), steps, source)
+        return cls(dict(parsed.inputs), dict(parsed.roles), steps, source, parsed.exercise)
 
     def with_vars(self, assignments: list[str]) -> Answers:
         """`--var NAME=VALUE` (repeatable) sets inputs, over what the file says."""
@@ -80,7 +122,7 @@ class Answers:
                 raise IrError(f"--var {item!r} is not NAME=VALUE", hint="write e.g. --var vendor=3CX",
                               exit_code=2)
             inputs[name.strip()] = value
-        return Answers(inputs, self.roles, self.steps, self.source)
+        return Answers(inputs, self.roles, self.steps, self.source, self.exercise)
 
     def problem(self, loc: tuple[Any, ...], message: str, hint: str | None = None) -> Problem:
         return self.source.problem(loc, message, hint) if self.source else Problem(message, path=".".join(
@@ -122,6 +164,11 @@ def check(answers: Answers, playbooks: dict[str, Playbook], root: str, *, comple
                                        "use step ids (`include_step/step` inside an included playbook)"))
     for path, step in steps.items():
         out += _check_step(answers, path, step, complete=complete, examples=examples)
+    if answers.exercise:
+        out += [answers.problem(("exercise", "observations", n, "step"), f"no step {o.step!r} in {root}")
+                for n, o in enumerate(answers.exercise.observations) if o.step not in steps]
+        out += [answers.problem(("exercise", "adhoc", path), f"no step {path!r} in {root}")
+                for path in answers.exercise.adhoc if path not in steps]
     return sorted(out, key=lambda p: (p.line or 0, p.column or 0))
 
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .answers import Answers
+    from .engine import Runner
+    from .exercise import Exercise
     from .outbox import Outbox
     from .sqlite_store import SqliteStore
 
@@ -102,7 +104,10 @@ def _check_answers(given: Answers, bundle: dict[str, bytes], root: str, *, non_i
     from .errors import InvalidPlaybook
     from .loader import load_text
 
-    playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()}
+    from .scenario import SCENARIO_PREFIX
+
+    playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()
+                 if not pid.startswith(SCENARIO_PREFIX)}
     problems = check(given, playbooks, root, complete=non_interactive, examples=dry_run and non_interactive)
     if problems:
         raise InvalidPlaybook(problems)
@@ -114,17 +119,30 @@ def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, 
     from .outbox import UNDELIVERED
     from .terminal import Terminal
 
+    incident = store.incident(incident_id)
     person = None if non_interactive else Terminal()
-    scripted = given.inputs or given.roles or given.steps or non_interactive
-    dry_run = store.incident(incident_id).mode == "dry-run"
-    responder = Scripted(given, person=person, examples=dry_run, say=print) if scripted else person
+    scripted = given.inputs or given.roles or given.steps or given.exercise or non_interactive
+    responder = Scripted(given, person=person, examples=incident.mode == "dry-run" or incident.exercise,
+                         say=print) if scripted else person
     assert responder is not None
     outbox = open_outbox(store, incident_id, actor, say=responder.say)
+    exercise = _exercise(store, incident_id, given) if incident.exercise else None
+    if exercise and person:
+        from .exercise import Facilitator
+
+        facilitator = Facilitator(exercise, person)
+        person.extras = facilitator.controls()
     waiting = outbox.retry()
     if waiting:
         responder.say(f"{waiting} integration action(s) left from before are being delivered first")
+    runner = Runner(store, incident_id, responder, actor, outbox, exercise)
     try:
-        result = Runner(store, incident_id, responder, actor, outbox).run()
+        result = runner.run()
+        if result == "finished" and exercise:
+            if person:
+                facilitator.debrief(runner)
+            else:
+                _debrief(runner, exercise, given)
     finally:
         outbox.courier.finish(timeout=COURIER_WAIT)
     left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]
@@ -133,9 +151,37 @@ def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, 
               f"lists them, `ir flush {incident_id}` sends them")
     if result == "paused":
         print(f"Paused {incident_id}; nothing is lost. Continue with: ir resume {incident_id}")
+    elif exercise:
+        print(f"Exercise finished: {incident_id}. The after-action report: `ir export {incident_id} --format aar`.")
     else:
         print(f"Playbook finished for {incident_id}. Review with `ir timeline {incident_id}`; "
               f"close with `ir close {incident_id}`.")
+
+
+def _exercise(store: SqliteStore, incident_id: str, given: Answers) -> Exercise:
+    """The exercise an incident runs, rebuilt from the scenario kept in its bundle."""
+    from .exercise import Exercise
+    from .loader import load_text
+    from .scenario import SCENARIO_PREFIX, Scenario, parse_scenario
+
+    incident, bundle = store.incident(incident_id), store.bundle(incident_id)
+    playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()
+                 if not pid.startswith(SCENARIO_PREFIX)}
+    key = next((k for k in bundle if k.startswith(SCENARIO_PREFIX)), None)
+    scenario = parse_scenario(bundle[key], key, playbooks) if key else Scenario(
+        id=incident.playbook_id, title="no scenario", version="0.0.0", playbook=incident.playbook_id)
+    return Exercise(scenario, dict(given.exercise.adhoc) if given.exercise else {})
+
+
+def _debrief(runner: Runner, exercise: Exercise, given: Answers) -> None:
+    """The hotwash of an exercise run without a facilitator: from the answers file's `exercise:` section."""
+    if not given.exercise:
+        return
+    for observation in given.exercise.observations:
+        exercise.observe(runner, runner.place(observation.step), observation.kind, observation.text)
+    actions = [{"action": a.action, "owner": a.owner, "due": a.due.isoformat() if a.due else None}
+               for a in given.exercise.actions]
+    exercise.hotwash(runner, given.exercise.hotwash.went_well, given.exercise.hotwash.improve, actions)
 
 
 def open_outbox(store: SqliteStore, incident_id: str, actor: str, *, say: Callable[[str], None]) -> Outbox:
@@ -148,10 +194,13 @@ def open_outbox(store: SqliteStore, incident_id: str, actor: str, *, say: Callab
     incident = store.incident(incident_id)
     root = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook
     settings = config.load(root.integrations)
-    connections = Connections(settings, config.Secrets.from_env(), say)
+    only = None
+    if incident.exercise:
+        settings, only = settings.for_exercise(), settings.routed()
+    connections = Connections(settings, config.Secrets.from_env(), say, only=only)
     courier = Courier(lambda: SqliteStore(store.path), incident_id, actor, live=incident.mode == "live",
                       connections=connections, say=say)
-    return Outbox(store, courier, settings)
+    return Outbox(store, courier, settings, exercise=incident.exercise)
 
 
 def incidents(as_json: JsonFlag = False) -> None:
@@ -215,10 +264,28 @@ def evidence(incident: IncidentArg, file: Annotated[Path, typer.Argument(help="T
     print(f"{incident}: evidence {record['sha256']} ({record['size']} bytes) recorded as event {event.seq}")
 
 
-def timeline(incident: IncidentArg, as_json: JsonFlag = False) -> None:
-    """Print an incident's timeline (--json: one JSON object per line, hashes included)."""
+def timeline(incident: IncidentArg, as_json: JsonFlag = False,
+             import_: Annotated[Path | None, typer.Option(
+                 "--import", metavar="FILE", help="Add the events of a CSV or JSONL file (an EDR export, notes "
+                                                  "kept on paper); every row is checked first.")] = None,
+             source: Annotated[str | None, typer.Option(
+                 "--source", help="Name the imported events' source (default: the file's name).")] = None,
+             tz: Annotated[str | None, typer.Option(
+                 "--tz", metavar="ZONE", help="The zone of imported times written without one.")] = None,
+             as_: As = None) -> None:
+    """Print an incident's timeline (--json: one JSON object per line, hashes included), or add events made
+    elsewhere to it (--import)."""
     store = _store()
     store.incident(incident)
+    if import_ is not None:
+        from .cli_export import parse_zone
+        from .importing import import_file
+        from .opening import actor_name
+
+        count, first, last = import_file(store, incident, import_, source=source,
+                                         tz=parse_zone(tz) if tz else None, actor=actor_name(as_))
+        print(f"{incident}: {count} events imported from {import_} as events {first} to {last}")
+        return
     events = store.events(incident)
     if as_json:
         for event in events:
@@ -230,10 +297,27 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False) -> None:
         print(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip())
 
 
-def verify(incident: IncidentArg) -> None:
+def verify(incident: Annotated[str | None, typer.Argument(
+               help="The incident id (see `ir incidents`); not with --file.")] = None,
+           file: Annotated[Path | None, typer.Option(
+               "--file", metavar="EXPORT.json", help="Check an export (`ir export --format json`) offline.")] = None
+           ) -> None:
     """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
+    from .errors import UsageError
     from .timeline import verify as check_chain
 
+    if (incident is None) == (file is None):
+        raise UsageError("give an incident id or --file EXPORT.json (one of them)")
+    if file is not None:
+        from .export import check_file
+
+        checked = check_file(file)
+        if checked.problem:
+            print(f"{file}: export of {checked.incident} does NOT verify: {checked.problem}", file=sys.stderr)
+            raise typer.Exit(EXIT_INVALID)
+        print(f"{file}: export of {checked.incident} verifies: {checked.count} events, head {checked.head}")
+        return
+    assert incident is not None
     store = _store()
     found = store.incident(incident)
     broken = check_chain(store.events(incident), head=(found.head_hash, found.event_count))

@@ -14,6 +14,10 @@
     label_prefix = "ir"
     priorities = { critical = "Highest", high = "High", medium = "Medium", low = "Low" }
     transitions = { Contain = "Start containment" }   # a playbook's transition name -> your workflow's
+
+    [exercise]                                  # tabletop exercises: where they may really send (else: shown only)
+    slack_channel = "ir-exercise"
+    jira_project = "EXR"
 """
 
 from __future__ import annotations
@@ -62,9 +66,30 @@ class JiraConfig(Model):
     """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
 
 
+class ExerciseConfig(Model):
+    slack_channel: str | None = None
+    """Tabletop exercises send their Slack messages to this channel (prefixed [EXERCISE]); unset: only shown."""
+    jira_project: str | None = None
+    """Tabletop exercises open their tickets in this project (prefixed [EXERCISE]); unset: only shown."""
+
+
 class Settings(Model):
     slack: SlackConfig = SlackConfig()
     jira: JiraConfig = JiraConfig()
+    exercise: ExerciseConfig = ExerciseConfig()
+
+    def routed(self) -> set[str]:
+        """The integrations an exercise may really use: those routed to an exercise channel or project."""
+        return {name for name, where in (("slack", self.exercise.slack_channel), ("jira", self.exercise.jira_project))
+                if where}
+
+    def for_exercise(self) -> Settings:
+        """The settings of an exercise: its channel and project instead of the real ones, nobody invited."""
+        slack = self.slack.model_copy(update={"channels": [], "invite": [], **(
+            {"channel_template": self.exercise.slack_channel} if self.exercise.slack_channel else {})})
+        jira = self.jira.model_copy(update={"project": self.exercise.jira_project} if self.exercise.jira_project
+                                    else {})
+        return self.model_copy(update={"slack": slack, "jira": jira})
 
 
 @dataclass(frozen=True)
@@ -128,4 +153,5 @@ def load(overrides: IntegrationSettings | None = None, cwd: Path | None = None) 
     jira = overrides.jira.model_dump(exclude_none=True)
     if "labels" in jira:
         jira["labels"] = [*settings.jira.labels, *jira["labels"]]
-    return Settings(slack=settings.slack.model_copy(update=slack), jira=settings.jira.model_copy(update=jira))
+    return settings.model_copy(update={"slack": settings.slack.model_copy(update=slack),
+                                       "jira": settings.jira.model_copy(update=jira)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import templates, values
 from .errors import StepFailed
@@ -18,17 +18,22 @@ from .loader import Loaded, load_text
 from .model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, Playbook,
                     PromptStep, Step, TicketStep, Variable)
 from .outbox import Outbox
+from .scenario import SCENARIO_PREFIX
 from .store import Change, Draft, Incident, StepState, Store
 from .timeline import format_recorded, utc_now
+
+if TYPE_CHECKING:
+    from .exercise import Exercise
 
 
 @dataclass(frozen=True)
 class Outcome:
     """How a responder finished a step."""
 
-    status: str  # completed, skipped, failed, or paused (stop here; resume later)
+    status: str  # completed, skipped or failed
     note: str | None = None
     at: datetime | None = None  # when it really happened, if not now
+    jump: str | None = None  # a step path to go to next (a tabletop facilitator's jump)
 
 
 @dataclass(frozen=True)
@@ -100,11 +105,13 @@ class Runner:
     responder: Responder
     actor: str
     outbox: Outbox
+    exercise: Exercise | None = None
     playbooks: dict[str, Loaded] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.playbooks = {pid: load_text(text, f"<incident {self.incident_id}: {pid}>")
-                          for pid, text in self.store.bundle(self.incident_id).items()}
+                          for pid, text in self.store.bundle(self.incident_id).items()
+                          if not pid.startswith(SCENARIO_PREFIX)}
         self.root = self.playbooks[self.incident.playbook_id].playbook
         # Step states and variables change only through this runner (other processes add events, such as
         # `ir note`), so they are read once and then kept in step with every commit.
@@ -125,6 +132,12 @@ class Runner:
             playbook, scope = self.playbooks[step.playbook].playbook, f"{scope}{part}/"
         index = next(i for i, s in enumerate(playbook.steps) if s.id == last)
         return Place(path, scope.rstrip("/"), playbook, index)
+
+    def paths(self) -> list[str]:
+        """Every step path of the incident's playbook, included playbooks' steps too."""
+        from .answers import walk
+
+        return [path for path, _ in walk({pid: lp.playbook for pid, lp in self.playbooks.items()}, self.root.id)]
 
     def state(self, place: Place) -> StepState:
         return self.steps.get(place.path) or StepState(place.path, "started")
@@ -233,11 +246,14 @@ class Runner:
         if step.when and not templates.evaluate(step.when, self.context(place)):
             self.finish(place, Outcome("skipped", "condition false"), None)
             return
+        if not isinstance(step, IncludeStep):
+            position = f"{place.index + 1}/{len(place.playbook.steps)}"
+            self.responder.heading(place, title, f"{place.scope} {position}" if place.scope else position)
+        if self.exercise:
+            self.exercise.before_step(self, place)
         if isinstance(step, IncludeStep):
             self.enter(place, step)
             return
-        position = f"{place.index + 1}/{len(place.playbook.steps)}"
-        self.responder.heading(place, title, f"{place.scope} {position}" if place.scope else position)
         self.finish(place, *self.perform(place, step))
 
     def perform(self, place: Place, step: Step) -> tuple[Outcome, str | None]:
@@ -256,6 +272,8 @@ class Runner:
             self.record("decision", place, f"{question} -> {choice.label}",
                         {"choice": choice.id, "label": choice.label, "rationale": rationale},
                         step=replace(state, decision=choice.id, note=rationale))
+            if self.exercise:
+                self.exercise.after_decision(self, place, choice.id)
             return Outcome("completed", rationale), choice.next
         if isinstance(step, ManualStep):
             return self.responder.act(place, templates.render(step.instructions, context),
@@ -302,7 +320,7 @@ class Runner:
                 raise StepFailed(f"step {place.path} failed: {outcome.note or 'no reason given'}",
                                  hint=f"fix what failed, then `ir resume {self.incident_id}` runs the step again")
             target = None if step.on_failure == "continue" else step.on_failure
-        cursor, finished_includes = self.after(place, target)
+        cursor, finished_includes = (outcome.jump, []) if outcome.jump else self.after(place, target)
         kind = {"completed": "step.completed", "skipped": "step.skipped", "failed": "step.failed"}[outcome.status]
         now = format_recorded(utc_now())
         also = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone}, outcome.at),

@@ -70,8 +70,9 @@ def describe(item: OutboxItem) -> str:
 class Connections:
     """The live connection of each integration, made once; an unconfigured one is said once and is None."""
 
-    def __init__(self, settings: Settings, secrets: Secrets, say: Callable[[str], None]):
-        self.settings, self.secrets, self.say = settings, secrets, say
+    def __init__(self, settings: Settings, secrets: Secrets, say: Callable[[str], None], *,
+                 only: set[str] | None = None):
+        self.settings, self.secrets, self.say, self.only = settings, secrets, say, only
         self._made: dict[str, Connection | None] = {}
         self._lock = threading.Lock()
 
@@ -79,6 +80,10 @@ class Connections:
         from integrations.registry import NotConfigured, available
 
         with self._lock:
+            if name not in self._made and self.only is not None and name not in self.only:
+                self.say(f"{name} is simulated in this exercise: its actions are shown and recorded, not sent "
+                         f"(route it with [exercise] in ir.toml)")
+                self._made[name] = None
             if name not in self._made:
                 try:
                     self._made[name] = available()[name].connect(self.settings, self.secrets)
@@ -218,14 +223,16 @@ class Courier:
 class Outbox:
     """What the engine talks to: prepare a step's actions, show them, request them."""
 
-    def __init__(self, store: Store, courier: Courier, settings: Settings):
-        self.store, self.courier, self.settings = store, courier, settings
+    def __init__(self, store: Store, courier: Courier, settings: Settings, *, exercise: bool = False):
+        self.store, self.courier, self.settings, self.exercise = store, courier, settings, exercise
 
     def prepare(self, place: Place, step: NotifyStep | TicketStep, context: dict[str, Any]) -> list[OutboxItem]:
         """The actions a step asks for (a post fans out to the configured extra channels), or what the store
         already holds under their keys."""
         base = f"{self.courier.incident_id}/{place.path}/{step.action}"
         rendered = payload(step, context, self.settings)
+        if self.exercise:  # an exercise posts only to its own channel
+            rendered.pop("channel", None)
         items = [(base, rendered)]
         if isinstance(step, NotifyStep) and step.action == "post" and not step.thread:
             items += [(f"{base}/#{name}", {**rendered, "channel": name}) for name in self.settings.slack.channels

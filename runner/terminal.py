@@ -6,6 +6,7 @@ End of input or Ctrl-C at any prompt pauses the run: everything answered so far 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,13 @@ MENU = "[c]omplete  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [p]ause"
 
 
 class Terminal:
-    def __init__(self, console: Console | None = None):
+    """`extras` adds actions to the step menu: a letter -> (label, action); an action may end the step by
+    returning an Outcome (a tabletop facilitator's jump)."""
+
+    def __init__(self, console: Console | None = None,
+                 extras: dict[str, tuple[str, Callable[[Session], Outcome | None]]] | None = None):
         self.console = console or Console(highlight=False)
+        self.extras = extras or {}
 
     # reading ------------------------------------------------------------------------------------------
     def read(self, prompt: str) -> str:
@@ -95,8 +101,14 @@ class Terminal:
         else:
             self.console.print(f"  [cyan]{escape(text)}[/]")
         self._checklist(place, checklist, session)
+        menu = "  ".join([MENU, *(label for label, _ in self.extras.values())])
         while True:
-            answer = self.read(f"{MENU} >").lower()
+            answer = self.read(f"{menu} >").lower()
+            if answer in self.extras:
+                ended = self.extras[answer][1](session)
+                if ended is not None:
+                    return ended
+                continue
             if answer in ("", "c"):
                 open_items = len(checklist) - len(session.runner.state(place).checked)
                 if open_items and self.read(f"  {open_items} checklist item(s) not ticked; complete anyway? [y/N] >"

@@ -1,0 +1,164 @@
+"""A tabletop exercise in progress: injects delivered when their trigger fires (each once, even across a crash and
+resume), the facilitator's controls (next inject, ad-hoc inject, jump to a step, observations), and the hotwash.
+
+Everything goes on the timeline: `inject`, `observation`, `hotwash` and `corrective_action` events, which the
+after-action report (`ir export --format aar`) reads back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .scenario import Inject, Scenario
+from .timeline import utc_now
+
+if TYPE_CHECKING:
+    from .engine import Outcome, Place, Runner, Session
+    from .terminal import Terminal
+
+SCOPE = "exercise"  # the variable scope that marks injects as delivered
+
+
+@dataclass
+class Exercise:
+    scenario: Scenario
+    adhoc_at: dict[str, list[str]] = field(default_factory=dict)  # step path -> ad-hoc injects (answers files)
+
+    # triggers (called by the runner) ------------------------------------------------------------------
+    def before_step(self, runner: Runner, place: Place) -> None:
+        """Deliver what is due as this step starts: its injects, its phase's, the clock's."""
+        phase = place.step.phase
+        first_of_phase = all(path == place.path for path in runner.steps if runner.place(path).step.phase == phase)
+        clock = self.clock(runner)
+        for inject in self.scenario.injects:
+            at = inject.at
+            if (at.step == place.path or (at.phase == place.step.phase and first_of_phase)
+                    or (at.clock and clock >= _seconds(at.clock))):
+                self.deliver(runner, place, inject, _why(inject))
+        for n, text in enumerate(self.adhoc_at.get(place.path, [])):
+            self.adhoc(runner, place, text, key=f"adhoc-{place.path}-{n}")
+
+    def after_decision(self, runner: Runner, place: Place, choice: str) -> None:
+        for inject in self.scenario.injects:
+            if inject.at.decision == place.path and inject.at.choice in (None, choice):
+                self.deliver(runner, place, inject, f"after decision {place.path} -> {choice}")
+
+    def clock(self, runner: Runner) -> float:
+        """Seconds on the exercise clock: wall-clock time since the incident opened, compressed."""
+        opened = datetime.fromisoformat(runner.incident.opened_at.replace("Z", "+00:00"))
+        return (utc_now() - opened).total_seconds() * self.scenario.time_compression
+
+    # delivering -------------------------------------------------------------------------------------
+    def deliver(self, runner: Runner, place: Place | None, inject: Inject, why: str) -> bool:
+        name = f"inject.{inject.id}"
+        if (SCOPE, name) in runner.variables:
+            return False
+        data: dict[str, Any] = {"inject": inject.id, "title": inject.title, "trigger": why,
+                                "artefacts": [a.title for a in inject.artefacts], "expect": inject.expect}
+        runner.record("inject", place, f"{inject.title}: {inject.text}", data, variables={(SCOPE, name): True})
+        runner.responder.say(self.render(inject, why))
+        return True
+
+    def adhoc(self, runner: Runner, place: Place | None, text: str, key: str | None = None) -> None:
+        name = f"inject.{key}" if key else None
+        if name and (SCOPE, name) in runner.variables:
+            return
+        runner.record("inject", place, f"ad hoc: {text}",
+                      {"inject": None, "title": f"ad hoc: {text}", "trigger": "facilitator"},
+                      variables={(SCOPE, name): True} if name else None)
+        runner.responder.say(f"INJECT (ad hoc): {text}")
+
+    def next_inject(self, runner: Runner, place: Place) -> Inject | None:
+        """The facilitator's "next inject": the first one, in scenario order, not yet delivered."""
+        for inject in self.scenario.injects:
+            if self.deliver(runner, place, inject, "sent by the facilitator"):
+                return inject
+        runner.responder.say("every inject has been delivered")
+        return None
+
+    @staticmethod
+    def observe(runner: Runner, place: Place | None, kind: str, text: str) -> None:
+        runner.record("observation", place, text, {"kind": kind})
+
+    @staticmethod
+    def render(inject: Inject, why: str) -> str:
+        lines = [f"INJECT {inject.id} ({why}): {inject.title}", inject.text.strip()]
+        for artefact in inject.artefacts:
+            lines += [f"--- {artefact.kind}: {artefact.title} ---", artefact.content.strip()]
+        lines += [f"  expected: {e}" for e in inject.expect]
+        lines += [f"  discuss: {q}" for q in inject.questions]
+        return "\n".join(lines)
+
+    # after the playbook ------------------------------------------------------------------------------
+    @staticmethod
+    def hotwash(runner: Runner, went_well: list[str], improve: list[str],
+                actions: list[dict[str, str]]) -> None:
+        runner.record("hotwash", None, f"hotwash: {len(went_well)} went well, {len(improve)} to improve",
+                      {"went_well": went_well, "improve": improve})
+        for action in actions:
+            runner.record("corrective_action", None, action["action"],
+                          {"owner": action.get("owner"), "due": action.get("due")})
+
+
+class Facilitator:
+    """The facilitator's controls, offered at every step of an interactive exercise."""
+
+    def __init__(self, exercise: Exercise, terminal: Terminal):
+        self.exercise, self.terminal = exercise, terminal
+
+    def controls(self) -> dict[str, tuple[str, Any]]:
+        return {"i": ("next [i]nject", self._next), "a": ("[a]d-hoc inject", self._adhoc),
+                "j": ("[j]ump", self._jump), "b": ("o[b]servation", self._observe)}
+
+    def _next(self, session: Session) -> None:
+        self.exercise.next_inject(session.runner, session.place)
+
+    def _adhoc(self, session: Session) -> None:
+        self.exercise.adhoc(session.runner, session.place, self.terminal.read_required("  inject text >"))
+
+    def _observe(self, session: Session) -> None:
+        kind = ""
+        while kind not in ("strength", "gap"):
+            kind = {"s": "strength", "g": "gap"}.get(self.terminal.read("  [s]trength or [g]ap? >").lower(), "")
+        self.exercise.observe(session.runner, session.place, kind, self.terminal.read_required("  observation >"))
+
+    def _jump(self, session: Session) -> Outcome | None:
+        from .engine import Outcome
+
+        path = self.terminal.read("  jump to which step (its path)? >")
+        if path not in session.runner.paths():
+            self.terminal.say(f"no step {path!r}; steps: {', '.join(session.runner.paths())}")
+            return None
+        return Outcome("skipped", f"facilitator jumped to {path}", jump=path)
+
+    def debrief(self, runner: Runner) -> None:
+        """The hotwash, asked at the end of an interactive exercise."""
+        self.terminal.say("Hotwash. One item per line; an empty line ends the list.")
+        went_well = self._lines("What went well?")
+        improve = self._lines("What should improve?")
+        actions = []
+        while action := self.terminal.read("Corrective action (empty to finish) >"):
+            actions.append({"action": action, "owner": self.terminal.read("  owner >") or None,
+                            "due": self.terminal.read("  due date (YYYY-MM-DD) >") or None})
+        self.exercise.hotwash(runner, went_well, improve, actions)
+
+    def _lines(self, question: str) -> list[str]:
+        self.terminal.say(question)
+        out = []
+        while line := self.terminal.read("  >"):
+            out.append(line)
+        return out
+
+
+def _seconds(duration: str) -> float:
+    from .model import parse_duration
+
+    return parse_duration(duration).total_seconds()
+
+
+def _why(inject: Inject) -> str:
+    at = inject.at
+    return (f"step {at.step}" if at.step else f"phase {at.phase}" if at.phase else f"exercise clock {at.clock}"
+            if at.clock else "facilitator")

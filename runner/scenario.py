@@ -1,0 +1,205 @@
+"""Tabletop scenarios: the story an exercise tells around a playbook. Like playbooks, the pydantic models are the
+format (`ir schema --scenario` prints its JSON Schema) and files are checked with file:line:column.
+
+Injects arrive when a step starts (`at: {step: contain}`), when the first step of a phase starts
+(`{phase: containment}`), after a decision (`{decision: affected, choice: affected}`), when the exercise clock
+passes an offset (`{clock: 2h}`; the clock runs `time_compression` times faster than the wall clock), or only
+when the facilitator sends them (`{adhoc: true}`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from .errors import InvalidPlaybook, Problem
+from .model import DecisionStep, Duration, Model, Name, Phase, Playbook, PlaybookId, SemVer
+from .yamlsrc import Source, parse, read_file
+
+SCENARIO_PREFIX = "scenario:"  # the key of an exercise's scenario in its incident's bundle
+
+
+class Artefact(Model):
+    """Something the room is handed with an inject: a fake EDR alert, a vendor e-mail, a log excerpt."""
+
+    title: str
+    """What it is, as the room sees it."""
+    kind: Literal["edr-alert", "email", "advisory", "log", "chat", "document"] = "document"
+    """The kind of artefact."""
+    content: str
+    """Its text (Markdown)."""
+
+
+class Trigger(Model):
+    """When an inject arrives: exactly one of `step`, `phase`, `decision`, `clock` or `adhoc`."""
+
+    step: str | None = None
+    """When this step starts (a step path: `contain`, or `intrusion/scope` inside an included playbook)."""
+    phase: Phase | None = None
+    """When the first step of this phase starts."""
+    decision: str | None = None
+    """After this decision is taken (a step path)."""
+    choice: Name | None = None
+    """With `decision`: only when this choice was taken."""
+    clock: Duration | None = None
+    """When the exercise clock passes this offset from the start (15m, 2h, 3d)."""
+    adhoc: bool = False
+    """Only when the facilitator sends it."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        given = [k for k in ("step", "phase", "decision", "clock") if getattr(self, k)] + (["adhoc"] if self.adhoc
+                                                                                           else [])
+        if len(given) != 1:
+            raise ValueError("give exactly one of step, phase, decision, clock or adhoc"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        if self.choice and not self.decision:
+            raise ValueError("`choice` only applies with `decision`")
+        return self
+
+
+class Inject(Model):
+    """A piece of the story delivered to the room."""
+
+    id: Name
+    """Names the inject in the timeline and the after-action report."""
+    title: str
+    """A headline."""
+    text: str
+    """What the facilitator reads out (Markdown)."""
+    at: Trigger
+    """When it arrives."""
+    artefacts: list[Artefact] = []
+    """Material handed out with it."""
+    expect: list[str] = []
+    """The actions the players are expected to take after it."""
+    questions: list[str] = []
+    """Discussion questions for the facilitator."""
+
+
+class Participant(Model):
+    name: str
+    """Who plays."""
+    role: Name | None = None
+    """The playbook role they play (commander, scribe, ...)."""
+    team: str | None = None
+    """Where they work."""
+
+
+class Expected(Model):
+    """The choice the scenario's authors expect at a decision, and why."""
+
+    choice: Name
+    """The choice id."""
+    why: str | None = None
+    """The reasoning, for the after-action report."""
+
+
+class Scenario(Model):
+    """A tabletop exercise around one playbook."""
+
+    id: PlaybookId
+    """How the scenario is named on the command line (`ir tabletop supply-chain --scenario 3cx-2023`)."""
+    title: str
+    """A short name."""
+    version: SemVer
+    """Semantic version of the scenario. Quote it in YAML."""
+    playbook: PlaybookId
+    """The playbook it exercises."""
+    background: str = ""
+    """The situation before the exercise starts (Markdown), read out at the start."""
+    narrative: str = ""
+    """How the story unfolds, for the facilitator (Markdown)."""
+    objectives: list[str] = []
+    """What the exercise is to test; the after-action report measures against them."""
+    participants: list[Participant] = []
+    """Who plays which role."""
+    time_compression: Annotated[float, Field(gt=0)] = 1.0
+    """How much faster the exercise clock runs than the wall clock (60: a minute is an hour)."""
+    injects: list[Inject] = []
+    """The injects, in the order the facilitator's "next inject" sends them."""
+    expected_decisions: dict[str, Expected] = {}
+    """By decision step path: the choice expected, compared with the one taken in the after-action report."""
+    questions: list[str] = []
+    """Discussion questions for the hotwash."""
+
+
+def load_scenario(source: Source, playbooks: dict[str, Playbook]) -> Scenario:
+    """Check a parsed scenario against its schema and against the playbook it exercises (with `playbooks`,
+    the included ones too): every problem, with file:line:column."""
+    if not isinstance(source.data, dict):
+        raise InvalidPlaybook([source.problem((), "a scenario is a mapping", "start the file with `id:`")])
+    try:
+        scenario = Scenario.model_validate(source.data)
+    except ValidationError as exc:
+        from .loader import schema_problems
+
+        raise InvalidPlaybook(schema_problems(exc, source)) from None
+    if scenario.playbook not in playbooks:
+        raise InvalidPlaybook([source.problem(("playbook",), f"no playbook {scenario.playbook!r}",
+                                              "run `ir list` for the playbook ids")])
+    problems = _references(scenario, source, playbooks)
+    if problems:
+        raise InvalidPlaybook(problems)
+    return scenario
+
+
+def read_scenario(path: Path, playbooks: dict[str, Playbook]) -> tuple[Scenario, bytes]:
+    return load_scenario(read_file(path), playbooks), path.read_bytes()
+
+
+def scenario_dirs() -> list[Path]:
+    """Where scenario ids are looked up: the bundled ones, then ./scenarios/."""
+    from importlib import resources
+
+    return [Path(str(resources.files("playbooks"))) / "scenarios", Path.cwd() / "scenarios"]
+
+
+def find_scenario(ref: str) -> Path:
+    """A scenario reference is a file path (with a / or a .yaml ending) or the id of a bundled or local one."""
+    from .errors import UsageError
+
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        if not Path(ref).is_file():
+            raise UsageError(f"no scenario file at {ref}", hint="check the path")
+        return Path(ref)
+    found = {p.stem: p for d in scenario_dirs() if d.is_dir() for p in sorted(d.glob("*.yaml"))}
+    if ref not in found:
+        raise UsageError(f"no scenario with id {ref!r}", hint=f"known: {', '.join(sorted(found)) or 'none'}")
+    return found[ref]
+
+
+def parse_scenario(raw: bytes, name: str, playbooks: dict[str, Playbook]) -> Scenario:
+    return load_scenario(parse(raw, name), playbooks)
+
+
+def _references(scenario: Scenario, source: Source, playbooks: dict[str, Playbook]) -> list[Problem]:
+    from .answers import walk
+
+    steps = dict(walk(playbooks, scenario.playbook))
+    problems: list[Problem] = []
+
+    def decision(loc: tuple[Any, ...], path: str, choice: str | None) -> None:
+        step = steps.get(path)
+        if not isinstance(step, DecisionStep):
+            problems.append(source.problem(loc, f"{path!r} is not a decision of {scenario.playbook}",
+                                           "use a decision step's path"))
+        elif choice and choice not in [c.id for c in step.choices]:
+            problems.append(source.problem(loc, f"decision {path} has no choice {choice!r}",
+                                           f"its choices: {', '.join(c.id for c in step.choices)}"))
+
+    for n, inject in enumerate(scenario.injects):
+        at = inject.at
+        if at.step and at.step not in steps:
+            problems.append(source.problem(("injects", n, "at", "step"), f"no step {at.step!r} in {scenario.playbook}",
+                                           "use a step path (`include_step/step` inside an included playbook)"))
+        if at.decision:
+            decision(("injects", n, "at", "decision"), at.decision, at.choice)
+    for path, expected in scenario.expected_decisions.items():
+        decision(("expected_decisions", path), path, expected.choice)
+    ids = [i.id for i in scenario.injects]
+    problems += [source.problem(("injects", n, "id"), f"duplicate inject id {i!r}", "give each inject its own id")
+                 for n, i in enumerate(ids) if i in ids[:n]]
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
