@@ -137,8 +137,10 @@ def test_validate_without_arguments_checks_every_playbook_found(run_ir, write_pl
     result = run_ir("validate")
 
     assert (result.returncode, result.stderr) == (0, "")
-    paths = [e.path for e in Catalog().entries().values()]
+    # The paths `ir list` reports (the installed package's bundled files, as the subprocess sees them).
+    paths = [e["path"] for e in json.loads(run_ir("list", "--json").stdout)]
     assert result.stdout == "".join(f"{path}: ok\n" for path in paths)
+    assert any(path.endswith("playbooks/local.yaml") for path in paths)
 
 
 def test_show_json_is_the_parsed_model_with_defaults(run_ir, write_playbook, tree):
