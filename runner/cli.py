@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__, cli_incident, cli_integrations, cli_tabletop
+from . import cli_export
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
 
 app = typer.Typer(
@@ -143,6 +144,7 @@ for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, 
                  cli_incident.note, cli_incident.evidence, cli_incident.timeline, cli_incident.verify,
                  cli_incident.close):
     app.command()(_command)
+app.command()(cli_export.export)
 app.command()(cli_tabletop.tabletop)
 app.command()(cli_integrations.flush)
 app.command()(cli_integrations.outbox)

@@ -309,7 +309,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
     if (incident is None) == (file is None):
         raise UsageError("give an incident id or --file EXPORT.json (one of them)")
     if file is not None:
-        from .export import check_file
+        from .export_check import check_file
 
         checked = check_file(file)
         if checked.problem:
