@@ -64,6 +64,8 @@ class SlackConnection:
                 return self._status(item, target)
             if item.action == "notify.post":
                 return self._post(item, self._channel(item, target), self._text(item), self._thread(item, target))
+            if item.action == "notify.upload":
+                return self._upload(item, self._channel(item, target))
         raise Refused(f"slack cannot do {item.action}")
 
     def reconcile(self, item: OutboxItem, target: Target) -> dict[str, Any] | None:
@@ -72,6 +74,8 @@ class SlackConnection:
                 return self._create_channel(item)  # by name: finding it again is the same call
             if item.action == "notify.status" and "notify.status" in target.refs:
                 return None  # chat.update of the pinned message: doing it again is harmless
+            if item.action == "notify.upload":
+                return self._find_file(self._channel(item, target), item.payload["filename"])
             return self._find(self._channel(item, target), item.key)
 
     def check(self) -> list[Finding]:
@@ -144,6 +148,22 @@ class SlackConnection:
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
+        return None
+
+    def _upload(self, item: OutboxItem, channel: str) -> dict[str, Any]:
+        from pathlib import Path
+
+        content = Path(item.payload["path"]).read_bytes()
+        reply = self.client.files_upload_v2(channel=channel, content=content, filename=item.payload["filename"],
+                                            title=_exercise(item, item.payload["title"]))
+        return {"channel": channel, "file": reply["files"][0]["id"] if reply.get("files") else reply.get("file")}
+
+    def _find_file(self, channel: str, filename: str) -> dict[str, Any] | None:
+        page = self.client.conversations_history(channel=channel, limit=200)
+        for message in page.get("messages", []):
+            for shared in message.get("files", []):
+                if shared.get("name") == filename:
+                    return {"channel": channel, "file": shared["id"], "found": True}
         return None
 
     # helpers ------------------------------------------------------------------------------------------

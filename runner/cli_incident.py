@@ -329,18 +329,44 @@ def verify(incident: Annotated[str | None, typer.Argument(
 
 def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--note", help="A closing note.")] = None,
           as_: As = None) -> None:
-    """Close an incident (its timeline stays; it can no longer be resumed)."""
+    """Close an incident (its timeline stays; it can no longer be resumed). With Slack configured, the timeline
+    report is uploaded to the incident channel."""
     from .errors import IrError
     from .opening import actor_name
     from .store import Change, Draft
     from .timeline import format_recorded, utc_now
 
-    store = _store()
+    store, actor = _store(), actor_name(as_)
     found = store.incident(incident)
     if found.status == "closed":
         raise IrError(f"{incident} is already closed (at {found.closed_at})")
     unfinished = f"; the playbook was still at step {found.cursor}" if found.cursor else ""
-    store.record(incident, Draft("incident.closed", actor_name(as_), (note_ or "closed") + unfinished,
+    store.record(incident, Draft("incident.closed", actor, (note_ or "closed") + unfinished,
                                  data={"cursor": found.cursor}),
                  Change(incident={"status": "closed", "closed_at": format_recorded(utc_now())}))
     print(f"Closed {incident}.")
+    if found.channel:
+        _upload_report(store, incident, actor)
+
+
+def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
+    """The closing report (Markdown) to the incident channel, through the outbox like any other action."""
+    from datetime import timezone
+
+    from .export import export_file
+    from .paths import home
+    from .store import OutboxItem
+
+    folder = home() / "exports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    report = folder / f"{incident_id}-report.md"
+    export_file(store, incident_id, "markdown", report, timezone.utc)
+    found = store.incident(incident_id)
+    outbox = open_outbox(store, incident_id, actor, say=print)
+    item = OutboxItem(f"{incident_id}/_close/notify.upload", incident_id, "slack", "notify.upload",
+                      {"path": str(report), "filename": report.name, "title": f"{found.title}: post-incident report",
+                       "phase": "post-incident",
+                       "incident": {"id": found.id, "title": found.title, "severity": found.severity,
+                                    "exercise": found.exercise, "commander": None}})
+    outbox.request([item])
+    outbox.courier.finish(timeout=COURIER_WAIT)

@@ -261,3 +261,17 @@ def test_no_secret_reaches_the_store_the_timeline_the_output_or_the_logs(run_ir,
         assert not any(secret in text for text in outputs), secret
         assert not any(secret.encode() in data for data in written), secret
     assert any(slack_server.token in r.headers.get("Authorization", "") for r in slack_server.requests)
+
+
+def test_closing_uploads_the_report_to_the_incident_channel_once(run_ir, live, slack_server):
+    incident = incident_id(run_live(run_ir, live))
+    closed = run_ir("close", incident, "--note", "contained and recovered", env=live)
+    assert closed.returncode == 0, closed.stdout + closed.stderr
+    uploads = list(slack_server.files.values())
+    assert [f["name"] for f in uploads] == [f"{incident}-report.md"]
+    assert uploads[0]["content"].decode().startswith("# ")
+    channel = slack_server.channels[f"ir-{incident.lower()}"]["id"]
+    assert uploads[0]["channels"] == [channel]
+    events = timeline(run_ir, incident)
+    assert [e["data"]["action"] for e in events if e["kind"] == "integration.done"][-1] == "notify.upload"
+    assert run_ir("flush", incident, env=live).stdout == ""
