@@ -17,7 +17,9 @@ from .timeline import Event
 def write(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     if not incident.exercise:
         raise IrError(f"{incident.id} is not an exercise", hint="use --format markdown for an incident's report")
-    render(incident, _scenario(store, incident), _events(store, incident), out, tz)
+    from .export import events
+
+    render(incident, _scenario(store, incident), events(store, incident), out, tz)
 
 
 def _scenario(store: Store, incident: Incident) -> Scenario | None:
@@ -30,13 +32,6 @@ def _scenario(store: Store, incident: Incident) -> Scenario | None:
         return None
     playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items() if pid != key}
     return parse_scenario(bundle[key], key, playbooks)
-
-
-def _events(store: Store, incident: Incident) -> Iterable[Event]:
-    for event in store.events(incident.id):
-        if event.seq > incident.event_count:
-            break
-        yield event
 
 
 def render(incident: Incident, scenario: Scenario | None, events: Iterable[Event], out: TextIO, tz: tzinfo) -> None:

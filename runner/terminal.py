@@ -77,7 +77,7 @@ class Terminal:
                 mark = " [dim](default)[/]" if choice.id == step.default else ""
                 about = f"\n     [dim]{escape(choice.description)}[/]" if choice.description else ""
                 self.console.print(f"  {number}. {escape(choice.label)}{mark}{about}")
-            answer = self.read(f"  choice number, or [n]ote [e]vidence [o]verview [p]ause >")
+            answer = self.read("  choice number, or [n]ote [e]vidence [o]verview [p]ause >")
             picked = self._choice(step, answer)
             if picked:
                 return picked, self.read("  why? (optional) >") or None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IR
-from runs import incident_id, kinds, timeline
+from runs import incident_id, timeline
 
 LIVE = """\
 id: live

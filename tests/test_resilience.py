@@ -7,13 +7,11 @@ import hashlib
 import json
 import os
 import random
-import signal
 import sqlite3
 import stat
 import subprocess
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
