@@ -275,3 +275,15 @@ def test_closing_uploads_the_report_to_the_incident_channel_once(run_ir, live, s
     events = timeline(run_ir, incident)
     assert [e["data"]["action"] for e in events if e["kind"] == "integration.done"][-1] == "notify.upload"
     assert run_ir("flush", incident, env=live).stdout == ""
+
+
+def test_jira_server_search_finds_an_unknown_create_by_its_label(run_ir, short, jira_server_dc):
+    env = {**short, "JIRA_URL": jira_server_dc.url, "JIRA_PAT": jira_server_dc.token}
+    del env["JIRA_USER"], env["JIRA_API_TOKEN"]
+    jira_server_dc.fail("POST /rest/api/2/issue", "drop_after_commit")
+    result, incident = run_short(run_ir, env)
+    assert run_ir("flush", incident, env=env).returncode == 0
+    assert len(only_issue(jira_server_dc)["fields"]["labels"]) >= 3
+    searches = [r.path for r in jira_server_dc.requests if "/search" in r.path]
+    assert searches and all(p.startswith("/rest/api/2/search?") for p in searches)  # Server's search, not /jql
+    assert len(jira_server_dc.calls("POST /rest/api/2/issue")) == 1
