@@ -108,10 +108,24 @@ def test_a_live_run_opens_the_channel_and_ticket_and_keeps_the_status_current(ru
     assert len(outbox) == 11
 
 
-def team_url(slack_server) -> str:
+def slack_client(slack_server):  # noqa: ANN201 - slack_sdk.WebClient
     from slack_sdk import WebClient
 
-    return WebClient(token=slack_server.token, base_url=slack_server.url, retry_handlers=[]).auth_test()["url"]
+    return WebClient(token=slack_server.token, base_url=slack_server.url, retry_handlers=[])
+
+
+def team_url(slack_server) -> str:
+    return slack_client(slack_server).auth_test()["url"]
+
+
+def jira_server_info(jira_server) -> dict:
+    from jira import JIRA
+
+    client = JIRA(server=jira_server.url, basic_auth=(jira_server.user, jira_server.token), max_retries=0)
+    try:
+        return client.server_info()
+    finally:
+        client.close()
 
 
 SHORT = """\
@@ -287,3 +301,36 @@ def test_jira_server_search_finds_an_unknown_create_by_its_label(run_ir, short, 
     searches = [r.path for r in jira_server_dc.requests if "/search" in r.path]
     assert searches and all(p.startswith("/rest/api/2/search?") for p in searches)  # Server's search, not /jql
     assert len(jira_server_dc.calls("POST /rest/api/2/issue")) == 1
+
+
+def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir, live, slack_server, jira_server,
+                                                                         isolated):
+    result = run_ir("integrations", "check", env=live)
+    assert result.returncode == 0, result.stdout
+    info = jira_server_info(jira_server)
+    slack_auth = slack_client(slack_server).auth_test()
+    assert result.stdout.splitlines() == [
+        f"✓ jira: Cloud {info['version']} at {jira_server.url}",
+        "✓ jira: project IR (Incident Response)",
+        "✓ jira: issue type 'Incident'",
+        "✓ jira: issue type 'Task'",
+        "✓ jira: transition names are checked against the ticket's workflow when used",
+        f"✓ slack: authenticated as {slack_auth['user']} in {slack_auth['team']}",
+        "✓ slack: channel #leadership found",
+    ]
+
+    (isolated / "ir.toml").write_text('[slack]\nchannels = ["nowhere"]\n\n[jira]\nproject = "NOPE"\n')
+    broken = run_ir("integrations", "check", env=live)
+    assert broken.returncode == 1
+    assert "✗ jira: project NOPE: Jira refused it (HTTP 404)" in broken.stdout
+    assert "  fix: set [jira] project in ir.toml to a project key the account can create issues in" in broken.stdout
+    assert "✗ slack: channel #nowhere: channel_not_found: #nowhere" in broken.stdout
+
+    bare = run_ir("integrations", "check")
+    assert bare.returncode == 1
+    assert bare.stdout.splitlines() == [
+        "✗ jira: not configured: actions are shown and recorded, not sent",
+        "  fix: set JIRA_URL, and JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)",
+        "✗ slack: not configured: actions are shown and recorded, not sent",
+        "  fix: set SLACK_BOT_TOKEN to a bot token (xoxb-...) to send to Slack",
+    ]
