@@ -1,0 +1,327 @@
+"""The bundled playbooks, end to end: each one validates and shows, and each answers file in tests/answers/ runs
+non-interactively in dry-run along its branch. The steps taken are compared with the paths written in
+tests/answers/README.md (the one place they are written down), the decisions with the answers files, and the
+integration actions with the notify and ticket steps of the playbooks' own models."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from runner.catalog import Catalog
+from runner.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
+from runs import incident_id, timeline
+
+ANSWERS = Path(__file__).parent / "answers"
+FILES = sorted(ANSWERS.glob("*.yaml"))
+BUNDLED = sorted(p.stem for p in (Path(__file__).parents[1] / "playbooks").glob("*.yaml"))
+README = (ANSWERS / "README.md").read_text(encoding="utf-8")
+# A branch's section: "### `<file>`", a description, then the path in a ```text block.
+SECTIONS = re.findall(r"^### `([^`]+)`\n.*?^```text\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
+# A row of the coverage table: | playbook | `decision` | `choice` | branch, branch |
+ROWS = re.findall(r"^\| ([a-z-]+) \| `([^`]+)` \| `([^`]+)` \| ([^|]+) \|$", README, re.MULTILINE)
+
+
+def _ids(files: list[Path]) -> list[str]:
+    return [f.stem for f in files]
+
+
+def _branches(prefix: str) -> list[Path]:
+    return [f for f in FILES if f.name.startswith(prefix)]
+
+
+def _load(file: Path) -> dict[str, Any]:
+    return yaml.safe_load(file.read_text(encoding="utf-8"))
+
+
+def _playbook(file: Path) -> str:
+    return file.stem.split("--")[0]  # <playbook-id>--<branch>.yaml
+
+
+@dataclass(frozen=True)
+class Run:
+    file: Path
+    answers: dict[str, Any]
+    result: subprocess.CompletedProcess[str]
+    events: list[dict[str, Any]]  # empty when the run failed
+    verify: subprocess.CompletedProcess[str] | None
+
+    @property
+    def playbook(self) -> str:
+        return _playbook(self.file)
+
+    @property
+    def branch(self) -> str:
+        return self.file.stem.split("--")[1]
+
+    @property
+    def steps(self) -> dict[str, Any]:
+        return self.answers["steps"]
+
+    def shown(self, action: str) -> list[str]:
+        """The "would ..." messages of one integration action, in order."""
+        return [e["message"] for e in self.events
+                if e["kind"] == "integration.dry_run" and e["data"]["action"] == action]
+
+    def decision(self, step: str) -> str:
+        return next(e["data"]["choice"] for e in self.events if e["kind"] == "decision" and e["step"] == step)
+
+
+def _run(run_ir: Any, home: Path, file: Path) -> Run:
+    ir = functools.partial(run_ir, env={"IR_HOME": str(home)})
+    result = ir("run", _playbook(file), "--dry-run", "--non-interactive", "--answers", str(file))
+    if result.returncode != 0:
+        return Run(file, _load(file), result, [], None)
+    incident = incident_id(result)
+    return Run(file, _load(file), result, timeline(ir, incident), ir("verify", incident))
+
+
+_RUNS: dict[str, Run] = {}
+
+
+@pytest.fixture
+def runs(run_ir: Any, tmp_path: Path) -> dict[str, Run]:
+    """Every answers file run once per session (four at a time, each with its own store under the isolated
+    directory of the first test that asks), by file name."""
+    if not _RUNS:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            _RUNS.update((r.file.name, r) for r in pool.map(lambda f: _run(run_ir, tmp_path / f.stem, f), FILES))
+    return _RUNS
+
+
+@pytest.fixture
+def catalog(isolated: Path) -> Catalog:
+    return Catalog()  # no ./playbooks and no IR_PLAYBOOK_PATH here: the bundled set
+
+
+def step_at(catalog: Catalog, playbook: str, path: str) -> Step:
+    """The step a path such as `escalate/new_evidence/volatile` names, through the include steps."""
+    *includes, last = path.split("/")
+    model = catalog.load(playbook).playbook
+    for part in includes:
+        include = model.step(part)
+        assert isinstance(include, IncludeStep), path
+        model = catalog.load(include.playbook).playbook
+    return model.step(last)
+
+
+def choices(catalog: Catalog, playbook: str, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(step path, choice id) of every choice of every decision, those of included playbooks included."""
+    for step in catalog.load(playbook).playbook.steps:
+        if isinstance(step, DecisionStep):
+            yield from ((prefix + step.id, choice.id) for choice in step.choices)
+        elif isinstance(step, IncludeStep):
+            yield from choices(catalog, step.playbook, f"{prefix}{step.id}/")
+
+
+def reached(catalog: Catalog, playbook: str) -> set[str]:
+    """The playbook and every playbook it includes, directly or not."""
+    steps = catalog.load(playbook).playbook.steps
+    return {playbook}.union(*(reached(catalog, s.playbook) for s in steps if isinstance(s, IncludeStep)))
+
+
+def path_taken(events: list[dict[str, Any]]) -> list[str]:
+    """The README's notation: each started step, `-> choice` after a decision, `(skipped)` when `when` was false."""
+    taken: list[list[str]] = []
+    for event in events:
+        if event["kind"] == "step.started":
+            taken.append([event["step"]])
+        elif event["kind"] == "decision":
+            assert taken[-1][0] == event["step"]
+            taken[-1].append(f"-> {event['data']['choice']}")
+        elif event["kind"] == "step.skipped" and event["message"] == "condition false":
+            assert taken[-1][0] == event["step"]
+            taken[-1].append("(skipped)")
+    return [" ".join(parts) for parts in taken]
+
+
+def steps_done(events: list[dict[str, Any]]) -> list[str]:
+    """The steps started and not skipped, in order."""
+    skipped = {e["step"] for e in events if e["kind"] == "step.skipped"}
+    return [e["step"] for e in events if e["kind"] == "step.started" and e["step"] not in skipped]
+
+
+def test_every_bundled_playbook_validates(run_ir):
+    bundled = [e for e in json.loads(run_ir("list", "--json").stdout) if e["origin"] == "bundled"]
+    assert [e["id"] for e in bundled] == BUNDLED  # every file in playbooks/ is shipped, under its own name
+
+    result = run_ir("validate")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "".join(f"{e['path']}: ok\n" for e in bundled)
+
+
+@pytest.mark.parametrize("playbook", BUNDLED)
+def test_show_renders_every_bundled_playbook(playbook, run_ir, catalog):
+    result = run_ir("show", playbook, env={"COLUMNS": "200"})
+    assert (result.returncode, result.stderr) == (0, "")
+    model = catalog.load(playbook).playbook
+    assert result.stdout.startswith(f"{model.title}  ({playbook} {model.version}, severity {model.severity})\n")
+
+
+def test_the_readme_documents_each_answers_file_once():
+    assert sorted(name for name, _ in SECTIONS) == [f.name for f in FILES]
+
+
+@pytest.mark.parametrize("file", FILES, ids=_ids(FILES))
+def test_a_branch_runs_to_the_end_along_the_path_in_the_readme(file, runs):
+    run = runs[file.name]
+    assert (run.result.returncode, run.result.stderr) == (0, ""), run.result.stderr
+    incident = incident_id(run.result)
+    assert run.result.stdout.endswith(f"Playbook finished for {incident}. Review with `ir timeline {incident}`; "
+                                      f"close with `ir close {incident}`.\n")
+    assert path_taken(run.events) == dict(SECTIONS)[file.name].splitlines()
+    assert run.verify is not None and run.verify.returncode == 0
+    assert run.verify.stdout.startswith(f"{incident}: timeline verifies: {len(run.events)} events, head ")
+
+
+@pytest.mark.parametrize("file", FILES, ids=_ids(FILES))
+def test_each_decision_records_the_answer_or_else_the_playbook_default(file, runs, catalog):
+    run = runs[file.name]
+    decisions = [e for e in run.events if e["kind"] == "decision"]
+    assert decisions
+    for event in decisions:
+        step = step_at(catalog, run.playbook, event["step"])
+        assert isinstance(step, DecisionStep)
+        default = {"choice": step.default, "rationale": "not answered: the playbook's default"}
+        answer = run.steps.get(event["step"], default)
+        if isinstance(answer, str):
+            answer = {"choice": answer}
+        assert event["data"] == {"choice": answer["choice"], "label": step.choice(answer["choice"]).label,
+                                 "rationale": answer.get("rationale")}
+    assert set(run.steps) <= {e["step"] for e in run.events if e["kind"] == "step.started"}  # none left unused
+
+
+@pytest.mark.parametrize("file", FILES, ids=_ids(FILES))
+def test_the_integration_actions_are_those_of_the_notify_and_ticket_steps_taken(file, runs, catalog):
+    run = runs[file.name]
+    expected = []
+    for path in steps_done(run.events):
+        step = step_at(catalog, run.playbook, path)
+        if isinstance(step, (NotifyStep, TicketStep)):
+            expected.append((path, step.via, f"{step.kind}.{step.action}"))
+    requested = [e for e in run.events if e["kind"] == "integration.requested"]
+    assert [(e["step"], e["data"]["integration"], e["data"]["action"]) for e in requested] == expected
+
+    for event in requested:  # each one shown and recorded at once, and not sent
+        shown = run.events[run.events.index(event) + 1]
+        assert (shown["kind"], shown["step"], shown["data"]) == ("integration.dry_run", event["step"], event["data"])
+        assert shown["message"].startswith("would ") and shown["message"] in run.result.stdout
+    assert {e["kind"] for e in run.events if e["kind"].startswith("integration.")} <= {
+        "integration.requested", "integration.dry_run"}
+
+
+def test_together_the_branches_take_every_choice_of_every_decision(runs, catalog):
+    taken: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for run in runs.values():
+        taken[run.playbook] |= {(e["step"], e["data"]["choice"]) for e in run.events if e["kind"] == "decision"}
+
+    assert set(BUNDLED) == set().union(*(reached(catalog, playbook) for playbook in taken))
+    for playbook, done in taken.items():
+        assert [c for c in choices(catalog, playbook) if c not in done] == [], playbook
+
+
+def test_the_readme_coverage_table_is_what_the_runs_did(runs):
+    taken: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for run in runs.values():
+        for event in (e for e in run.events if e["kind"] == "decision"):
+            taken[run.playbook, event["step"], event["data"]["choice"]].add(run.branch)
+
+    assert {(p, s, c): {b.strip() for b in branches.split(",")} for p, s, c, branches in ROWS} == taken
+
+
+SUPPLY_CHAIN = _branches("supply-chain--")
+AFFECTED = [f for f in SUPPLY_CHAIN if f.name != "supply-chain--not-affected.yaml"]
+
+
+@pytest.mark.parametrize("file", SUPPLY_CHAIN, ids=_ids(SUPPLY_CHAIN))
+def test_supply_chain_opens_the_ticket_and_moves_it_through_the_phases(file, runs):
+    run = runs[file.name]
+    inputs = run.answers["inputs"]
+    assert run.shown("ticket.create") == [
+        f"would open the incident ticket in jira: Compromised vendor software: {inputs['vendor']} {inputs['product']}"]
+    moves = [m.removeprefix("would move the incident ticket to ") for m in run.shown("ticket.transition")]
+    if run.decision("affected") == "not_affected":
+        assert (moves, run.shown("notify.create_channel")) == (["Triage", "Resolve"], [])
+    else:
+        assert moves == ["Triage", "Contain", "Eradicate", "Recover", "Resolve"]
+        [channel] = run.shown("notify.create_channel")
+        assert channel.startswith("would create the incident channel in slack and invite ")
+        actions = [e["data"]["action"] for e in run.events if e["kind"] == "integration.requested"]
+        assert actions.index("ticket.create") < actions.index("notify.create_channel")
+
+
+def test_supply_chain_not_affected_documents_the_evidence_and_resolves_early(runs):
+    run = runs["supply-chain--not-affected.yaml"]
+    assert path_taken(run.events)[-4:] == ["affected -> not_affected", "document_not_affected",
+                                           "not_affected_comment", "not_affected_resolve"]
+    assert run.shown("ticket.comment") == [
+        "would comment on the incident ticket: Not affected: 41 installs found, none of an affected version "
+        "(Windows 18.12.407, 18.12.416; macOS 18.11.1213, 18.12.402, 18.12.407, 18.12.416); no indicator hits "
+        "since 2023-01-01. Evidence attached. Closing."]
+    last = run.events[-1]
+    assert (last["kind"], last["step"], last["data"]) == ("step.completed", "not_affected_resolve", {"next": None})
+    assert [e["data"]["milestone"] for e in run.events if e["kind"] == "milestone"] == ["detected"]
+    assert {e["data"]["integration"] for e in run.events if e["kind"] == "integration.requested"} == {"jira"}
+
+
+@pytest.mark.parametrize("file", AFFECTED, ids=_ids(AFFECTED))
+def test_supply_chain_hands_on_keyboard_enters_the_intrusion_sub_playbook(file, runs, catalog):
+    run = runs[file.name]
+    escalate = catalog.load("supply-chain").playbook.step("escalate")
+    assert isinstance(escalate, IncludeStep) and escalate.playbook == "intrusion"
+    intrusion = [f"escalate/{s.id}" for s in catalog.load("intrusion").playbook.steps]
+    inside = [p for p in steps_done(run.events) if p.startswith("escalate/")]
+
+    if run.decision("hands_on_keyboard") == "hands_on_keyboard":
+        assert (inside[0], inside[-1]) == (intrusion[0], intrusion[-1])
+        done = steps_done(run.events)
+        assert done[done.index("hands_on_keyboard") + 1] == "escalate"
+        assert done[done.index(inside[-1]) + 1] == "contain"  # back in the main playbook
+    else:
+        assert "escalate" not in steps_done(run.events) and inside == []
+
+
+KEV = _branches("exploited-vulnerability--")
+
+
+@pytest.mark.parametrize("file", KEV, ids=_ids(KEV))
+def test_exploited_vulnerability_ticket_is_due_on_the_kev_due_date(file, runs):
+    run = runs[file.name]
+    inputs = run.answers["inputs"]
+    assert run.shown("ticket.create") == [
+        f"would open the incident ticket in jira: KEV: {', '.join(inputs['cve_ids'])} in {inputs['vendor']} "
+        f"{inputs['product']} (due {inputs['kev_due_date']})"]
+
+
+DETERMINED = [f for f in _branches("data-breach--") if "determination" in _load(f)["steps"]]
+
+
+@pytest.mark.parametrize("file", DETERMINED, ids=_ids(DETERMINED))
+def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
+    run = runs[file.name]
+    day, time, zone = run.steps["determination"]["determined_at"].split()
+    determined = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone))
+    deadline = f"{(determined + timedelta(hours=72)).astimezone(UTC):%Y-%m-%d %H:%M} UTC (+00:00)"
+
+    [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "deadlines"]
+    [comment] = [e["message"] for e in run.events
+                 if e["kind"] == "integration.dry_run" and e["step"] == "deadlines_comment"]
+    assert f"notification within 72 hours ({deadline})" in note  # NIS2
+    assert f"notification 72 h: {deadline}." in comment
+    if run.decision("breach_determination") == "personal_data_breach":
+        assert f"within 72 hours of awareness: {deadline}" in note  # GDPR
+        assert f"GDPR/UK GDPR 72 h: {deadline}." in comment
