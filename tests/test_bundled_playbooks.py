@@ -315,7 +315,7 @@ def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
     run = runs[file.name]
     day, time, zone = run.steps["determination"]["determined_at"].split()
     determined = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone))
-    deadline = f"{(determined + timedelta(hours=72)).astimezone(UTC):%Y-%m-%d %H:%M} UTC (+00:00)"
+    deadline = f"{determined.astimezone(UTC) + timedelta(hours=72):%Y-%m-%d %H:%M} UTC (+00:00)"  # elapsed hours
 
     [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "deadlines"]
     [comment] = [e["message"] for e in run.events
