@@ -20,7 +20,6 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
     from . import config
     from .catalog import Catalog
     from .cli_incident import _answers, _check_answers, _drive, _store
-    from .errors import UsageError
     from .loader import load_text
     from .opening import actor_name, open_incident
     from .scenario import SCENARIO_PREFIX, find_scenario, read_scenario
@@ -31,10 +30,7 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
     story = None
     if scenario:
         playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()}
-        story, raw = read_scenario(find_scenario(scenario), playbooks)
-        if story.playbook != root.id:
-            raise UsageError(f"scenario {story.id} is for playbook {story.playbook}, not {root.id}",
-                             hint=f"run `ir tabletop {story.playbook} --scenario {scenario}`")
+        story, raw = read_scenario(find_scenario(scenario), playbooks, playbook=root.id)
         bundle[f"{SCENARIO_PREFIX}{story.id}"] = raw
     given = _answers(answers, var)
     _check_answers(given, bundle, root.id, non_interactive=non_interactive, dry_run=True)

@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from .errors import InvalidPlaybook, Problem
 from .model import DecisionStep, Duration, Model, Name, Phase, Playbook, PlaybookId, SemVer
 from .yamlsrc import Source, parse, read_file
 
 SCENARIO_PREFIX = "scenario:"  # the key of an exercise's scenario in its incident's bundle
+ScenarioId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]  # may start with a year or a digit
 
 
 class Artefact(Model):
@@ -100,7 +101,7 @@ class Expected(Model):
 class Scenario(Model):
     """A tabletop exercise around one playbook."""
 
-    id: PlaybookId
+    id: ScenarioId
     """How the scenario is named on the command line (`ir tabletop supply-chain --scenario 3cx-2023`)."""
     title: str
     """A short name."""
@@ -126,9 +127,9 @@ class Scenario(Model):
     """Discussion questions for the hotwash."""
 
 
-def load_scenario(source: Source, playbooks: dict[str, Playbook]) -> Scenario:
+def load_scenario(source: Source, playbooks: dict[str, Playbook], *, playbook: str | None = None) -> Scenario:
     """Check a parsed scenario against its schema and against the playbook it exercises (with `playbooks`,
-    the included ones too): every problem, with file:line:column."""
+    the included ones too; with `playbook`, it must be that one): every problem, with file:line:column."""
     if not isinstance(source.data, dict):
         raise InvalidPlaybook([source.problem((), "a scenario is a mapping", "start the file with `id:`")])
     try:
@@ -137,6 +138,10 @@ def load_scenario(source: Source, playbooks: dict[str, Playbook]) -> Scenario:
         from .loader import schema_problems
 
         raise InvalidPlaybook(schema_problems(exc, source)) from None
+    if playbook and scenario.playbook != playbook:
+        raise InvalidPlaybook([source.problem(("playbook",), f"the scenario is for playbook {scenario.playbook}, "
+                                              f"not {playbook}", f"run `ir tabletop {scenario.playbook} --scenario "
+                                              f"{source.file}`")])
     if scenario.playbook not in playbooks:
         raise InvalidPlaybook([source.problem(("playbook",), f"no playbook {scenario.playbook!r}",
                                               "run `ir list` for the playbook ids")])
@@ -146,8 +151,9 @@ def load_scenario(source: Source, playbooks: dict[str, Playbook]) -> Scenario:
     return scenario
 
 
-def read_scenario(path: Path, playbooks: dict[str, Playbook]) -> tuple[Scenario, bytes]:
-    return load_scenario(read_file(path), playbooks), path.read_bytes()
+def read_scenario(path: Path, playbooks: dict[str, Playbook], *, playbook: str | None = None
+                  ) -> tuple[Scenario, bytes]:
+    return load_scenario(read_file(path), playbooks, playbook=playbook), path.read_bytes()
 
 
 def scenario_dirs() -> list[Path]:
@@ -181,13 +187,13 @@ def _references(scenario: Scenario, source: Source, playbooks: dict[str, Playboo
     steps = dict(walk(playbooks, scenario.playbook))
     problems: list[Problem] = []
 
-    def decision(loc: tuple[Any, ...], path: str, choice: str | None) -> None:
+    def decision(loc: tuple[Any, ...], choice_loc: tuple[Any, ...], path: str, choice: str | None) -> None:
         step = steps.get(path)
         if not isinstance(step, DecisionStep):
             problems.append(source.problem(loc, f"{path!r} is not a decision of {scenario.playbook}",
                                            "use a decision step's path"))
         elif choice and choice not in [c.id for c in step.choices]:
-            problems.append(source.problem(loc, f"decision {path} has no choice {choice!r}",
+            problems.append(source.problem(choice_loc, f"decision {path} has no choice {choice!r}",
                                            f"its choices: {', '.join(c.id for c in step.choices)}"))
 
     for n, inject in enumerate(scenario.injects):
@@ -196,9 +202,13 @@ def _references(scenario: Scenario, source: Source, playbooks: dict[str, Playboo
             problems.append(source.problem(("injects", n, "at", "step"), f"no step {at.step!r} in {scenario.playbook}",
                                            "use a step path (`include_step/step` inside an included playbook)"))
         if at.decision:
-            decision(("injects", n, "at", "decision"), at.decision, at.choice)
+            decision(("injects", n, "at", "decision"), ("injects", n, "at", "choice"), at.decision, at.choice)
+    roles = [r.id for r in playbooks[scenario.playbook].roles]
+    problems += [source.problem(("participants", n, "role"), f"the playbook {scenario.playbook} has no role "
+                                f"{p.role!r}", f"its roles: {', '.join(roles) or 'none'}")
+                 for n, p in enumerate(scenario.participants) if p.role and p.role not in roles]
     for path, expected in scenario.expected_decisions.items():
-        decision(("expected_decisions", path), path, expected.choice)
+        decision(("expected_decisions", path), ("expected_decisions", path, "choice"), path, expected.choice)
     ids = [i.id for i in scenario.injects]
     problems += [source.problem(("injects", n, "id"), f"duplicate inject id {i!r}", "give each inject its own id")
                  for n, i in enumerate(ids) if i in ids[:n]]
