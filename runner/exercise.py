@@ -28,13 +28,12 @@ class Exercise:
 
     # triggers (called by the runner) ------------------------------------------------------------------
     def before_step(self, runner: Runner, place: Place) -> None:
-        """Deliver what is due as this step starts: its injects, its phase's, the clock's."""
-        phase = place.step.phase
-        first_of_phase = all(path == place.path for path in runner.steps if runner.place(path).step.phase == phase)
-        clock = self.clock(runner)
+        """Deliver what is due as this step starts: its injects, its phase's (each inject once, so at the first
+        step of the phase that runs), the clock's."""
+        clock = self.clock(runner) if any(i.at.clock for i in self.scenario.injects) else 0.0
         for inject in self.scenario.injects:
             at = inject.at
-            if (at.step == place.path or (at.phase == place.step.phase and first_of_phase)
+            if (at.step == place.path or at.phase == place.step.phase
                     or (at.clock and clock >= _seconds(at.clock))):
                 self.deliver(runner, place, inject, _why(inject))
         for n, text in enumerate(self.adhoc_at.get(place.path, [])):
@@ -46,9 +45,15 @@ class Exercise:
                 self.deliver(runner, place, inject, f"after decision {place.path} -> {choice}")
 
     def clock(self, runner: Runner) -> float:
-        """Seconds on the exercise clock: wall-clock time since the incident opened, compressed."""
-        opened = datetime.fromisoformat(runner.incident.opened_at.replace("Z", "+00:00"))
-        return (utc_now() - opened).total_seconds() * self.scenario.time_compression
+        """Seconds on the exercise clock: wall-clock time since the incident opened, less the time it was paused,
+        compressed."""
+        running, since = utc_now() - _moment(runner.incident.opened_at), None
+        for event in runner.store.events(runner.incident_id):
+            if event.kind == "incident.paused":
+                since = _moment(event.recorded_at)
+            elif event.kind == "incident.resumed" and since:
+                running, since = running - (_moment(event.recorded_at) - since), None
+        return running.total_seconds() * self.scenario.time_compression
 
     # delivering -------------------------------------------------------------------------------------
     def deliver(self, runner: Runner, place: Place | None, inject: Inject, why: str) -> bool:
@@ -62,6 +67,11 @@ class Exercise:
         return True
 
     def adhoc(self, runner: Runner, place: Place | None, text: str, key: str | None = None) -> None:
+        """An inject the facilitator sends: one of the scenario's, named by its id, or any text."""
+        inject = next((i for i in self.scenario.injects if i.id == text), None)
+        if inject:
+            self.deliver(runner, place, inject, "sent by the facilitator")
+            return
         name = f"inject.{key}" if key else None
         if name and (SCOPE, name) in runner.variables:
             return
@@ -116,7 +126,7 @@ class Facilitator:
         self.exercise.next_inject(session.runner, session.place)
 
     def _adhoc(self, session: Session) -> None:
-        self.exercise.adhoc(session.runner, session.place, self.terminal.read_required("  inject text >"))
+        self.exercise.adhoc(session.runner, session.place, self.terminal.read_required("  inject id (from the scenario) or text >"))
 
     def _observe(self, session: Session) -> None:
         kind = ""
@@ -150,6 +160,10 @@ class Facilitator:
         while line := self.terminal.read("  >"):
             out.append(line)
         return out
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _seconds(duration: str) -> float:
