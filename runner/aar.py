@@ -107,8 +107,9 @@ def render(incident: Incident, scenario: Scenario | None, events: Iterable[Event
                   for e in actions) + "\n")
     else:
         w("No corrective actions recorded.\n\n")
+    delivered = {e.data.get("inject") for e in injects}
     questions = (scenario.questions if scenario else []) + [q for i in (scenario.injects if scenario else [])
-                                                             for q in i.questions]
+                                                             if i.id in delivered for q in i.questions]
     if questions:
         w("## Discussion questions\n\n" + "".join(f"- {q}\n" for q in questions))
 
