@@ -120,11 +120,14 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
 
 
 @app.command()
-def schema(output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None) -> None:
-    """Print the JSON Schema of the playbook format (for editors, through yaml-language-server)."""
-    from .schema import playbook_schema
+def schema(output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+           scenario: Annotated[bool, typer.Option(
+               "--scenario", help="The tabletop scenario format's schema instead.")] = False) -> None:
+    """Print the JSON Schema of the playbook format, or of the scenario format (for editors, through
+    yaml-language-server)."""
+    from .schema import playbook_schema, scenario_schema
 
-    text = json.dumps(playbook_schema(), indent=2) + "\n"
+    text = json.dumps(scenario_schema() if scenario else playbook_schema(), indent=2) + "\n"
     if output:
         output.write_text(text)
     else:

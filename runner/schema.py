@@ -1,4 +1,4 @@
-"""The JSON Schema of the playbook format, for editors (yaml-language-server) and `ir schema`."""
+"""The JSON Schemas of the playbook and scenario formats, for editors (yaml-language-server) and `ir schema`."""
 
 from __future__ import annotations
 
@@ -6,14 +6,27 @@ from functools import lru_cache
 from typing import Any
 
 SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/playbook.schema.json"
+SCENARIO_SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/scenario.schema.json"
 
 
 @lru_cache(maxsize=1)
 def playbook_schema() -> dict[str, Any]:
     from .model import Playbook
 
-    schema = Playbook.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return _schema(Playbook, SCHEMA_ID)
+
+
+@lru_cache(maxsize=1)
+def scenario_schema() -> dict[str, Any]:
+    """The tabletop scenario format (`ir schema --scenario`)."""
+    from .scenario import Scenario
+
+    return _schema(Scenario, SCENARIO_SCHEMA_ID)
+
+
+def _schema(model: Any, schema_id: str) -> dict[str, Any]:
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id,
+            **model.model_json_schema()}
 
 
 def allowed_fields(loc: tuple[Any, ...], data: Any) -> list[str]:
