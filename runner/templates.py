@@ -90,11 +90,23 @@ def _parse(source: str) -> nodes.Template:
     return _env.parse(source)
 
 
+# What Jinja's compiler checks beyond the parser, besides filter and test names: blocks, extends, macros and
+# for-loop targets. Playbook templates rarely hold them, so only those templates are compiled to check them.
+_COMPILER_CHECKED = (nodes.Block, nodes.Extends, nodes.Macro, nodes.CallBlock, nodes.For)
+
+
 def syntax_error(source: str, *, expression: bool = False) -> str | None:
-    """The syntax error of a template (or of a `when` expression), or None when it parses."""
+    """The syntax error of a template (or of a `when` expression), or None when it is valid: it parses and
+    names only filters and tests that exist (anywhere, even in a branch that may not run)."""
     try:
-        _parse(_as_template(source, expression))
-        _compiled(source, expression)  # compiling also catches unknown filters and tests
+        tree = _parse(_as_template(source, expression))
+        for node in tree.find_all((nodes.Filter, nodes.Test)):
+            known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
+            if node.name not in known:
+                kind = "filter" if isinstance(node, nodes.Filter) else "test"
+                return f"No {kind} named {node.name!r}."  # Jinja's compiler's words
+        if tree.find(_COMPILER_CHECKED):
+            _compiled(source, expression)
     except TemplateError as exc:
         return str(exc)
     return None

@@ -237,6 +237,18 @@ BROKEN: dict[str, tuple[str | bytes, str, int]] = {
         "expected 'end of print statement'.\n  fix: fix the Jinja2 syntax\n",
         1,
     ),
+    "unknown-filter-and-test": (
+        'id: filters\ntitle: T\nversion: "1.0.0"\nsteps:\n'
+        "  - id: a\n    kind: note\n    title: '{{ now | add_hour(1) }}'\n    phase: containment\n"
+        "    message: '{% if now %}{{ now | timestmap }}{% endif %}'\n    when: now is bogus\n",
+        "unknown-filter-and-test.yaml:7:12: steps[0].title: template syntax error: No filter named 'add_hour'.\n"
+        "  fix: fix the Jinja2 syntax\n"
+        "unknown-filter-and-test.yaml:9:14: steps[0].message: template syntax error: No filter named 'timestmap'.\n"
+        "  fix: fix the Jinja2 syntax\n"
+        "unknown-filter-and-test.yaml:10:11: steps[0].when: template syntax error: No test named 'bogus'.\n"
+        "  fix: fix the Jinja2 syntax\n",
+        3,
+    ),
     "undeclared-role": (
         'id: roles\ntitle: T\nversion: "1.0.0"\nroles:\n  - {id: commander, title: IC}\nsteps:\n'
         "  - {id: a, kind: note, title: A, phase: containment, message: hi, role: scribe}\n",
