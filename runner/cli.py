@@ -12,12 +12,36 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__, cli_incident, cli_integrations, cli_tabletop
 from . import cli_export
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
 
+
+
+class _HelpDefaultsToFalse:
+    """Typer 0.29 coerces a parameter's value through a pydantic TypeAdapter unless it is a bool flag's bool. Its
+    own --help option has no default, so its None (no --help given) goes that way and imports pydantic (~70 ms)
+    on every command. A False default takes the bool fast path: `ir list` stays free of pydantic."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.default = False
+        return option
+
+
+class _Group(_HelpDefaultsToFalse, TyperGroup):
+    pass
+
+
+class _Command(_HelpDefaultsToFalse, TyperCommand):
+    pass
+
+
 app = typer.Typer(
+    cls=_Group,
     name="ir",
     help="Incident-response playbooks: run them, exercise them, and keep a tamper-evident timeline.",
     no_args_is_help=True,
@@ -46,7 +70,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Incident-response playbooks: run them, exercise them, and keep a tamper-evident timeline."""
 
 
-@app.command("list")
+@app.command("list", cls=_Command)
 def list_(as_json: JsonFlag = False) -> None:
     """List the playbooks ir can find (bundled, ./playbooks, IR_PLAYBOOK_PATH) and where each comes from."""
     from .catalog import Catalog
