@@ -19,7 +19,6 @@ from . import cli_export
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
 
 
-
 class _HelpDefaultsToFalse:
     """Typer 0.29 coerces a parameter's value through a pydantic TypeAdapter unless it is a bool flag's bool. Its
     own --help option has no default, so its None (no --help given) goes that way and imports pydantic (~70 ms)
