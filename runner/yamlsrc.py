@@ -19,6 +19,7 @@ MAX_NODES = 200_000
 
 Loc = tuple[int | str, ...]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"  # a string scalar's value is its text: no need to go through the constructor
 
 
 @dataclass
@@ -122,7 +123,8 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
+                key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else \
+                    self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int, bool, float)) or key is None:
                     key = str(key)
                 if key in out:
@@ -135,4 +137,7 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node)
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        return node.value if node.tag == _STR else self.loader.construct_object(node)
