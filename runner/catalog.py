@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PATTERNS = ("*.yaml", "*.yml")
+META_KEYS = ("id", "title", "version", "tags")
 _CYCLE_HINT = "a playbook cannot include itself, directly or through others; remove one of the include steps"
 
 
@@ -47,14 +48,55 @@ def search_path(cwd: Path | None = None) -> list[tuple[str, Path]]:
 
 def _summary(path: Path, origin: str) -> Entry:
     try:
-        data = yaml.load(path.read_bytes(), Loader=_Loader)  # noqa: S506 - CSafeLoader/SafeLoader only
+        data = _metadata(path.read_bytes())
     except (OSError, yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         return Entry(path.stem, path, origin, error=type(exc).__name__)
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+    if data is None or not isinstance(data.get("id"), str):
         return Entry(path.stem, path, origin, error="no id")
     tags = data.get("tags") if isinstance(data.get("tags"), list) else []
     return Entry(data["id"], path, origin, str(data.get("title", "")), str(data.get("version", "")),
                  tuple(str(t) for t in tags))
+
+
+def _metadata(raw: bytes) -> dict[str, Any] | None:
+    """The top-level id, title, version and tags of a YAML mapping (None if the document is not a mapping), read
+    from the parser's events until all four are found. Playbooks start with them, so the steps, most of the file,
+    are neither built nor read: a mistake further down shows in `ir validate`, not in `ir list`."""
+    loader = _Loader(raw)
+    try:
+        loader.get_event(), loader.get_event()  # the stream and the document start
+        if not loader.check_event(yaml.MappingStartEvent):
+            return None
+        loader.get_event()
+        found: dict[str, Any] = {}
+        while len(found) < len(META_KEYS) and not loader.check_event(yaml.MappingEndEvent):
+            key, value = _value(loader), _value(loader)
+            if key in META_KEYS:
+                found.setdefault(key, value)
+        return found
+    finally:
+        loader.dispose()
+
+
+def _value(loader: Any) -> Any:
+    """The next node of the event stream: a scalar as yaml.load reads it, the scalars of a sequence as a list, or
+    None for anything else (a mapping, an alias), which is skipped."""
+    event = loader.get_event()
+    if isinstance(event, yaml.ScalarEvent):
+        return _scalar(loader, event)
+    items: list[Any] | None = [] if isinstance(event, yaml.SequenceStartEvent) else None
+    depth = int(isinstance(event, yaml.CollectionStartEvent))
+    while depth:
+        event = loader.get_event()
+        if depth == 1 and items is not None and isinstance(event, yaml.ScalarEvent):
+            items.append(_scalar(loader, event))
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+    return items
+
+
+def _scalar(loader: Any, event: yaml.ScalarEvent) -> Any:
+    tag = event.tag if event.tag not in (None, "!") else loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    return loader.construct_object(yaml.ScalarNode(tag, event.value, style=event.style))
 
 
 class Catalog:
