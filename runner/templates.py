@@ -86,8 +86,9 @@ class TemplateProblem(IrError):
 
 
 @lru_cache(maxsize=2048)
-def _parse(source: str) -> nodes.Template:
-    return _env.parse(source)
+def _nodes(source: str) -> tuple[nodes.Node, ...]:
+    """Every node of a parsed template, in document order (walked once, read by the checks and `references`)."""
+    return tuple(_env.parse(source).find_all(nodes.Node))
 
 
 # What Jinja's compiler checks beyond the parser, besides filter and test names: blocks, extends, macros and
@@ -99,13 +100,14 @@ def syntax_error(source: str, *, expression: bool = False) -> str | None:
     """The syntax error of a template (or of a `when` expression), or None when it is valid: it parses and
     names only filters and tests that exist (anywhere, even in a branch that may not run)."""
     try:
-        tree = _parse(_as_template(source, expression))
-        for node in tree.find_all((nodes.Filter, nodes.Test)):
-            known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
-            if node.name not in known:
-                kind = "filter" if isinstance(node, nodes.Filter) else "test"
-                return f"No {kind} named {node.name!r}."  # Jinja's compiler's words
-        if tree.find(_COMPILER_CHECKED):
+        found = _nodes(_as_template(source, expression))
+        for node in found:
+            if isinstance(node, (nodes.Filter, nodes.Test)):
+                known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
+                if node.name not in known:
+                    kind = "filter" if isinstance(node, nodes.Filter) else "test"
+                    return f"No {kind} named {node.name!r}."  # Jinja's compiler's words
+        if any(isinstance(node, _COMPILER_CHECKED) for node in found):
             _compiled(source, expression)
     except TemplateError as exc:
         return str(exc)
@@ -145,10 +147,13 @@ def evaluate(expression: str, context: dict[str, Any]) -> Any:
 def references(source: str, *, expression: bool = False) -> Iterator[tuple[str, str | None]]:
     """Every variable a template reads, as (top-level name, attribute or None): `inputs.vendor` ->
     ("inputs", "vendor"). Names the template sets itself (loop variables, `set`) are not reported."""
-    tree = _parse(_as_template(source, expression))
-    local = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    found = _nodes(_as_template(source, expression))
+    names = [n for n in found if isinstance(n, nodes.Name)]
+    local = {n.name for n in names if n.ctx in ("store", "param")}
     seen_names: set[int] = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in found:
+        if not isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            continue
         base = node.node
         if isinstance(base, nodes.Name) and base.name not in local:
             seen_names.add(id(base))
@@ -158,6 +163,6 @@ def references(source: str, *, expression: bool = False) -> Iterator[tuple[str, 
                 yield base.name, node.arg.value
             else:
                 yield base.name, None
-    for name in tree.find_all(nodes.Name):
+    for name in names:
         if name.ctx == "load" and name.name not in local and id(name) not in seen_names:
             yield name.name, None
