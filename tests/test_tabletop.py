@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,11 @@ from runner.yamlsrc import parse
 from runs import kinds, timeline
 from test_docs import objects, sections
 
-BUNDLED = Path(str(resources.files("playbooks"))) / "scenarios"
+# Where the `ir` under test finds the bundled scenarios: its installed package, which is not this source tree when
+# the project is installed without -e (as in CI). `-P` keeps the working directory off sys.path.
+_WHERE = "from importlib import resources; print(resources.files('playbooks'))"
+BUNDLED = Path(subprocess.run([sys.executable, "-P", "-c", _WHERE], capture_output=True, text=True, check=True,
+                              cwd="/").stdout.strip()) / "scenarios"
 SCENARIOS = {p.stem: p for p in sorted(BUNDLED.glob("*.yaml"))}
 ANSWERS = Path(__file__).parent / "answers" / "tabletop"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "tabletop.md"
