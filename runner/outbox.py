@@ -231,8 +231,9 @@ class Outbox:
         already holds under their keys."""
         base = f"{self.courier.incident_id}/{place.path}/{step.action}"
         rendered = payload(step, context, self.settings)
-        if self.exercise:  # an exercise posts only to its own channel
+        if self.exercise:  # an exercise posts only to its own channel, and invites nobody to it
             rendered.pop("channel", None)
+            rendered.pop("invite", None)
         items = [(base, rendered)]
         if isinstance(step, NotifyStep) and step.action == "post" and not step.thread:
             items += [(f"{base}/#{name}", {**rendered, "channel": name}) for name in self.settings.slack.channels

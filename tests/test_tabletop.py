@@ -344,9 +344,6 @@ def test_a_routed_exercise_sends_only_to_its_own_channel_and_project(run_ir, iso
     assert len(comments) == 1 and comments[0].startswith("[EXERCISE] Containment begins")
 
 
-@pytest.mark.xfail(strict=True, reason="runner/outbox.py Outbox.prepare drops a step's `channel` in an exercise but "
-                                       "keeps its `invite` list: the playbook's groups are invited to the exercise "
-                                       "channel (and an unknown group stops every Slack action)")
 def test_a_routed_exercise_of_a_bundled_playbook_invites_nobody(run_ir, isolated, slack_server, jira_server):
     (isolated / "ir.toml").write_text('[exercise]\nslack_channel = "ir-exercise"\njira_project = "EXR"\n')
     jira_server.add_project("EXR", "Exercises")
