@@ -109,7 +109,7 @@ class Answers:
         except ValidationError as exc:
             from .loader import schema_problems
 
-            raise InvalidPlaybook(schema_problems(exc, source)) from None
+            raise InvalidPlaybook(schema_problems(exc, source, AnswersFile.model_json_schema())) from None
         steps = {path: a if isinstance(a, dict) else {"choice": a} for path, a in parsed.steps.items()}
         return cls(dict(parsed.inputs), dict(parsed.roles), steps, source, parsed.exercise)
 

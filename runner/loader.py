@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from . import checks
 from .errors import InvalidPlaybook, Problem
 from .model import STEP_KINDS, Playbook
-from .schema import allowed_fields
+from .schema import allowed_fields, playbook_schema
 from .yamlsrc import Source, format_loc, parse, read_file
 
 
@@ -43,19 +43,20 @@ def _validate(source: Source, raw: bytes) -> Loaded:
     try:
         playbook = Playbook.model_validate(source.data)
     except ValidationError as exc:
-        raise InvalidPlaybook(schema_problems(exc, source)) from None
+        raise InvalidPlaybook(schema_problems(exc, source, playbook_schema())) from None
     problems = checks.check_playbook(playbook, source)
     if problems:
         raise InvalidPlaybook(problems)
     return Loaded(playbook, source, raw)
 
 
-def schema_problems(exc: ValidationError, source: Source) -> list[Problem]:
-    """Turn pydantic's errors into positioned problems, one per error, in file order."""
+def schema_problems(exc: ValidationError, source: Source, schema: dict[str, Any]) -> list[Problem]:
+    """Turn pydantic's errors into positioned problems, one per error, in file order; `schema` is the JSON Schema
+    of the model that raised them, for the names an unknown field could have meant."""
     problems = []
     for error in exc.errors(include_url=False):
         loc = _strip_union_tags(error["loc"], source.data)
-        message, hint = _explain(error, loc, source)
+        message, hint = _explain(error, loc, source, schema)
         problems.append(source.problem(loc, message, hint, key=error["type"] == "extra_forbidden"))
     problems.sort(key=lambda p: (p.line or 0, p.column or 0))
     return _dedupe(problems)
@@ -76,11 +77,11 @@ def _strip_union_tags(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _explain(error: Any, loc: tuple[Any, ...], source: Source) -> tuple[str, str | None]:
+def _explain(error: Any, loc: tuple[Any, ...], source: Source, schema: dict[str, Any]) -> tuple[str, str | None]:
     kind, msg = error["type"], error["msg"]
     field = loc[-1] if loc else None
     if kind == "extra_forbidden":
-        siblings = allowed_fields(loc, source.data)
+        siblings = allowed_fields(schema, loc, source.data)
         close = difflib.get_close_matches(str(field), siblings, n=1)
         hint = f"did you mean `{close[0]}`?" if close else (
             f"allowed here: {', '.join(sorted(siblings))}" if siblings else "remove it")

@@ -136,8 +136,9 @@ def load_scenario(source: Source, playbooks: dict[str, Playbook], *, playbook: s
         scenario = Scenario.model_validate(source.data)
     except ValidationError as exc:
         from .loader import schema_problems
+        from .schema import scenario_schema
 
-        raise InvalidPlaybook(schema_problems(exc, source)) from None
+        raise InvalidPlaybook(schema_problems(exc, source, scenario_schema())) from None
     if playbook and scenario.playbook != playbook:
         raise InvalidPlaybook([source.problem(("playbook",), f"the scenario is for playbook {scenario.playbook}, "
                                               f"not {playbook}", f"run `ir tabletop {scenario.playbook} --scenario "

@@ -29,9 +29,9 @@ def _schema(model: Any, schema_id: str) -> dict[str, Any]:
             **model.model_json_schema()}
 
 
-def allowed_fields(loc: tuple[Any, ...], data: Any) -> list[str]:
-    """The field names the format accepts for the mapping that holds `loc` (for "did you mean" hints)."""
-    schema = playbook_schema()
+def allowed_fields(schema: dict[str, Any], loc: tuple[Any, ...], data: Any) -> list[str]:
+    """The field names a format (`schema`, the JSON Schema of its model) accepts for the mapping that holds `loc`
+    (for "did you mean" hints)."""
     defs = schema["$defs"]
     node: Any = schema
     for part in loc[:-1]:

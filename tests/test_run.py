@@ -145,6 +145,13 @@ def test_every_problem_in_an_answers_file_is_reported_with_its_line(run_ir, demo
     assert not (Path(os.environ["IR_HOME"]) / "ir.db").exists()
 
 
+def test_a_mistyped_answers_section_suggests_the_answers_field(run_ir, demo):
+    _write(demo, "typo.yaml", "exercize: {}\n")
+    result = run_ir("run", "demo", "--answers", "typo.yaml", "--dry-run")
+    assert (result.returncode, result.stderr) == (1, "typo.yaml:1:1: exercize: unknown field `exercize`\n"
+                                                     "  fix: did you mean `exercise`?\n")
+
+
 @pytest.mark.parametrize("junk", [b"\x00\x01\x02binary", b"- a\n- list\n", b"inputs: [1, 2]\n", b"steps:\n\t- x\n"])
 def test_a_broken_answers_file_is_refused_without_a_traceback(run_ir, demo, junk):
     (demo / "junk.yaml").write_bytes(junk)

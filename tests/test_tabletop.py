@@ -412,9 +412,6 @@ def test_an_unknown_scenario_is_a_usage_error(run_ir):
     assert incidents(run_ir) == []
 
 
-@pytest.mark.xfail(strict=True, reason="runner/loader.py schema_problems explains unknown fields with "
-                                       "schema.allowed_fields, which reads the playbook schema: a scenario's typo "
-                                       "gets a playbook field as its hint")
 def test_an_unknown_scenario_field_suggests_a_scenario_field(run_ir, isolated):
     (isolated / "bad.yaml").write_text(BAD.replace("injects:", "injets: []\ninjects:"))
     result = run_ir("tabletop", "supply-chain", "--scenario", "bad.yaml")
