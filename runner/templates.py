@@ -10,8 +10,11 @@ The template context (documented in docs/playbook-format.md):
   playbook  id, title, version
   now       the current time (aware, UTC)
 
-Filters besides Jinja's own: add_hours(n), add_days(n), add_business_days(n) (Monday to Friday),
-in_zone("Europe/Berlin"), timestamp (2026-03-29 14:02 PDT (-07:00)).
+A value that was not given (an optional input left empty, a role nobody holds) is None: it renders as nothing, and
+`default(...)` stands in for it as for an undefined one.
+
+Filters besides Jinja's own: add_hours(n) (elapsed hours), add_days(n) (calendar days), add_business_days(n)
+(Monday to Friday), in_zone("Europe/Berlin"), timestamp (2026-03-29 14:02 PDT (-07:00)).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.filters import do_default
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import IrError
@@ -47,10 +51,13 @@ def _aware(value: Any) -> datetime:
 
 
 def add_hours(value: Any, hours: float) -> datetime:
-    return _aware(value) + timedelta(hours=hours)
+    """Elapsed hours (72 hours after Friday 11:00 CET is Monday 12:00 CEST when the clocks go forward)."""
+    moment = _aware(value)
+    return (moment.astimezone(timezone.utc) + timedelta(hours=hours)).astimezone(moment.tzinfo)
 
 
 def add_days(value: Any, days: float) -> datetime:
+    """Calendar days: the same wall-clock time in the value's zone, `days` later."""
     return _aware(value) + timedelta(days=days)
 
 
@@ -74,10 +81,18 @@ def timestamp(value: Any) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()} ({offset[:3]}:{offset[3:]})"
 
 
+def default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    """Jinja's `default`, which also stands in for a value that was not given (an optional input left empty, a
+    role nobody holds): those are None in the context."""
+    return default_value if value is None else do_default(value, default_value, boolean)
+
+
 FILTERS = {"add_hours": add_hours, "add_days": add_days, "add_business_days": add_business_days,
            "in_zone": in_zone, "timestamp": timestamp}
-_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_env.filters.update(FILTERS)
+# A value that was not given renders as nothing, not as "None".
+_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                                     finalize=lambda value: "" if value is None else value)
+_env.filters.update(FILTERS, default=default, d=default)
 GLOBALS = frozenset(_env.globals)
 
 

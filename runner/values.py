@@ -1,7 +1,9 @@
 """Typed values: reading what a responder types (or an answers file holds) into Python values, and back.
 
 Times always carry a time zone: `2026-03-29 14:02 America/Los_Angeles`, `2026-03-29T14:02-07:00`, or a naive
-time in the zone given by `IR_TZ` (else UTC), which the value then records explicitly.
+time in the zone given by `IR_TZ` (else UTC), which the value then records explicitly. A time given in a named
+zone keeps the name when stored (RFC 9557: `2026-03-29T14:02:00-07:00[America/Los_Angeles]`), so a deadline
+computed from it later is shown with the offset that zone has on that day.
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ def default_zone() -> ZoneInfo | timezone:
 
 
 def parse_time(text: str) -> datetime:
-    """A moment in time with its zone: ISO 8601 with an offset, or a date and time followed by an IANA zone."""
+    """A moment in time with its zone: ISO 8601 with an offset, a date and time followed by an IANA zone, or
+    both as RFC 9557 writes them (an offset, then the zone in brackets; the offset fixes the moment)."""
     text = text.strip()
+    if text.endswith("]") and "[" in text:
+        text, _, name = text[:-1].partition("[")
+        moment = parse_time(text)
+        return moment.astimezone(_zone(name.removeprefix("!"))) if moment.utcoffset() is not None else moment
     zone: ZoneInfo | timezone | None = None
     head, _, last = text.rpartition(" ")
     if head and ("/" in last or last in ("UTC", "Z")):
-        try:
-            zone = timezone.utc if last in ("UTC", "Z") else ZoneInfo(last)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {last!r}; use an IANA name such as Europe/Berlin") from None
+        zone = _zone(last)
         text = head
     try:
         moment = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
@@ -49,6 +53,13 @@ def parse_time(text: str) -> datetime:
     elif zone is not None:
         raise ValueError("give either an offset or a time zone name, not both")
     return moment
+
+
+def _zone(name: str) -> ZoneInfo | timezone:
+    try:
+        return timezone.utc if name in ("UTC", "Z") else ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from None
 
 
 def parse(var: Variable, raw: Any) -> Any:
@@ -133,7 +144,10 @@ _CHECKS = {
 
 
 def to_json(value: Any) -> Any:
-    """For storage and exports: dates and times as ISO 8601 text (times keep their offset)."""
+    """For storage and exports: dates and times as ISO 8601 text (times keep their offset, and their zone's
+    name when they have one, as RFC 9557 writes it)."""
+    if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo):
+        return f"{value.isoformat()}[{value.tzinfo.key}]"
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     return value
@@ -145,5 +159,5 @@ def from_json(var: Variable, value: Any) -> Any:
     if var.type == "date":
         return date.fromisoformat(value)
     if var.type == "datetime":
-        return datetime.fromisoformat(value)
+        return parse_time(value)
     return value

@@ -315,7 +315,11 @@ def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
     run = runs[file.name]
     day, time, zone = run.steps["determination"]["determined_at"].split()
     determined = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone))
-    deadline = f"{determined.astimezone(UTC) + timedelta(hours=72):%Y-%m-%d %H:%M} UTC (+00:00)"  # elapsed hours
+    due = determined.astimezone(UTC) + timedelta(hours=72)  # elapsed hours, across a change of the clocks too
+    deadline = f"{due:%Y-%m-%d %H:%M} UTC (+00:00)"
+    local = due.astimezone(ZoneInfo(zone))  # shown with the offset the zone has on the day it falls due
+    offset = f"{local:%z}"
+    local_deadline = f"{local:%Y-%m-%d %H:%M %Z} ({offset[:3]}:{offset[3:]})"
 
     [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "deadlines"]
     [comment] = [e["message"] for e in run.events
@@ -323,5 +327,5 @@ def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
     assert f"notification within 72 hours ({deadline})" in note  # NIS2
     assert f"notification 72 h: {deadline}." in comment
     if run.decision("breach_determination") == "personal_data_breach":
-        assert f"within 72 hours of awareness: {deadline}" in note  # GDPR
+        assert f"within 72 hours of awareness: {deadline} ({local_deadline} local)" in note  # GDPR
         assert f"GDPR/UK GDPR 72 h: {deadline}." in comment

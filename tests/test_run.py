@@ -90,7 +90,7 @@ def test_answers_file_sets_inputs_roles_decisions_and_outcomes_with_their_own_ti
     assert lines.count("jira is not configured, so its actions are shown and recorded, not sent: "
                        "set JIRA_URL, and JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)") == 1
     first_seen = next(e for e in timeline(run_ir, incident_id(result)) if e["message"].startswith("inputs.first_seen"))
-    assert first_seen["data"]["value"] == "2026-03-29T14:02:00-07:00"
+    assert first_seen["data"]["value"] == "2026-03-29T14:02:00-07:00[America/Los_Angeles]"
 
 
 def test_a_decision_can_end_the_playbook(run_ir, demo):
@@ -107,6 +107,31 @@ def test_a_decision_can_end_the_playbook(run_ir, demo):
 def _write(folder: Path, name: str, text: str) -> Path:
     (folder / name).write_text(text)
     return folder / name
+
+
+def test_a_value_not_given_renders_as_nothing_and_takes_its_default(run_ir, isolated):
+    _write(isolated, "gaps.yaml", """\
+id: gaps
+title: Gaps
+version: "1.0.0"
+inputs:
+  - {id: ref, type: string, required: false}
+  - {id: at, type: datetime}
+roles:
+  - {id: commander, title: Incident commander}
+steps:
+  - id: brief
+    title: Brief
+    phase: detection-analysis
+    kind: note
+    message: "Lead: {{ roles.commander | default('the on-call') }}; ref [{{ inputs.ref }}]; 72 h: {{ inputs.at | add_hours(72) | timestamp }}"
+""")
+    result = run_ir("run", "gaps.yaml", "--dry-run", "--non-interactive", "--var", "at=2026-03-27 11:00 Europe/Berlin")
+    assert result.returncode == 0, result.stderr
+    events = timeline(run_ir, incident_id(result))
+    assert [e["message"] for e in events if e["kind"] in ("input.set", "note")] == [
+        "inputs.ref = not given", "inputs.at = 2026-03-27T11:00:00+01:00[Europe/Berlin]",
+        "Lead: the on-call; ref []; 72 h: 2026-03-30 12:00 CEST (+02:00)"]
 
 
 def test_the_store_is_private(run_ir, demo):
@@ -191,7 +216,7 @@ def test_interactive_prompts_reask_bad_answers_and_end_of_input_pauses(run_ir, d
     assert out.rstrip().endswith(f"Paused {incident}; nothing is lost. Continue with: ir resume {incident}")
     events = timeline(run_ir, incident)
     by_message = {e["message"]: e for e in events}
-    assert by_message["inputs.first_seen = 2026-03-29T14:02:00-07:00"]["kind"] == "input.set"
+    assert by_message["inputs.first_seen = 2026-03-29T14:02:00-07:00[America/Los_Angeles]"]["kind"] == "input.set"
     assert by_message["inputs.severity = high"]
     assert by_message["done: Check EDR"]["kind"] == "checklist.checked"
     assert by_message["beacon seen"]["occurred_at"] == "2026-03-29T13:55:00-07:00"
