@@ -283,7 +283,7 @@ class Scripted:
         if self.person:
             self.person.heading(place, title, position)
         else:
-            self._say(f"[{position}] {place.step.phase}: {title}")
+            self._say(f"[{position}] {place.phase}: {title}")
 
     def say(self, text: str) -> None:
         (self.person.say if self.person else self._say)(text)

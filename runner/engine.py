@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import templates, values
 from .errors import StepFailed
 from .loader import Loaded, load_text
-from .model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, Playbook,
+from .model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, Phase, Playbook,
                     PromptStep, Step, TicketStep, Variable)
 from .outbox import Outbox
 from .scenario import SCENARIO_PREFIX
@@ -38,12 +38,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Place:
-    """A step in context: its path, its playbook, and the scope its variables live in."""
+    """A step in context: its path, its playbook, the scope its variables live in, and the phase it is recorded
+    in: its own, or for a step of an included playbook the phase of the include step that runs it."""
 
     path: str
     scope: str
     playbook: Playbook
     index: int
+    phase: Phase
 
     @property
     def step(self) -> Step:
@@ -124,14 +126,14 @@ class Runner:
 
     # places and context -----------------------------------------------------------------------------
     def place(self, path: str) -> Place:
-        playbook, scope = self.root, ""
+        playbook, scope, phase = self.root, "", None
         *outer, last = path.split("/")
         for part in outer:
             step = playbook.step(part)
             assert isinstance(step, IncludeStep)
-            playbook, scope = self.playbooks[step.playbook].playbook, f"{scope}{part}/"
+            playbook, scope, phase = self.playbooks[step.playbook].playbook, f"{scope}{part}/", phase or step.phase
         index = next(i for i, s in enumerate(playbook.steps) if s.id == last)
-        return Place(path, scope.rstrip("/"), playbook, index)
+        return Place(path, scope.rstrip("/"), playbook, index, phase or playbook.steps[index].phase)
 
     def paths(self) -> list[str]:
         """Every step path of the incident's playbook, included playbooks' steps too."""
@@ -170,7 +172,7 @@ class Runner:
     def draft(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None,
               occurred_at: datetime | None = None) -> Draft:
         return Draft(kind, self.actor, message, occurred_at.isoformat() if occurred_at else None,
-                     place.step.phase if place else None, place.path if place else None, data or {})
+                     place.phase if place else None, place.path if place else None, data or {})
 
     def record(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None, *,
                step: StepState | None = None, variables: dict[tuple[str, str], Any] | None = None,

@@ -33,7 +33,7 @@ class Exercise:
         clock = self.clock(runner) if any(i.at.clock for i in self.scenario.injects) else 0.0
         for inject in self.scenario.injects:
             at = inject.at
-            if (at.step == place.path or at.phase == place.step.phase
+            if (at.step == place.path or at.phase == place.phase
                     or (at.clock and clock >= _seconds(at.clock))):
                 self.deliver(runner, place, inject, _why(inject))
         for n, text in enumerate(self.adhoc_at.get(place.path, [])):

@@ -41,7 +41,8 @@ MAX_RETRY_AFTER = 30.0  # seconds a rate-limited action waits in the courier bef
 ATTEMPTS = 3
 
 
-def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Settings,
+            phase: str) -> dict[str, Any]:
     """The rendered action: everything an integration needs, and nothing secret."""
     fields = _NOTIFY_FIELDS if isinstance(step, NotifyStep) else _TICKET_FIELDS
     out: dict[str, Any] = {name: templates.render(getattr(step, name), context)
@@ -57,7 +58,7 @@ def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Se
     incident = context["incident"]
     out["incident"] = {k: incident[k] for k in ("id", "title", "severity", "exercise", "commander")}
     out["step_title"] = templates.render(step.title, context)
-    out["phase"] = step.phase
+    out["phase"] = phase
     return out
 
 
@@ -230,7 +231,7 @@ class Outbox:
         """The actions a step asks for (a post fans out to the configured extra channels), or what the store
         already holds under their keys."""
         base = f"{self.courier.incident_id}/{place.path}/{step.action}"
-        rendered = payload(step, context, self.settings)
+        rendered = payload(step, context, self.settings, place.phase)
         if self.exercise:  # an exercise posts only to its own channel, and invites nobody to it
             rendered.pop("channel", None)
             rendered.pop("invite", None)

@@ -181,7 +181,7 @@ class Terminal:
         step = place.step
         extra = " · ".join(x for x in (f"role: {step.role}" if step.role else "",
                                        f"SLA {step.sla}" if step.sla else "") if x)
-        self.console.rule(f"[bold]{escape(title)}[/] [dim]{position} · {step.phase}{' · ' + extra if extra else ''}[/]")
+        self.console.rule(f"[bold]{escape(title)}[/] [dim]{position} · {place.phase}{' · ' + extra if extra else ''}[/]")
 
     def say(self, text: str) -> None:
         self.console.print(text, markup=False)

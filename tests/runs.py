@@ -64,6 +64,7 @@ steps:
     summary: "{{ incident.title }}"
 """
 
+# Its steps' own phase is detection-analysis; run from demo's `sub` step they are recorded in containment.
 SUB = """\
 id: sub
 title: Containment sub-playbook
@@ -74,12 +75,12 @@ steps:
   - id: log
     kind: note
     title: Log it
-    phase: containment
+    phase: detection-analysis
     message: "containing {{ inputs.what }}"
   - id: isolate
     kind: manual
     title: Isolate hosts
-    phase: containment
+    phase: detection-analysis
     instructions: "Isolate the hosts running {{ inputs.what }}."
 """
 
