@@ -8,11 +8,10 @@ idempotency key in its message metadata, and an unknown outcome is looked up in 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 import threading
 import time
-from http.client import HTTPException
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .registry import Finding, NotConfigured, Refused, Target, Unknown
@@ -252,6 +251,10 @@ def _blocks(text: str, item: OutboxItem) -> list[dict[str, Any]]:
 @contextmanager
 def _errors() -> Iterator[None]:
     """Slack's answers as the outbox's outcomes: a refusal (not done), or an unknown outcome."""
+    from http.client import (
+        HTTPException,  # with ssl, 5 ms that validation and `ir list` need not pay
+    )
+
     from slack_sdk.errors import SlackApiError, SlackRequestError
 
     try:
