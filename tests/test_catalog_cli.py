@@ -239,6 +239,10 @@ def test_schema_is_a_valid_json_schema_that_matches_the_loader(run_ir, tmp_path)
     schema = json.loads(result.stdout)
     assert schema == playbook_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    # A field's docstring in runner/model.py is its description, inherited ones too: what an editor shows on hover.
+    assert (schema["properties"]["id"]["description"], schema["$defs"]["ManualStep"]["properties"]["phase"]
+            ["description"]) == ("How the playbook is named on the command line (`ir run <id>`); lowercase letters, "
+                                 "digits and dashes.", "The incident-response phase the step belongs to.")
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     good = yaml.safe_load(BRANCHING)
