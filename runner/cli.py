@@ -6,7 +6,6 @@ database driver. Everything heavier is imported inside the command that needs it
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from pathlib import Path
@@ -117,10 +116,6 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
     """Check playbooks: YAML, the schema, references, the step graph and templates. Exit 0 valid, 1 invalid."""
     from .catalog import Catalog
 
-    # Loading allocates many objects that reference counting frees. At the default threshold (700 allocations)
-    # the cyclic collector would also rescan everything imported (pydantic, Jinja) again and again: ~20 ms of
-    # validating the bundled playbooks, cold.
-    gc.set_threshold(50_000)
     catalog = Catalog()
     targets = refs or [str(e.path) for e in catalog.entries().values()]
     results = []
