@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .checks import successors
-from .model import END, PHASES, DecisionStep, IncludeStep, Playbook
+from .model import END, DecisionStep, IncludeStep, Playbook
 
 _END_NODE = "_end"  # `end` is a Mermaid keyword; step ids cannot start with "_"
 _SHAPES = {"decision": ("{", "}"), "include": ("[[", "]]"), "notify": (">", "]"), "ticket": ("[/", "/]")}
@@ -11,10 +11,7 @@ _SHAPES = {"decision": ("{", "}"), "include": ("[[", "]]"), "notify": (">", "]")
 
 def mermaid(playbook: Playbook) -> str:
     lines = ["flowchart TD"]
-    for phase in PHASES:
-        steps = [s for s in playbook.steps if s.phase == phase]
-        if not steps:
-            continue
+    for phase, steps in playbook.by_phase():
         lines.append(f"  subgraph {phase.replace('-', '_')}[\"{phase}\"]")
         for step in steps:
             left, right = _SHAPES.get(step.kind, ("[", "]"))

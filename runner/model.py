@@ -343,3 +343,7 @@ class Playbook(Model):
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
+
+    def by_phase(self) -> list[tuple[str, list[Step]]]:
+        """The steps grouped by phase, in the life cycle's order; phases with no step are left out."""
+        return [(phase, steps) for phase in PHASES if (steps := [s for s in self.steps if s.phase == phase])]

@@ -10,20 +10,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from .loader import load_text
-from .model import PHASES, Playbook, parse_duration
+from .model import Playbook, parse_duration
 from .store import StepState, Store
 from .timeline import utc_now
 
 
 def progress(playbook: Playbook, states: dict[str, StepState]) -> list[tuple[str, int, int]]:
     """Per phase of the playbook: (phase, steps finished, steps)."""
-    out = []
-    for phase in PHASES:
-        ids = [s.id for s in playbook.steps if s.phase == phase]
-        if ids:
-            done = sum(1 for i in ids if i in states and states[i].status != "started")
-            out.append((phase, done, len(ids)))
-    return out
+    return [(phase, sum(1 for s in steps if s.id in states and states[s.id].status != "started"), len(steps))
+            for phase, steps in playbook.by_phase()]
 
 
 def overdue(playbook: Playbook, states: dict[str, StepState], now: datetime | None = None) -> list[str]:

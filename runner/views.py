@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
-from .model import PHASES, DecisionStep, IncludeStep, ManualStep, NotifyStep, Playbook, PromptStep, TicketStep
+from .model import DecisionStep, IncludeStep, ManualStep, NotifyStep, Playbook, PromptStep, TicketStep
 
 
 def show_playbook(playbook: Playbook, console: Console | None = None) -> None:
@@ -27,10 +27,7 @@ def show_playbook(playbook: Playbook, console: Console | None = None) -> None:
         for r in playbook.roles:
             console.print(f"  {r.id}: {r.title}" + (f" - {r.description}" if r.description else ""))
     number = 0
-    for phase in PHASES:
-        steps = [s for s in playbook.steps if s.phase == phase]
-        if not steps:
-            continue
+    for phase, steps in playbook.by_phase():
         console.rule(f"[bold]{phase}")
         for step in steps:
             number += 1
