@@ -317,9 +317,10 @@ def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
     determined = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone))
     due = determined.astimezone(UTC) + timedelta(hours=72)  # elapsed hours, across a change of the clocks too
     deadline = f"{due:%Y-%m-%d %H:%M} UTC (+00:00)"
-    local = due.astimezone(ZoneInfo(zone))  # shown with the offset the zone has on the day it falls due
-    offset = f"{local:%z}"
-    local_deadline = f"{local:%Y-%m-%d %H:%M %Z} ({offset[:3]}:{offset[3:]})"
+    local_deadline = _shown(due.astimezone(ZoneInfo(zone)))  # with the offset the zone has on the day it falls due
+    day, time, zone = run.answers["inputs"]["discovered_at"].split()
+    discovered = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone))
+    hipaa = _shown(discovered + timedelta(days=60))  # 60 calendar days from the discovery, not the determination
 
     [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "deadlines"]
     [comment] = [e["message"] for e in run.events
@@ -329,3 +330,11 @@ def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
     if run.decision("breach_determination") == "personal_data_breach":
         assert f"within 72 hours of awareness: {deadline} ({local_deadline} local)" in note  # GDPR
         assert f"GDPR/UK GDPR 72 h: {deadline}." in comment
+        assert f"60 calendar days after discovery ({_shown(discovered)}): {hipaa}." in note
+        assert f"HIPAA 60 days from discovery: {hipaa}." in comment
+
+
+def _shown(moment: datetime) -> str:
+    """A time as the `timestamp` filter shows it."""
+    offset = f"{moment:%z}"
+    return f"{moment:%Y-%m-%d %H:%M %Z} ({offset[:3]}:{offset[3:]})"
