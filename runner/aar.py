@@ -78,12 +78,18 @@ def render(incident: Incident, scenario: Scenario | None, events: Iterable[Event
         for phase, (start, end) in phases.items():
             w(f"| {phase} | {_shown(start, tz)} | {_shown(end, tz)} | {_duration(end - start)} |\n")
         w("\n")
+    delivered = {e.data.get("inject") for e in injects}
+    missed = [i for i in scenario.injects if i.id not in delivered] if scenario else []
+    if injects or missed:
+        w("## Injects\n\n")
     if injects:
-        w("## Injects\n\n| time | inject | trigger | expected actions |\n|---|---|---|---|\n")
+        w("| time | inject | trigger | expected actions |\n|---|---|---|---|\n")
         for e in injects:
             w(f"| {when(e.occurred_at)} | {_cell(e.data.get('title') or e.message)} | {e.data.get('trigger', '')} | "
               f"{_cell('; '.join(e.data.get('expect', [])))} |\n")
         w("\n")
+    if missed:
+        w("Did not arrive: " + "; ".join(f"{_cell(i.title)} ({i.at.describe()})" for i in missed) + ".\n\n")
     expected = scenario.expected_decisions if scenario else {}
     if decisions or expected:
         w("## Decisions compared with the scenario\n\n| decision | taken | rationale | expected | match |\n"
@@ -107,7 +113,6 @@ def render(incident: Incident, scenario: Scenario | None, events: Iterable[Event
                   for e in actions) + "\n")
     else:
         w("No corrective actions recorded.\n\n")
-    delivered = {e.data.get("inject") for e in injects}
     questions = (scenario.questions if scenario else []) + [q for i in (scenario.injects if scenario else [])
                                                              if i.id in delivered for q in i.questions]
     if questions:

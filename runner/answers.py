@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from . import values
 from .engine import Outcome, Place, Responder, Session
 from .errors import InvalidPlaybook, IrError, Problem
-from .model import DecisionStep, IncludeStep, ManualStep, Model, Playbook, PromptStep, Step, Variable
+from .model import DecisionStep, Duration, IncludeStep, ManualStep, Model, Playbook, PromptStep, Step, Variable
 from .yamlsrc import Source, parse
 
 OUTCOME_KEYS = {"status", "note", "reason", "at"}
@@ -71,6 +71,10 @@ class ExerciseAnswers(Model):
     """The hotwash at the end."""
     actions: list[CorrectiveAction] = []
     """Corrective actions for the improvement plan."""
+    pace: Duration | None = None
+    """Room time each step takes (`10m`): the exercise clock advances by it, times the scenario's
+    `time_compression`, at every step, so injects on the exercise clock arrive where they would in the room.
+    Without it the clock is the wall clock, and a run over in seconds reaches no clock inject."""
 
 
 class AnswersFile(Model):

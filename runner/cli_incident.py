@@ -139,6 +139,8 @@ def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, 
     try:
         result = runner.run()
         if result == "finished" and exercise:
+            for line in exercise.missed(runner):
+                responder.say(line)
             if person:
                 facilitator.debrief(runner)
             else:
@@ -162,6 +164,7 @@ def _exercise(store: SqliteStore, incident_id: str, given: Answers) -> Exercise:
     """The exercise an incident runs, rebuilt from the scenario kept in its bundle."""
     from .exercise import Exercise
     from .loader import load_text
+    from .model import parse_duration
     from .scenario import SCENARIO_PREFIX, Scenario, parse_scenario
 
     incident, bundle = store.incident(incident_id), store.bundle(incident_id)
@@ -170,7 +173,8 @@ def _exercise(store: SqliteStore, incident_id: str, given: Answers) -> Exercise:
     key = next((k for k in bundle if k.startswith(SCENARIO_PREFIX)), None)
     scenario = parse_scenario(bundle[key], key, playbooks) if key else Scenario(
         id=incident.playbook_id, title="no scenario", version="0.0.0", playbook=incident.playbook_id)
-    return Exercise(scenario, dict(given.exercise.adhoc) if given.exercise else {})
+    pace = parse_duration(given.exercise.pace).total_seconds() if given.exercise and given.exercise.pace else None
+    return Exercise(scenario, dict(given.exercise.adhoc) if given.exercise else {}, pace)
 
 
 def _debrief(runner: Runner, exercise: Exercise, given: Answers) -> None:

@@ -25,6 +25,7 @@ SCOPE = "exercise"  # the variable scope that marks injects as delivered
 class Exercise:
     scenario: Scenario
     adhoc_at: dict[str, list[str]] = field(default_factory=dict)  # step path -> ad-hoc injects (answers files)
+    pace: float | None = None  # seconds of room time a step takes, in a run from an answers file (exercise.pace)
 
     # triggers (called by the runner) ------------------------------------------------------------------
     def before_step(self, runner: Runner, place: Place) -> None:
@@ -35,7 +36,7 @@ class Exercise:
             at = inject.at
             if (at.step == place.path or at.phase == place.phase
                     or (at.clock and clock >= _seconds(at.clock))):
-                self.deliver(runner, place, inject, _why(inject))
+                self.deliver(runner, place, inject, at.describe())
         for n, text in enumerate(self.adhoc_at.get(place.path, [])):
             self.adhoc(runner, place, text, key=f"adhoc-{place.path}-{n}")
 
@@ -45,10 +46,14 @@ class Exercise:
                 self.deliver(runner, place, inject, f"after decision {place.path} -> {choice}")
 
     def clock(self, runner: Runner) -> float:
-        """Seconds on the exercise clock: wall-clock time since the incident opened, less the time it was paused,
-        compressed."""
+        """Seconds on the exercise clock, compressed: wall-clock time since the incident opened, less the time it
+        was paused; or, with a pace, the pace for every step started before this one."""
+        events = runner.store.events(runner.incident_id)
+        if self.pace is not None:
+            started = sum(1 for event in events if event.kind == "step.started")
+            return max(started - 1, 0) * self.pace * self.scenario.time_compression
         running, since = utc_now() - _moment(runner.incident.opened_at), None
-        for event in runner.store.events(runner.incident_id):
+        for event in events:
             if event.kind == "incident.paused":
                 since = _moment(event.recorded_at)
             elif event.kind == "incident.resumed" and since:
@@ -102,6 +107,14 @@ class Exercise:
         return "\n".join(lines)
 
     # after the playbook ------------------------------------------------------------------------------
+    def missed(self, runner: Runner) -> list[str]:
+        """The scenario's injects that did not arrive, each with its trigger (and, for the clock's, where
+        the clock stopped), so that a skipped inject is said, not silently missing."""
+        clock = self.clock(runner)
+        return [f"inject {i.id} did not arrive ({i.at.describe()}"
+                + (f"; the exercise clock stopped at {_duration(clock)}" if i.at.clock else "") + ")"
+                for i in self.scenario.injects if (SCOPE, f"inject.{i.id}") not in runner.variables]
+
     @staticmethod
     def hotwash(runner: Runner, went_well: list[str], improve: list[str],
                 actions: list[dict[str, str]]) -> None:
@@ -172,7 +185,6 @@ def _seconds(duration: str) -> float:
     return parse_duration(duration).total_seconds()
 
 
-def _why(inject: Inject) -> str:
-    at = inject.at
-    return (f"step {at.step}" if at.step else f"phase {at.phase}" if at.phase else f"exercise clock {at.clock}"
-            if at.clock else "facilitator")
+def _duration(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    return f"{days}d {rest // 3600}h {rest % 3600 // 60:02d}m" if days else f"{rest // 3600}h {rest % 3600 // 60:02d}m"

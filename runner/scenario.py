@@ -49,6 +49,14 @@ class Trigger(Model):
     adhoc: bool = False
     """Only when the facilitator sends it."""
 
+    def describe(self) -> str:
+        """How the trigger reads on the timeline and in the after-action report: `step contain`,
+        `exercise clock 2d`."""
+        if self.decision:
+            return f"decision {self.decision}" + (f" -> {self.choice}" if self.choice else "")
+        return (f"step {self.step}" if self.step else f"phase {self.phase}" if self.phase
+                else f"exercise clock {self.clock}" if self.clock else "facilitator")
+
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:
         given = [k for k in ("step", "phase", "decision", "clock") if getattr(self, k)] + (["adhoc"] if self.adhoc

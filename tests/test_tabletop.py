@@ -21,6 +21,7 @@ import yaml
 from runner.answers import Answers, AnswersFile, check, walk
 from runner.catalog import Catalog
 from runner.loader import load_text
+from runner.model import parse_duration
 from runner.scenario import load_scenario
 from runner.schema import scenario_schema
 from runner.yamlsrc import parse
@@ -112,9 +113,10 @@ def right_after(events: list[dict[str, Any]], anchor: int, inject: str) -> bool:
     return False
 
 
-def anchor_of(events: list[dict[str, Any]], at: dict[str, Any], adhoc: dict[str, list[str]],
-              inject: str) -> int | None:
-    """The event an inject must directly follow, or None when it must not arrive at all."""
+def anchor_of(events: list[dict[str, Any]], at: dict[str, Any], adhoc: dict[str, list[str]], inject: str,
+              per_step: float) -> int | None:
+    """The event an inject must directly follow, or None when it must not arrive at all; `per_step` is the
+    exercise clock's advance at each step (the answers file's pace, compressed)."""
     def first(test: Callable[[dict[str, Any]], bool]) -> int | None:
         return next((n for n, e in enumerate(events) if test(e)), None)
 
@@ -128,8 +130,9 @@ def anchor_of(events: list[dict[str, Any]], at: dict[str, Any], adhoc: dict[str,
     if at.get("adhoc"):
         sent_at = next((path for path, texts in adhoc.items() if inject in texts), None)
         return first(lambda e: e["kind"] == "step.started" and e["step"] == sent_at) if sent_at else None
-    assert "clock" in at
-    return None  # the bundled scenarios' clock offsets are hours of wall-clock time; these runs take seconds
+    starts = [n for n, e in enumerate(events) if e["kind"] == "step.started"]
+    due = parse_duration(at["clock"]).total_seconds()
+    return next((n for k, n in enumerate(starts) if k * per_step >= due), None)  # the k-th step starts at k paces
 
 
 # -- the bundled scenarios -----------------------------------------------------------------------------------
@@ -176,15 +179,20 @@ def test_a_whole_exercise_runs_unattended_through_a_bundled_scenario(run_ir, nam
     events = timeline(run_ir, incident)
     assert events[0]["kind"] == "incident.opened" and events[0]["data"]["exercise"] is True
     adhoc = answers["exercise"]["adhoc"]
+    per_step = parse_duration(answers["exercise"]["pace"]).total_seconds() * scenario["time_compression"]
     arrived = injects(events)
     assert len(arrived) == len(set(arrived)), "an inject arrived twice"
     for inject in scenario["injects"]:
-        anchor = anchor_of(events, inject["at"], adhoc, inject["id"])
+        anchor = anchor_of(events, inject["at"], adhoc, inject["id"], per_step)
         if anchor is None:
             assert inject["id"] not in arrived, inject["id"]
         else:
             assert right_after(events, anchor, inject["id"]), f"{inject['id']} is not right after event {anchor}"
     assert len([i for i in arrived if i]) >= 6
+    assert any("clock" in i["at"] and i["id"] in arrived for i in scenario["injects"]), "no clock inject arrived"
+    missed = [i for i in scenario["injects"] if i["id"] not in arrived]
+    assert [line.split()[1] for line in result.stdout.splitlines() if " did not arrive (" in line] == [
+        i["id"] for i in missed]
     for path, texts in adhoc.items():  # free text from the answers file: at the start of its step
         started = kinds(events).index(f"step.started {path}")
         for text in texts:
@@ -200,6 +208,8 @@ def test_a_whole_exercise_runs_unattended_through_a_bundled_scenario(run_ir, nam
     assert report.startswith(f"# After-action report: {scenario['title']}\n\n**EXERCISE.** Tabletop exercise "
                              f"{incident}, playbook {scenario['playbook']} ")
     part = sections(report)
+    [line] = [line for line in part["Injects"].splitlines() if line.startswith("Did not arrive: ")] or [""]
+    assert [title for title, _ in re.findall(r"(?:: |; )(.+?) \((.+?)\)", line)] == [i["title"] for i in missed]
     for observation in answers["exercise"]["observations"]:
         heading = "Strengths" if observation["kind"] == "strength" else "Areas for improvement"
         assert f"- {observation['text']} (step {observation['step']})\n" in part[heading]
