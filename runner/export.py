@@ -9,6 +9,7 @@ chain and the playbooks, so `ir verify --file` checks it offline (runner.export_
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import tempfile
@@ -48,6 +49,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def seal(head_hash: str, header: dict[str, Any]) -> str:
+    """The JSON export's `head.incident`: the SHA-256 of the head hash and the `incident` member as canonical
+    JSON, so that an edit of the incident's fields (its title, severity, status...) shows in `ir verify --file`."""
+    return hashlib.sha256((head_hash + _dumps(header)).encode()).hexdigest()
+
+
 def _markdown(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     from .report import build
     from .report_md import render
@@ -72,7 +79,8 @@ def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     for event in events(store, incident):
         out.write(separator + _dumps(event.as_dict()))
         separator = ",\n"
-    out.write(f'\n],\n"head":{_dumps({"count": incident.event_count, "hash": incident.head_hash})}}}\n')
+    head = {"count": incident.event_count, "hash": incident.head_hash, "incident": seal(incident.head_hash, header)}
+    out.write(f'\n],\n"head":{_dumps(head)}}}\n')
 
 
 def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:

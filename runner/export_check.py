@@ -1,6 +1,7 @@
 """`ir verify --file`: a JSON export (`ir export --format json`) checked offline. The hash chain is recomputed
 event by event (runner.timeline.verify) against the head the export records, every event must be of the exported
-incident, and the playbooks it carries must hash to what the incident opened with.
+incident, the incident's fields must match the seal in the head (runner.export.seal), and the playbooks it
+carries must hash to what the incident opened with.
 
 The file is read twice, a member at a time and the events one by one (first for the head, then for the chain),
 so an export of any size is checked in little memory, whatever its layout or white space.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import IrError
-from .export import VERSION
+from .export import VERSION, seal
 from .timeline import Event, verify
 
 CHUNK = 1 << 16
@@ -148,6 +149,8 @@ def check_file(path: Path) -> Checked:
     problem = str(broken) if broken else None
     if problem is None and chain.stranger:
         problem = f"event {chain.stranger.seq} belongs to {chain.stranger.incident}, the export is of {incident_id}"
+    if problem is None and header["head"].get("incident") != seal(head, header["incident"]):
+        problem = "the incident's fields (title, severity, status...) were edited: they do not match head.incident"
     opened = chain.first.data.get("hash") if chain.first and chain.first.kind == "incident.opened" else None
     actual = bundle_hash(playbooks)
     if problem is None and not actual == recorded == opened:

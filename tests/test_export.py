@@ -351,7 +351,9 @@ def test_the_json_export_holds_everything_and_matches_its_published_schema(run_i
     assert list(doc) == ["format", "incident", "playbooks", "events", "head"]
     assert doc["format"] == "ir-export/1"
     assert doc["events"] == events
-    assert doc["head"] == {"count": len(events), "hash": events[-1]["hash"]}
+    canonical = json.dumps(doc["incident"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert doc["head"] == {"count": len(events), "hash": events[-1]["hash"],
+                           "incident": hashlib.sha256((events[-1]["hash"] + canonical).encode()).hexdigest()}
     assert sorted(doc["playbooks"]) == ["demo", "sub"]
     assert doc["playbooks"]["demo"].startswith("id: demo\n")
     assert doc["incident"]["id"] == incident and doc["incident"]["status"] == "closed"
@@ -453,6 +455,15 @@ def test_verify_file_accepts_an_export_and_names_the_first_edited_event(run_ir, 
     path.write_text(json.dumps(doc))
     result = run_ir("verify", "--file", str(path))
     assert result.returncode == 1 and "a playbook was changed" in result.stderr
+
+    for field, value in (("severity", "low"), ("title", "Nothing happened"), ("status", "open"), ("exercise", True)):
+        doc = json.loads(original)
+        doc["incident"][field] = value
+        path.write_text(json.dumps(doc))
+        result = run_ir("verify", "--file", str(path))
+        assert (result.returncode, result.stderr) == (
+            1, f"{path}: export of {incident} does NOT verify: the incident's fields (title, severity, status...) "
+               "were edited: they do not match head.incident\n"), field
 
 
 def test_an_export_is_read_member_by_member_in_any_chunks():
