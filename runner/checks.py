@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import templates
+from . import templates, values
 from .errors import Problem
-from .model import END, DecisionStep, IncludeStep, NotifyStep, Playbook, PromptStep, Step, TicketStep
+from .model import END, DecisionStep, IncludeStep, NotifyStep, Playbook, PromptStep, Step, TicketStep, Variable
 from .yamlsrc import Source
 
 Loc = tuple[Any, ...]
@@ -20,6 +20,7 @@ def check_playbook(playbook: Playbook, source: Source) -> list[Problem]:
     problems = [
         *_duplicates(playbook, source),
         *_references(playbook, source),
+        *_values(playbook, source),
         *_templates(playbook, source),
     ]
     if not problems:  # the graph checks assume every target exists
@@ -39,6 +40,23 @@ def successors(playbook: Playbook, index: int) -> list[str]:
     if falls_through or step.on_failure == "continue":
         out.append(default)
     return list(dict.fromkeys(out))
+
+
+def _values(playbook: Playbook, source: Source) -> Iterator[Problem]:
+    """Each input's and question's `default` and `example` must be a value of its type: a run would use them."""
+    variables: list[tuple[Loc, Variable]] = [(("inputs", i), v) for i, v in enumerate(playbook.inputs)]
+    variables += [(("steps", i, "questions", j), q) for i, s in enumerate(playbook.steps) if isinstance(s, PromptStep)
+                  for j, q in enumerate(s.questions)]
+    for loc, var in variables:
+        for name in ("default", "example"):
+            value = getattr(var, name)
+            if value is None:
+                continue
+            try:
+                values.parse(var, value)
+            except ValueError as exc:
+                yield source.problem((*loc, name), f"{name} {value!r} is not a valid {var.type}: {exc}",
+                                     f"give a value of type {var.type}, or remove `{name}:`")
 
 
 def _duplicates(playbook: Playbook, source: Source) -> Iterator[Problem]:

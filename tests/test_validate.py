@@ -371,6 +371,39 @@ def test_a_playbook_that_includes_itself(run_ir, write_playbook):
                  + summary(1))
 
 
+def test_a_default_or_example_that_is_not_of_its_type(run_ir, write_playbook):
+    write_playbook("defaults.yaml", """\
+        id: defaults
+        title: Defaults
+        version: "1.0.0"
+        inputs:
+          - {id: n, type: integer, default: notanumber}
+          - {id: c, type: choice, choices: [a, b], default: z}
+          - {id: mail, type: email, example: not-an-email}
+          - {id: seen, type: datetime, example: "2026-03-29 14:02 America/Los_Angeles"}
+        steps:
+          - id: ask
+            kind: prompt
+            title: Ask
+            phase: detection-analysis
+            questions: [{id: hosts, type: integer, default: many}]
+        """)
+
+    result = run_ir("validate", "defaults.yaml")
+
+    check_failed(result, "defaults.yaml:5:37: inputs[0].default: default 'notanumber' is not a valid integer: a whole "
+                         "number is needed\n  fix: give a value of type integer, or remove `default:`\n"
+                         "defaults.yaml:6:53: inputs[1].default: default 'z' is not a valid choice: choose one of: "
+                         "a, b\n"
+                         "  fix: give a value of type choice, or remove `default:`\n"
+                         "defaults.yaml:7:38: inputs[2].example: example 'not-an-email' is not a valid email: "
+                         "'not-an-email' is not an e-mail address\n  fix: give a value of type email, or remove "
+                         "`example:`\n"
+                         "defaults.yaml:14:53: steps[0].questions[0].default: default 'many' is not a valid integer: "
+                         "a whole number is needed\n  fix: give a value of type integer, or remove `default:`\n"
+                         + summary(4))
+
+
 def test_an_include_of_an_unknown_or_broken_playbook(run_ir, write_playbook, isolated):
     write_playbook("playbooks/broken.yaml", "id: broken\ntitle: [\n")
     write_playbook("main.yaml", 'id: main\ntitle: Main\nversion: "1.0.0"\nsteps:\n'
