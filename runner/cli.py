@@ -7,6 +7,7 @@ database driver. Everything heavier is imported inside the command that needs it
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -209,7 +210,7 @@ def _report_bug(exc: Exception) -> int:
     from .paths import log_dir
 
     log = log_dir() / "ir-error.log"
-    with log.open("a") as fh:
+    with open(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as fh:  # tracebacks stay private
         fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in ir; the traceback is in {log}",
           file=sys.stderr)

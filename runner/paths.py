@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import IrError
+
 
 def home() -> Path:
     configured = os.environ.get("IR_HOME")
@@ -14,11 +16,19 @@ def home() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir("ir", appauthor=False))
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_dir(path, parents=True)
     return path
 
 
 def log_dir() -> Path:
     path = home() / "logs"
-    path.mkdir(mode=0o700, exist_ok=True)
+    _private_dir(path)
     return path
+
+
+def _private_dir(path: Path, *, parents: bool = False) -> None:
+    try:
+        path.mkdir(mode=0o700, parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise IrError(f"cannot use {path} for ir's files: {exc.strerror}",
+                      hint="set IR_HOME to a directory you can write to, or unset it") from None

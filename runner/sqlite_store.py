@@ -63,11 +63,17 @@ class SqliteStore:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_MS / 1000,
                                       check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one (not "locked": that is Operational)
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            raise IrError(f"the store {self.path} cannot be read: {exc}",
+                          hint="it is not an ir store, or it is damaged: move it aside and restore it from a "
+                               "backup (IR_HOME names another store)") from None
         finally:
             os.umask(old_umask)
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

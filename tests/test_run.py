@@ -142,6 +142,23 @@ def test_the_store_is_private(run_ir, demo):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+def test_a_home_that_is_a_file_or_a_store_that_is_not_one_is_a_clear_error(run_ir, isolated):
+    (isolated / "afile").write_text("not a directory")
+    result = run_ir("incidents", env={"IR_HOME": "afile"})
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1, "", "error: cannot use afile for ir's files: File exists\n"
+               "  fix: set IR_HOME to a directory you can write to, or unset it\n")
+    (isolated / "junk").mkdir()
+    junk = os.urandom(8192)
+    (isolated / "junk" / "ir.db").write_bytes(junk)
+    result = run_ir("incidents", env={"IR_HOME": "junk"})
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1, "", "error: the store junk/ir.db cannot be read: file is not a database\n"
+               "  fix: it is not an ir store, or it is damaged: move it aside and restore it from a backup "
+               "(IR_HOME names another store)\n")
+    assert (isolated / "junk" / "ir.db").read_bytes() == junk  # left as it was
+
+
 def test_a_missing_required_value_is_named_before_anything_runs(run_ir, demo):
     result = run_ir("run", "demo", "--non-interactive")  # live: inputs' examples are not used
     assert result.returncode == 1
