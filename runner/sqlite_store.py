@@ -76,15 +76,20 @@ class SqliteStore:
             os.umask(old_umask)
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self._version()
         if version > len(MIGRATIONS):
             raise IrError(f"the store {self.path} was written by a newer ir (schema {version})",
                           hint="upgrade ir (pip install -U ir)")
-        for number in range(version, len(MIGRATIONS)):
-            with self._write():
+        if version == len(MIGRATIONS):
+            return
+        with self._write():  # one process migrates; another one opening the store at once then finds it done
+            for number in range(self._version(), len(MIGRATIONS)):
                 for statement in filter(str.strip, MIGRATIONS[number].split(";")):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def _version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def _write(self) -> _Transaction:
         return _Transaction(self.db)

@@ -133,6 +133,18 @@ def test_notes_from_a_second_terminal_during_a_run_are_all_kept(run_ir, isolated
     assert run_ir("verify", incident).returncode == 0
 
 
+def test_processes_opening_a_new_store_at_once_all_work(isolated):
+    for trial in range(4):  # the race was lost about one time in five
+        home = isolated / f"home{trial}"
+        runs = [subprocess.Popen([*IR, "incidents"], env={**os.environ, "IR_HOME": str(home)}, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
+        results = [(run.wait(timeout=60), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
+        for run in runs:
+            run.stdout.close()  # type: ignore[union-attr]
+            run.stderr.close()  # type: ignore[union-attr]
+        assert results == [(0, "")] * 6
+
+
 @pytest.fixture
 def finished(run_ir, isolated) -> str:
     install_demo(isolated)
