@@ -91,11 +91,7 @@ def resume(incident: IncidentArg, answers: AnswersOpt = None, var: VarOpt = None
     given = _answers(answers, var)
     _check_answers(given, store.bundle(incident), found.playbook_id, non_interactive=non_interactive,
                    dry_run=found.mode == "dry-run")
-    from .store import Draft
-
-    actor = actor_name(as_)
-    store.record(incident, Draft("incident.resumed", actor, f"resumed at {found.cursor or 'the end'}"))
-    _drive(store, incident, actor, given, non_interactive=non_interactive)
+    _drive(store, incident, actor_name(as_), given, non_interactive=non_interactive, resuming=True)
 
 
 def _check_answers(given: Answers, bundle: dict[str, bytes], root: str, *, non_interactive: bool,
@@ -113,7 +109,20 @@ def _check_answers(given: Answers, bundle: dict[str, bytes], root: str, *, non_i
         raise InvalidPlaybook(problems)
 
 
-def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool) -> None:
+def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool,
+           resuming: bool = False) -> None:
+    """Run the incident's playbook in this process, which holds the incident meanwhile: a second `ir resume`
+    of it is refused rather than repeating its steps."""
+    with store.running(incident_id):
+        if resuming:
+            from .store import Draft
+
+            cursor = store.incident(incident_id).cursor
+            store.record(incident_id, Draft("incident.resumed", actor, f"resumed at {cursor or 'the end'}"))
+        _run(store, incident_id, actor, given, non_interactive=non_interactive)
+
+
+def _run(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool) -> None:
     from .answers import Scripted
     from .engine import Runner
     from .outbox import UNDELIVERED

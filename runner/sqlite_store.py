@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,30 @@ class SqliteStore:
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def running(self, incident_id: str) -> Iterator[None]:
+        """An exclusive lock on a file beside the store (`locks/<incident>.lock`), taken without waiting. The
+        operating system drops it when the process ends, even killed, so nothing is ever left held."""
+        import fcntl
+        import socket
+
+        folder = self.path.parent / "locks"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(folder / f"{incident_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+                raise IrError(f"{incident_id} is being run by {holder}",
+                              hint="one process runs an incident at a time: continue there, or stop it and "
+                                   f"`ir resume {incident_id}`; `ir note` and `ir status` work meanwhile") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"ir (pid {os.getpid()} on {socket.gethostname()})".encode())
+            yield
+        finally:
+            os.close(fd)
 
     # incidents ---------------------------------------------------------------------------------------
     def create(self, incident: Incident, bundle: dict[str, bytes], opened: Draft) -> Event:

@@ -9,6 +9,7 @@ Protocol later.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -121,5 +122,9 @@ class Store(Protocol):
         """Record what became of an undelivered action, with its event (done, failed, unknown, dry-run) and the
         incident fields it sets (its channel, its ticket), atomically. False (and nothing recorded) when the
         action was no longer undelivered."""
+
+    def running(self, incident_id: str) -> AbstractContextManager[None]:
+        """Hold the incident for the one process that runs its playbook; raise `IrError` naming the holder when
+        another process holds it. A process that dies lets go."""
 
     def close(self) -> None: ...

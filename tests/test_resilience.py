@@ -145,6 +145,31 @@ def test_processes_opening_a_new_store_at_once_all_work(isolated):
         assert results == [(0, "")] * 6
 
 
+def test_a_second_process_cannot_run_an_incident_that_one_is_running(run_ir, isolated):
+    install_demo(isolated)
+    first = subprocess.Popen([*IR, "run", "demo", "--dry-run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # waits at its first question
+    deadline = time.monotonic() + 30
+    while event_count() < 1:
+        assert time.monotonic() < deadline and first.poll() is None, "the run never opened its incident"
+        time.sleep(0.01)
+    [listed] = json.loads(run_ir("incidents", "--json").stdout)
+    before = timeline(run_ir, listed["id"])
+
+    second = run_ir("resume", listed["id"], "--non-interactive")
+    assert (second.returncode, second.stdout) == (1, "")
+    assert second.stderr.startswith(f"error: {listed['id']} is being run by ir (pid {first.pid} on "), second.stderr
+    assert second.stderr.endswith(f"  fix: one process runs an incident at a time: continue there, or stop it and "
+                                  f"`ir resume {listed['id']}`; `ir note` and `ir status` work meanwhile\n")
+    assert timeline(run_ir, listed["id"]) == before  # not even a `resumed` event
+    assert run_ir("note", listed["id"], "meanwhile").returncode == 0
+
+    first.kill()  # SIGKILL: the operating system lets go of the incident
+    first.communicate(timeout=30)
+    resumed = run_ir("resume", listed["id"], "--non-interactive", "--var", "vendor=ACME")
+    assert resumed.returncode == 0, resumed.stderr
+
+
 @pytest.fixture
 def finished(run_ir, isolated) -> str:
     install_demo(isolated)
