@@ -112,18 +112,24 @@ def show(playbook: Annotated[str, typer.Argument(help="A playbook id or a path t
 
 @app.command()
 def validate(refs: Annotated[list[str] | None, typer.Argument(
-                 metavar="[PATH|ID]...", help="Playbook files or ids; default: every playbook ir can find.")] = None,
+                 metavar="[PATH|ID]...", help="Playbook or scenario files, or playbook ids; default: every playbook "
+                                              "and tabletop scenario ir can find.")] = None,
              as_json: JsonFlag = False) -> None:
-    """Check playbooks: YAML, the schema, references, the step graph and templates. Exit 0 valid, 1 invalid."""
+    """Check playbooks: YAML, the schema, references, the step graph and templates; and tabletop scenarios against
+    their playbooks. Exit 0 valid, 1 invalid."""
     from .catalog import Catalog
+    from .scenario import check_file, found, is_scenario
 
     catalog = Catalog()
-    targets = refs or [str(e.path) for e in catalog.entries().values()]
+    targets = refs or [str(e.path) for e in catalog.entries().values()] + [str(p) for p in found()]
     results = []
     for ref in targets:
         path = catalog.path_of(ref)
         try:
-            catalog.load(str(path))
+            if is_scenario(path):
+                check_file(path, catalog)
+            else:
+                catalog.load(str(path))
             results.append({"file": str(path), "valid": True, "problems": []})
         except InvalidPlaybook as exc:
             results.append({"file": str(path), "valid": False, "problems": [p.as_dict() for p in exc.problems]})
@@ -138,7 +144,7 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
         bad = sum(not r["valid"] for r in results)
         if bad:
             problems = sum(len(r["problems"]) for r in results)
-            print(f"{bad} of {len(results)} playbook(s) invalid, {problems} problem(s)", file=sys.stderr)
+            print(f"{bad} of {len(results)} file(s) invalid, {problems} problem(s)", file=sys.stderr)
     if any(not r["valid"] for r in results):
         raise typer.Exit(EXIT_INVALID)
 

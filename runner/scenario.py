@@ -10,13 +10,16 @@ when the facilitator sends them (`{adhoc: true}`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from .errors import InvalidPlaybook, Problem
 from .model import DecisionStep, Duration, Model, Name, Phase, Playbook, PlaybookId, SemVer
 from .yamlsrc import Source, parse, read_file
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
 
 SCENARIO_PREFIX = "scenario:"  # the key of an exercise's scenario in its incident's bundle
 ScenarioId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]  # may start with a year or a digit
@@ -165,6 +168,33 @@ def read_scenario(path: Path, playbooks: dict[str, Playbook], *, playbook: str |
     return load_scenario(read_file(path), playbooks, playbook=playbook), path.read_bytes()
 
 
+def is_scenario(path: Path) -> bool:
+    """A file with a top-level `playbook:` key is a scenario (a playbook has no such key)."""
+    import re
+
+    try:
+        return re.search(rb"^playbook[ \t]*:", path.read_bytes(), re.M) is not None
+    except OSError:
+        return False  # reading it again reports the problem
+
+
+def check_file(path: Path, catalog: Catalog) -> Scenario:
+    """A scenario file checked on its own (`ir validate`): against the playbook it names, found by `catalog`."""
+    source = read_file(path)
+    named = source.data.get("playbook") if isinstance(source.data, dict) else None
+    playbooks: dict[str, Playbook] = {}
+    if isinstance(named, str) and named in catalog.entries():
+        from .loader import load_text
+
+        playbooks = {pid: load_text(text, pid).playbook for pid, text in catalog.bundle(catalog.load(named)).items()}
+    return load_scenario(source, playbooks)
+
+
+def found() -> list[Path]:
+    """The scenario files in the scenario directories."""
+    return [p for d in scenario_dirs() if d.is_dir() for p in sorted(d.glob("*.yaml"))]
+
+
 def scenario_dirs() -> list[Path]:
     """Where scenario ids are looked up: the bundled ones, then ./scenarios/."""
     from importlib import resources
@@ -180,10 +210,10 @@ def find_scenario(ref: str) -> Path:
         if not Path(ref).is_file():
             raise UsageError(f"no scenario file at {ref}", hint="check the path")
         return Path(ref)
-    found = {p.stem: p for d in scenario_dirs() if d.is_dir() for p in sorted(d.glob("*.yaml"))}
-    if ref not in found:
-        raise UsageError(f"no scenario with id {ref!r}", hint=f"known: {', '.join(sorted(found)) or 'none'}")
-    return found[ref]
+    known = {p.stem: p for p in found()}
+    if ref not in known:
+        raise UsageError(f"no scenario with id {ref!r}", hint=f"known: {', '.join(sorted(known)) or 'none'}")
+    return known[ref]
 
 
 def parse_scenario(raw: bytes, name: str, playbooks: dict[str, Playbook]) -> Scenario:

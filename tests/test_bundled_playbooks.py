@@ -23,6 +23,7 @@ import yaml
 
 from runner.catalog import Catalog
 from runner.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
+from conftest import BUNDLED_SCENARIOS
 from runs import incident_id, timeline
 
 ANSWERS = Path(__file__).parent / "answers"
@@ -161,7 +162,7 @@ def test_every_bundled_playbook_validates(run_ir):
     result = run_ir("validate")
 
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == "".join(f"{e['path']}: ok\n" for e in bundled)
+    assert result.stdout == "".join(f"{path}: ok\n" for path in [e["path"] for e in bundled] + BUNDLED_SCENARIOS)
 
 
 @pytest.mark.parametrize("playbook", BUNDLED)

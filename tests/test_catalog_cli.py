@@ -7,6 +7,8 @@ import os
 
 import jsonschema
 import pytest
+
+from conftest import BUNDLED_SCENARIOS
 import yaml
 
 from runner.catalog import Catalog
@@ -131,14 +133,17 @@ def test_the_playbook_path_overrides_local_playbooks_in_order(run_ir, write_play
     assert "overrides bundled" not in listed.stdout
 
 
-def test_validate_without_arguments_checks_every_playbook_found(run_ir, write_playbook):
+def test_validate_without_arguments_checks_every_playbook_and_scenario_found(run_ir, write_playbook, isolated):
     write_playbook("playbooks/local.yaml", SMALL.format(id="local-one", title="Local one"))
+    write_playbook("scenarios/drill.yaml", 'id: drill\ntitle: Drill\nversion: "1.0.0"\nplaybook: local-one\n')
 
     result = run_ir("validate")
 
     assert (result.returncode, result.stderr) == (0, "")
-    # The paths `ir list` reports (the installed package's bundled files, as the subprocess sees them).
+    # The paths `ir list` reports (the installed package's bundled files, as the subprocess sees them), then the
+    # bundled scenarios and those in ./scenarios.
     paths = [e["path"] for e in json.loads(run_ir("list", "--json").stdout)]
+    paths += [*map(str, BUNDLED_SCENARIOS), str(isolated / "scenarios" / "drill.yaml")]
     assert result.stdout == "".join(f"{path}: ok\n" for path in paths)
     assert any(path.endswith("playbooks/local.yaml") for path in paths)
 

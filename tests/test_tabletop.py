@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,15 +24,11 @@ from runner.model import parse_duration
 from runner.scenario import load_scenario
 from runner.schema import scenario_schema
 from runner.yamlsrc import parse
+from conftest import BUNDLED_SCENARIOS
 from runs import kinds, timeline
 from test_docs import objects, sections
 
-# Where the `ir` under test finds the bundled scenarios: its installed package, which is not this source tree when
-# the project is installed without -e (as in CI). `-P` keeps the working directory off sys.path.
-_WHERE = "from importlib import resources; print(resources.files('playbooks'))"
-BUNDLED = Path(subprocess.run([sys.executable, "-P", "-c", _WHERE], capture_output=True, text=True, check=True,
-                              cwd="/").stdout.strip()) / "scenarios"
-SCENARIOS = {p.stem: p for p in sorted(BUNDLED.glob("*.yaml"))}
+SCENARIOS = {p.stem: p for p in BUNDLED_SCENARIOS}
 ANSWERS = Path(__file__).parent / "answers" / "tabletop"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "tabletop.md"
 
@@ -420,6 +415,15 @@ def test_an_unknown_scenario_is_a_usage_error(run_ir):
     assert (result.returncode, result.stderr) == (2, "error: no scenario with id '3cx-2024'\n"
                                                      "  fix: known: 3cx-2023, telemessage-2025\n")
     assert incidents(run_ir) == []
+
+
+def test_ir_validate_checks_a_scenario_file_like_ir_tabletop(run_ir, isolated):
+    (isolated / "bad.yaml").write_text(BAD)
+    tabletop = run_ir("tabletop", "supply-chain", "--scenario", "bad.yaml", "--non-interactive")
+    validated = run_ir("validate", "bad.yaml")
+    assert (validated.returncode, validated.stdout) == (1, "")
+    assert validated.stderr == tabletop.stderr + "1 of 1 file(s) invalid, 6 problem(s)\n"
+    assert tabletop.stderr.startswith("bad.yaml:6:30: participants[0].role: the playbook supply-chain has no role")
 
 
 def test_an_unknown_scenario_field_suggests_a_scenario_field(run_ir, isolated):

@@ -76,7 +76,7 @@ def check_failed(result, expected_stderr: str) -> None:
 
 
 def summary(problems: int) -> str:
-    return f"1 of 1 playbook(s) invalid, {problems} problem(s)\n"
+    return f"1 of 1 file(s) invalid, {problems} problem(s)\n"
 
 
 def test_a_valid_playbook_passes(run_ir, write_playbook, tree):
@@ -432,7 +432,7 @@ def test_valid_and_invalid_files_together(run_ir, write_playbook):
         "bad.yaml:1:1: title: `title` is required\n  fix: add `title:` here\n"
         "bad.yaml:1:1: version: `version` is required\n  fix: add `version:` here\n"
         "bad.yaml:1:1: steps: `steps` is required\n  fix: add `steps:` here\n"
-        "1 of 2 playbook(s) invalid, 3 problem(s)\n"
+        "1 of 2 file(s) invalid, 3 problem(s)\n"
     )
 
 
