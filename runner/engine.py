@@ -158,7 +158,9 @@ class Runner:
                 found["roles"][key] = value
             elif var_scope == scope and name in types:
                 found[kind][key] = values.from_json(types[name], value)
+        labels = {(s.id, c.id): c.label for s in playbook.steps if isinstance(s, DecisionStep) for c in s.choices}
         steps = {path[len(prefix):]: {"status": s.status, "decision": s.decision, "note": s.note,
+                                      "label": labels.get((path[len(prefix):], s.decision)),
                                       "completed_at": s.finished_at}
                  for path, s in self.steps.items()
                  if path.startswith(prefix) and "/" not in path[len(prefix):]}

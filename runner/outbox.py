@@ -48,7 +48,8 @@ def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Se
     out: dict[str, Any] = {name: templates.render(getattr(step, name), context)
                            for name in fields if getattr(step, name)}
     if isinstance(step, NotifyStep):
-        out |= {"invite": [templates.render(i, context) for i in step.invite]} if step.invite else {}
+        invite = [who for who in dict.fromkeys(templates.render(i, context).strip() for i in step.invite) if who]
+        out |= {"invite": invite} if invite else {}  # once each: two roles may fall back to the same group
         out |= {"thread": True} if step.thread else {}
         if step.action == "create_channel":
             out["channel_name"] = templates.render(settings.slack.channel_template, context)

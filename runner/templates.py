@@ -4,7 +4,7 @@ other people's repositories.
 The template context (documented in docs/playbook-format.md):
   inputs    the playbook's inputs            inputs.vendor
   answers   answers to prompt questions      answers.affected_hosts
-  steps     per step: status, decision, note steps.scope.decision
+  steps     per step: status, decision, label, note, completed_at   steps.scope.decision
   incident  id, title, severity, status, exercise, opened_at, channel, ticket, commander
   roles     who holds each role              roles.commander
   playbook  id, title, version
@@ -35,7 +35,7 @@ CONTEXT_NAMES = frozenset({"inputs", "answers", "steps", "incident", "roles", "p
 INCIDENT_FIELDS = frozenset(
     {"id", "title", "severity", "status", "exercise", "opened_at", "channel", "ticket", "commander"}
 )
-STEP_FIELDS = frozenset({"status", "decision", "note", "completed_at"})
+STEP_FIELDS = frozenset({"status", "decision", "label", "note", "completed_at"})
 PLAYBOOK_FIELDS = frozenset({"id", "title", "version"})
 
 

@@ -261,6 +261,10 @@ def test_supply_chain_opens_the_ticket_and_moves_it_through_the_phases(file, run
         assert moves == ["Triage", "Contain", "Eradicate", "Recover", "Resolve"]
         [channel] = run.shown("notify.create_channel")
         assert channel.startswith("would create the incident channel in slack and invite ")
+        invited = channel.removeprefix("would create the incident channel in slack and invite ").split(", ")
+        assert len(invited) == len(set(invited)) and "" not in invited, invited  # a role's fallback group once
+        if "commander" not in run.answers.get("roles", {}):
+            assert "@ir-oncall" in invited
         actions = [e["data"]["action"] for e in run.events if e["kind"] == "integration.requested"]
         assert actions.index("ticket.create") < actions.index("notify.create_channel")
 
@@ -297,6 +301,18 @@ def test_supply_chain_hands_on_keyboard_enters_the_intrusion_sub_playbook(file, 
 
 
 KEV = _branches("exploited-vulnerability--")
+
+
+@pytest.mark.parametrize("file", KEV, ids=_ids(KEV))
+def test_exploited_vulnerability_closes_naming_the_fix_path_by_its_label(file, runs, catalog):
+    run = runs[file.name]
+    if "fix_path" not in steps_done(run.events):
+        pytest.skip("this branch closes before any fix is chosen")
+    fix_path = catalog.load("exploited-vulnerability").playbook.step("fix_path")
+    assert isinstance(fix_path, DecisionStep)
+    label = next(c.label for c in fix_path.choices if c.id == run.decision("fix_path"))
+    assert run.shown("notify.status")[-1] == ("would update the pinned status message in the incident channel: "
+                                              f"Closed ({label}). Follow-up tasks are linked on the ticket.")
 
 
 @pytest.mark.parametrize("file", KEV, ids=_ids(KEV))
