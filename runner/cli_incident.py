@@ -227,17 +227,12 @@ def incidents(as_json: JsonFlag = False) -> None:
     if not found:
         print("No incidents yet. Open one with `ir run PLAYBOOK`.")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    from rich.table import Column
-
-    table = Table(Column("id", no_wrap=True), "status", "severity", "playbook", Column("opened (UTC)", no_wrap=True),
-                  "by", "title", "at step")
-    for i in found:
-        status = i.status + (" (dry run)" if i.mode == "dry-run" else "") + (" exercise" if i.exercise else "")
-        table.add_row(i.id, status, i.severity, i.playbook_id, i.opened_at, i.opened_by, i.title, i.cursor or "-")
-    Console().print(table)
+    for i in found:  # three short lines each: readable in any terminal width, and with grep
+        status = ", ".join([i.status, i.severity] + (["dry run"] if i.mode == "dry-run" else [])
+                           + (["exercise"] if i.exercise else []))
+        print(f"{i.id}  {status}  {i.opened_at[:16].replace('T', ' ')} UTC\n  {i.title}\n"
+              f"  playbook {i.playbook_id} {i.playbook_version}, "
+              + (f"at step {i.cursor}" if i.cursor else "the playbook has ended") + f"; opened by {i.opened_by}")
 
 
 def status(incident: IncidentArg) -> None:

@@ -93,6 +93,21 @@ def test_answers_file_sets_inputs_roles_decisions_and_outcomes_with_their_own_ti
     assert first_seen["data"]["value"] == "2026-03-29T14:02:00-07:00[America/Los_Angeles]"
 
 
+def test_incidents_lists_each_in_three_short_lines(run_ir, demo):
+    finished = incident_id(run_ir("run", "demo", "--dry-run", "--non-interactive", "--as", "Dana Reyes"))
+    paused = incident_id(run_ir("run", "demo", "--dry-run", input=""))  # end of input at the first question
+    listed = {i["id"]: i for i in json.loads(run_ir("incidents", "--json").stdout)}
+    opened = {key: listed[key]["opened_at"][:16].replace("T", " ") for key in (finished, paused)}
+    result = run_ir("incidents")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        f"{finished}  open, high, dry run  {opened[finished]} UTC\n  Compromised 3CX software\n"
+        "  playbook demo 1.0.0, the playbook has ended; opened by Dana Reyes\n"
+        f"{paused}  open, medium, dry run  {opened[paused]} UTC\n  Demo response\n"
+        f"  playbook demo 1.0.0, at step intake; opened by {listed[paused]['opened_by']}\n")
+    assert max(map(len, result.stdout.splitlines())) <= 80
+
+
 def test_a_decision_can_end_the_playbook(run_ir, demo):
     result = run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom",
                     "--answers", str(_write(demo, "no.yaml", "steps: {affected: 'no'}\n")))
