@@ -17,6 +17,9 @@ from .errors import IrError
 def describe(path: Path, incident_id: str, *, copy: bool = False) -> dict[str, Any]:
     """The custody record of `path`: absolute path, SHA-256, size, and where the copy went (if asked)."""
     path = path.expanduser()
+    if path.is_dir():
+        raise IrError(f"{path}: a directory, not a file", hint="record each file, or an archive of the directory "
+                                                             "(tar -czf evidence.tgz DIR)")
     if not path.is_file():
         raise IrError(f"{path}: no such file", hint="give the path of the file to record as evidence")
     try:

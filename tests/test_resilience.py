@@ -242,6 +242,12 @@ def test_evidence_of_a_missing_file_changes_nothing(run_ir, finished):
     assert (result.returncode, result.stderr) == (1, "error: nope.bin: no such file\n"
                                                      "  fix: give the path of the file to record as evidence\n")
     assert len(timeline(run_ir, finished)) == 32
+    Path("logs").mkdir()
+    result = run_ir("evidence", finished, "logs")
+    assert (result.returncode, result.stderr) == (1, "error: logs: a directory, not a file\n"
+                                                     "  fix: record each file, or an archive of the directory "
+                                                     "(tar -czf evidence.tgz DIR)\n")
+    assert len(timeline(run_ir, finished)) == 32
 
 
 def test_note_keeps_the_time_zone_it_was_given(run_ir, finished):
