@@ -166,6 +166,17 @@ def test_rate_limited_post_waits_for_retry_after_and_posts_once(run_ir, short, s
     assert len(slack_server.calls("chat.postMessage")) == 2  # refused once with 429, then sent
 
 
+def test_a_rate_limited_jira_create_waits_for_retry_after_and_creates_once(run_ir, short, jira_server):
+    jira_server.fail("POST /rest/api/2/issue", "ratelimit", retry_after=1)
+    began = time.monotonic()
+    result, incident = run_short(run_ir, short)
+    assert time.monotonic() - began >= 1.0
+    ticket = only_issue(jira_server)
+    assert len(jira_server.calls("POST /rest/api/2/issue")) == 2  # refused once with 429, then created
+    assert jira_server.comments(ticket["key"])[0].startswith("Contain now")
+    assert "jira is not working" not in result.stdout
+
+
 @pytest.mark.parametrize(("api", "mode"), [
     ("chat.postMessage", "drop_after_commit"),  # Slack wrote it, the connection died before the reply
     ("chat.postMessage", "slow"),               # Slack wrote it, the reply came after the timeout
@@ -250,6 +261,26 @@ def test_sigkill_between_request_and_reply_then_resume_posts_once(run_ir, short,
     done = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.done"
             and e["data"]["action"] == "notify.post"]
     assert [e["data"]["ref"]["found"] for e in done] == [True]
+
+
+def test_sigkill_while_jira_creates_the_ticket_then_resume_creates_it_once(run_ir, short, jira_server):
+    jira_server.fail("POST /rest/api/2/issue", "slow", delay=5.0)
+    process = subprocess.Popen([*IR, "run", "short", "--non-interactive"], env={**os.environ, **short},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not jira_server.calls("POST /rest/api/2/issue"):  # the request is at the server, the reply is not back
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    process.kill()
+    process.communicate(timeout=30)
+    incident = json.loads(run_ir("incidents", "--json").stdout)[0]["id"]
+    item = next(i for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == "ticket.create")
+    assert item["status"] == "sending"
+    resumed = run_ir("resume", incident, "--non-interactive", env=short)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    ticket = only_issue(jira_server)  # found by its label, not created again
+    assert len(jira_server.calls("POST /rest/api/2/issue")) == 1
+    assert jira_server.comments(ticket["key"])[0].startswith("Contain now")
 
 
 def test_no_secret_reaches_the_store_the_timeline_the_output_or_the_logs(run_ir, live, slack_server, jira_server,
