@@ -10,7 +10,8 @@ from typing import Any
 
 from . import templates, values
 from .errors import Problem
-from .model import END, DecisionStep, IncludeStep, NotifyStep, Playbook, PromptStep, Step, TicketStep, Variable
+from .model import (END, DecisionStep, IncludeStep, ManualStep, NotifyStep, Playbook, PromptStep, Step, TicketStep,
+                    Variable)
 from .yamlsrc import Source
 
 Loc = tuple[Any, ...]
@@ -67,7 +68,7 @@ def _duplicates(playbook: Playbook, source: Source) -> Iterator[Problem]:
             groups.append((("steps", i, "choices"), step.choices))
         if isinstance(step, PromptStep):
             groups.append((("steps", i, "questions"), step.questions))
-        if getattr(step, "evidence", None):
+        if isinstance(step, ManualStep) and step.evidence:
             groups.append((("steps", i, "evidence"), step.evidence))
     for loc, items in groups:
         seen: dict[str, int] = {}
@@ -109,16 +110,20 @@ def _references(playbook: Playbook, source: Source) -> Iterator[Problem]:
                                      f"use one of: {extra}{', '.join(step_ids)}, end")
 
 
+_TEMPLATED = ("title", "instructions", "question", "channel", "message", "summary", "description", "comment",
+              "transition", "link", "due")
+_TEMPLATED_LISTS = ("checklist", "invite")
+
+
 def _template_fields(step: Step) -> Iterator[tuple[tuple[Any, ...], str]]:
     """(path inside the step, template text) for every templated field of a step."""
-    names = ["title", "instructions", "question", "channel", "message", "summary", "description", "comment",
-             "transition", "link", "due"]
-    for name in names:
-        value = getattr(step, name, None)
+    fields = type(step).model_fields  # only the step kind's own fields: a missing one is a slow miss in pydantic
+    for name in _TEMPLATED:
+        value = getattr(step, name) if name in fields else None
         if isinstance(value, str):
             yield (name,), value
-    for name in ("checklist", "invite"):
-        for j, value in enumerate(getattr(step, name, None) or []):
+    for name in _TEMPLATED_LISTS:
+        for j, value in enumerate((getattr(step, name) if name in fields else None) or []):
             yield (name, j), value
     if isinstance(step, IncludeStep):
         for key, value in step.inputs.items():
