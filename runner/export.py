@@ -24,10 +24,12 @@ from .store import Incident, Store
 from .timeline import Event
 
 VERSION = "ir-export/1"
-CSV_FIELDS = ("incident", "seq", "occurred_at", "recorded_at", "actor", "kind", "phase", "step", "message", "data",
-              "prev_hash", "hash")
-SKETCH_FIELDS = ("message", "datetime", "timestamp_desc", "timestamp", "incident", "seq", "kind", "actor", "phase",
-                 "step", "occurred_at", "recorded_at", "data", "hash")
+CSV_FIELDS = ("incident", "exercise", "seq", "occurred_at", "recorded_at", "actor", "kind", "phase", "step", "message",
+              "data", "prev_hash", "hash")
+# Values from an event's data that analysts filter on, as attributes of their own (empty when an event has none).
+SKETCH_DATA = ("choice", "rationale", "integration", "action", "sha256", "source")
+SKETCH_FIELDS = ("message", "datetime", "timestamp_desc", "timestamp", "incident", "exercise", "seq", "kind", "actor",
+                 "phase", "step", *SKETCH_DATA, "occurred_at", "recorded_at", "data", "hash")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 Writer = Callable[[Store, Incident, TextIO, tzinfo], None]
@@ -84,16 +86,17 @@ def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
 
 
 def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    """One row per event, the values exactly as stored (`data` as JSON)."""
+    """One row per event, the values exactly as stored (`data` as JSON), each saying whether it is an exercise's."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for event in events(store, incident):
-        row = event.as_dict() | {"data": _dumps(event.data)}
+        row = event.as_dict() | {"data": _dumps(event.data), "exercise": incident.exercise}
         writer.writerow(["" if row[name] is None else row[name] for name in CSV_FIELDS])
 
 
-def sketch_row(event: Event, tz: tzinfo) -> dict[str, Any]:
-    """A Timesketch line: message, datetime with its offset, timestamp_desc, integer microseconds, attributes."""
+def sketch_row(event: Event, tz: tzinfo, exercise: bool) -> dict[str, Any]:
+    """A Timesketch line: message, datetime with its offset, timestamp_desc, integer microseconds, attributes
+    (an exercise's every line says so)."""
     occurred = datetime.fromisoformat(event.occurred_at)
     where = f" {event.step}" if event.step else ""
     if event.kind == "imported":
@@ -103,21 +106,27 @@ def sketch_row(event: Event, tz: tzinfo) -> dict[str, Any]:
     return {"message": f"{event.kind}{where}: {event.message}" if event.message else f"{event.kind}{where}",
             "datetime": occurred.astimezone(tz).isoformat(), "timestamp_desc": description,
             "timestamp": (occurred - EPOCH) // timedelta(microseconds=1), "incident": event.incident,
-            "seq": event.seq, "kind": event.kind, "actor": event.actor, "phase": event.phase or "",
-            "step": event.step or "", "occurred_at": event.occurred_at, "recorded_at": event.recorded_at,
-            "data": _dumps(event.data), "hash": event.hash}
+            "exercise": exercise, "seq": event.seq, "kind": event.kind, "actor": event.actor,
+            "phase": event.phase or "", "step": event.step or "",
+            **{name: _attribute(event.data.get(name)) for name in SKETCH_DATA},
+            "occurred_at": event.occurred_at, "recorded_at": event.recorded_at, "data": _dumps(event.data),
+            "hash": event.hash}
+
+
+def _attribute(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) else ""
 
 
 def _sketch_jsonl(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     for event in events(store, incident):
-        out.write(_dumps(sketch_row(event, tz)) + "\n")
+        out.write(_dumps(sketch_row(event, tz, incident.exercise)) + "\n")
 
 
 def _sketch_csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     writer = csv.DictWriter(out, SKETCH_FIELDS, lineterminator="\n")
     writer.writeheader()
     for event in events(store, incident):
-        writer.writerow(sketch_row(event, tz))
+        writer.writerow(sketch_row(event, tz, incident.exercise))
 
 
 def _aar(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:

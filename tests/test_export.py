@@ -364,9 +364,10 @@ def test_the_csv_export_has_one_row_per_event(run_ir, incident):
     events = timeline(run_ir, incident)
     assert len(rows) == len(events)
     for row, e in zip(rows, events):
-        assert {k: v for k, v in row.items() if k != "data"} == {
-            k: "" if e[k] is None else str(e[k]) for k in row if k != "data"}
+        assert {k: v for k, v in row.items() if k not in ("data", "exercise")} == {
+            k: "" if e[k] is None else str(e[k]) for k in row if k not in ("data", "exercise")}
         assert json.loads(row["data"]) == e["data"]
+        assert row["exercise"] == "False"  # an exercise's rows say True, every one
 
 
 def assert_timesketch(row: dict[str, Any]) -> None:
@@ -392,6 +393,13 @@ def test_timesketch_jsonl_follows_the_import_rules(run_ir, incident, isolated):
     assert (note["datetime"], note["timestamp_desc"], note["actor"]) == (
         "2026-03-29T23:02:00+02:00", "Event Occurred", "tester")
     assert lines[0]["timestamp_desc"] == "Event Recorded"
+    # The values analysts filter on are attributes of their own, beside the event's data as JSON.
+    decision = next(line for line in lines if line["kind"] == "decision")
+    assert (decision["choice"], decision["rationale"], decision["action"]) == (
+        json.loads(decision["data"])["choice"], json.loads(decision["data"]).get("rationale") or "", "")
+    posted = next(line for line in lines if line["kind"] == "integration.dry_run")
+    assert (posted["integration"], posted["action"], posted["choice"]) == ("slack", "notify.post", "")
+    assert {line["exercise"] for line in lines} == {False}
 
 
 def test_timesketch_csv_follows_the_import_rules(run_ir, incident, isolated):

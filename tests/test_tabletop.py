@@ -5,6 +5,7 @@ terminal, and docs/tabletop.md against the scenario schema."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -198,6 +199,10 @@ def test_a_whole_exercise_runs_unattended_through_a_bundled_scenario(run_ir, nam
                 assert found["data"]["inject"] is None
     assert not [e for e in events if e["kind"] == "integration.done"]
     assert run_ir("verify", incident).returncode == 0
+    sketch = run_ir("export", incident, "--format", "timesketch-jsonl").stdout.splitlines()
+    assert len(sketch) == len(events) and all(json.loads(line)["exercise"] is True for line in sketch)
+    rows = list(csv.DictReader(run_ir("export", incident, "--format", "csv").stdout.splitlines(keepends=True)))
+    assert len(rows) == len(events) and {(row["incident"], row["exercise"]) for row in rows} == {(incident, "True")}
 
     report = aar(run_ir, incident)
     assert report.startswith(f"# After-action report: {scenario['title']}\n\n**EXERCISE.** Tabletop exercise "
