@@ -218,7 +218,9 @@ class Courier:
 
     def draft(self, kind: str, item: OutboxItem, message: str, extra: dict[str, Any] | None = None) -> Draft:
         step = item.key.split("/", 1)[1].rsplit("/", 1)[0].split("/#")[0]
-        data = {"key": item.key, "integration": item.integration, "action": item.action, **(extra or {})}
+        data = {"key": item.key, "integration": item.integration, "action": item.action,
+                **({"summary": item.payload["summary"]} if "summary" in item.payload else {}),  # a ticket's
+                **(extra or {})}
         return Draft(kind, self.actor, message, None, item.payload.get("phase"), step, data)
 
 

@@ -181,8 +181,9 @@ class Report:
             yield label, start_name, end_name, end.occurred - start.occurred if start and end else None
 
     def follow_ups(self) -> Iterator[str]:
-        """What is left to do: failed steps, unfinished steps, integration actions not carried out, notes that
-        begin with `follow-up:`, `todo:` or `action:`, and an exercise's corrective actions."""
+        """What is left to do: failed steps, unfinished steps, the follow-up tasks opened, integration actions not
+        carried out, notes that begin with `follow-up:`, `todo:` or `action:`, and an exercise's corrective
+        actions."""
         for entry in self.outcomes:
             if entry.kind == "step.failed":
                 yield f"step {entry.step} failed: {entry.message or 'no reason given'}"
@@ -192,6 +193,10 @@ class Report:
             yield f"the incident was closed with the playbook still at step {self.incident.cursor}"
         live = self.incident.mode == "live"
         for action in self.actions.values():
+            summary = action.requested.data.get("summary")
+            if action.action == "ticket.task" and summary and action.status in ("done", "dry-run"):
+                yield f"task: {summary}" + (f" ({action.ref['key']})" if action.ref.get("key") else
+                                            " (not opened: dry run)" if action.status == "dry-run" else "")
             if action.status == "failed":
                 yield f"{action.integration} {action.action} ({action.key}) failed: {action.outcome.message}"  # type: ignore[union-attr]
             elif action.status == "requested":

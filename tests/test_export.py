@@ -64,6 +64,15 @@ def export(run_ir, found: str, fmt: str, *more: str) -> str:
 
 
 # The report ------------------------------------------------------------------------------------------------
+def test_the_follow_up_tasks_a_run_opened_are_follow_up_actions(run_ir, isolated):
+    (isolated / "tasks.yaml").write_text('id: tasks\ntitle: Tasks\nversion: "1.0.0"\nsteps:\n'
+                                         "  - {id: keys, kind: ticket, action: task, title: Keys, phase: recovery,"
+                                         " summary: Rotate the vendor's API keys}\n")
+    found = incident_id(run_ir("run", "tasks.yaml", "--dry-run", "--non-interactive"))
+    follow_ups = export(run_ir, found, "markdown").split("## Follow-up actions\n\n", 1)[1].split("\n\n", 1)[0]
+    assert follow_ups == "- task: Rotate the vendor's API keys (not opened: dry run)"
+
+
 def test_the_markdown_report_has_every_section_with_the_recorded_facts(run_ir, incident, isolated):
     events = timeline(run_ir, incident)
     report = export(run_ir, incident, "markdown").splitlines()

@@ -94,6 +94,8 @@ def test_a_live_run_opens_the_channel_and_ticket_and_keeps_the_status_current(ru
     assert len(comments) == 1 and comments[0].startswith("Containment begins")
     tasks = [i for i in jira_server.issues.values() if i["fields"]["issuetype"]["name"] == "Task"]
     assert [t["fields"]["summary"] for t in tasks] == ["Reimage hosts"]
+    report = run_ir("export", incident, "--format", "markdown").stdout
+    assert f"- task: Reimage hosts ({tasks[0]['key']})\n" in report.split("## Follow-up actions", 1)[1]
     assert [r["object"]["url"] for r in jira_server.remote_links(ticket["key"])] == [
         f"{team_url(slack_server)}archives/{channel['id']}"]
 
