@@ -70,7 +70,7 @@ def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to
     loaded = catalog.load(playbook)
     bundle = catalog.bundle(loaded)
     given = _answers(answers, var)
-    _check_answers(given, bundle, loaded.playbook.id, non_interactive=non_interactive, dry_run=dry_run)
+    _check_first(given, bundle, loaded.playbook.id, non_interactive=non_interactive, dry_run=dry_run)
     store, actor, root = _store(), actor_name(as_), loaded.playbook
     incident = open_incident(store, root.id, root.version, root.title, root.severity, bundle, root.steps[0].id,
                              actor=actor, live=not dry_run)
@@ -89,17 +89,18 @@ def resume(incident: IncidentArg, answers: AnswersOpt = None, var: VarOpt = None
     if found.status == "closed":
         raise IrError(f"{incident} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
     given = _answers(answers, var)
-    _check_answers(given, store.bundle(incident), found.playbook_id, non_interactive=non_interactive,
+    _check_first(given, store.bundle(incident), found.playbook_id, non_interactive=non_interactive,
                    dry_run=found.mode == "dry-run")
     _drive(store, incident, actor_name(as_), given, non_interactive=non_interactive, resuming=True)
 
 
-def _check_answers(given: Answers, bundle: dict[str, bytes], root: str, *, non_interactive: bool,
-                   dry_run: bool) -> None:
+def _check_first(given: Answers, bundle: dict[str, bytes], root: str, *, non_interactive: bool,
+                 dry_run: bool) -> None:
+    """What would stop the run, checked before anything is written: the answers, and the settings in ir.toml."""
+    from . import config
     from .answers import check
     from .errors import InvalidPlaybook
     from .loader import load_text
-
     from .scenario import SCENARIO_PREFIX
 
     playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()
@@ -107,6 +108,7 @@ def _check_answers(given: Answers, bundle: dict[str, bytes], root: str, *, non_i
     problems = check(given, playbooks, root, complete=non_interactive, examples=dry_run and non_interactive)
     if problems:
         raise InvalidPlaybook(problems)
+    config.load(playbooks[root].integrations)
 
 
 def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool,

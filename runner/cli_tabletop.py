@@ -19,7 +19,7 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
     project in ir.toml), injects delivered as the scenario says, a hotwash and an after-action report."""
     from . import config
     from .catalog import Catalog
-    from .cli_incident import _answers, _check_answers, _drive, _store
+    from .cli_incident import _answers, _check_first, _drive, _store
     from .loader import load_text
     from .opening import actor_name, open_incident
     from .scenario import SCENARIO_PREFIX, find_scenario, read_scenario
@@ -33,7 +33,7 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
         story, raw = read_scenario(find_scenario(scenario), playbooks, playbook=root.id)
         bundle[f"{SCENARIO_PREFIX}{story.id}"] = raw
     given = _answers(answers, var)
-    _check_answers(given, bundle, root.id, non_interactive=non_interactive, dry_run=True)
+    _check_first(given, bundle, root.id, non_interactive=non_interactive, dry_run=True)
     routed = config.load(root.integrations).routed()
     store, actor = _store(), actor_name(as_)
     incident = open_incident(store, root.id, root.version, root.title, root.severity, bundle, root.steps[0].id,

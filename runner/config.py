@@ -22,11 +22,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -130,21 +133,55 @@ def config_path(cwd: Path | None = None) -> Path | None:
     return user if user.is_file() else None
 
 
+def _problem(error: Any, text: str, file: str) -> Problem:
+    """A settings error at the line of its key (`[slack]` then `chanel_template = ...`), with a hint."""
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] == "extra_forbidden":
+        model: Any = Settings
+        for part in loc[:-1]:
+            model = model.model_fields[part].annotation if part in getattr(model, "model_fields", {}) else None
+        known = list(getattr(model, "model_fields", {}))
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        message, hint = f"unknown setting `{loc[-1]}`", (f"did you mean `{close[0]}`?" if close else
+                                                          f"settings here: {', '.join(known)}")
+    else:
+        message, hint = error["msg"], "see the settings in README.md"
+    return Problem(message, file, _line(text, loc), path=".".join(loc), hint=hint)
+
+
+def _line(text: str, loc: list[str]) -> int | None:
+    """The line of a setting: its key inside its table (`[slack]`), or its table's header for a missing key."""
+    table, found = "", None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            table = stripped.strip("[] ").split("]")[0].strip()
+            if [table] == loc[:1] and found is None:
+                found = number
+        elif "=" in stripped and table == ".".join(loc[:-1]) and stripped.split("=")[0].strip() == loc[-1]:
+            return number
+    return found
+
+
 def load(overrides: IntegrationSettings | None = None, cwd: Path | None = None) -> Settings:
     """The settings in force: ir.toml, then the playbook's overrides."""
     path = config_path(cwd)
     data: dict[str, object] = {}
     if path:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidPlaybook([Problem(f"not valid TOML: {exc}", str(path), hint="fix the syntax")]) from None
+            at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            message = re.sub(r" \(at line \d+, column \d+\)", "", str(exc))
+            line, column = map(int, at.groups()) if at else (None, None)
+            raise InvalidPlaybook([Problem(f"not valid TOML: {message}", str(path), line, column,
+                                           hint="fix the syntax")]) from None
         try:
             settings = Settings.model_validate(data)
         except ValidationError as exc:
-            raise InvalidPlaybook([Problem(e["msg"], str(path), path=".".join(str(p) for p in e["loc"]),
-                                           hint="see the settings in README.md")
-                                   for e in exc.errors(include_url=False)]) from None
+            problems = [_problem(e, text, str(path)) for e in exc.errors(include_url=False)]
+            raise InvalidPlaybook(sorted(problems, key=lambda p: p.line or 0)) from None
     else:
         settings = Settings()
     if overrides is None:

@@ -336,6 +336,23 @@ def test_jira_server_search_finds_an_unknown_create_by_its_label(run_ir, short, 
     assert len(jira_server_dc.calls("POST /rest/api/2/issue")) == 1
 
 
+def test_a_mistake_in_ir_toml_is_named_at_its_line_and_nothing_runs(run_ir, isolated):
+    (isolated / "ir.toml").write_text('[slack]\nchanel_template = "x"\ntimeout = "soon"\n\n[jira]\nproject = 5\n')
+    result = run_ir("integrations", "check")
+    assert (result.returncode, result.stdout) == (1, "")
+    toml = isolated / "ir.toml"
+    assert result.stderr == (
+        f"{toml}:2: slack.chanel_template: unknown setting `chanel_template`\n  fix: did you mean `channel_template`?\n"
+        f"{toml}:3: slack.timeout: Input should be a valid number, unable to parse string as a number\n"
+        "  fix: see the settings in README.md\n"
+        f"{toml}:6: jira.project: Input should be a valid string\n  fix: see the settings in README.md\n")
+    (isolated / "ir.toml").write_text("[slack\n")
+    result = run_ir("run", "supply-chain", "--dry-run", "--non-interactive")
+    assert (result.returncode, result.stderr) == (1, f"{toml}:1:7: not valid TOML: Expected ']' at the end of a "
+                                                     "table declaration\n  fix: fix the syntax\n")
+    assert run_ir("incidents").stdout.startswith("No incidents yet.")
+
+
 def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir, live, slack_server, jira_server,
                                                                          isolated):
     result = run_ir("integrations", "check", env=live)
