@@ -101,14 +101,27 @@ def _explain(error: Any, loc: tuple[Any, ...], source: Source, schema: dict[str,
         return f"{error['input']!r} is not allowed", msg.replace("Input should be", "use")
     if kind.endswith("_type") or kind.endswith("_parsing"):
         got = type(error["input"]).__name__.replace("str", "text").replace("NoneType", "nothing")
-        hint = "quote the value to make it text" if kind == "string_type" else None
-        return f"{msg.lower().replace('input should be', 'should be')} (got {got})", hint
+        return f"{msg.lower().replace('input should be', 'should be')} (got {got})", _TYPE_HINTS.get(kind)
     if kind == "too_short":
         return (f"needs at least {error['ctx']['min_length']} item(s), has {error['ctx']['actual_length']}",
                 f"add more entries under `{field}`")
     if kind == "value_error":
         return msg.removeprefix("Value error, "), None
     return msg, None
+
+
+_TYPE_HINTS = {
+    "string_type": "quote the value to make it text",
+    "list_type": "write a list: one `- item` a line, or `[a, b]`",
+    "dict_type": "write a mapping: `name: value` lines, indented under the key",
+    "model_type": "write a mapping: `name: value` lines, indented under the key",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "float_parsing": "write a number",
+    "float_type": "write a number",
+}
 
 
 def _pattern_hint(field: str) -> str:

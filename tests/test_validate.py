@@ -168,6 +168,7 @@ BROKEN: dict[str, tuple[str | bytes, str, int]] = {
         "wrong-types.yaml:3:10: version: should be a valid string (got float)\n"
         "  fix: quote the value to make it text\n"
         "wrong-types.yaml:10:16: steps[0].checklist: should be a valid list (got text)\n"
+        "  fix: write a list: one `- item` a line, or `[a, b]`\n"
         "wrong-types.yaml:11:10: steps[0].sla: '5 minutes' is not valid here\n"
         "  fix: write a duration such as 15m, 4h, 1h30m or 2d\n",
         3,
