@@ -27,8 +27,12 @@ def log_dir() -> Path:
 
 
 def _private_dir(path: Path, *, parents: bool = False) -> None:
+    """Make the directory (0700), or make one that already exists and is ours private too."""
     try:
         path.mkdir(mode=0o700, parents=parents, exist_ok=True)
+        found = path.stat()
+        if found.st_mode & 0o077 and found.st_uid == os.getuid():
+            path.chmod(0o700)
     except OSError as exc:
         raise IrError(f"cannot use {path} for ir's files: {exc.strerror}",
                       hint="set IR_HOME to a directory you can write to, or unset it") from None
