@@ -166,6 +166,15 @@ def test_every_bundled_playbook_validates(run_ir):
 
 
 @pytest.mark.parametrize("playbook", BUNDLED)
+def test_each_playbook_page_shows_its_current_graph_and_every_step(playbook, run_ir, catalog):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "playbooks" / f"{playbook}.md").read_text(encoding="utf-8")
+    graph = run_ir("graph", playbook)
+    assert graph.returncode == 0 and graph.stdout.strip() in page, "regenerate the page's graph with `ir graph`"
+    steps = [s.id for s in catalog.load(playbook).playbook.steps]
+    assert [f"(`{step}`) |" in page for step in steps] == [True] * len(steps)
+
+
+@pytest.mark.parametrize("playbook", BUNDLED)
 def test_show_renders_every_bundled_playbook(playbook, run_ir, catalog):
     result = run_ir("show", playbook, env={"COLUMNS": "200"})
     assert (result.returncode, result.stderr) == (0, "")
@@ -301,6 +310,24 @@ def test_supply_chain_hands_on_keyboard_enters_the_intrusion_sub_playbook(file, 
 
 
 KEV = _branches("exploited-vulnerability--")
+
+
+@pytest.mark.parametrize(("days", "flag"), [(30, None), (200, "more than 90 days from today"),
+                                            (-1, "which has already passed")])
+def test_a_risk_acceptance_not_time_boxed_to_90_days_is_flagged(run_ir, isolated, days, flag):
+    answers = _load(ANSWERS / "exploited-vulnerability--risk-acceptance.yaml")
+    expiry = (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+    answers["steps"]["risk_exception"]["exception_expiry"] = expiry
+    (isolated / "answers.yaml").write_text(yaml.safe_dump(answers))
+    result = run_ir("run", "exploited-vulnerability", "--dry-run", "--non-interactive", "--answers", "answers.yaml")
+    assert result.returncode == 0, result.stderr
+    [event] = [e for e in timeline(run_ir, incident_id(result)) if e["step"] == "exception_out_of_policy"
+               and e["kind"] in ("note", "step.skipped")]
+    if flag is None:
+        assert (event["kind"], event["message"]) == ("step.skipped", "condition false")
+    else:
+        assert event["kind"] == "note"
+        assert event["message"].startswith(f"OUT OF POLICY: the risk acceptance expires {expiry}, {flag}.")
 
 
 @pytest.mark.parametrize("file", KEV, ids=_ids(KEV))
