@@ -244,21 +244,28 @@ def test_a_refusing_slack_leaves_the_run_going_and_flush_delivers_once_fixed(run
     assert len(slack_server.calls("chat.postMessage")) == 1
 
 
-def test_sigkill_between_request_and_reply_then_resume_posts_once(run_ir, short, slack_server, isolated):
-    slack_server.fail("chat.postMessage", "slow", delay=5.0)
-    process = subprocess.Popen([*IR, "run", "short", "--non-interactive"], env={**os.environ, **short},
+def kill_mid_request(run_ir, env: dict[str, str], server, api: str, action: str) -> str:
+    """Run `short` until `api` has reached the server (which answers only after 5 s), SIGKILL it, check the action
+    was left `sending` (in doubt), resume; the incident's id."""
+    server.fail(api, "slow", delay=5.0)
+    process = subprocess.Popen([*IR, "run", "short", "--non-interactive"], env={**os.environ, **env},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while not slack_server.calls("chat.postMessage"):  # the request is at the server, the reply is not back
+    while not server.calls(api):  # the request is at the server, the reply is not back
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.01)
     process.kill()
     process.communicate(timeout=30)
     incident = json.loads(run_ir("incidents", "--json").stdout)[0]["id"]
-    item = next(i for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == "notify.post")
+    item = next(i for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == action)
     assert item["status"] == "sending"
-    resumed = run_ir("resume", incident, "--non-interactive", env=short)
+    resumed = run_ir("resume", incident, "--non-interactive", env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    return incident
+
+
+def test_sigkill_between_request_and_reply_then_resume_posts_once(run_ir, short, slack_server):
+    incident = kill_mid_request(run_ir, short, slack_server, "chat.postMessage", "notify.post")
     assert posts(slack_server, incident) == ["Declared"]
     done = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.done"
             and e["data"]["action"] == "notify.post"]
@@ -266,20 +273,7 @@ def test_sigkill_between_request_and_reply_then_resume_posts_once(run_ir, short,
 
 
 def test_sigkill_while_jira_creates_the_ticket_then_resume_creates_it_once(run_ir, short, jira_server):
-    jira_server.fail("POST /rest/api/2/issue", "slow", delay=5.0)
-    process = subprocess.Popen([*IR, "run", "short", "--non-interactive"], env={**os.environ, **short},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not jira_server.calls("POST /rest/api/2/issue"):  # the request is at the server, the reply is not back
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.01)
-    process.kill()
-    process.communicate(timeout=30)
-    incident = json.loads(run_ir("incidents", "--json").stdout)[0]["id"]
-    item = next(i for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == "ticket.create")
-    assert item["status"] == "sending"
-    resumed = run_ir("resume", incident, "--non-interactive", env=short)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    kill_mid_request(run_ir, short, jira_server, "POST /rest/api/2/issue", "ticket.create")
     ticket = only_issue(jira_server)  # found by its label, not created again
     assert len(jira_server.calls("POST /rest/api/2/issue")) == 1
     assert jira_server.comments(ticket["key"])[0].startswith("Contain now")
