@@ -51,6 +51,7 @@ class SlackConnection:
     def __init__(self, client: WebClient, settings: Settings):
         self.client, self.settings = client, settings
         self._channel_ids: dict[str, str] = {}
+        self._groups: list[dict[str, Any]] | None = None  # the workspace's user groups, read once when needed
         self._last_post: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -94,6 +95,16 @@ class SlackConnection:
             except Refused as exc:
                 out.append(Finding(False, f"slack: channel #{name}: {exc}",
                                    f"create #{name} or fix [slack] channels in ir.toml, and invite the bot"))
+        for entry in self.settings.slack.invite:
+            try:
+                with _errors():
+                    found = self._person(entry)
+                out.append(Finding(True, f"slack: invite {entry} found" + (f" ({len(found)} people)"
+                                                                         if entry.startswith("@") else "")))
+            except Refused as exc:
+                out.append(Finding(False, f"slack: invite {entry}: {exc}",
+                                   "fix [slack] invite in ir.toml; the bot needs the usergroups:read and "
+                                   "users:read.email scopes to find groups and addresses"))
         return out
 
     # actions ------------------------------------------------------------------------------------------
@@ -193,20 +204,21 @@ class SlackConnection:
         return self._channel_ids[name]
 
     def _people(self, who: list[str]) -> list[str]:
-        users: list[str] = []
-        groups = None
-        for entry in who:
-            if entry.startswith("@"):
-                groups = groups or self.client.usergroups_list(include_users=True)["usergroups"]
-                found = next((g for g in groups if g["handle"] == entry[1:]), None)
-                if found is None:
-                    raise Refused(f"no Slack user group {entry}")
-                users += found.get("users", [])
-            elif "@" in entry:
-                users.append(self.client.users_lookupByEmail(email=entry)["user"]["id"])
-            else:
-                users.append(entry)
-        return list(dict.fromkeys(users))
+        return list(dict.fromkeys(user for entry in who for user in self._person(entry)))
+
+    def _person(self, entry: str) -> list[str]:
+        """The user ids an invite entry names: `@handle` a user group's members, an e-mail address its user, else
+        a user id as it is."""
+        if entry.startswith("@"):
+            if self._groups is None:
+                self._groups = self.client.usergroups_list(include_users=True)["usergroups"]
+            found = next((g for g in self._groups if g["handle"] == entry[1:]), None)
+            if found is None:
+                raise Refused(f"no Slack user group {entry}")
+            return list(found.get("users", []))
+        if "@" in entry:
+            return [self.client.users_lookupByEmail(email=entry)["user"]["id"]]
+        return [entry]
 
     def _pace(self, channel: str) -> None:
         with self._lock:

@@ -363,12 +363,18 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
         "✓ slack: channel #leadership found",
     ]
 
-    (isolated / "ir.toml").write_text('[slack]\nchannels = ["nowhere"]\n\n[jira]\nproject = "NOPE"\n')
+    (isolated / "ir.toml").write_text('[slack]\nchannels = ["nowhere"]\ninvite = ["dana@example.com", "@nobody", '
+                                      '"ghost@example.com"]\n\n[jira]\nproject = "NOPE"\n')
     broken = run_ir("integrations", "check", env=live)
     assert broken.returncode == 1
     assert "✗ jira: project NOPE: Jira refused it (HTTP 404)" in broken.stdout
     assert "  fix: set [jira] project in ir.toml to a project key the account can create issues in" in broken.stdout
     assert "✗ slack: channel #nowhere: channel_not_found: #nowhere" in broken.stdout
+    fix = ("  fix: fix [slack] invite in ir.toml; the bot needs the usergroups:read and users:read.email scopes to "
+           "find groups and addresses")
+    assert broken.stdout.splitlines()[-5:] == [
+        "✓ slack: invite dana@example.com found", "✗ slack: invite @nobody: no Slack user group @nobody", fix,
+        "✗ slack: invite ghost@example.com: users_not_found", fix]
 
     bare = run_ir("integrations", "check")
     assert bare.returncode == 1
