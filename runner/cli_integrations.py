@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .errors import EXIT_INVALID
+
+if TYPE_CHECKING:
+    from .sqlite_store import SqliteStore
+    from .store import OutboxItem
 
 integrations_app = typer.Typer(help="Slack, Jira and other integrations.", no_args_is_help=True)
 MaybeIncident = Annotated[str | None, typer.Argument(help="An incident id; default: every incident.")]
@@ -25,7 +29,8 @@ def _incidents(incident: str | None) -> list[str]:
 def flush(incident: MaybeIncident = None,
           as_: Annotated[str | None, typer.Option("--as", help="Who is acting.")] = None) -> None:
     """Deliver the integration actions still queued (after an outage, a crash or a pause), each exactly once."""
-    from .cli_incident import COURIER_WAIT, _store, open_outbox
+    from .cli_incident import _store
+    from .errors import IncidentBusy
     from .opening import actor_name
     from .outbox import UNDELIVERED
 
@@ -34,19 +39,31 @@ def flush(incident: MaybeIncident = None,
         left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]
         if not left:
             continue
-        outbox = open_outbox(store, incident_id, actor, say=print)
-        stopped: set[str] = set()
-        for item in left:
-            if item.integration in stopped:  # keep the order: nothing overtakes an action that failed
-                continue
-            status = outbox.courier.deliver(store, item)
-            print(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
-            if status in ("failed", "unknown"):
-                stopped.add(item.integration)
-                failed += 1
-        outbox.courier.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
+        try:
+            with store.running(incident_id):  # a run in progress delivers its own actions: never both at once
+                failed += _deliver(store, incident_id, actor, left)
+        except IncidentBusy as exc:
+            print(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions")
     if failed:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _deliver(store: SqliteStore, incident_id: str, actor: str, left: list[OutboxItem]) -> int:
+    """Deliver an incident's undelivered actions in order; how many failed or stayed unknown."""
+    from .cli_incident import COURIER_WAIT, open_outbox
+
+    outbox, failed = open_outbox(store, incident_id, actor, say=print), 0
+    stopped: set[str] = set()
+    for item in left:
+        if item.integration in stopped:  # keep the order: nothing overtakes an action that failed
+            continue
+        status = outbox.courier.deliver(store, item)
+        print(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
+        if status in ("failed", "unknown"):
+            stopped.add(item.integration)
+            failed += 1
+    outbox.courier.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
+    return failed
 
 
 def outbox(incident: MaybeIncident = None,

@@ -68,6 +68,10 @@ class InvalidPlaybook(IrError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class IncidentBusy(IrError):
+    """Another process runs the incident: it alone acts on it (its steps and its integration actions)."""
+
+
 class StepFailed(IrError):
     """A step was marked failed and its `on_failure` is `stop`."""
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import IrError
+from .errors import IncidentBusy, IrError
 from .store import Change, Draft, Incident, OutboxItem, StepState
 from .timeline import GENESIS, Event, format_recorded, utc_now
 
@@ -113,7 +113,7 @@ class SqliteStore:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-                raise IrError(f"{incident_id} is being run by {holder}",
+                raise IncidentBusy(f"{incident_id} is being run by {holder}",
                               hint="one process runs an incident at a time: continue there, or stop it and "
                                    f"`ir resume {incident_id}`; `ir note` and `ir status` work meanwhile") from None
             os.ftruncate(fd, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -198,6 +199,24 @@ def test_an_unknown_slack_outcome_is_looked_up_before_it_is_sent_again(run_ir, s
             and e["data"]["action"] == "notify.post"]
     assert len(done) == 1
     assert done[0]["data"]["ref"].get("found", False) is (mode != "server_error")
+
+
+def test_flush_leaves_an_incident_that_another_process_runs_to_that_run(run_ir, short, slack_server):
+    from runner.sqlite_store import SqliteStore
+
+    slack_server.fail("chat.postMessage", "server_error")
+    result, incident = run_short(run_ir, short)
+    store = SqliteStore(Path(os.environ["IR_HOME"]) / "ir.db")
+    with store.running(incident):  # as a run in another process would
+        busy = run_ir("flush", incident, env=short)
+    assert (busy.returncode, busy.stdout) == (0, f"{incident}: not flushed: {incident} is being run by ir (pid "
+                                                 f"{os.getpid()} on {socket.gethostname()}); that run delivers "
+                                                 "its actions\n")
+    assert posts(slack_server, incident) == []
+    flushed = run_ir("flush", incident, env=short)
+    assert flushed.returncode == 0, flushed.stdout + flushed.stderr
+    assert posts(slack_server, incident) == ["Declared"]
+    store.close()
 
 
 @pytest.mark.parametrize("mode", ["drop_after_commit", "server_error", "slow"])
