@@ -42,7 +42,7 @@ def bye(name: str = "world") -> None:
 
 app()
 """
-IR = "import sys; from runner.__main__ import main; sys.argv[0] = 'ir'; main()"  # what the `ir` console script does
+IR = "import sys; from runner.console import main; sys.argv[0] = 'ir'; main()"  # what the `ir` console script does
 BUDGETS = {"ir list": 1.3, "ir validate (bundled)": 2.0}
 
 

@@ -222,6 +222,3 @@ def _report_bug(exc: Exception) -> int:
           file=sys.stderr)
     return EXIT_INTERNAL
 
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ import pytest
 PROBE = """\
 import json, sys
 sys.argv = ["ir", *json.loads(sys.argv[1])]
-from runner.__main__ import main
+from runner.console import main
 try:
     main()
 except SystemExit:

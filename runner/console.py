@@ -1,4 +1,5 @@
-"""The `ir` console script (and `python -m runner`): the process's set-up, then the command line."""
+"""The `ir` console script: the process's set-up, then the command line. (Not `python -m`: that would put the
+working directory first on sys.path, where a team's ./playbooks folder would shadow the bundled package.)"""
 
 import gc
 
@@ -18,7 +19,3 @@ def main() -> None:
         # as the interpreter shuts down (~28 ms after validating the bundled playbooks). Files and the store are
         # closed by then (`with` blocks, explicit close), and standard output is flushed as always.
         gc.freeze()
-
-
-if __name__ == "__main__":
-    main()
