@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
@@ -63,18 +64,34 @@ class SqliteStore:
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_MS / 1000,
                                       check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one (not "locked": that is Operational)
-            if isinstance(exc, sqlite3.OperationalError):
-                raise
+        except sqlite3.OperationalError as exc:  # busy for longer than BUSY_MS, unreadable, no space left
+            raise IrError(f"the store {self.path} cannot be opened: {exc}",
+                          hint="another ir process may hold it: try again in a moment; else check the file's "
+                               "permissions and the free disk space") from None
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
             raise IrError(f"the store {self.path} cannot be read: {exc}",
                           hint="it is not an ir store, or it is damaged: move it aside and restore it from a "
                                "backup (IR_HOME names another store)") from None
         finally:
             os.umask(old_umask)
+
+    def _wal(self) -> None:
+        """Switch the store to write-ahead logging. Switching takes an exclusive lock and SQLite does not wait for
+        it (the busy timeout does not apply): when processes open a new store at once, one switches and the others
+        find it busy for a moment, so they wait here, up to BUSY_MS."""
+        deadline = time.monotonic() + BUSY_MS / 1000
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _migrate(self) -> None:
         version = self._version()

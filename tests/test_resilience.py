@@ -134,15 +134,17 @@ def test_notes_from_a_second_terminal_during_a_run_are_all_kept(run_ir, isolated
 
 
 def test_processes_opening_a_new_store_at_once_all_work(isolated):
-    for trial in range(4):  # the race was lost about one time in five
+    # Two races, both seen: the schema created twice (one first open in five failed), and the switch to WAL found
+    # busy (rarer: once in a CI run). Eight processes at a time, six times.
+    for trial in range(6):
         home = isolated / f"home{trial}"
         runs = [subprocess.Popen([*IR, "incidents"], env={**os.environ, "IR_HOME": str(home)}, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(8)]
         results = [(run.wait(timeout=60), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
         for run in runs:
             run.stdout.close()  # type: ignore[union-attr]
             run.stderr.close()  # type: ignore[union-attr]
-        assert results == [(0, "")] * 6
+        assert results == [(0, "")] * 8
 
 
 def test_a_second_process_cannot_run_an_incident_that_one_is_running(run_ir, isolated):
