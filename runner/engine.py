@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import templates, values
-from .errors import StepFailed
+from .errors import IrError, StepFailed
 from .loader import Loaded, load_text
 from .model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, Phase, Playbook,
                     PromptStep, Step, TicketStep, Variable)
@@ -304,14 +304,24 @@ class Runner:
         scope = place.path
         context = self.context(place)
         for var in included.inputs:
+            if (scope, f"inputs.{var.id}") in self.variables:
+                continue
             raw = step.inputs.get(var.id, var.default)
             if isinstance(raw, str):
-                raw = templates.render(raw, context)
-            if raw is not None and (scope, f"inputs.{var.id}") not in self.variables:
-                value = values.to_json(values.parse(var, raw))
-                self.record("input.set", place, f"{scope}/inputs.{var.id} = {value}",
-                            {"name": f"inputs.{var.id}", "scope": scope, "value": value},
-                            variables={(scope, f"inputs.{var.id}"): value})
+                raw = templates.render(raw, context).strip() or None  # a value not given renders as nothing
+            if raw is None and var.required:
+                raise IrError(f"step {place.path} gives {included.id}'s required input {var.id!r} no value",
+                              hint=f"give it one under the include step's `inputs`, or make it optional in "
+                                   f"{included.id}; then `ir resume`")
+            try:
+                value = None if raw is None else values.to_json(values.parse(var, raw))
+            except ValueError as exc:
+                raise IrError(f"step {place.path} gives {included.id}'s input {var.id!r} the value {raw!r}: {exc}",
+                              hint="correct the include step's `inputs` in the playbook; then `ir resume`") from None
+            shown = "not given" if value is None else value
+            self.record("input.set", place, f"{scope}/inputs.{var.id} = {shown}",
+                        {"name": f"inputs.{var.id}", "scope": scope, "value": value},
+                        variables={(scope, f"inputs.{var.id}"): value})
         self.record("note", place, f"entering playbook {included.id} {included.version}",
                     incident={"cursor": f"{scope}/{included.steps[0].id}"})
 

@@ -175,6 +175,28 @@ def test_a_home_that_is_a_file_or_a_store_that_is_not_one_is_a_clear_error(run_i
     assert (isolated / "junk" / "ir.db").read_bytes() == junk  # left as it was
 
 
+@pytest.mark.parametrize(("required", "code", "said"), [
+    ("false", 0, "who: []"),
+    ("true", 1, "error: step sub gives inner's required input 'who' no value\n  fix: give it one under the include "
+                "step's `inputs`, or make it optional in inner; then `ir resume`\n"),
+])
+def test_an_include_input_given_a_value_that_was_not_given(run_ir, isolated, required, code, said):
+    _write(isolated, "outer.yaml", 'id: outer\ntitle: Outer\nversion: "1.0.0"\n'
+           "inputs: [{id: vendor, type: string, required: false}]\nsteps:\n"
+           "  - {id: sub, kind: include, title: Sub, phase: containment, playbook: inner, "
+           'inputs: {who: "{{ inputs.vendor }}"}}\n')
+    (isolated / "playbooks").mkdir()
+    _write(isolated / "playbooks", "inner.yaml", 'id: inner\ntitle: Inner\nversion: "1.0.0"\n'
+           f"inputs: [{{id: who, type: string, required: {required}}}]\nsteps:\n"
+           '  - {id: log, kind: note, title: Log, phase: containment, message: "who: [{{ inputs.who }}]"}\n')
+    result = run_ir("run", "outer.yaml", "--dry-run", "--non-interactive")
+    assert result.returncode == code
+    if code == 0:
+        assert said in result.stdout.splitlines() and result.stderr == ""
+    else:
+        assert result.stderr == said
+
+
 def test_a_missing_required_value_is_named_before_anything_runs(run_ir, demo):
     result = run_ir("run", "demo", "--non-interactive")  # live: inputs' examples are not used
     assert result.returncode == 1
