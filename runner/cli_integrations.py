@@ -36,11 +36,11 @@ def flush(incident: MaybeIncident = None,
 
     store, actor, failed = _store(), actor_name(as_), 0
     for incident_id in _incidents(incident):
-        left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]
-        if not left:
+        if not any(i.status in UNDELIVERED for i in store.outbox(incident_id)):
             continue
         try:
             with store.running(incident_id):  # a run in progress delivers its own actions: never both at once
+                left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
                 failed += _deliver(store, incident_id, actor, left)
         except IncidentBusy as exc:
             print(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions")

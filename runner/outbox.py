@@ -158,7 +158,9 @@ class Courier:
                 if ref is not None:
                     return self._done(store, item, ref)
             for attempt in range(ATTEMPTS):
-                store.begin(item.key)
+                if not store.begin(item.key):  # another process settled it meanwhile: never send it twice
+                    settled = store.outbox_item(item.key)
+                    return settled.status if settled else "done"
                 try:
                     return self._done(store, item, connection.perform(item, target))
                 except Refused as exc:

@@ -232,10 +232,12 @@ class SqliteStore:
         row = self.db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
         return _outbox(row) if row else None
 
-    def begin(self, key: str) -> None:
+    def begin(self, key: str) -> bool:
         with self._write():
-            self.db.execute("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? "
-                            "WHERE key = ?", (format_recorded(utc_now()), key))
+            return self.db.execute(
+                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE key = ? AND "
+                "status IN ('pending', 'sending', 'failed', 'unknown') RETURNING key",
+                (format_recorded(utc_now()), key)).fetchone() is not None
 
     def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
                error: str | None = None, incident: dict[str, Any] | None = None) -> bool:

@@ -113,9 +113,9 @@ class Store(Protocol):
 
     def outbox_item(self, key: str) -> OutboxItem | None: ...
 
-    def begin(self, key: str) -> None:
+    def begin(self, key: str) -> bool:
         """Mark an action as being sent (counting the attempt) before the request leaves: after a crash it is
-        known to be in doubt."""
+        known to be in doubt. False (and nothing changed) when it is no longer undelivered: settled elsewhere."""
 
     def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
                error: str | None = None, incident: dict[str, Any] | None = None) -> bool:

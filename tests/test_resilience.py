@@ -147,6 +147,21 @@ def test_processes_opening_a_new_store_at_once_all_work(isolated):
         assert results == [(0, "")] * 8
 
 
+def test_an_action_settled_elsewhere_is_not_begun_again(finished):
+    from runner.sqlite_store import SqliteStore
+    from runner.store import Draft, OutboxItem
+
+    store = SqliteStore(Path(os.environ["IR_HOME"]) / "ir.db")
+    item = store.enqueue(OutboxItem(f"{finished}/late/post", finished, "slack", "notify.post", {"text": "hi"}),
+                         Draft("integration.requested", "tester", "slack notify.post requested", step="late"))
+    assert store.begin(item.key)  # pending: this process sends it
+    assert store.settle(item.key, Draft("integration.done", "tester", "posted"), status="done", ref={"ts": "1"})
+    assert not store.begin(item.key)  # done by then (by another process): not marked sending, not sent again
+    settled = store.outbox_item(item.key)
+    assert settled is not None and (settled.status, settled.attempts) == ("done", 1)
+    store.close()
+
+
 def test_a_second_process_cannot_run_an_incident_that_one_is_running(run_ir, isolated):
     install_demo(isolated)
     first = subprocess.Popen([*IR, "run", "demo", "--dry-run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
