@@ -149,7 +149,8 @@ def check_file(path: Path) -> Checked:
     problem = str(broken) if broken else None
     if problem is None and chain.stranger:
         problem = f"event {chain.stranger.seq} belongs to {chain.stranger.incident}, the export is of {incident_id}"
-    if problem is None and header["head"].get("incident") != seal(head, header["incident"]):
+    sealed = header["head"].get("incident")  # an optional member of ir-export/1: older exports have none
+    if problem is None and sealed is not None and sealed != seal(head, header["incident"]):
         problem = "the incident's fields (title, severity, status...) were edited: they do not match head.incident"
     opened = chain.first.data.get("hash") if chain.first and chain.first.kind == "incident.opened" else None
     actual = bundle_hash(playbooks)
