@@ -1,0 +1,41 @@
+"""Times as responders and answers files give them: every written form, RFC 9557's included, and the mistakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.values import parse_time, to_json
+
+
+@pytest.mark.parametrize(("text", "stored"), [
+    ("2026-03-29 14:02 America/Los_Angeles", "2026-03-29T14:02:00-07:00[America/Los_Angeles]"),
+    ("2026-03-29T14:02-07:00", "2026-03-29T14:02:00-07:00"),
+    ("2026-03-29T14:02[America/Los_Angeles]", "2026-03-29T14:02:00-07:00[America/Los_Angeles]"),  # no offset
+    ("2026-03-29T14:02+09:00[America/Los_Angeles]", "2026-03-28T22:02:00-07:00[America/Los_Angeles]"),  # it wins
+    ("2026-03-29T14:02-07:00[America/Los_Angeles][u-ca=iso8601]", "2026-03-29T14:02:00-07:00[America/Los_Angeles]"),
+    ("2026-03-29 14:02", "2026-03-29T14:02:00+02:00[Europe/Berlin]"),  # in IR_TZ
+])
+def test_a_time_keeps_its_moment_and_its_zone(monkeypatch, text, stored):
+    monkeypatch.setenv("IR_TZ", "Europe/Berlin")
+    assert to_json(parse_time(text)) == stored
+    assert to_json(parse_time(stored)) == stored  # what is stored reads back as itself
+
+
+@pytest.mark.parametrize(("text", "tz", "error"), [
+    ("2026-03-29T14:02+09:00[!America/Los_Angeles]", None, "the offset +0900 is not America/Los_Angeles's at that "
+                                                           "time"),
+    ("2026-03-29T14:02-07:00[!u-ca=x][America/Los_Angeles]", None, "give one time zone in brackets, e.g. "
+                                                                   "2026-03-29T14:02-07:00[America/Los_Angeles]"),
+    ("2026-03-29 14:02 Mars/Olympus", None, "unknown time zone 'Mars/Olympus'; use an IANA name such as "
+                                            "Europe/Berlin"),
+    ("2026-03-29 14:02 America/Los_Angeles -07:00", None, "'2026-03-29 14:02 America/Los_Angeles -07:00' is not a "
+                                                           "date and time; write e.g. 2026-03-29 14:02 "
+                                                           "America/Los_Angeles or 2026-03-29T14:02-07:00"),
+    ("2026-03-29 14:02", "Nope/Zone", "IR_TZ='Nope/Zone' is not a time zone; set an IANA name such as Europe/Berlin"),
+])
+def test_a_time_that_cannot_be_read_says_why(monkeypatch, text, tz, error):
+    if tz:
+        monkeypatch.setenv("IR_TZ", tz)
+    with pytest.raises(ValueError) as raised:
+        parse_time(text)
+    assert str(raised.value) == error
