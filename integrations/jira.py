@@ -114,7 +114,7 @@ class JiraConnection:
         try:
             with _errors():
                 project = self.client.project(jira.project)
-        except Refused as exc:
+        except (Refused, Unknown) as exc:
             return [*out, Finding(False, f"jira: project {jira.project}: {exc}",
                                   "set [jira] project in ir.toml to a project key the account can create issues in")]
         out.append(Finding(True, f"jira: project {jira.project} ({project.name})"))
@@ -123,8 +123,11 @@ class JiraConnection:
             out.append(Finding(wanted in types, f"jira: issue type {wanted!r}" + ("" if wanted in types else
                                f" not in {jira.project} (has: {', '.join(sorted(types))})"),
                                None if wanted in types else "set [jira] issue_type / task_type in ir.toml"))
-        with _errors():
-            priorities = {p.name for p in self.client.priorities()}
+        try:
+            with _errors():
+                priorities = {p.name for p in self.client.priorities()}
+        except (Refused, Unknown) as exc:
+            return [*out, Finding(False, f"jira: priorities: {exc}", "check that the account can browse the project")]
         for severity, name in jira.priorities.items():
             if name not in priorities:
                 out.append(Finding(False, f"jira: priority {name!r} (for {severity}) does not exist",

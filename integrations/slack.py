@@ -92,16 +92,19 @@ class SlackConnection:
                 with _errors():
                     self._channel_id(name)
                 out.append(Finding(True, f"slack: channel #{name} found"))
-            except Refused as exc:
+            except (Refused, Unknown) as exc:
                 out.append(Finding(False, f"slack: channel #{name}: {exc}",
                                    f"create #{name} or fix [slack] channels in ir.toml, and invite the bot"))
         for entry in self.settings.slack.invite:
+            if "@" not in entry:
+                out.append(Finding(True, f"slack: invite {entry}: a user id, used as it is (not looked up)"))
+                continue
             try:
                 with _errors():
                     found = self._person(entry)
                 out.append(Finding(True, f"slack: invite {entry} found" + (f" ({len(found)} people)"
                                                                          if entry.startswith("@") else "")))
-            except Refused as exc:
+            except (Refused, Unknown) as exc:
                 out.append(Finding(False, f"slack: invite {entry}: {exc}",
                                    "fix [slack] invite in ir.toml; the bot needs the usergroups:read and "
                                    "users:read.email scopes to find groups and addresses"))

@@ -88,8 +88,9 @@ def render(incident: Incident, scenario: Scenario | None, events: Iterable[Event
             w(f"| {when(e.occurred_at)} | {_cell(e.data.get('title') or e.message)} | {e.data.get('trigger', '')} | "
               f"{_cell('; '.join(e.data.get('expect', [])))} |\n")
         w("\n")
-    if missed:
-        w("Did not arrive: " + "; ".join(f"{_cell(i.title)} ({i.at.describe()})" for i in missed) + ".\n\n")
+    if missed:  # while the exercise still runs, they may yet arrive
+        w(("Did not arrive: " if incident.cursor is None else "Not delivered yet: ")
+          + "; ".join(f"{_cell(i.title)} ({i.at.describe()})" for i in missed) + ".\n\n")
     expected = scenario.expected_decisions if scenario else {}
     if decisions or expected:
         w("## Decisions compared with the scenario\n\n| decision | taken | rationale | expected | match |\n"

@@ -124,7 +124,7 @@ class SqliteStore:
 
         folder = self.path.parent / "locks"
         folder.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(folder / f"{incident_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(folder / f"{incident_id}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -383,7 +383,7 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
     ]
 
     (isolated / "ir.toml").write_text('[slack]\nchannels = ["nowhere"]\ninvite = ["dana@example.com", "@nobody", '
-                                      '"ghost@example.com"]\n\n[jira]\nproject = "NOPE"\n')
+                                      '"ghost@example.com", "U0DANA"]\n\n[jira]\nproject = "NOPE"\n')
     broken = run_ir("integrations", "check", env=live)
     assert broken.returncode == 1
     assert "✗ jira: project NOPE: Jira refused it (HTTP 404)" in broken.stdout
@@ -391,9 +391,14 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
     assert "✗ slack: channel #nowhere: channel_not_found: #nowhere" in broken.stdout
     fix = ("  fix: fix [slack] invite in ir.toml; the bot needs the usergroups:read and users:read.email scopes to "
            "find groups and addresses")
-    assert broken.stdout.splitlines()[-5:] == [
+    assert broken.stdout.splitlines()[-6:] == [
         "✓ slack: invite dana@example.com found", "✗ slack: invite @nobody: no Slack user group @nobody", fix,
-        "✗ slack: invite ghost@example.com: users_not_found", fix]
+        "✗ slack: invite ghost@example.com: users_not_found", fix,
+        "✓ slack: invite U0DANA: a user id, used as it is (not looked up)"]
+    slack_server.fail("users.lookupByEmail", "server_error")  # a service in trouble is a finding, not a crash
+    down = run_ir("integrations", "check", env=live)
+    assert down.returncode == 1 and down.stderr == ""
+    assert "✗ slack: invite dana@example.com: Slack answered HTTP 500" in down.stdout.splitlines()
 
     bare = run_ir("integrations", "check")
     assert bare.returncode == 1

@@ -265,6 +265,7 @@ def test_the_exercise_clock_stops_while_the_exercise_is_paused(run_ir, isolated)
 
     paused = run_ir("tabletop", "drill", "--scenario", "drill.yaml", input="\np\n")  # no commander; pause
     incident = exercise_id(paused)
+    assert "Not delivered yet: " in sections(aar(run_ir, incident))["Injects"]  # the exercise is not over
     time.sleep(6)  # 90 s on the exercise clock, had it kept running
     resumed = run_ir("resume", incident, "--non-interactive")
     assert resumed.returncode == 0, resumed.stderr
