@@ -308,7 +308,9 @@ class Runner:
                 continue
             raw = step.inputs.get(var.id, var.default)
             if isinstance(raw, str):
-                raw = templates.render(raw, context).strip() or None  # a value not given renders as nothing
+                raw = templates.value(raw, context)
+            if isinstance(raw, str):
+                raw = raw.strip() or None  # a value not given renders as nothing
             if raw is None and var.required:
                 raise IrError(f"step {place.path} gives {included.id}'s required input {var.id!r} no value",
                               hint=f"give it one under the include step's `inputs`, or make it optional in "

@@ -19,6 +19,7 @@ Filters besides Jinja's own: add_hours(n) (elapsed hours), add_days(n) (calendar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -144,6 +145,23 @@ def render(source: str, context: dict[str, Any]) -> str:
         return source
     try:
         return _compiled(source, False).render(context)
+    except TemplateError as exc:
+        raise TemplateProblem(f"template {source!r} failed: {exc}",
+                              hint="check the variable names against the template context in "
+                                   "docs/playbook-format.md") from None
+
+
+_WHOLE = re.compile(r"\{\{-?\s*((?:(?!\}\}).)+?)\s*-?\}\}", re.S)  # `{{ answers.hosts }}` and nothing else
+
+
+def value(source: str, context: dict[str, Any]) -> Any:
+    """What a template gives an include step's input: when it is one expression (`{{ answers.hosts }}`), the
+    expression's own value (a list stays a list, a time keeps its zone); otherwise its rendered text."""
+    whole = _WHOLE.fullmatch(source.strip())
+    if whole is None:
+        return render(source, context)
+    try:
+        return _compiled(whole.group(1), True)(**context)
     except TemplateError as exc:
         raise TemplateProblem(f"template {source!r} failed: {exc}",
                               hint="check the variable names against the template context in "

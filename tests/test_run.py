@@ -197,6 +197,26 @@ def test_an_include_input_given_a_value_that_was_not_given(run_ir, isolated, req
         assert result.stderr == said
 
 
+def test_an_include_input_that_is_one_expression_passes_the_value_itself(run_ir, isolated):
+    (isolated / "playbooks").mkdir()
+    _write(isolated / "playbooks", "outer.yaml", 'id: outer\ntitle: Outer\nversion: "1.0.0"\n'
+           "inputs: [{id: seen, type: datetime}, {id: hosts, type: list}]\nsteps:\n"
+           "  - {id: sub, kind: include, title: Sub, phase: containment, playbook: inner, inputs: "
+           '{at: "{{ inputs.seen }}", hosts: "{{ inputs.hosts }}", label: "seen {{ inputs.seen | timestamp }}"}}\n')
+    _write(isolated / "playbooks", "inner.yaml", 'id: inner\ntitle: Inner\nversion: "1.0.0"\n'
+           "inputs: [{id: at, type: datetime}, {id: hosts, type: list}, {id: label, type: string}]\nsteps:\n"
+           "  - {id: log, kind: note, title: Log, phase: containment, message: \"{{ inputs.at | add_hours(72) | "
+           "timestamp }}; {{ inputs.hosts | join(' and ') }}; {{ inputs.label }}\"}\n")
+    result = run_ir("run", "outer", "--dry-run", "--non-interactive", "--var", "seen=2026-03-27 11:00 Europe/Berlin",
+                    "--var", "hosts=WS-1, WS-2")
+    assert result.returncode == 0, result.stderr
+    events = timeline(run_ir, incident_id(result))
+    assert [e["data"]["value"] for e in events if e["kind"] == "input.set" and e["data"]["scope"] == "sub"] == [
+        "2026-03-27T11:00:00+01:00[Europe/Berlin]", ["WS-1", "WS-2"], "seen 2026-03-27 11:00 CET (+01:00)"]
+    assert [e["message"] for e in events if e["kind"] == "note" and e["step"] == "sub/log"] == [
+        "2026-03-30 12:00 CEST (+02:00); WS-1 and WS-2; seen 2026-03-27 11:00 CET (+01:00)"]
+
+
 def test_a_missing_required_value_is_named_before_anything_runs(run_ir, demo):
     result = run_ir("run", "demo", "--non-interactive")  # live: inputs' examples are not used
     assert result.returncode == 1
