@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, TextIO
 
 from .errors import IrError
-from .scenario import SCENARIO_PREFIX, Scenario
+from .scenario import Scenario, bundle_scenario
 from .store import Incident, Store
 from .timeline import Event
 
@@ -19,19 +19,7 @@ def write(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
         raise IrError(f"{incident.id} is not an exercise", hint="use --format markdown for an incident's report")
     from .export import events
 
-    render(incident, _scenario(store, incident), events(store, incident), out, tz)
-
-
-def _scenario(store: Store, incident: Incident) -> Scenario | None:
-    from .loader import load_text
-    from .scenario import parse_scenario
-
-    bundle = store.bundle(incident.id)
-    key = next((k for k in bundle if k.startswith(SCENARIO_PREFIX)), None)
-    if key is None:
-        return None
-    playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items() if pid != key}
-    return parse_scenario(bundle[key], key, playbooks)
+    render(incident, bundle_scenario(store.bundle(incident.id)), events(store, incident), out, tz)
 
 
 def render(incident: Incident, scenario: Scenario | None, events: Iterable[Event], out: TextIO, tz: tzinfo) -> None:

@@ -100,11 +100,9 @@ def _check_first(given: Answers, bundle: dict[str, bytes], root: str, *, non_int
     from . import config
     from .answers import check
     from .errors import InvalidPlaybook
-    from .loader import load_text
-    from .scenario import SCENARIO_PREFIX
+    from .scenario import bundle_playbooks
 
-    playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()
-                 if not pid.startswith(SCENARIO_PREFIX)}
+    playbooks = bundle_playbooks(bundle)
     problems = check(given, playbooks, root, complete=non_interactive, examples=dry_run and non_interactive)
     if problems:
         raise InvalidPlaybook(problems)
@@ -174,15 +172,11 @@ def _run(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, no
 def _exercise(store: SqliteStore, incident_id: str, given: Answers) -> Exercise:
     """The exercise an incident runs, rebuilt from the scenario kept in its bundle."""
     from .exercise import Exercise
-    from .loader import load_text
     from .model import parse_duration
-    from .scenario import SCENARIO_PREFIX, Scenario, parse_scenario
+    from .scenario import Scenario, bundle_scenario
 
-    incident, bundle = store.incident(incident_id), store.bundle(incident_id)
-    playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()
-                 if not pid.startswith(SCENARIO_PREFIX)}
-    key = next((k for k in bundle if k.startswith(SCENARIO_PREFIX)), None)
-    scenario = parse_scenario(bundle[key], key, playbooks) if key else Scenario(
+    incident = store.incident(incident_id)
+    scenario = bundle_scenario(store.bundle(incident_id)) or Scenario(
         id=incident.playbook_id, title="no scenario", version="0.0.0", playbook=incident.playbook_id)
     pace = parse_duration(given.exercise.pace).total_seconds() if given.exercise and given.exercise.pace else None
     return Exercise(scenario, dict(given.exercise.adhoc) if given.exercise else {}, pace)

@@ -20,17 +20,15 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
     from . import config
     from .catalog import Catalog
     from .cli_incident import _answers, _check_first, _drive, _store
-    from .loader import load_text
     from .opening import actor_name, open_incident
-    from .scenario import SCENARIO_PREFIX, find_scenario, read_scenario
+    from .scenario import SCENARIO_PREFIX, bundle_playbooks, find_scenario, read_scenario
 
     catalog = Catalog()
     loaded = catalog.load(playbook)
     root, bundle = loaded.playbook, catalog.bundle(loaded)
     story = None
     if scenario:
-        playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()}
-        story, raw = read_scenario(find_scenario(scenario), playbooks, playbook=root.id)
+        story, raw = read_scenario(find_scenario(scenario), bundle_playbooks(bundle), playbook=root.id)
         bundle[f"{SCENARIO_PREFIX}{story.id}"] = raw
     given = _answers(answers, var)
     _check_first(given, bundle, root.id, non_interactive=non_interactive, dry_run=True)

@@ -184,9 +184,7 @@ def check_file(path: Path, catalog: Catalog) -> Scenario:
     named = source.data.get("playbook") if isinstance(source.data, dict) else None
     playbooks: dict[str, Playbook] = {}
     if isinstance(named, str) and named in catalog.entries():
-        from .loader import load_text
-
-        playbooks = {pid: load_text(text, pid).playbook for pid, text in catalog.bundle(catalog.load(named)).items()}
+        playbooks = bundle_playbooks(catalog.bundle(catalog.load(named)))
     return load_scenario(source, playbooks)
 
 
@@ -218,6 +216,19 @@ def find_scenario(ref: str) -> Path:
 
 def parse_scenario(raw: bytes, name: str, playbooks: dict[str, Playbook]) -> Scenario:
     return load_scenario(parse(raw, name), playbooks)
+
+
+def bundle_playbooks(bundle: dict[str, bytes]) -> dict[str, Playbook]:
+    """The playbooks of a bundle (what an incident keeps, or `Catalog.bundle`), by id; its scenario left out."""
+    from .loader import load_text
+
+    return {pid: load_text(text, pid).playbook for pid, text in bundle.items() if not pid.startswith(SCENARIO_PREFIX)}
+
+
+def bundle_scenario(bundle: dict[str, bytes]) -> Scenario | None:
+    """The scenario an exercise's bundle keeps, if any."""
+    key = next((k for k in bundle if k.startswith(SCENARIO_PREFIX)), None)
+    return parse_scenario(bundle[key], key, bundle_playbooks(bundle)) if key else None
 
 
 def _references(scenario: Scenario, source: Source, playbooks: dict[str, Playbook]) -> list[Problem]:
