@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import templates
 from .model import NotifyStep, TicketStep
-from .store import Draft, OutboxItem, Store
+from .store import UNDELIVERED, Draft, OutboxItem, Store
 
 if TYPE_CHECKING:
     from integrations.registry import Connection, Target
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 _NOTIFY_FIELDS = ("channel", "message")
 _TICKET_FIELDS = ("summary", "description", "comment", "transition", "link", "due")
-UNDELIVERED = ("pending", "sending", "failed", "unknown")
 MAX_RETRY_AFTER = 30.0  # seconds a rate-limited action waits in the courier before it is left for `ir flush`
 ATTEMPTS = 3
 

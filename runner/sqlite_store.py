@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IncidentBusy, IrError
-from .store import Change, Draft, Incident, OutboxItem, StepState
+from .store import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
 from .timeline import GENESIS, Event, format_recorded, utc_now
 
 BUSY_MS = 10_000
+_UNDELIVERED = f"({', '.join(repr(status) for status in UNDELIVERED)})"  # for SQL: ('pending', 'sending', ...)
 MIGRATIONS = [
     """
     CREATE TABLE incidents (
@@ -236,15 +237,15 @@ class SqliteStore:
         with self._write():
             return self.db.execute(
                 "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE key = ? AND "
-                "status IN ('pending', 'sending', 'failed', 'unknown') RETURNING key",
+                f"status IN {_UNDELIVERED} RETURNING key",
                 (format_recorded(utc_now()), key)).fetchone() is not None
 
     def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
                error: str | None = None, incident: dict[str, Any] | None = None) -> bool:
         with self._write():
             settled = self.db.execute(
-                "UPDATE outbox SET status = ?, ref = ?, error = ?, updated_at = ? WHERE key = ? AND status IN "
-                "('pending', 'sending', 'failed', 'unknown') RETURNING incident",
+                f"UPDATE outbox SET status = ?, ref = ?, error = ?, updated_at = ? WHERE key = ? AND status IN "
+                f"{_UNDELIVERED} RETURNING incident",
                 (status, _dumps(ref or {}), error, format_recorded(utc_now()), key)).fetchone()
             if settled:  # an action already settled (by another path) is not recorded twice
                 self._apply(settled[0], [outcome], Change(incident=incident or {}))

@@ -72,6 +72,9 @@ class Change:
     incident: dict[str, Any] = field(default_factory=dict)  # Incident fields: cursor, status, severity, ...
 
 
+UNDELIVERED = ("pending", "sending", "failed", "unknown")  # the outbox statuses of an action not yet carried out
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     key: str  # idempotency key: incident/step/action
