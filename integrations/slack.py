@@ -266,9 +266,7 @@ def _blocks(text: str, item: OutboxItem) -> list[dict[str, Any]]:
 @contextmanager
 def _errors() -> Iterator[None]:
     """Slack's answers as the outbox's outcomes: a refusal (not done), or an unknown outcome."""
-    from http.client import (
-        HTTPException,  # with ssl, 5 ms that validation and `ir list` need not pay
-    )
+    from http.client import HTTPException  # here, not at the top: with ssl, 5 ms of every `ir validate` and `ir list`
 
     from slack_sdk.errors import SlackApiError, SlackRequestError
 

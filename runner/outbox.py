@@ -159,7 +159,8 @@ class Courier:
             for attempt in range(ATTEMPTS):
                 if not store.begin(item.key):  # another process settled it meanwhile: never send it twice
                     settled = store.outbox_item(item.key)
-                    return settled.status if settled else "done"
+                    assert settled is not None  # an outbox item is never deleted
+                    return settled.status
                 try:
                     return self._done(store, item, connection.perform(item, target))
                 except Refused as exc:

@@ -131,9 +131,9 @@ class SqliteStore:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-                raise IncidentBusy(f"{incident_id} is being run by {holder}",
-                              hint="one process runs an incident at a time: continue there, or stop it and "
-                                   f"`ir resume {incident_id}`; `ir note` and `ir status` work meanwhile") from None
+                hint = (f"one process runs an incident at a time: continue there, or stop it and `ir resume "
+                        f"{incident_id}`; `ir note` and `ir status` work meanwhile")
+                raise IncidentBusy(f"{incident_id} is being run by {holder}", hint=hint) from None
             os.ftruncate(fd, 0)
             os.write(fd, f"ir (pid {os.getpid()} on {socket.gethostname()})".encode())
             yield

@@ -127,7 +127,7 @@ class Store(Protocol):
         action was no longer undelivered."""
 
     def running(self, incident_id: str) -> AbstractContextManager[None]:
-        """Hold the incident for the one process that runs its playbook; raise `IrError` naming the holder when
-        another process holds it. A process that dies lets go."""
+        """Hold the incident for the one process that runs its playbook; raise `IncidentBusy` naming the holder
+        when another process holds it. A process that dies lets go."""
 
     def close(self) -> None: ...

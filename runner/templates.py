@@ -146,9 +146,7 @@ def render(source: str, context: dict[str, Any]) -> str:
     try:
         return _compiled(source, False).render(context)
     except TemplateError as exc:
-        raise TemplateProblem(f"template {source!r} failed: {exc}",
-                              hint="check the variable names against the template context in "
-                                   "docs/playbook-format.md") from None
+        raise _failed(source, exc) from None
 
 
 _WHOLE = re.compile(r"\{\{-?\s*((?:(?!\}\}).)+?)\s*-?\}\}", re.S)  # `{{ answers.hosts }}` and nothing else
@@ -163,9 +161,12 @@ def value(source: str, context: dict[str, Any]) -> Any:
     try:
         return _compiled(whole.group(1), True)(**context)
     except TemplateError as exc:
-        raise TemplateProblem(f"template {source!r} failed: {exc}",
-                              hint="check the variable names against the template context in "
-                                   "docs/playbook-format.md") from None
+        raise _failed(source, exc) from None
+
+
+def _failed(source: str, exc: TemplateError) -> TemplateProblem:
+    return TemplateProblem(f"template {source!r} failed: {exc}",
+                           hint="check the variable names against the template context in docs/playbook-format.md")
 
 
 def evaluate(expression: str, context: dict[str, Any]) -> Any:
