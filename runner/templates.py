@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.filters import do_default
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -136,7 +136,9 @@ def _as_template(source: str, expression: bool) -> str:
 
 @lru_cache(maxsize=2048)
 def _compiled(source: str, expression: bool) -> Any:
-    return _env.compile_expression(source) if expression else _env.from_string(source)
+    """A compiled template, or expression; an expression's undefined value is returned as it is (StrictUndefined),
+    not turned into None, so each caller decides what a missing value means."""
+    return _env.compile_expression(source, undefined_to_none=False) if expression else _env.from_string(source)
 
 
 def render(source: str, context: dict[str, Any]) -> str:
@@ -159,9 +161,10 @@ def value(source: str, context: dict[str, Any]) -> Any:
     if whole is None:
         return render(source, context)
     try:
-        return _compiled(whole.group(1), True)(**context)
+        result = _compiled(whole.group(1), True)(**context)
     except TemplateError as exc:
         raise _failed(source, exc) from None
+    return render(source, context) if isinstance(result, Undefined) else result  # rendering says what is missing
 
 
 def _failed(source: str, exc: TemplateError) -> TemplateProblem:
@@ -170,9 +173,10 @@ def _failed(source: str, exc: TemplateError) -> TemplateProblem:
 
 
 def evaluate(expression: str, context: dict[str, Any]) -> Any:
-    """Evaluate a `when` expression."""
+    """Evaluate a `when` expression (an undefined value is None: false)."""
     try:
-        return _compiled(expression, True)(**context)
+        result = _compiled(expression, True)(**context)
+        return None if isinstance(result, Undefined) else result
     except TemplateError as exc:
         raise TemplateProblem(f"condition {expression!r} failed: {exc}",
                               hint="use `is defined` or the `default` filter for values that may be missing") from None

@@ -1,0 +1,29 @@
+"""What an include step's input template gives: the value itself when it is one expression, and a missing variable
+named as rendering names it (not quietly None)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from runner.templates import TemplateProblem, evaluate, value
+
+CONTEXT = {"inputs": {"hosts": ["WS-1", "WS-2"], "seen": datetime(2026, 3, 27, 11, tzinfo=ZoneInfo("Europe/Berlin"))}}
+
+
+def test_one_expression_gives_its_value_and_anything_else_its_text():
+    assert value("{{ inputs.hosts }}", CONTEXT) == ["WS-1", "WS-2"]
+    assert value(" {{- inputs.seen -}} ", CONTEXT) is CONTEXT["inputs"]["seen"]
+    assert value("{{ inputs.hosts | length }} hosts", CONTEXT) == "2 hosts"
+    assert value("{{ inputs.hosts[0] }} and {{ inputs.hosts[1] }}", CONTEXT) == "WS-1 and WS-2"
+
+
+def test_a_missing_variable_is_named_not_passed_on_as_nothing():
+    with pytest.raises(TemplateProblem) as raised:
+        value("{{ inputs.nosuch }}", CONTEXT)
+    assert str(raised.value) == ("template '{{ inputs.nosuch }}' failed: 'dict object' has no attribute 'nosuch'\n"
+                                 "  fix: check the variable names against the template context in "
+                                 "docs/playbook-format.md")
+    assert evaluate("inputs.nosuch", CONTEXT) is None  # a `when` on a missing value is false, as before
