@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-IR = [sys.executable, "-m", "runner.cli"]
+IR = [str(Path(sys.executable).with_name("ir"))]  # the console script beside this interpreter
 
 
 def first_prompt(home: Path) -> float:
