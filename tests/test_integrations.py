@@ -350,7 +350,8 @@ def test_jira_server_search_finds_an_unknown_create_by_its_label(run_ir, short, 
 
 
 def test_a_mistake_in_ir_toml_is_named_at_its_line_and_nothing_runs(run_ir, isolated):
-    (isolated / "ir.toml").write_text('[slack]\nchanel_template = "x"\ntimeout = "soon"\n\n[jira]\nproject = 5\n')
+    (isolated / "ir.toml").write_text('[slack]\nchanel_template = "x"\ntimeout = "soon"\n\n[jira]\nproject = 5\n'
+                                      '[pagerduty]\nkey = 1\n')
     result = run_ir("integrations", "check")
     assert (result.returncode, result.stdout) == (1, "")
     toml = isolated / "ir.toml"
@@ -358,7 +359,8 @@ def test_a_mistake_in_ir_toml_is_named_at_its_line_and_nothing_runs(run_ir, isol
         f"{toml}:2: slack.chanel_template: unknown setting `chanel_template`\n  fix: did you mean `channel_template`?\n"
         f"{toml}:3: slack.timeout: Input should be a valid number, unable to parse string as a number\n"
         "  fix: see the settings in README.md\n"
-        f"{toml}:6: jira.project: Input should be a valid string\n  fix: see the settings in README.md\n")
+        f"{toml}:6: jira.project: Input should be a valid string\n  fix: see the settings in README.md\n"
+        f"{toml}:7: pagerduty: unknown setting `pagerduty`\n  fix: settings here: slack, jira, exercise\n")
     (isolated / "ir.toml").write_text("[slack\n")
     result = run_ir("run", "supply-chain", "--dry-run", "--non-interactive")
     assert (result.returncode, result.stderr) == (1, f"{toml}:1:7: not valid TOML: Expected ']' at the end of a "

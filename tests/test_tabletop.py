@@ -430,6 +430,11 @@ def test_ir_validate_checks_a_scenario_file_like_ir_tabletop(run_ir, isolated):
     assert (validated.returncode, validated.stdout) == (1, "")
     assert validated.stderr == tabletop.stderr + "1 of 1 file(s) invalid, 6 problem(s)\n"
     assert tabletop.stderr.startswith("bad.yaml:6:30: participants[0].role: the playbook supply-chain has no role")
+    (isolated / "lost.yaml").write_text('id: lost\ntitle: Lost\nversion: "1.0.0"\nplaybook: nosuch\n')
+    lost = run_ir("validate", "lost.yaml")
+    assert (lost.returncode, lost.stderr) == (1, "lost.yaml:4:11: playbook: no playbook 'nosuch'\n"
+                                                 "  fix: run `ir list` for the playbook ids\n"
+                                                 "1 of 1 file(s) invalid, 1 problem(s)\n")
 
 
 def test_an_unknown_scenario_field_suggests_a_scenario_field(run_ir, isolated):
