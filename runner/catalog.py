@@ -181,3 +181,14 @@ class Catalog:
             if isinstance(step, IncludeStep) and step.playbook not in out:
                 out.update(self.bundle(self._load(self.path_of(step.playbook), ())))
         return out
+
+
+def is_scenario(path: Path) -> bool:
+    """A file with a top-level `playbook:` key is a tabletop scenario (a playbook has no such key). Told apart here,
+    without the scenario models, so that validating playbooks does not build them."""
+    import re
+
+    try:
+        return re.search(rb"^playbook[ \t]*:", path.read_bytes(), re.M) is not None
+    except OSError:
+        return False  # reading it again reports the problem

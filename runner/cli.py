@@ -117,16 +117,22 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
              as_json: JsonFlag = False) -> None:
     """Check playbooks: YAML, the schema, references, the step graph and templates; and tabletop scenarios against
     their playbooks. Exit 0 valid, 1 invalid."""
-    from .catalog import Catalog
-    from .scenario import check_file, found, is_scenario
+    from .catalog import Catalog, is_scenario
 
     catalog = Catalog()
-    targets = refs or [str(e.path) for e in catalog.entries().values()] + [str(p) for p in found()]
+    if refs:
+        targets = refs
+    else:
+        from .scenario import found
+
+        targets = [str(e.path) for e in catalog.entries().values()] + [str(p) for p in found()]
     results = []
     for ref in targets:
         path = catalog.path_of(ref)
         try:
             if is_scenario(path):
+                from .scenario import check_file
+
                 check_file(path, catalog)
             else:
                 catalog.load(str(path))

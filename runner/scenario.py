@@ -168,16 +168,6 @@ def read_scenario(path: Path, playbooks: dict[str, Playbook], *, playbook: str |
     return load_scenario(read_file(path), playbooks, playbook=playbook), path.read_bytes()
 
 
-def is_scenario(path: Path) -> bool:
-    """A file with a top-level `playbook:` key is a scenario (a playbook has no such key)."""
-    import re
-
-    try:
-        return re.search(rb"^playbook[ \t]*:", path.read_bytes(), re.M) is not None
-    except OSError:
-        return False  # reading it again reports the problem
-
-
 def check_file(path: Path, catalog: Catalog) -> Scenario:
     """A scenario file checked on its own (`ir validate`): against the playbook it names, found by `catalog`."""
     source = read_file(path)

@@ -69,3 +69,4 @@ def test_validate_loads_the_integration_registry_but_not_the_clients(playbook):
 
     assert {"runner.loader", "integrations.slack", "integrations.jira"} <= loaded
     assert loaded.isdisjoint(CLIENTS), loaded
+    assert "runner.scenario" not in loaded  # its models are built only when a scenario file is checked
