@@ -54,10 +54,10 @@ def raw_posts(slack: SlackServer, ids: list[str]) -> float:
 
 
 def _outbox(folder: Path, name: str):  # noqa: ANN202 - (store, outbox, incident id)
-    from runner import config
-    from runner.opening import open_incident
-    from runner.outbox import Connections, Courier, Outbox
-    from runner.sqlite_store import SqliteStore
+    from ir import config
+    from ir.run.incidents import open_incident
+    from ir.run.outbox import Connections, Courier, Outbox
+    from ir.store.sqlite import SqliteStore
 
     store = SqliteStore(folder / f"{name}.db")
     incident = open_incident(store, "bench", "1.0.0", "Bench", "low", {"bench": b"id: bench"}, "s0",
@@ -70,7 +70,7 @@ def _outbox(folder: Path, name: str):  # noqa: ANN202 - (store, outbox, incident
 
 
 def _item(incident: str, n: int, channel: str):  # noqa: ANN202 - OutboxItem
-    from runner.store import OutboxItem
+    from ir.store.records import OutboxItem
 
     return OutboxItem(f"{incident}/s{n}/post", incident, "slack", "notify.post",
                       {"channel": channel, "message": "update", "phase": "containment", "step_title": f"s{n}",

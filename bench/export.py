@@ -5,7 +5,7 @@ format by the real `ir export`, then `ir verify --file` on the JSON export and `
 
     python bench/export.py [--events 100000] [--small 10000]
 
-The incident is written straight through runner.sqlite_store.SqliteStore, in batches, with a mix of events like a
+The incident is written straight through ir.store.sqlite.SqliteStore, in batches, with a mix of events like a
 real run's: steps starting and ending, checklist ticks, inputs, notes (some with an earlier time), decisions,
 integration actions, evidence, skipped steps and imported rows; a third of them are listed by the report.
 Streaming formats (json, csv, timesketch-*) must keep memory flat: about the same peak at both sizes. Prints a
@@ -37,7 +37,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter(
 
 def drafts(count: int) -> list:
     """`count` events in a cycle of twenty that looks like a run of a playbook."""
-    from runner.store import Draft
+    from ir.store.records import Draft
 
     out = []
     for n in range(count):
@@ -69,8 +69,8 @@ def drafts(count: int) -> list:
 
 
 def incident(db: Path, count: int) -> str:
-    from runner.opening import open_incident
-    from runner.sqlite_store import SqliteStore
+    from ir.run.incidents import open_incident
+    from ir.store.sqlite import SqliteStore
 
     store = SqliteStore(db)
     try:

@@ -42,12 +42,12 @@ def bye(name: str = "world") -> None:
 
 app()
 """
-IR = "import sys; from runner.console import main; sys.argv[0] = 'ir'; main()"  # what the `ir` console script does
+IR = "import sys; from ir.script import main; sys.argv[0] = 'ir'; main()"  # what the `ir` console script does
 BUDGETS = {"ir list": 1.3, "ir validate (bundled)": 2.0}
 
 
 def bundled_playbooks() -> list[str]:
-    from runner.catalog import search_path
+    from ir.format.catalog import search_path
 
     directory = dict(search_path())["bundled"]
     return sorted(str(p) for p in directory.glob("*.yaml"))

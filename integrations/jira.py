@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .registry import Finding, NotConfigured, Refused, Target, Unknown
+from ir.integrations.registry import Finding, NotConfigured, Refused, Target, Unknown
 
 if TYPE_CHECKING:
     from jira import JIRA
 
-    from runner.config import Secrets, Settings
-    from runner.store import OutboxItem
+    from ir.config import Secrets, Settings
+    from ir.store.records import OutboxItem
 
 
 def marker(key: str) -> str:

@@ -13,8 +13,8 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from runner.config import Secrets, Settings
-    from runner.store import OutboxItem
+    from ir.config import Secrets, Settings
+    from ir.store.records import OutboxItem
 
 GROUP = "ir.integrations"
 

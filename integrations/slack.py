@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .registry import Finding, NotConfigured, Refused, Target, Unknown
+from ir.integrations.registry import Finding, NotConfigured, Refused, Target, Unknown
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from runner.config import Secrets, Settings
-    from runner.store import OutboxItem
+    from ir.config import Secrets, Settings
+    from ir.store.records import OutboxItem
 
 EVENT_TYPE = "ir_action"
 HISTORY_PAGES = 10  # how far back (x200 messages) an unknown post is looked for

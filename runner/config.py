@@ -33,8 +33,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import InvalidPlaybook, Problem
-from .model import IntegrationSettings, Model
+from ir.errors import InvalidPlaybook, Problem
+from ir.format.model import IntegrationSettings, Model
 
 FILE = "ir.toml"
 

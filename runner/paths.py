@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import IrError
+from ir.errors import IrError
 
 
 def home() -> Path:

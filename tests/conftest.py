@@ -14,13 +14,12 @@ import pytest
 
 pytest_plugins = ["fakes.plugin"]
 
-# The console script `pip install -e .` put beside this interpreter: exactly what a user runs. (Not `python -m
-# runner.cli`: that puts the working directory on sys.path, where a test's ./playbooks shadows the bundled ones.)
+# The console script `pip install .` put beside this interpreter: exactly what a user runs.
 IR = [str(Path(sys.executable).with_name("ir"))]
 
 # Where the `ir` under test finds its bundled files: its installed package, which is not this source tree when the
 # project is installed without -e (as in CI). `-P` keeps the working directory off sys.path.
-_WHERE = "from importlib import resources; print(resources.files('playbooks'))"
+_WHERE = "from importlib import resources; print(resources.files('ir.playbooks'))"
 INSTALLED = Path(subprocess.run([sys.executable, "-P", "-c", _WHERE], capture_output=True, text=True, check=True,
                                 cwd="/").stdout.strip())
 BUNDLED_SCENARIOS = sorted((INSTALLED / "scenarios").glob("*.yaml"))

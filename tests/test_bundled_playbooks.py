@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from runner.catalog import Catalog
-from runner.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
+from ir.format.catalog import Catalog
+from ir.format.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
 from conftest import BUNDLED_SCENARIOS
 from runs import incident_id, timeline
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import BUNDLED_SCENARIOS
 import yaml
 
-from runner.catalog import Catalog
-from runner.schema import playbook_schema
+from ir.format.catalog import Catalog
+from ir.format.schema import playbook_schema
 
 SMALL = """\
 id: {id}
@@ -273,7 +273,7 @@ def test_help_version_and_usage(run_ir):
     assert (helped.returncode, helped.stderr) == (0, "")
     for command in ("list", "show", "validate", "schema", "graph"):
         assert f"\n  {command} " in helped.stdout
-    assert (version.returncode, version.stdout) == (0, "ir 0.1.0\n")
+    assert (version.returncode, version.stdout) == (0, "ir 0.2.0\n")
     assert (bare.returncode, bare.stdout) == (2, "")
     assert bare.stderr.startswith("Usage: ir [OPTIONS] COMMAND [ARGS]...")
     assert (unknown.returncode, unknown.stdout) == (2, "")

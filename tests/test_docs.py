@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from runner import errors, templates
-from runner.catalog import Catalog
-from runner.model import PHASES, Playbook
-from runner.schema import playbook_schema
+from ir import errors
+from ir.format import templates
+from ir.format.catalog import Catalog
+from ir.format.model import PHASES, Playbook
+from ir.format.schema import playbook_schema
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "playbook-format.md"
 

@@ -156,9 +156,9 @@ def test_a_tampered_store_is_said_in_the_report(run_ir, incident):
 def _crafted(*, exercise: bool = False) -> str:
     """An incident made through the library: a Jira action with a web link (and one with a bad one), a note that
     tries to be markup."""
-    from runner.opening import open_incident
-    from runner.sqlite_store import SqliteStore
-    from runner.store import Draft
+    from ir.run.incidents import open_incident
+    from ir.store.sqlite import SqliteStore
+    from ir.store.records import Draft
 
     store = SqliteStore()
     try:
@@ -353,7 +353,7 @@ def test_every_format_exports_byte_identical_files_twice(run_ir, incident, isola
 
 def test_the_json_export_holds_everything_and_matches_its_published_schema(run_ir, incident):
     doc = json.loads(export(run_ir, incident, "json"))
-    schema = json.loads(resources.files("runner").joinpath("schemas/export.schema.json").read_text())
+    schema = json.loads(resources.files("ir.export").joinpath("schemas/export.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
     assert [e.message for e in Draft202012Validator(schema).iter_errors(doc)] == []
     events = timeline(run_ir, incident)
@@ -489,7 +489,7 @@ def test_verify_file_accepts_an_export_and_names_the_first_edited_event(run_ir, 
 
 
 def test_an_export_is_read_member_by_member_in_any_chunks():
-    from runner.export_check import Members
+    from ir.export.verify import Members
 
     doc = {"format": "ir-export/1", "n": 12345678, "events": [{"a": [1, 2.5, None]}, {"b": "x\\\" ,]}"}, {}],
            "head": {"hash": "0" * 64, "count": 3}, "t": True}
@@ -523,12 +523,12 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "export.md"
 def test_the_docs_describe_every_format_field_and_kind():
     from dataclasses import fields
 
-    from runner.export import FORMATS as WRITERS
-    from runner.store import Incident
-    from runner.timeline import KINDS, Event
+    from ir.export.formats import FORMATS as WRITERS
+    from ir.store.records import Incident
+    from ir.store.timeline import KINDS, Event
 
     doc = DOC.read_text()
-    schema = json.loads(resources.files("runner").joinpath("schemas/export.schema.json").read_text())
+    schema = json.loads(resources.files("ir.export").joinpath("schemas/export.schema.json").read_text())
     headings = re.findall(r"^### (.*)$", doc, re.M)
     assert sorted(f for f in WRITERS if not any(f"`{f}`" in h for h in headings)) == []
     assert set(schema["$defs"]["Incident"]["properties"]) == {f.name for f in fields(Incident)} - {

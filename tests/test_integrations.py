@@ -202,7 +202,7 @@ def test_an_unknown_slack_outcome_is_looked_up_before_it_is_sent_again(run_ir, s
 
 
 def test_flush_leaves_an_incident_that_another_process_runs_to_that_run(run_ir, short, slack_server):
-    from runner.sqlite_store import SqliteStore
+    from ir.store.sqlite import SqliteStore
 
     slack_server.fail("chat.postMessage", "server_error")
     result, incident = run_short(run_ir, short)

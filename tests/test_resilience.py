@@ -148,8 +148,8 @@ def test_processes_opening_a_new_store_at_once_all_work(isolated):
 
 
 def test_an_action_settled_elsewhere_is_not_begun_again(finished):
-    from runner.sqlite_store import SqliteStore
-    from runner.store import Draft, OutboxItem
+    from ir.store.sqlite import SqliteStore
+    from ir.store.records import Draft, OutboxItem
 
     store = SqliteStore(Path(os.environ["IR_HOME"]) / "ir.db")
     item = store.enqueue(OutboxItem(f"{finished}/late/post", finished, "slack", "notify.post", {"text": "hi"}),

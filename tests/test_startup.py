@@ -13,7 +13,7 @@ import pytest
 PROBE = """\
 import json, sys
 sys.argv = ["ir", *json.loads(sys.argv[1])]
-from runner.console import main
+from ir.script import main
 try:
     main()
 except SystemExit:
@@ -29,7 +29,7 @@ def imported_by(*args: str) -> set[str]:
                             timeout=60, check=False)
     assert "Traceback" not in result.stderr, result.stderr
     modules = json.loads(result.stderr.rsplit("\nMODULES ", 1)[1])
-    return {m for m in modules if "." not in m or m.startswith(("runner.", "integrations."))}
+    return {m for m in modules if "." not in m or m.startswith("ir.")}
 
 
 @pytest.fixture
@@ -48,18 +48,18 @@ def test_help_imports_no_clients_and_no_pydantic():
     loaded = imported_by("--help")
 
     assert loaded.isdisjoint({*CLIENTS, "pydantic", "yaml", "jinja2", "rich"}), loaded
-    assert {"runner.catalog", "runner.model", "runner.loader"}.isdisjoint(loaded)
+    assert {"ir.format.catalog", "ir.format.model", "ir.format.load"}.isdisjoint(loaded)
 
 
 def test_list_imports_no_clients_and_not_the_playbook_model(playbook):
     loaded = imported_by("list")
 
     assert loaded.isdisjoint(CLIENTS), loaded
-    assert {"runner.model", "runner.loader", "runner.schema", "runner.templates"}.isdisjoint(loaded)
+    assert {"ir.format.model", "ir.format.load", "ir.format.schema", "ir.format.templates"}.isdisjoint(loaded)
 
 
 def test_list_does_not_import_pydantic(playbook):
-    """Typer 0.29 would import pydantic to coerce its --help option's None (runner.cli gives it a False default)."""
+    """Typer 0.29 would import pydantic to coerce its --help option's None (ir.cli.app gives it a False default)."""
     assert "pydantic" not in imported_by("list")
     assert "pydantic" not in imported_by("list", "--json")
 
@@ -67,6 +67,6 @@ def test_list_does_not_import_pydantic(playbook):
 def test_validate_loads_the_integration_registry_but_not_the_clients(playbook):
     loaded = imported_by("validate", playbook)
 
-    assert {"runner.loader", "integrations.slack", "integrations.jira"} <= loaded
+    assert {"ir.format.load", "ir.integrations.slack", "ir.integrations.jira"} <= loaded
     assert loaded.isdisjoint(CLIENTS), loaded
-    assert "runner.scenario" not in loaded  # its models are built only when a scenario file is checked
+    assert "ir.tabletop.scenario" not in loaded  # its models are built only when a scenario file is checked

@@ -18,13 +18,13 @@ import jsonschema
 import pytest
 import yaml
 
-from runner.answers import Answers, AnswersFile, check, walk
-from runner.catalog import Catalog
-from runner.loader import load_text
-from runner.model import parse_duration
-from runner.scenario import load_scenario
-from runner.schema import scenario_schema
-from runner.yamlsrc import parse
+from ir.run.answers import Answers, AnswersFile, check, walk
+from ir.format.catalog import Catalog
+from ir.format.load import load_text
+from ir.format.model import parse_duration
+from ir.tabletop.scenario import load_scenario
+from ir.format.schema import scenario_schema
+from ir.format.source import parse
 from conftest import BUNDLED_SCENARIOS
 from runs import kinds, timeline
 from test_docs import objects, sections

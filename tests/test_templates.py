@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runner.templates import TemplateProblem, evaluate, value
+from ir.format.templates import TemplateProblem, evaluate, value
 
 CONTEXT = {"inputs": {"hosts": ["WS-1", "WS-2"], "seen": datetime(2026, 3, 27, 11, tzinfo=ZoneInfo("Europe/Berlin"))}}
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from runner.errors import InvalidPlaybook, Problem
-from runner.loader import load_text
+from ir.errors import InvalidPlaybook, Problem
+from ir.format.load import load_text
 
 VALID = """\
 # yaml-language-server: $schema=playbook.schema.json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.values import parse_time, to_json
+from ir.format.values import parse_time, to_json
 
 
 @pytest.mark.parametrize(("text", "stored"), [

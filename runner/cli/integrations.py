@@ -1,0 +1,121 @@
+"""The outbox and integration commands of the `ir` CLI: `ir flush`, `ir outbox`, `ir integrations check`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ir.errors import EXIT_INVALID
+
+if TYPE_CHECKING:
+    from ir.store.sqlite import SqliteStore
+    from ir.store.records import OutboxItem
+
+integrations_app = typer.Typer(help="Slack, Jira and other integrations.", no_args_is_help=True)
+MaybeIncident = Annotated[str | None, typer.Argument(help="An incident id; default: every incident.")]
+
+
+def _incidents(incident: str | None) -> list[str]:
+    from ir.cli.incident import _store
+
+    store = _store()
+    return [incident] if incident else [i.id for i in store.incidents() if i.status == "open" or
+                                        any(o.status != "done" for o in store.outbox(i.id))]
+
+
+def flush(incident: MaybeIncident = None,
+          as_: Annotated[str | None, typer.Option("--as", help="Who is acting.")] = None) -> None:
+    """Deliver the integration actions still queued (after an outage, a crash or a pause), each exactly once."""
+    from ir.cli.incident import _store
+    from ir.errors import IncidentBusy
+    from ir.run.incidents import actor_name
+    from ir.run.outbox import UNDELIVERED
+
+    store, actor, failed = _store(), actor_name(as_), 0
+    for incident_id in _incidents(incident):
+        if not any(i.status in UNDELIVERED for i in store.outbox(incident_id)):
+            continue
+        try:
+            with store.running(incident_id):  # a run in progress delivers its own actions: never both at once
+                left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
+                failed += _deliver(store, incident_id, actor, left)
+        except IncidentBusy as exc:
+            print(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions")
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _deliver(store: SqliteStore, incident_id: str, actor: str, left: list[OutboxItem]) -> int:
+    """Deliver an incident's undelivered actions in order; how many failed or stayed unknown."""
+    from ir.cli.incident import COURIER_WAIT, open_outbox
+
+    outbox, failed = open_outbox(store, incident_id, actor, say=print), 0
+    stopped: set[str] = set()
+    for item in left:
+        if item.integration in stopped:  # keep the order: nothing overtakes an action that failed
+            continue
+        status = outbox.courier.deliver(store, item)
+        print(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
+        if status in ("failed", "unknown"):
+            stopped.add(item.integration)
+            failed += 1
+    outbox.courier.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
+    return failed
+
+
+def outbox(incident: MaybeIncident = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False) -> None:
+    """List integration actions: pending, sending, done (with their reference), failed, unknown, dry-run."""
+    from dataclasses import asdict
+
+    from ir.cli.incident import _store
+
+    store = _store()
+    items = [i for incident_id in ([incident] if incident else [None]) for i in store.outbox(incident_id)]
+    if incident:
+        store.incident(incident)
+    if as_json:
+        sys.stdout.write(json.dumps([asdict(i) for i in items], indent=2) + "\n")
+        return
+    if not items:
+        print("The outbox is empty.")
+    for i in items:
+        ref = " ".join(f"{k}={v}" for k, v in i.ref.items() if k != "found")
+        detail = f"  {ref}" if ref else (f"  error: {i.error}" if i.error else "")
+        print(f"{i.status:8} {i.integration:6} {i.action:22} {i.key}  (attempts {i.attempts}){detail}")
+
+
+@integrations_app.command("check")
+def check() -> None:
+    """Check the configured integrations: credentials, channels, project, issue types, priorities."""
+    from ir.integrations.registry import NotConfigured, available
+
+    from ir import config
+
+    settings, secrets = config.load(), config.Secrets.from_env()
+
+    bad = 0
+    for name, integration in available().items():
+        try:
+            findings = integration.connect(settings, secrets).check()
+        except NotConfigured as exc:
+            print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n  fix: {exc}")
+            bad += 1
+            continue
+        for finding in findings:
+            print(f"{'✓' if finding.ok else '✗'} {finding.what}" + (f"\n  fix: {finding.fix}" if finding.fix else ""))
+            bad += not finding.ok
+    if bad:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@integrations_app.command("list")
+def list_() -> None:
+    """The integrations installed (entry-point group ir.integrations) and the step kinds each handles."""
+    from ir.integrations.registry import available
+
+    for name, integration in available().items():
+        print(f"{name}: {', '.join(sorted(integration.handles))}")

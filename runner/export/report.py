@@ -1,0 +1,304 @@
+"""The post-incident report, computed in one pass over an incident's events: milestones and the durations between
+them, participants and roles, decisions, integration actions, evidence, skipped and failed steps, follow-ups,
+notes, imported events, and whether the hash chain verifies. `ir.export.markdown` and `ir.export.html` render it.
+
+The model keeps the events it shows (decisions, notes, evidence, ...) and only counts the others (step and
+checklist events, inputs), so its memory grows with what the report lists, not with the timeline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from ir.store.records import Incident
+from ir.store.timeline import Broken, Event, verify
+
+MILESTONES = ("detected", "declared", "contained", "eradicated", "recovered", "closed")
+# (what is measured, the milestone it ends at); every duration starts at `detected` (else at the opening)
+DURATIONS = (("time to declare", "declared"), ("time to contain", "contained"),
+             ("time to eradicate", "eradicated"), ("time to recover", "recovered"), ("time to close", "closed"))
+FOLLOW_UP = re.compile(r"^\s*(?:follow[- ]?up|todo|action)\s*:\s*", re.I)
+OUTCOMES = {"integration.done": "done", "integration.failed": "failed", "integration.dry_run": "dry-run"}
+LINK_KEYS = ("url", "permalink", "link")
+# Events that only move the run along: counted, not listed in the report's timeline.
+ROUTINE = frozenset({"step.started", "step.completed", "checklist.checked", "input.set", "role.assigned",
+                     "integration.requested"})
+
+
+def moment(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event as the report shows it: its times parsed, everything else as recorded."""
+
+    seq: int
+    kind: str
+    occurred: datetime
+    recorded: datetime
+    actor: str
+    message: str
+    phase: str | None
+    step: str | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event) -> Entry:
+        return cls(event.seq, event.kind, moment(event.occurred_at), moment(event.recorded_at), event.actor,
+                   event.message, event.phase, event.step, event.data)
+
+    @property
+    def differs(self) -> bool:
+        """It happened at another moment than it was recorded (a note with --at, a step completed `at`)."""
+        return self.occurred != self.recorded
+
+
+@dataclass
+class Span:
+    """How many events, from when to when."""
+
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, when: datetime) -> None:
+        self.count += 1
+        self.first = when if self.first is None else min(self.first, when)
+        self.last = when if self.last is None else max(self.last, when)
+
+
+@dataclass
+class Action:
+    """An integration action, by its idempotency key: requested, then done, failed or dry-run."""
+
+    key: str
+    integration: str
+    action: str
+    requested: Entry
+    outcome: Entry | None = None
+
+    @property
+    def status(self) -> str:
+        return OUTCOMES[self.outcome.kind] if self.outcome else "requested"
+
+    @property
+    def described(self) -> str:
+        return {"dry-run": "not sent (dry run)", "requested": "requested, outcome unknown"}.get(self.status,
+                                                                                              self.status)
+
+    @property
+    def ref(self) -> dict[str, Any]:
+        return dict(self.outcome.data.get("ref") or {}) if self.outcome else {}
+
+    @property
+    def reference(self) -> str:
+        """The external reference but its web address: `channel=C024BE91L, ts=1503435956.000247`, `key=IR-42`."""
+        linked = self._linked()
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.ref.items()) if k != linked and v is not None)
+
+    @property
+    def link(self) -> str | None:
+        """A web address for the ticket or message, when the integration recorded one."""
+        linked = self._linked()
+        return self.ref[linked] if linked else None
+
+    def _linked(self) -> str | None:
+        return next((key for key in LINK_KEYS if isinstance(self.ref.get(key), str)
+                     and self.ref[key].startswith(("https://", "http://"))), None)
+
+
+@dataclass
+class Report:
+    incident: Incident
+    events: int = 0
+    head: str = ""
+    broken: Broken | None = None
+    opened: Entry | None = None
+    roles: dict[str, Any] = field(default_factory=dict)
+    participants: dict[str, Span] = field(default_factory=dict)
+    phases: dict[str, Span] = field(default_factory=dict)  # "": events outside any phase; imported ones aside
+    sources: dict[str, Span] = field(default_factory=dict)  # imported events, by source
+    milestones: dict[str, Entry] = field(default_factory=dict)  # the first of each
+    timeline: list[Entry] = field(default_factory=list)  # every event but the routine ones
+    decisions: list[Entry] = field(default_factory=list)
+    evidence: list[Entry] = field(default_factory=list)
+    outcomes: list[Entry] = field(default_factory=list)  # skipped and failed steps
+    notes: list[Entry] = field(default_factory=list)
+    actions_to_take: list[Entry] = field(default_factory=list)  # an exercise's corrective actions
+    actions: dict[str, Action] = field(default_factory=dict)
+    unfinished: dict[str, Entry] = field(default_factory=dict)  # steps started and not (yet) finished
+
+    def add(self, event: Event) -> None:
+        entry = Entry.of(event)
+        self.events, self.head = event.seq, event.hash
+        kind, data = entry.kind, entry.data
+        if kind == "imported":
+            self.sources.setdefault(str(data.get("source")), Span()).add(entry.occurred)
+        else:
+            self.participants.setdefault(entry.actor, Span()).add(entry.recorded)
+            self.phases.setdefault(entry.phase or "", Span()).add(entry.occurred)
+        if kind not in ROUTINE:
+            self.timeline.append(entry)
+        if kind == "incident.opened":
+            self.opened = entry
+        elif kind == "role.assigned":
+            self.roles[str(data.get("name", "")).removeprefix("roles.")] = data.get("value")
+        elif kind == "milestone":
+            self.milestones.setdefault(str(data.get("milestone")), entry)
+        elif kind == "incident.closed":
+            self.milestones.setdefault("closed", entry)
+        elif kind == "decision":
+            self.decisions.append(entry)
+        elif kind == "evidence":
+            self.evidence.append(entry)
+        elif kind == "note":
+            self.notes.append(entry)
+        elif kind == "corrective_action":
+            self.actions_to_take.append(entry)
+        elif kind == "step.started" and entry.step:
+            self.unfinished[entry.step] = entry
+        elif kind in ("step.completed", "step.skipped", "step.failed") and entry.step:
+            self.unfinished.pop(entry.step, None)
+            if kind != "step.completed":
+                self.outcomes.append(entry)
+        elif kind == "integration.requested":
+            self.actions[data["key"]] = Action(data["key"], data["integration"], data["action"], entry)
+        elif kind in OUTCOMES and data.get("key") in self.actions:
+            self.actions[data["key"]].outcome = entry
+
+    def durations(self) -> Iterator[tuple[str, str, str, timedelta | None]]:
+        """(what, from which milestone, to which, how long) for each measured duration; None: not reached."""
+        start_name, start = "detected", self.milestones.get("detected")
+        if start is None:
+            start_name, start = "opened", self.opened
+        for label, end_name in DURATIONS:
+            end = self.milestones.get(end_name)
+            yield label, start_name, end_name, end.occurred - start.occurred if start and end else None
+
+    def follow_ups(self) -> Iterator[str]:
+        """What is left to do: failed steps, unfinished steps, the follow-up tasks opened, integration actions not
+        carried out, notes that begin with `follow-up:`, `todo:` or `action:`, and an exercise's corrective
+        actions."""
+        for entry in self.outcomes:
+            if entry.kind == "step.failed":
+                yield f"step {entry.step} failed: {entry.message or 'no reason given'}"
+        for path in self.unfinished:
+            yield f"step {path} was started and not finished"
+        if self.incident.cursor and self.incident.status == "closed":
+            yield f"the incident was closed with the playbook still at step {self.incident.cursor}"
+        live = self.incident.mode == "live"
+        for action in self.actions.values():
+            summary = action.requested.data.get("summary")
+            if action.action == "ticket.task" and summary and action.status in ("done", "dry-run"):
+                yield f"task: {summary}" + (f" ({action.ref['key']})" if action.ref.get("key") else
+                                            " (not opened: dry run)" if action.status == "dry-run" else "")
+            if action.status == "failed":
+                yield f"{action.integration} {action.action} ({action.key}) failed: {action.outcome.message}"  # type: ignore[union-attr]
+            elif action.status == "requested":
+                yield f"{action.integration} {action.action} ({action.key}) was requested, its outcome is unknown"
+            elif action.status == "dry-run" and live:
+                yield f"{action.integration} {action.action} ({action.key}) was not sent: do it by hand"
+        for note in self.notes:
+            if FOLLOW_UP.match(note.message):
+                yield FOLLOW_UP.sub("", note.message, count=1)
+        for entry in self.actions_to_take:
+            owner, due = entry.data.get("owner"), entry.data.get("due")
+            yield entry.message + "".join(f", {k} {v}" for k, v in (("owner", owner), ("due", due)) if v)
+
+
+def build(incident: Incident, events: Iterable[Event]) -> Report:
+    """The report over `events` (one pass), checking the hash chain on the way."""
+    report = Report(incident)
+
+    def feed() -> Iterator[Event]:
+        for event in events:
+            report.add(event)
+            yield event
+
+    stream = feed()
+    report.broken = verify(stream, head=(incident.head_hash, incident.event_count))
+    for _ in stream:  # a broken chain stops the check, not the report
+        pass
+    return report
+
+
+def chronological(entries: Iterable[Entry]) -> list[Entry]:
+    return sorted(entries, key=lambda e: (e.occurred, e.seq))
+
+
+def question(entry: Entry) -> str:
+    """A decision's question (its message reads `question -> label`)."""
+    return entry.message.removesuffix(f" -> {entry.data.get('label')}")
+
+
+def headline(entry: Entry) -> str:
+    """What an event says, in one line of plain text."""
+    data, kind = entry.data, entry.kind
+    if kind == "decision":
+        return f"decision: {entry.message}"
+    if kind == "milestone":
+        return f"milestone: {data.get('milestone')}"
+    if kind == "evidence":
+        return f"evidence: {entry.message} (SHA-256 {data.get('sha256')})"
+    if kind in OUTCOMES:
+        return f"{data.get('integration')} {data.get('action')} {OUTCOMES[kind]}: {entry.message}"
+    if kind == "imported":
+        return f"imported from {data.get('source')} (line {data.get('line')}): {entry.message}"
+    if kind in ("step.skipped", "step.failed"):
+        return f"{kind.replace('.', ' ')}: {entry.message}" if entry.message else kind.replace(".", " ")
+    return f"{kind}: {entry.message}" if entry.message else kind
+
+
+def zone(name: str | None) -> tzinfo:
+    """The time zone times are shown in: UTC, or an IANA name such as Europe/Berlin."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name or name.upper() in ("UTC", "Z"):
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use UTC or an IANA name such as Europe/Berlin") from None
+
+
+def zone_name(tz: tzinfo) -> str:
+    return str(getattr(tz, "key", None) or "UTC")
+
+
+def when(value: datetime | None, tz: tzinfo) -> str:
+    """`2026-03-29 14:02:00 PDT (-07:00)`, or `2026-03-29 21:02:00 UTC`."""
+    if value is None:
+        return ""
+    local = value.astimezone(tz)
+    text = f"{local:%Y-%m-%d %H:%M:%S}"
+    offset = local.strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:5]}"
+    name = local.tzname() or offset
+    if name == "UTC" and offset == "+00:00":
+        return f"{text} UTC"
+    return f"{text} {offset}" if name.startswith(("+", "-")) else f"{text} {name} ({offset})"
+
+
+def when_entry(entry: Entry, tz: tzinfo) -> str:
+    """When it happened, and when it was recorded if that was another moment."""
+    shown = when(entry.occurred, tz)
+    return f"{shown} (recorded {when(entry.recorded, tz)})" if entry.differs else shown
+
+
+def duration(delta: timedelta) -> str:
+    """`2d 3h 04m`, `1h 05m`, `4m 10s`, `12s`; negative with a minus sign."""
+    seconds = int(delta.total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h {minutes:02d}m"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    return f"{sign}{minutes}m {secs:02d}s" if minutes else f"{sign}{secs}s"

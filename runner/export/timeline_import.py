@@ -1,0 +1,182 @@
+"""`ir timeline INCIDENT --import FILE`: events made elsewhere (an EDR's export, notes kept on paper) added to an
+incident's timeline, so that the review has one timeline.
+
+A file is CSV with a header row, or JSONL (one JSON object a line, as Timesketch reads them). Each row needs a
+`message` and a time: `datetime` (ISO 8601 with an offset, or a date and time followed by an IANA zone name) or
+`timestamp` (integer microseconds since the epoch). `timestamp_desc` and `actor` are kept as such; every other
+column goes into the event's `data.fields`. A time without a zone is refused unless a zone is given.
+
+Every row is checked before anything is written: a file with a bad row changes nothing. The file is read twice
+(check, then write), a row at a time, and written in batches, so large files take little memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+from ir.errors import IrError
+from ir.store.records import Draft, Store
+
+BATCH = 1000
+KNOWN = ("datetime", "timestamp", "message", "timestamp_desc", "actor")
+SHOWN = 20  # problems listed; the rest are counted
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    occurred: str
+    message: str
+    actor: str | None
+    description: str | None
+    fields: dict[str, Any]
+
+
+def import_file(store: Store, incident_id: str, path: Path, *, source: str | None, tz: tzinfo | None,
+                actor: str) -> tuple[int, int, int]:
+    """Check every row of `path`, then append them as `imported` events; returns how many, and the first and
+    last event numbers."""
+    store.incident(incident_id)
+    source = source or path.name
+    problems, count = [], 0
+    for item in _rows(path, tz):
+        if isinstance(item, str):
+            problems.append(item)
+        count += 1
+    if problems:
+        shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
+        raise IrError(f"{path}: {len(problems)} bad row(s), nothing was imported:\n" + "\n".join(shown),
+                      hint="fix the rows listed and import the file again")
+    if not count:
+        raise IrError(f"{path}: no rows to import", hint="a CSV file needs a header row and at least one row")
+    first = last = 0
+    batch: list[Draft] = []
+    for item in _rows(path, tz):
+        if isinstance(item, str):  # the file changed since it was checked
+            raise IrError(f"{item} (the file changed while it was imported; events up to {last} were added)")
+        data = {"source": source, "line": item.line, "fields": item.fields}
+        if item.description:
+            data["timestamp_desc"] = item.description
+        batch.append(Draft("imported", item.actor or actor, item.message, occurred_at=item.occurred, data=data))
+        if len(batch) == BATCH:
+            last = store.record(incident_id, batch).seq
+            first, batch = first or last - BATCH + 1, []
+    if batch:
+        last = store.record(incident_id, batch).seq
+        first = first or last - len(batch) + 1
+    return count, first, last
+
+
+def _rows(path: Path, tz: tzinfo | None) -> Iterator[Row | str]:
+    """Each row of the file, checked, or a problem (`file:line: what`)."""
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise IrError(f"{path}: cannot tell its format from the name",
+                      hint="name a CSV file *.csv and a JSON-lines file *.jsonl")
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            records = _csv(path, fh) if kind == "csv" else _jsonl(path, fh)
+            for line, record in records:
+                if isinstance(record, str):
+                    yield f"{path}:{line}: {record}"
+                    continue
+                try:
+                    yield _row(line, record, tz)
+                except ValueError as exc:
+                    yield f"{path}:{line}: {exc}"
+    except OSError as exc:
+        raise IrError(f"{path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise IrError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                      hint="save the file as UTF-8") from None
+
+
+def _csv(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    reader = csv.reader(fh, strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        names = [h.strip() for h in header]
+        missing = [n for n in ("message",) if n not in names]
+        if "datetime" not in names and "timestamp" not in names:
+            missing.append("datetime (or timestamp)")
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if missing or doubled or "" in names:
+            what = (f"the header lacks {', '.join(missing)}" if missing else
+                    f"the header names {', '.join(doubled)} twice" if doubled else "the header has an empty name")
+            raise IrError(f"{path}:1: {what}", hint="the first row names the columns: datetime,message,...")
+        end = reader.line_num
+        for values in reader:
+            line, end = end + 1, reader.line_num
+            if not values:
+                continue
+            if len(values) != len(names):
+                yield line, f"{len(values)} values, the header has {len(names)} columns"
+            else:
+                yield line, dict(zip(names, values))
+    except csv.Error as exc:
+        raise IrError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _jsonl(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for line, text in enumerate(fh, 1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield line, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        yield line, record if isinstance(record, dict) else "not a JSON object"
+
+
+def _row(line: int, record: dict[str, Any], tz: tzinfo | None) -> Row:
+    message = record.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise ValueError("`message` is missing or empty")
+    actor, description = record.get("actor"), record.get("timestamp_desc")
+    for name, value in (("actor", actor), ("timestamp_desc", description)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"`{name}` must be text")
+    fields = {k: v for k, v in record.items() if k not in KNOWN}
+    return Row(line, _time(record, tz).isoformat(), message, actor or None, description or None, fields)
+
+
+def _time(record: dict[str, Any], tz: tzinfo | None) -> datetime:
+    text, micros = record.get("datetime"), record.get("timestamp")
+    if text not in (None, ""):
+        if not isinstance(text, str):
+            raise ValueError("`datetime` must be text, e.g. 2026-03-29T14:02:00-07:00")
+        return _aware(text, tz)
+    if micros in (None, ""):
+        raise ValueError("no time: give `datetime` (ISO 8601 with an offset) or `timestamp` (microseconds)")
+    if isinstance(micros, bool) or not isinstance(micros, (int, str)) or not str(micros).lstrip("-").isdigit():
+        raise ValueError(f"`timestamp` {micros!r} is not a whole number of microseconds since 1970")
+    try:
+        return EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError:
+        raise ValueError(f"`timestamp` {micros} is out of range") from None
+
+
+def _aware(text: str, tz: tzinfo | None) -> datetime:
+    from ir.format import values
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = values.parse_time(text)  # `2026-03-29 14:02 America/Los_Angeles`; else its ValueError says why
+    if moment.tzinfo is None:
+        if tz is None:
+            raise ValueError(f"`datetime` {text!r} has no time zone; add an offset (2026-03-29T14:02:00-07:00) "
+                             "or give --tz")
+        moment = moment.replace(tzinfo=tz)
+    return moment

@@ -1,0 +1,171 @@
+"""`ir verify --file`: a JSON export (`ir export --format json`) checked offline. The hash chain is recomputed
+event by event (ir.store.timeline.verify) against the head the export records, every event must be of the exported
+incident, the incident's fields must match the seal in the head (ir.export.formats.seal), and the playbooks it
+carries must hash to what the incident opened with.
+
+The file is read twice, a member at a time and the events one by one (first for the head, then for the chain),
+so an export of any size is checked in little memory, whatever its layout or white space.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ir.errors import IrError
+from ir.export.formats import VERSION, seal
+from ir.store.timeline import Event, verify
+
+CHUNK = 1 << 16
+_SPACE = re.compile(r"[ \t\n\r]*")
+_HINT = "give the file `ir export --format json` wrote"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What `ir verify --file` found."""
+
+    incident: str
+    count: int
+    head: str
+    problem: str | None
+
+
+class Members:
+    """One JSON object read from a text stream member by member, its `events` array item by item."""
+
+    def __init__(self, stream: TextIO, chunk: int = CHUNK):
+        self.stream, self.chunk, self.buffer, self.pos = stream, chunk, "", 0
+        self.decoder = json.JSONDecoder()
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """(name, value) for each member; the value of `events` is an iterator, to be used up before the next."""
+        self._expect("{")
+        if self._next() == "}":
+            return
+        while True:
+            name = self._value()
+            if not isinstance(name, str):
+                raise ValueError("a member name is not a string")
+            self._expect(":")
+            yield name, (self._array() if name == "events" else self._value())
+            if self._expect(",}") == "}":
+                return
+
+    def _array(self) -> Iterator[Any]:
+        self._expect("[")
+        if self._next() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self._value()
+            if self._expect(",]") == "]":
+                return
+
+    def _more(self) -> bool:
+        chunk = self.stream.read(self.chunk)
+        self.buffer, self.pos = self.buffer[self.pos:] + chunk, 0
+        return bool(chunk)
+
+    def _next(self) -> str:
+        """The next character that is not white space, not consumed ("" at the end)."""
+        while True:
+            self.pos = _SPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buffer) or not self._more():
+                return self.buffer[self.pos:self.pos + 1]
+
+    def _expect(self, allowed: str) -> str:
+        found = self._next()
+        if not found or found not in allowed:
+            raise ValueError(f"expected {' or '.join(map(repr, allowed))}, found {found or 'the end'!r}")
+        self.pos += 1
+        return found
+
+    def _value(self) -> Any:
+        self._next()
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError as exc:
+                if self._more():  # the value goes on in the next chunk
+                    continue
+                raise ValueError(exc.msg) from None
+            if end == len(self.buffer) and self._more():  # a number may, too
+                continue
+            self.pos = end
+            return value
+
+
+@dataclass
+class _Chain:
+    """The export's events as Events, noting the first one and any of another incident."""
+
+    path: Path
+    incident: str
+    first: Event | None = None
+    stranger: Event | None = None
+
+    def events(self, items: Iterator[Any]) -> Iterator[Event]:
+        for number, item in enumerate(items, 1):
+            try:
+                event = Event(**item)
+            except TypeError as exc:
+                raise IrError(f"{self.path}: event {number} is not an event ({exc})", hint=_HINT) from None
+            self.first = self.first or event
+            if event.incident != self.incident and self.stranger is None:
+                self.stranger = event
+            yield event
+
+
+def check_file(path: Path) -> Checked:
+    from ir.run.incidents import bundle_hash
+
+    header = {}
+    with _reading(path) as members:
+        for name, value in members.items():
+            if name == "events":
+                for _ in value:  # read for the members after them
+                    pass
+            else:
+                header[name] = value
+    if header.get("format") != VERSION:
+        raise IrError(f"{path}: not an ir export (format {header.get('format')!r}, expected {VERSION!r})", hint=_HINT)
+    try:
+        incident_id, recorded = str(header["incident"]["id"]), header["incident"]["playbook_hash"]
+        head, count = header["head"]["hash"], header["head"]["count"]
+        playbooks = {pid: text.encode() for pid, text in header["playbooks"].items()}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise IrError(f"{path}: not a complete ir export ({type(exc).__name__}: {exc})",
+                      hint="validate it against runner/schemas/export.schema.json") from None
+    chain = _Chain(path, incident_id)
+    with _reading(path) as members:
+        events = next((value for name, value in members.items() if name == "events"), iter(()))
+        broken = verify(chain.events(events), head=(head, count))
+    problem = str(broken) if broken else None
+    if problem is None and chain.stranger:
+        problem = f"event {chain.stranger.seq} belongs to {chain.stranger.incident}, the export is of {incident_id}"
+    sealed = header["head"].get("incident")  # an optional member of ir-export/1: older exports have none
+    if problem is None and sealed is not None and sealed != seal(head, header["incident"]):
+        problem = "the incident's fields (title, severity, status...) were edited: they do not match head.incident"
+    opened = chain.first.data.get("hash") if chain.first and chain.first.kind == "incident.opened" else None
+    actual = bundle_hash(playbooks)
+    if problem is None and not actual == recorded == opened:
+        problem = (f"the playbooks in the export hash to {actual[:12]}…, the incident opened with {str(opened)[:12]}… "
+                   f"(header: {str(recorded)[:12]}…): a playbook was changed")
+    return Checked(incident_id, count, head, problem)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[Members]:
+    try:
+        with path.open(encoding="utf-8") as stream:
+            yield Members(stream)
+    except OSError as exc:
+        raise IrError(f"{path}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:  # UnicodeDecodeError, too
+        raise IrError(f"{path}: not valid JSON ({exc})", hint=_HINT) from None

@@ -1,0 +1,143 @@
+"""Read YAML into plain data and remember where every value came from (line and column).
+
+Pydantic reports error locations as paths such as ``("steps", 3, "next")``; `Source.where` maps such a path
+back to the YAML node so every error can say ``file:line:column``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ir.errors import InvalidPlaybook, Problem
+
+MAX_BYTES = 1_000_000
+MAX_NODES = 200_000
+
+Loc = tuple[int | str, ...]
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"  # a string scalar's value is its text: no need to go through the constructor
+
+
+@dataclass
+class Source:
+    """A parsed YAML document: its data, its file name and the position of every node."""
+
+    file: str
+    data: Any
+    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, loc: Loc, *, key: bool = False) -> tuple[int | None, int | None]:
+        """The line and column of the value at `loc` (of its key, with `key=True`), or of the nearest
+        ancestor that exists in the file."""
+        if key and loc in self.key_positions:
+            return self.key_positions[loc]
+        for end in range(len(loc), -1, -1):
+            pos = self.positions.get(tuple(loc[:end]))
+            if pos:
+                return pos
+        return None, None
+
+    def problem(self, loc: Loc, message: str, hint: str | None = None, *, key: bool = False) -> Problem:
+        line, column = self.where(loc, key=key)
+        return Problem(message, self.file, line, column, format_loc(loc), hint)
+
+
+def format_loc(loc: Loc) -> str:
+    """``("steps", 3, "next")`` -> ``steps[3].next``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def read_file(path: Path) -> Source:
+    """Read and parse a YAML file, or raise `InvalidPlaybook` with a positioned problem."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidPlaybook([Problem(f"cannot read the file: {exc.strerror}", name)]) from None
+    return parse(raw, name)
+
+
+def parse(raw: bytes, name: str) -> Source:
+    def fail(message: str, hint: str, line: int | None = 1, column: int | None = 1) -> InvalidPlaybook:
+        return InvalidPlaybook([Problem(message, name, line, column, hint=hint)])
+
+    if len(raw) > MAX_BYTES:
+        raise fail(f"the file is {len(raw) / 1e6:.1f} MB; playbooks are limited to {MAX_BYTES // 1_000_000} MB",
+                   "split it into smaller playbooks joined with `include` steps")
+    if b"\0" in raw:
+        raise fail("the file is binary, not YAML text", "point ir at a .yaml playbook file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise fail("the file is not UTF-8 text", "save the file as UTF-8", line, None) from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(p for p in (exc.context, exc.problem) if p)
+        at_tab = mark is not None and text[mark.index : mark.index + 1] == "\t"
+        if at_tab:
+            message = "a tab character; YAML indentation must use spaces"
+        hint = "indent with spaces, not tabs" if at_tab else "check the indentation and quoting on this line and the one before it"
+        raise fail(f"invalid YAML: {message}", hint, mark.line + 1 if mark else None,
+                   mark.column + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise fail(f"invalid YAML: {exc}", "check the file is a single YAML document") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise fail("the file is empty", "a playbook is a YAML mapping with at least id, title, version and steps")
+    source = Source(name, None)
+    builder = _Builder(loader, source)
+    source.data = builder.build(node, ())
+    if builder.problems:
+        raise InvalidPlaybook(builder.problems)
+    return source
+
+
+class _Builder:
+    """Turns a composed node tree into plain Python data, recording positions and duplicate keys."""
+
+    def __init__(self, loader: Any, source: Source):
+        self.loader, self.source = loader, source
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise InvalidPlaybook([Problem(f"the document has more than {MAX_NODES} values (or aliases that "
+                                           "expand to that many)", self.source.file, 1, 1,
+                                           hint="remove deeply nested aliases or split the playbook")])
+        self.source.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else \
+                    self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, bool, float)) or key is None:
+                    key = str(key)
+                if key in out:
+                    line = key_node.start_mark.line + 1
+                    self.problems.append(Problem(f"duplicate key {key!r}", self.source.file, line,
+                                                 key_node.start_mark.column + 1, format_loc(loc) or None,
+                                                 "remove one of the two entries"))
+                self.source.key_positions[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                out[key] = self.build(value_node, (*loc, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        return node.value if node.tag == _STR else self.loader.construct_object(node)

@@ -1,0 +1,206 @@
+"""Jinja2 templates in playbooks: rendered in a sandbox with StrictUndefined, because playbooks come from
+other people's repositories.
+
+The template context (documented in docs/playbook-format.md):
+  inputs    the playbook's inputs            inputs.vendor
+  answers   answers to prompt questions      answers.affected_hosts
+  steps     per step: status, decision, label, note, completed_at   steps.scope.decision
+  incident  id, title, severity, status, exercise, opened_at, channel, ticket, commander
+  roles     who holds each role              roles.commander
+  playbook  id, title, version
+  now       the current time (aware, UTC)
+
+A value that was not given (an optional input left empty, a role nobody holds) is None: it renders as nothing, and
+`default(...)` stands in for it as for an undefined one.
+
+Filters besides Jinja's own: add_hours(n) (elapsed hours), add_days(n) (calendar days), add_business_days(n)
+(Monday to Friday), in_zone("Europe/Berlin"), timestamp (2026-03-29 14:02 PDT (-07:00)).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.filters import do_default
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ir.errors import IrError
+
+CONTEXT_NAMES = frozenset({"inputs", "answers", "steps", "incident", "roles", "playbook", "now"})
+INCIDENT_FIELDS = frozenset(
+    {"id", "title", "severity", "status", "exercise", "opened_at", "channel", "ticket", "commander"}
+)
+STEP_FIELDS = frozenset({"status", "decision", "label", "note", "completed_at"})
+PLAYBOOK_FIELDS = frozenset({"id", "title", "version"})
+
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(), timezone.utc)
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TemplateError(f"{value!r} is not a date-time with a time zone")
+    return value
+
+
+def add_hours(value: Any, hours: float) -> datetime:
+    """Elapsed hours (72 hours after Friday 11:00 CET is Monday 12:00 CEST when the clocks go forward)."""
+    moment = _aware(value)
+    return (moment.astimezone(timezone.utc) + timedelta(hours=hours)).astimezone(moment.tzinfo)
+
+
+def add_days(value: Any, days: float) -> datetime:
+    """Calendar days: the same wall-clock time in the value's zone, `days` later."""
+    return _aware(value) + timedelta(days=days)
+
+
+def add_business_days(value: Any, days: int) -> datetime:
+    """Monday to Friday; public holidays are not known to ir."""
+    out = _aware(value)
+    while days > 0:
+        out += timedelta(days=1)
+        days -= out.weekday() < 5
+    return out
+
+
+def in_zone(value: Any, zone: str) -> datetime:
+    return _aware(value).astimezone(ZoneInfo(zone))
+
+
+def timestamp(value: Any) -> str:
+    """A date-time as people read it in a report: 2026-03-29 14:02 PDT (-07:00)."""
+    moment = _aware(value)
+    offset = f"{moment:%z}"
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()} ({offset[:3]}:{offset[3:]})"
+
+
+def default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    """Jinja's `default`, which also stands in for a value that was not given (an optional input left empty, a
+    role nobody holds): those are None in the context."""
+    return default_value if value is None else do_default(value, default_value, boolean)
+
+
+FILTERS = {"add_hours": add_hours, "add_days": add_days, "add_business_days": add_business_days,
+           "in_zone": in_zone, "timestamp": timestamp}
+# A value that was not given renders as nothing, not as "None".
+_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                                     finalize=lambda value: "" if value is None else value)
+_env.filters.update(FILTERS, default=default, d=default)
+GLOBALS = frozenset(_env.globals)
+
+
+class TemplateProblem(IrError):
+    """A template that does not parse or cannot be rendered."""
+
+
+@lru_cache(maxsize=2048)
+def _nodes(source: str) -> tuple[nodes.Node, ...]:
+    """Every node of a parsed template, in document order (walked once, read by the checks and `references`)."""
+    return tuple(_env.parse(source).find_all(nodes.Node))
+
+
+# What Jinja's compiler checks beyond the parser, besides filter and test names: blocks, extends, macros and
+# for-loop targets. Playbook templates rarely hold them, so only those templates are compiled to check them.
+_COMPILER_CHECKED = (nodes.Block, nodes.Extends, nodes.Macro, nodes.CallBlock, nodes.For)
+
+
+def syntax_error(source: str, *, expression: bool = False) -> str | None:
+    """The syntax error of a template (or of a `when` expression), or None when it is valid: it parses and
+    names only filters and tests that exist (anywhere, even in a branch that may not run)."""
+    try:
+        found = _nodes(_as_template(source, expression))
+        for node in found:
+            if isinstance(node, (nodes.Filter, nodes.Test)):
+                known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
+                if node.name not in known:
+                    kind = "filter" if isinstance(node, nodes.Filter) else "test"
+                    return f"No {kind} named {node.name!r}."  # Jinja's compiler's words
+        if any(isinstance(node, _COMPILER_CHECKED) for node in found):
+            _compiled(source, expression)
+    except TemplateError as exc:
+        return str(exc)
+    return None
+
+
+def _as_template(source: str, expression: bool) -> str:
+    return "{{ (" + source + ") }}" if expression else source
+
+
+@lru_cache(maxsize=2048)
+def _compiled(source: str, expression: bool) -> Any:
+    """A compiled template, or expression; an expression's undefined value is returned as it is (StrictUndefined),
+    not turned into None, so each caller decides what a missing value means."""
+    return _env.compile_expression(source, undefined_to_none=False) if expression else _env.from_string(source)
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    """Render a template string; a missing variable or a sandbox violation is a `TemplateProblem`."""
+    if "{" not in source:
+        return source
+    try:
+        return _compiled(source, False).render(context)
+    except TemplateError as exc:
+        raise _failed(source, exc) from None
+
+
+_WHOLE = re.compile(r"\{\{-?\s*((?:(?!\}\}).)+?)\s*-?\}\}", re.S)  # `{{ answers.hosts }}` and nothing else
+
+
+def value(source: str, context: dict[str, Any]) -> Any:
+    """What a template gives an include step's input: when it is one expression (`{{ answers.hosts }}`), the
+    expression's own value (a list stays a list, a time keeps its zone); otherwise its rendered text."""
+    whole = _WHOLE.fullmatch(source.strip())
+    if whole is None:
+        return render(source, context)
+    try:
+        result = _compiled(whole.group(1), True)(**context)
+    except TemplateError as exc:
+        raise _failed(source, exc) from None
+    return render(source, context) if isinstance(result, Undefined) else result  # rendering says what is missing
+
+
+def _failed(source: str, exc: TemplateError) -> TemplateProblem:
+    return TemplateProblem(f"template {source!r} failed: {exc}",
+                           hint="check the variable names against the template context in docs/playbook-format.md")
+
+
+def evaluate(expression: str, context: dict[str, Any]) -> Any:
+    """Evaluate a `when` expression (an undefined value is None: false)."""
+    try:
+        result = _compiled(expression, True)(**context)
+        return None if isinstance(result, Undefined) else result
+    except TemplateError as exc:
+        raise TemplateProblem(f"condition {expression!r} failed: {exc}",
+                              hint="use `is defined` or the `default` filter for values that may be missing") from None
+
+
+def references(source: str, *, expression: bool = False) -> Iterator[tuple[str, str | None]]:
+    """Every variable a template reads, as (top-level name, attribute or None): `inputs.vendor` ->
+    ("inputs", "vendor"). Names the template sets itself (loop variables, `set`) are not reported."""
+    found = _nodes(_as_template(source, expression))
+    names = [n for n in found if isinstance(n, nodes.Name)]
+    local = {n.name for n in names if n.ctx in ("store", "param")}
+    seen_names: set[int] = set()
+    for node in found:
+        if not isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            continue
+        base = node.node
+        if isinstance(base, nodes.Name) and base.name not in local:
+            seen_names.add(id(base))
+            if isinstance(node, nodes.Getattr):
+                yield base.name, node.attr
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                yield base.name, node.arg.value
+            else:
+                yield base.name, None
+    for name in names:
+        if name.ctx == "load" and name.name not in local and id(name) not in seen_names:
+            yield name.name, None

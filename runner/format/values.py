@@ -1,0 +1,186 @@
+"""Typed values: reading what a responder types (or an answers file holds) into Python values, and back.
+
+Times always carry a time zone: `2026-03-29 14:02 America/Los_Angeles`, `2026-03-29T14:02-07:00`, or a naive
+time in the zone given by `IR_TZ` (else UTC), which the value then records explicitly. A time given in a named
+zone keeps the name when stored (RFC 9557: `2026-03-29T14:02:00-07:00[America/Los_Angeles]`), so a deadline
+computed from it later is shown with the offset that zone has on that day.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from datetime import date, datetime, timezone
+from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ir.format.model import Variable
+
+_HASH_LENGTHS = {32: "MD5", 40: "SHA-1", 64: "SHA-256", 128: "SHA-512"}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
+_CVE = re.compile(r"^CVE-\d{4}-\d{4,}$", re.I)
+_TRUE, _FALSE = {"y", "yes", "true", "1", "on"}, {"n", "no", "false", "0", "off"}
+
+
+def default_zone() -> ZoneInfo | timezone:
+    """The zone of a time given without one: IR_TZ, else UTC."""
+    name = os.environ.get("IR_TZ")
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"IR_TZ={name!r} is not a time zone; set an IANA name such as Europe/Berlin") from None
+
+
+def parse_time(text: str) -> datetime:
+    """A moment in time with its zone: ISO 8601 with an offset, a date and time followed by an IANA zone, or
+    RFC 9557's form (a time, with or without its offset, then the zone in brackets: the offset fixes the moment,
+    and a critical `[!zone]` must agree with it)."""
+    text = text.strip()
+    if text.endswith("]") and "[" in text:
+        return _rfc9557(text)
+    zone: ZoneInfo | timezone | None = None
+    head, _, last = text.rpartition(" ")
+    if head and ("/" in last or last in ("UTC", "Z")):
+        zone = _zone(last)
+        text = head
+    moment = _iso(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone or default_zone())
+    elif zone is not None:
+        raise ValueError("give either an offset or a time zone name, not both")
+    return moment
+
+
+def _rfc9557(text: str) -> datetime:
+    text, _, suffixes = text.partition("[")
+    tags = suffixes[:-1].split("][")
+    zones = [tag for tag in tags if "=" not in tag]  # the others are extensions such as u-ca=iso8601
+    if len(zones) != 1 or any(tag.startswith("!") for tag in tags if "=" in tag):
+        raise ValueError("give one time zone in brackets, e.g. 2026-03-29T14:02-07:00[America/Los_Angeles]")
+    name = zones[0].removeprefix("!")
+    zone, moment = _zone(name), _iso(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=zone)
+    local = moment.astimezone(zone)
+    if zones[0].startswith("!") and local.utcoffset() != moment.utcoffset():
+        raise ValueError(f"the offset {moment:%z} is not {name}'s at that time")
+    return local
+
+
+def _iso(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time; write e.g. 2026-03-29 14:02 America/Los_Angeles "
+                         "or 2026-03-29T14:02-07:00") from None
+
+
+def _zone(name: str) -> ZoneInfo | timezone:
+    try:
+        return timezone.utc if name in ("UTC", "Z") else ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from None
+
+
+def parse(var: Variable, raw: Any) -> Any:
+    """Check and convert one value for `var`; raises ValueError with a message for the responder."""
+    kind = var.type
+    if kind in ("list", "multi-choice"):
+        items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",") if p.strip()]
+        items = [str(i) for i in items]
+        bad = [i for i in items if var.choices and i not in var.choices]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} not among the choices: {', '.join(var.choices or [])}")
+        return items
+    if kind == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise ValueError("answer yes or no")
+    if kind == "integer":
+        if isinstance(raw, bool):
+            raise ValueError("a whole number is needed")
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ValueError("a whole number is needed") from None
+    if kind == "date":
+        if isinstance(raw, date) and not isinstance(raw, datetime):
+            return raw
+        try:
+            return date.fromisoformat(str(raw).strip())
+        except ValueError:
+            raise ValueError("a date like 2026-07-22 is needed") from None
+    if kind == "datetime":
+        return raw if isinstance(raw, datetime) and raw.tzinfo else parse_time(str(raw))
+    text = str(raw).strip()
+    if not text:
+        raise ValueError("a value is needed")
+    return _CHECKS.get(kind, lambda t, v: t)(text, var)
+
+
+def _choice(text: str, var: Variable) -> str:
+    if var.choices and text not in var.choices:
+        raise ValueError(f"choose one of: {', '.join(var.choices)}")
+    return text
+
+
+def _url(text: str, var: Variable) -> str:
+    parts = urlparse(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("a full http(s):// URL is needed")
+    return text
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Any:
+    def check(text: str, var: Variable) -> str:
+        if not regex.match(text):
+            raise ValueError(f"{text!r} is not {what}")
+        return text
+
+    return check
+
+
+def _ip(text: str, var: Variable) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IPv4 or IPv6 address") from None
+
+
+def _hash(text: str, var: Variable) -> str:
+    if len(text) not in _HASH_LENGTHS or not re.fullmatch(r"[0-9a-fA-F]+", text):
+        raise ValueError("a hex MD5, SHA-1, SHA-256 or SHA-512 hash is needed")
+    return text.lower()
+
+
+_CHECKS = {
+    "choice": _choice, "url": _url, "ip": _ip, "hash": _hash,
+    "email": _pattern(_EMAIL, "an e-mail address"), "domain": _pattern(_DOMAIN, "a domain name"),
+    "cve": lambda t, v: _pattern(_CVE, "a CVE id like CVE-2025-48927")(t, v).upper(),
+}
+
+
+def to_json(value: Any) -> Any:
+    """For storage and exports: dates and times as ISO 8601 text (times keep their offset, and their zone's
+    name when they have one, as RFC 9557 writes it)."""
+    if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo):
+        return f"{value.isoformat()}[{value.tzinfo.key}]"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def from_json(var: Variable, value: Any) -> Any:
+    if value is None:
+        return None
+    if var.type == "date":
+        return date.fromisoformat(value)
+    if var.type == "datetime":
+        return parse_time(value)
+    return value

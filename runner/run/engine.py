@@ -1,0 +1,367 @@
+"""The run loop: walks an incident's playbook step by step, asking a `Responder` (a person at a terminal, or an
+answers file) and recording every change in the store before anything else happens.
+
+The cursor is a step path: `scope` for a step of the incident's playbook, `include_step/step` inside an
+included playbook. A killed run resumes at the cursor; what the step had already recorded (answers, ticked
+checklist items, integration actions) is kept and not asked for or sent again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ir.format import templates
+from ir.format import values
+from ir.errors import IrError, StepFailed
+from ir.format.load import Loaded, load_text
+from ir.format.model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, Phase, Playbook,
+                    PromptStep, Step, TicketStep, Variable)
+from ir.run.outbox import Outbox
+from ir.tabletop.scenario import SCENARIO_PREFIX
+from ir.store.records import Change, Draft, Incident, StepState, Store
+from ir.store.timeline import format_recorded, utc_now
+
+if TYPE_CHECKING:
+    from ir.tabletop.exercise import Exercise
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a responder finished a step."""
+
+    status: str  # completed, skipped or failed
+    note: str | None = None
+    at: datetime | None = None  # when it really happened, if not now
+    jump: str | None = None  # a step path to go to next (a tabletop facilitator's jump)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A step in context: its path, its playbook, the scope its variables live in, and the phase it is recorded
+    in: its own, or for a step of an included playbook the phase of the include step that runs it."""
+
+    path: str
+    scope: str
+    playbook: Playbook
+    index: int
+    phase: Phase
+
+    @property
+    def step(self) -> Step:
+        return self.playbook.steps[self.index]
+
+
+class Pause(Exception):
+    """Raised by a responder when the person pauses (or presses Ctrl-C, or input ends): stop, lose nothing."""
+
+
+class Responder(Protocol):
+    def value(self, var: Variable, key: str, problem: str | None) -> Any:
+        """A raw value for `var`, or None for none. `key` names it: `inputs.vendor`, `roles.commander`, or
+        `<step path>.<question>`; `problem` says why the previous answer was refused."""
+
+    def decide(self, place: Place, question: str, session: Session) -> tuple[str, str | None]:
+        """A choice id of `place.step` and an optional rationale."""
+
+    def act(self, place: Place, text: str, checklist: list[str], session: Session) -> Outcome:
+        """How a step ends: a manual step's instructions and checklist, or what a notify/ticket step will do."""
+
+    def heading(self, place: Place, title: str, position: str) -> None:
+        """A step begins (`position` reads like `4/23`)."""
+
+    def say(self, text: str) -> None:
+        """Show one line to the responder."""
+
+
+@dataclass
+class Session:
+    """What a responder may do at any step: notes, evidence, checklist ticks, the overview."""
+
+    runner: Runner
+    place: Place
+
+    def tick(self, item: int, text: str) -> None:
+        state = self.runner.state(self.place)
+        checked = tuple(sorted({*state.checked, item}))
+        self.runner.record("checklist.checked", self.place, f"done: {text}", {"item": item},
+                           step=replace(state, checked=checked))
+
+    def note(self, text: str, at: datetime | None = None) -> None:
+        self.runner.record("note", self.place, text, occurred_at=at)
+
+    def evidence(self, description: str, data: dict[str, Any]) -> None:
+        self.runner.record("evidence", self.place, description, data)
+
+    def overview(self) -> list[tuple[str, int, int]]:
+        """Per phase: (phase, steps finished, steps in the phase) of the incident's playbook."""
+        from ir.run.progress import progress
+
+        return progress(self.runner.root, self.runner.steps)
+
+
+@dataclass
+class Runner:
+    store: Store
+    incident_id: str
+    responder: Responder
+    actor: str
+    outbox: Outbox
+    exercise: Exercise | None = None
+    playbooks: dict[str, Loaded] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.playbooks = {pid: load_text(text, f"<incident {self.incident_id}: {pid}>")
+                          for pid, text in self.store.bundle(self.incident_id).items()
+                          if not pid.startswith(SCENARIO_PREFIX)}
+        self.root = self.playbooks[self.incident.playbook_id].playbook
+        # Step states and variables change only through this runner (other processes add events, such as
+        # `ir note`), so they are read once and then kept in step with every commit.
+        self.steps = self.store.steps(self.incident_id)
+        self.variables = self.store.variables(self.incident_id)
+
+    @property
+    def incident(self) -> Incident:
+        return self.store.incident(self.incident_id)
+
+    # places and context -----------------------------------------------------------------------------
+    def place(self, path: str) -> Place:
+        playbook, scope, phase = self.root, "", None
+        *outer, last = path.split("/")
+        for part in outer:
+            step = playbook.step(part)
+            assert isinstance(step, IncludeStep)
+            playbook, scope, phase = self.playbooks[step.playbook].playbook, f"{scope}{part}/", phase or step.phase
+        index = next(i for i, s in enumerate(playbook.steps) if s.id == last)
+        return Place(path, scope.rstrip("/"), playbook, index, phase or playbook.steps[index].phase)
+
+    def paths(self) -> list[str]:
+        """Every step path of the incident's playbook, included playbooks' steps too."""
+        from ir.run.answers import walk
+
+        return [path for path, _ in walk({pid: lp.playbook for pid, lp in self.playbooks.items()}, self.root.id)]
+
+    def state(self, place: Place) -> StepState:
+        return self.steps.get(place.path) or StepState(place.path, "started")
+
+    def context(self, place: Place | None) -> dict[str, Any]:
+        """The template context at `place` (None: the incident's own playbook, before its first step)."""
+        incident = self.incident
+        playbook, scope = (place.playbook, place.scope) if place else (self.root, "")
+        prefix = f"{scope}/" if scope else ""
+        found: dict[str, dict[str, Any]] = {"inputs": {}, "answers": {}, "roles": {}}
+        types = {f"inputs.{v.id}": v for v in playbook.inputs} | {
+            f"answers.{q.id}": q for s in playbook.steps if isinstance(s, PromptStep) for q in s.questions}
+        for (var_scope, name), value in self.variables.items():
+            kind, _, key = name.partition(".")
+            if kind == "roles":
+                found["roles"][key] = value
+            elif var_scope == scope and name in types:
+                found[kind][key] = values.from_json(types[name], value)
+        labels = {(s.id, c.id): c.label for s in playbook.steps if isinstance(s, DecisionStep) for c in s.choices}
+        steps = {path[len(prefix):]: {"status": s.status, "decision": s.decision, "note": s.note,
+                                      "label": labels.get((path[len(prefix):], s.decision)),
+                                      "completed_at": s.finished_at}
+                 for path, s in self.steps.items()
+                 if path.startswith(prefix) and "/" not in path[len(prefix):]}
+        return {**found, "steps": steps, "now": utc_now(),
+                "incident": {"id": incident.id, "title": incident.title, "severity": incident.severity,
+                             "status": incident.status, "exercise": incident.exercise,
+                             "opened_at": incident.opened_at, "channel": incident.channel,
+                             "ticket": incident.ticket, "commander": found["roles"].get("commander")},
+                "playbook": {"id": playbook.id, "title": playbook.title, "version": playbook.version}}
+
+    def draft(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None,
+              occurred_at: datetime | None = None) -> Draft:
+        return Draft(kind, self.actor, message, occurred_at.isoformat() if occurred_at else None,
+                     place.phase if place else None, place.path if place else None, data or {})
+
+    def record(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None, *,
+               step: StepState | None = None, variables: dict[tuple[str, str], Any] | None = None,
+               incident: dict[str, Any] | None = None, occurred_at: datetime | None = None,
+               also: tuple[Draft, ...] = (), steps: tuple[StepState, ...] = ()) -> None:
+        """One event (and `also` more) with the state they change, committed together."""
+        change = Change(((step,) if step else ()) + steps, variables or {}, incident or {})
+        self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also], change)
+        self.steps.update((s.path, s) for s in change.steps)
+        self.variables.update(change.variables)
+
+    # asking ------------------------------------------------------------------------------------------
+    def ask(self, var: Variable, kind: str, scope: str, place: Place | None) -> None:
+        """Ask for one variable (`kind` inputs, roles or answers) until the answer is valid, and record it,
+        once: a value recorded earlier (also "not given" for an optional one) is not asked again on resume."""
+        name = f"{kind}.{var.id}"
+        key = f"{place.path}.{var.id}" if place else name
+        if (scope, name) in self.variables:
+            return
+        problem, value = None, None
+        while True:
+            raw = self.responder.value(var, key, problem)
+            if raw is None or raw == "":
+                if not var.required:
+                    break
+                problem = "a value is needed"
+                continue
+            try:
+                value = values.parse(var, raw)
+                break
+            except ValueError as exc:
+                problem = str(exc)
+        stored = values.to_json(value)
+        changes: dict[str, Any] = {}
+        if var.id == "severity" and stored in SEVERITIES:
+            changes["severity"] = stored
+        shown = "not given" if stored is None else stored
+        self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}", {"name": name, "scope": scope, "value": stored},
+                    variables={(scope, name): stored}, incident=changes)
+
+    def open(self) -> None:
+        """The incident's inputs, roles and title; on resume only what was not recorded yet."""
+        for var in self.root.inputs:
+            self.ask(var, "inputs", "", None)
+        for role in self.root.roles:
+            who = Variable(id=role.id, label=f"{role.title}: who? (Enter to leave it open)", required=False)
+            self.ask(who, "roles", "", None)
+        if self.root.incident_title:
+            title = templates.render(self.root.incident_title, self.context(None))
+            if title != self.incident.title:
+                self.record("incident.updated", None, f"title: {title}", {"title": title}, incident={"title": title})
+
+    # the loop ----------------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Run until the playbook ends ("finished") or the responder pauses ("paused")."""
+        place = None
+        try:
+            self.open()
+            while (path := self.incident.cursor) is not None:
+                place = self.place(path)
+                self.step(place)
+        except (Pause, KeyboardInterrupt):  # Ctrl-C anywhere: what is recorded is committed; stop cleanly
+            self.record("incident.paused", place, f"paused at {place.path}" if place else "paused while opening")
+            return "paused"
+        return "finished"
+
+    def step(self, place: Place) -> None:
+        step, states = place.step, self.steps
+        title = templates.render(step.title, self.context(place))
+        if place.path not in states:
+            self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
+                        step=StepState(place.path, "started", started_at=format_recorded(utc_now())))
+        if step.when and not templates.evaluate(step.when, self.context(place)):
+            self.finish(place, Outcome("skipped", "condition false"), None)
+            return
+        if not isinstance(step, IncludeStep):
+            position = f"{place.index + 1}/{len(place.playbook.steps)}"
+            self.responder.heading(place, title, f"{place.scope} {position}" if place.scope else position)
+        if self.exercise:
+            self.exercise.before_step(self, place)
+        if isinstance(step, IncludeStep):
+            self.enter(place, step)
+            return
+        self.finish(place, *self.perform(place, step))
+
+    def perform(self, place: Place, step: Step) -> tuple[Outcome, str | None]:
+        context, session = self.context(place), Session(self, place)
+        if isinstance(step, PromptStep):
+            for question in step.questions:
+                self.ask(question, "answers", place.scope, place)
+            return Outcome("completed"), None
+        if isinstance(step, DecisionStep):
+            state = self.state(place)
+            if state.decision:  # decided before a crash: not asked or recorded again
+                return Outcome("completed", state.note), step.choice(state.decision).next
+            question = templates.render(step.question, context)
+            choice_id, rationale = self.responder.decide(place, question, session)
+            choice = step.choice(choice_id)
+            self.record("decision", place, f"{question} -> {choice.label}",
+                        {"choice": choice.id, "label": choice.label, "rationale": rationale},
+                        step=replace(state, decision=choice.id, note=rationale))
+            if self.exercise:
+                self.exercise.after_decision(self, place, choice.id)
+            return Outcome("completed", rationale), choice.next
+        if isinstance(step, ManualStep):
+            return self.responder.act(place, templates.render(step.instructions, context),
+                                      [templates.render(i, context) for i in step.checklist], session), None
+        if isinstance(step, NoteStep):
+            message = templates.render(step.message, context)
+            state = self.state(place)
+            if state.note is None:  # written once, even when a crash repeats the step
+                self.record("note", place, message, step=replace(state, note=message))
+            self.responder.say(message)
+            return Outcome("completed"), None
+        assert isinstance(step, (NotifyStep, TicketStep))
+        items = self.outbox.prepare(place, step, context)
+        if any(i.created_at for i in items):  # requested before a crash: deliver what is queued, ask nothing
+            self.outbox.request(items)
+            return Outcome("completed"), None
+        outcome = self.responder.act(place, self.outbox.preview(items), [], session)
+        if outcome.status == "completed":
+            self.outbox.request(items)
+        return outcome, None
+
+    def enter(self, place: Place, step: IncludeStep) -> None:
+        included = self.playbooks[step.playbook].playbook
+        scope = place.path
+        context = self.context(place)
+        for var in included.inputs:
+            if (scope, f"inputs.{var.id}") in self.variables:
+                continue
+            raw = step.inputs.get(var.id, var.default)
+            if isinstance(raw, str):
+                raw = templates.value(raw, context)
+            if isinstance(raw, str):
+                raw = raw.strip() or None  # a value not given renders as nothing
+            if raw is None and var.required:
+                raise IrError(f"step {place.path} gives {included.id}'s required input {var.id!r} no value",
+                              hint=f"give it one under the include step's `inputs`, or make it optional in "
+                                   f"{included.id}; then `ir resume`")
+            try:
+                value = None if raw is None else values.to_json(values.parse(var, raw))
+            except ValueError as exc:
+                raise IrError(f"step {place.path} gives {included.id}'s input {var.id!r} the value {raw!r}: {exc}",
+                              hint="correct the include step's `inputs` in the playbook; then `ir resume`") from None
+            shown = "not given" if value is None else value
+            self.record("input.set", place, f"{scope}/inputs.{var.id} = {shown}",
+                        {"name": f"inputs.{var.id}", "scope": scope, "value": value},
+                        variables={(scope, f"inputs.{var.id}"): value})
+        self.record("note", place, f"entering playbook {included.id} {included.version}",
+                    incident={"cursor": f"{scope}/{included.steps[0].id}"})
+
+    def finish(self, place: Place, outcome: Outcome, target: str | None) -> None:
+        step = place.step
+        if outcome.status == "failed":
+            if step.on_failure == "stop":
+                self.record("step.failed", place, outcome.note or "failed", {"on_failure": "stop"},
+                            step=replace(self.state(place), status="failed", note=outcome.note))
+                raise StepFailed(f"step {place.path} failed: {outcome.note or 'no reason given'}",
+                                 hint=f"fix what failed, then `ir resume {self.incident_id}` runs the step again")
+            target = None if step.on_failure == "continue" else step.on_failure
+        cursor, finished_includes = (outcome.jump, []) if outcome.jump else self.after(place, target)
+        kind = {"completed": "step.completed", "skipped": "step.skipped", "failed": "step.failed"}[outcome.status]
+        now = format_recorded(utc_now())
+        also = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone}, outcome.at),
+                ) if step.milestone and outcome.status == "completed" else ()
+        also += tuple(self.draft("step.completed", parent, f"playbook {parent.step.playbook} finished")  # type: ignore[union-attr]
+                      for parent in finished_includes)
+        self.record(kind, place, outcome.note or "", {"next": cursor},
+                    step=replace(self.state(place), status=outcome.status,
+                                 finished_at=format_recorded(outcome.at) if outcome.at else now, note=outcome.note),
+                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also,
+                    steps=tuple(replace(self.state(p), status="completed", finished_at=now)
+                                for p in finished_includes))
+
+    def after(self, place: Place, target: str | None) -> tuple[str | None, list[Place]]:
+        """The path that follows `place` when it leads to `target` (None: its `next`, else the next step), and
+        the include steps that end with it (an included playbook that reaches its end completes its step)."""
+        finished: list[Place] = []
+        while True:
+            target = target or place.step.next
+            if target is None and place.index + 1 < len(place.playbook.steps):
+                target = place.playbook.steps[place.index + 1].id
+            if target and target != END:
+                return (f"{place.scope}/{target}" if place.scope else target), finished
+            if not place.scope:
+                return None, finished
+            place, target = self.place(place.scope), None
+            finished.append(place)

@@ -1,0 +1,61 @@
+"""Opening an incident: its id, who is acting, and the first event with the playbook snapshot it runs on.
+
+Ids read `IR-20261122-K7Q3XD`: the UTC date and six random Crockford base-32 characters (30 bits), so
+incidents opened on different machines stay distinct when their stores are merged later.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import platform
+import secrets
+from datetime import datetime
+
+from ir.store.records import Draft, Incident, Store
+from ir.store.timeline import format_recorded, utc_now
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(now: datetime | None = None) -> str:
+    suffix = "".join(secrets.choice(_CROCKFORD) for _ in range(6))
+    return f"IR-{(now or utc_now()):%Y%m%d}-{suffix}"
+
+
+def actor_name(explicit: str | None = None) -> str:
+    """`--as NAME`, else IR_ACTOR, else the operating-system user."""
+    name = explicit or os.environ.get("IR_ACTOR")
+    if name:
+        return name.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers): say so rather than guess
+        return "unknown"
+
+
+def bundle_hash(bundle: dict[str, bytes]) -> str:
+    """SHA-256 over the playbooks an incident runs on (its own and those it includes), in id order."""
+    digest = hashlib.sha256()
+    for playbook_id in sorted(bundle):
+        digest.update(f"{playbook_id}\n{len(bundle[playbook_id])}\n".encode())
+        digest.update(bundle[playbook_id])
+    return digest.hexdigest()
+
+
+def open_incident(store: Store, playbook_id: str, version: str, title: str, severity: str,
+                  bundle: dict[str, bytes], first_step: str, *, actor: str, live: bool,
+                  exercise: bool = False) -> Incident:
+    now = utc_now()
+    incident = Incident(
+        id=new_id(now), playbook_id=playbook_id, playbook_version=version, playbook_hash=bundle_hash(bundle),
+        title=title, severity=severity, mode="live" if live else "dry-run", exercise=exercise,
+        opened_at=format_recorded(now), opened_by=actor, cursor=first_step)
+    kind = "exercise" if exercise else "incident"
+    store.create(incident, bundle, Draft(
+        "incident.opened", actor, f"{kind} opened with playbook {playbook_id} {version}" +
+        ("" if live else " (dry run: nothing is sent)"),
+        data={"playbook": playbook_id, "version": version, "hash": incident.playbook_hash, "mode": incident.mode,
+              "exercise": exercise, "host": platform.node(), "severity": severity}))
+    return incident

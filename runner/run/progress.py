@@ -1,0 +1,58 @@
+"""Where an incident stands: progress per phase, the step in progress, overdue steps, milestones, and the
+integration actions still waiting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ir.format.load import load_text
+from ir.format.model import Playbook, parse_duration
+from ir.store.records import StepState, Store
+from ir.store.timeline import utc_now
+
+
+def progress(playbook: Playbook, states: dict[str, StepState]) -> list[tuple[str, int, int]]:
+    """Per phase of the playbook: (phase, steps finished, steps)."""
+    return [(phase, sum(1 for s in steps if s.id in states and states[s.id].status != "started"), len(steps))
+            for phase, steps in playbook.by_phase()]
+
+
+def overdue(playbook: Playbook, states: dict[str, StepState], now: datetime | None = None) -> list[str]:
+    """Steps in progress past their SLA, as `step (SLA 1h, 25m over)`."""
+    now = now or utc_now()
+    out = []
+    for step in playbook.steps:
+        state = states.get(step.id)
+        if step.sla and state and state.status == "started" and state.started_at:
+            late = now - datetime.fromisoformat(state.started_at) - parse_duration(step.sla)
+            if late.total_seconds() > 0:
+                out.append(f"{step.id} (SLA {step.sla}, {int(late.total_seconds() // 60)}m over)")
+    return out
+
+
+def show_status(store: Store, incident_id: str, console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    incident = store.incident(incident_id)
+    playbook = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook
+    states = store.steps(incident_id)
+    flags = [incident.mode] + (["exercise"] if incident.exercise else [])
+    console.print(f"[bold]{incident.id}[/] {escape(incident.title)}  [dim]({', '.join(flags)})[/]")
+    console.print(f"status {incident.status} · severity {incident.severity} · playbook {incident.playbook_id} "
+                  f"{incident.playbook_version} · opened {incident.opened_at} by {escape(incident.opened_by)}")
+    console.print(f"at step: {incident.cursor or 'the playbook has ended'}")
+    table = Table("phase", "done", "steps")
+    for phase, done, total in progress(playbook, states):
+        table.add_row(phase, str(done), str(total))
+    console.print(table)
+    milestones = [e for e in store.events(incident_id) if e.kind == "milestone"]
+    for event in milestones:
+        console.print(f"milestone {event.message}: {event.occurred_at}")
+    for late in overdue(playbook, states):
+        console.print(f"[red]overdue:[/] {late}")
+    waiting = [i for i in store.outbox(incident_id) if i.status in ("pending", "failed")]
+    if waiting:
+        console.print(f"{len(waiting)} integration action(s) waiting: `ir outbox {incident_id}`")

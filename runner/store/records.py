@@ -1,0 +1,133 @@
+"""The incident store interface, and the records it keeps.
+
+Every change of state arrives as `record(incident, draft, change)`: one timeline event and the state it
+changes, committed together before the runner does anything else. The embedded SQLite store
+(`ir.store.sqlite`) implements it; a PostgreSQL store for teams sharing incidents can implement the same
+Protocol later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ir.store.timeline import Event
+
+UNCHANGED: Any = object()
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    playbook_id: str
+    playbook_version: str
+    playbook_hash: str
+    title: str
+    severity: str
+    mode: str  # "live" or "dry-run"
+    exercise: bool
+    opened_at: str
+    opened_by: str
+    status: str = "open"  # "open" or "closed"
+    closed_at: str | None = None
+    cursor: str | None = None  # the step in progress or next; None when the playbook has ended
+    channel: str | None = None
+    ticket: str | None = None
+    head_hash: str = ""
+    event_count: int = 0
+
+
+@dataclass(frozen=True)
+class StepState:
+    path: str  # "scope", or "intrusion/contain" inside an included playbook
+    status: str  # started, completed, skipped, failed
+    started_at: str | None = None
+    finished_at: str | None = None
+    decision: str | None = None
+    note: str | None = None
+    checked: tuple[int, ...] = ()  # checklist items ticked
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An event before the store numbers, times and seals it."""
+
+    kind: str
+    actor: str
+    message: str = ""
+    occurred_at: str | None = None  # default: the moment it is recorded
+    phase: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """State that changes together with its events, in one transaction."""
+
+    steps: tuple[StepState, ...] = ()
+    variables: dict[tuple[str, str], Any] = field(default_factory=dict)  # (scope, name) -> JSON value
+    incident: dict[str, Any] = field(default_factory=dict)  # Incident fields: cursor, status, severity, ...
+
+
+UNDELIVERED = ("pending", "sending", "failed", "unknown")  # the outbox statuses of an action not yet carried out
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    key: str  # idempotency key: incident/step/action
+    incident: str
+    integration: str
+    action: str
+    payload: dict[str, Any]
+    status: str = "pending"  # pending, sending, done, failed (refused: retried), unknown (reconciled first), dry-run
+    attempts: int = 0
+    error: str | None = None
+    ref: dict[str, Any] = field(default_factory=dict)  # the external reference: issue key, channel and ts
+    created_at: str = ""
+    updated_at: str = ""
+
+
+class Store(Protocol):
+    def create(self, incident: Incident, bundle: dict[str, bytes], opened: Draft) -> Event: ...
+
+    def incident(self, incident_id: str) -> Incident: ...
+
+    def incidents(self) -> list[Incident]: ...
+
+    def bundle(self, incident_id: str) -> dict[str, bytes]: ...
+
+    def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
+        """Append the event(s) and apply the change atomically; returns the last event."""
+
+    def events(self, incident_id: str) -> Iterator[Event]: ...
+
+    def steps(self, incident_id: str) -> dict[str, StepState]: ...
+
+    def variables(self, incident_id: str) -> dict[tuple[str, str], Any]: ...
+
+    def enqueue(self, item: OutboxItem, requested: Draft) -> OutboxItem:
+        """Record a pending action with its `integration.requested` event, atomically; an item already queued
+        under the same key is returned unchanged (and no event is added)."""
+
+    def outbox(self, incident_id: str | None = None) -> list[OutboxItem]: ...
+
+    def outbox_item(self, key: str) -> OutboxItem | None: ...
+
+    def begin(self, key: str) -> bool:
+        """Mark an action as being sent (counting the attempt) before the request leaves: after a crash it is
+        known to be in doubt. False (and nothing changed) when it is no longer undelivered: settled elsewhere."""
+
+    def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
+               error: str | None = None, incident: dict[str, Any] | None = None) -> bool:
+        """Record what became of an undelivered action, with its event (done, failed, unknown, dry-run) and the
+        incident fields it sets (its channel, its ticket), atomically. False (and nothing recorded) when the
+        action was no longer undelivered."""
+
+    def running(self, incident_id: str) -> AbstractContextManager[None]:
+        """Hold the incident for the one process that runs its playbook; raise `IncidentBusy` naming the holder
+        when another process holds it. A process that dies lets go."""
+
+    def close(self) -> None: ...
