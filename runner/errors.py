@@ -68,6 +68,11 @@ class InvalidPlaybook(IrError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class IncludeProblem(IrError):
+    """An include step names a playbook that cannot be included: unknown, invalid, or closing a cycle. Reported
+    as a problem at the include step (`ir validate`), never raised to the user on its own."""
+
+
 class IncidentBusy(IrError):
     """Another process runs the incident: it alone acts on it (its steps and its integration actions)."""
 

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from ir.format.catalog import Catalog
+from ir.integrations.registry import capabilities
 from ir.format.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
 from conftest import BUNDLED_SCENARIOS
 from runs import incident_id, timeline
@@ -105,7 +106,7 @@ def runs(run_ir: Any, tmp_path: Path) -> dict[str, Run]:
 
 @pytest.fixture
 def catalog(isolated: Path) -> Catalog:
-    return Catalog()  # no ./playbooks and no IR_PLAYBOOK_PATH here: the bundled set
+    return Catalog(capabilities)  # no ./playbooks and no IR_PLAYBOOK_PATH here: the bundled set
 
 
 def step_at(catalog: Catalog, playbook: str, path: str) -> Step:

@@ -12,6 +12,7 @@ from conftest import BUNDLED_SCENARIOS
 import yaml
 
 from ir.format.catalog import Catalog
+from ir.integrations.registry import capabilities
 from ir.format.schema import playbook_schema
 
 SMALL = """\
@@ -62,7 +63,7 @@ steps:
 
 
 def bundled_ids() -> list[str]:
-    return [e.id for e in Catalog().entries().values() if e.origin == "bundled"]
+    return [e.id for e in Catalog(capabilities).entries().values() if e.origin == "bundled"]
 
 
 def test_list_shows_each_playbook_and_its_origin(run_ir, write_playbook, isolated, tmp_path, tree):

@@ -15,6 +15,7 @@ import yaml
 from ir import errors
 from ir.format import templates
 from ir.format.catalog import Catalog
+from ir.integrations.registry import capabilities
 from ir.format.model import PHASES, Playbook
 from ir.format.schema import playbook_schema
 
@@ -167,7 +168,7 @@ def test_every_yaml_example_is_a_valid_playbook_or_part_of_one(example, isolated
     if isinstance(data, dict) and {"id", "steps"} <= set(data):  # a whole playbook: every check ir makes
         path = isolated / "example.yaml"
         path.write_text(example)
-        Catalog().load(str(path))
+        Catalog(capabilities).load(str(path))
         return
     minimal = {"id": "doc", "title": "Doc", "version": "1.0.0",
                "steps": [{"id": "only", "kind": "note", "title": "Only", "phase": "recovery", "message": "hi"}]}

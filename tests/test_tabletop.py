@@ -18,12 +18,11 @@ import jsonschema
 import pytest
 import yaml
 
-from ir.run.answers import Answers, AnswersFile, check, walk
+from ir.run.answers import Answers, AnswersFile, check
 from ir.format.catalog import Catalog
-from ir.format.load import load_text
+from ir.integrations.registry import capabilities
 from ir.format.model import parse_duration
-from ir.tabletop.scenario import load_scenario
-from ir.format.schema import scenario_schema
+from ir.tabletop.scenario import load_scenario, scenario_schema
 from ir.format.source import parse
 from conftest import BUNDLED_SCENARIOS
 from runs import kinds, timeline
@@ -139,9 +138,8 @@ def test_the_bundled_scenarios_load_and_use_every_trigger_kind():
     for name, path in SCENARIOS.items():
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         jsonschema.Draft202012Validator(schema).validate(data)
-        loaded = Catalog().load(data["playbook"])
-        bundle = Catalog().bundle(loaded)
-        playbooks = {pid: load_text(text, pid).playbook for pid, text in bundle.items()}
+        bundle = Catalog(capabilities).bundle(data["playbook"])
+        loaded, playbooks = bundle.loaded[bundle.root], bundle.playbooks
         scenario = load_scenario(parse(path.read_bytes(), str(path)), playbooks, playbook=data["playbook"])
         assert scenario.id == name
         assert 6 <= len(scenario.injects) <= 10, name
@@ -549,8 +547,8 @@ def test_every_artefact_kind_facilitator_control_and_bundled_scenario_is_documen
 def test_the_docs_examples_are_a_valid_scenario_and_answers_file():
     examples = re.findall(r"^```yaml\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.M | re.S)
     answers_text, scenario_text = examples
-    loaded = Catalog().load("supply-chain")
-    playbooks = {pid: load_text(text, pid).playbook for pid, text in Catalog().bundle(loaded).items()}
+    bundle = Catalog(capabilities).bundle("supply-chain")
+    playbooks = bundle.playbooks
     scenario = load_scenario(parse(scenario_text.encode(), "doc.yaml"), playbooks, playbook="supply-chain")
     assert {k for i in scenario.injects for k, v in i.at.model_dump().items() if v} == {
         "step", "phase", "decision", "choice", "clock", "adhoc"}
@@ -560,7 +558,7 @@ def test_the_docs_examples_are_a_valid_scenario_and_answers_file():
                                                       for p, a in data["steps"].items()},
                       exercise=AnswersFile.model_validate(data).exercise)
     assert check(answers, playbooks, "supply-chain", complete=False, examples=True) == []
-    assert set(data["exercise"]["adhoc"]) <= dict(walk(playbooks, "supply-chain")).keys()
+    assert set(data["exercise"]["adhoc"]) <= dict(bundle.paths()).keys()
 
 
 def test_ir_schema_scenario_prints_the_scenario_schema(run_ir, isolated):

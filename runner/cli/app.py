@@ -76,9 +76,9 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 @app.command("list", cls=_Command)
 def list_(as_json: JsonFlag = False) -> None:
     """List the playbooks ir can find (bundled, ./playbooks, IR_PLAYBOOK_PATH) and where each comes from."""
-    from ir.format.catalog import Catalog
+    from ir.cli.common import catalog as find
 
-    catalog = Catalog()
+    catalog = find()
     bundled = dict(catalog.dirs)["bundled"]
     entries = catalog.entries().values()
     if as_json:
@@ -102,9 +102,9 @@ def list_(as_json: JsonFlag = False) -> None:
 def show(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
          as_json: JsonFlag = False) -> None:
     """Show a playbook: inputs, roles and steps by phase (--json: the parsed model, defaults included)."""
-    from ir.format.catalog import Catalog
+    from ir.cli.common import catalog
 
-    loaded = Catalog().load(playbook)
+    loaded = catalog().load(playbook)
     if as_json:
         _print_json(loaded.playbook.model_dump(mode="json"))
         return
@@ -120,23 +120,24 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
              as_json: JsonFlag = False) -> None:
     """Check playbooks: YAML, the schema, references, the step graph and templates; and tabletop scenarios against
     their playbooks. Exit 0 valid, 1 invalid."""
-    from ir.format.catalog import Catalog, is_scenario
+    from ir.cli.common import catalog as find
+    from ir.format.catalog import is_scenario
 
-    catalog = Catalog()
+    catalog = find()
     if refs:
         targets = refs
     else:
-        from ir.tabletop.scenario import found
+        from ir.tabletop.scenario import scenario_files  # the scenario models: only when scenarios are checked
 
-        targets = [str(e.path) for e in catalog.entries().values()] + [str(p) for p in found()]
+        targets = [str(e.path) for e in catalog.entries().values()] + [str(p) for p in scenario_files()]
     results = []
     for ref in targets:
         path = catalog.path_of(ref)
         try:
             if is_scenario(path):
-                from ir.tabletop.scenario import check_file
+                from ir.tabletop.scenario import validate_file
 
-                check_file(path, catalog)
+                validate_file(path, catalog)
             else:
                 catalog.load(str(path))
             results.append({"file": str(path), "valid": True, "problems": []})
@@ -164,9 +165,12 @@ def schema(output: Annotated[Path | None, typer.Option("-o", "--output", help="W
                "--scenario", help="The tabletop scenario format's schema instead.")] = False) -> None:
     """Print the JSON Schema of the playbook format, or of the scenario format (for editors, through
     yaml-language-server)."""
-    from ir.format.schema import playbook_schema, scenario_schema
+    if scenario:
+        from ir.tabletop.scenario import scenario_schema as schema_of
+    else:
+        from ir.format.schema import playbook_schema as schema_of
 
-    text = json.dumps(scenario_schema() if scenario else playbook_schema(), indent=2) + "\n"
+    text = json.dumps(schema_of(), indent=2) + "\n"
     if output:
         output.write_text(text)
     else:
@@ -176,10 +180,10 @@ def schema(output: Annotated[Path | None, typer.Option("-o", "--output", help="W
 @app.command()
 def graph(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")]) -> None:
     """Print a Mermaid flowchart of a playbook's steps and branches."""
-    from ir.format.catalog import Catalog
+    from ir.cli.common import catalog
     from ir.format.graph import mermaid
 
-    sys.stdout.write(mermaid(Catalog().load(playbook).playbook))
+    sys.stdout.write(mermaid(catalog().load(playbook).playbook))
 
 
 for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, cli_incident.status,

@@ -1,19 +1,18 @@
-"""`ir export`: the post-incident report and the timeline in other tools' formats; runner/cli.py registers it."""
+"""`ir export`: the post-incident report and the timeline in other tools' formats; ir.cli.app registers it."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from datetime import tzinfo
+from ir.cli.common import IncidentArg, open_store, parse_zone
 
 FORMAT_NAMES = "markdown, html, json, csv, timesketch-jsonl, timesketch-csv, aar"
 
 
-def export(incident: Annotated[str, typer.Argument(help="The incident id (see `ir incidents`).")],
+def export(incident: IncidentArg,
            format_: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
                                                 help=f"One of: {FORMAT_NAMES}.")] = "markdown",
            output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
@@ -27,12 +26,11 @@ def export(incident: Annotated[str, typer.Argument(help="The incident id (see `i
 
     from ir.errors import UsageError
     from ir.export.formats import FORMATS, export as write, export_file
-    from ir.store.sqlite import SqliteStore
 
     if format_ not in FORMATS:
         raise UsageError(f"--format: unknown format {format_!r}; use one of: {FORMAT_NAMES}")
     where = parse_zone(tz)
-    store = SqliteStore()
+    store = open_store()
     if output is None:
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
         try:
@@ -43,14 +41,3 @@ def export(incident: Annotated[str, typer.Argument(help="The incident id (see `i
         return
     found = export_file(store, incident, format_, output, where)
     print(f"{incident}: {format_} export of {found.event_count} events written to {output}")
-
-
-def parse_zone(name: str) -> tzinfo:
-    """A `--tz` option's zone (also for `ir timeline --import`)."""
-    from ir.errors import UsageError
-    from ir.export.report import zone
-
-    try:
-        return zone(name)
-    except ValueError as exc:
-        raise UsageError(f"--tz: {exc}") from None

@@ -1,5 +1,5 @@
 """The incident commands of the `ir` CLI: run, resume, incidents, status, note, evidence, timeline, verify,
-close. Each parses its options, calls the library, prints, and picks the exit code; runner/cli.py registers
+close. Each parses its options, calls the library, prints, and picks the exit code; ir.cli.app registers
 them. Heavy imports (pydantic, sqlite3, rich) happen inside the commands."""
 
 from __future__ import annotations
@@ -11,212 +11,49 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ir.cli.common import (As, AnswersOpt, At, IncidentArg, JsonFlag, NonInteractive, VarOpt, answers, catalog,
+                           drive_here, open_store, parse_zone, when)
 from ir.errors import EXIT_INVALID
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ir.run.answers import Answers
-    from ir.run.engine import Runner
-    from ir.tabletop.exercise import Exercise
-    from ir.run.outbox import Outbox
     from ir.store.sqlite import SqliteStore
-
-COURIER_WAIT = 60.0  # seconds a finished or paused run waits for its deliveries before leaving them queued
-
-IncidentArg = Annotated[str, typer.Argument(help="The incident id (see `ir incidents`).")]
-As = Annotated[str | None, typer.Option("--as", help="Who is acting (default: IR_ACTOR, else the OS user).")]
-AnswersOpt = Annotated[Path | None, typer.Option("--answers", help="Answers file (YAML or JSON).")]
-VarOpt = Annotated[list[str] | None, typer.Option("--var", metavar="NAME=VALUE", help="Set an input (repeatable).")]
-NonInteractive = Annotated[bool, typer.Option(
-    "--non-interactive", help="Ask nobody: answers file, then defaults (and examples in a dry run).")]
-At = Annotated[str | None, typer.Option("--at", help="When it happened, e.g. '2026-03-29 14:02 America/Los_Angeles'.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _store() -> SqliteStore:
-    from ir.store.sqlite import SqliteStore
-
-    return SqliteStore()
-
-
-def _when(at: str | None) -> str | None:
-    from ir.format import values
-    from ir.errors import UsageError
-
-    if at is None:
-        return None
-    try:
-        return values.parse_time(at).isoformat()
-    except ValueError as exc:
-        raise UsageError(f"--at: {exc}") from None
-
-
-def _answers(path: Path | None, assignments: list[str] | None) -> Answers:
-    from ir.run.answers import Answers
-
-    return (Answers.load(path) if path else Answers()).with_vars(assignments or [])
 
 
 def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Render every integration action; send nothing.")] = False,
-        answers: AnswersOpt = None, var: VarOpt = None, non_interactive: NonInteractive = False,
+        answers_: AnswersOpt = None, var: VarOpt = None, non_interactive: NonInteractive = False,
         as_: As = None) -> None:
     """Open an incident with a playbook and walk through it."""
-    from ir.format.catalog import Catalog
-    from ir.run.incidents import actor_name, open_incident
-
-    catalog = Catalog()
-    loaded = catalog.load(playbook)
-    bundle = catalog.bundle(loaded)
-    given = _answers(answers, var)
-    _check_first(given, bundle, loaded.playbook.id, non_interactive=non_interactive, dry_run=dry_run)
-    store, actor, root = _store(), actor_name(as_), loaded.playbook
-    incident = open_incident(store, root.id, root.version, root.title, root.severity, bundle, root.steps[0].id,
-                             actor=actor, live=not dry_run)
-    print(f"Opened {incident.id}: {root.title}" + (" (dry run: nothing is sent)" if dry_run else ""))
-    _drive(store, incident.id, actor, given, non_interactive=non_interactive)
-
-
-def resume(incident: IncidentArg, answers: AnswersOpt = None, var: VarOpt = None,
-           non_interactive: NonInteractive = False, as_: As = None) -> None:
-    """Continue an incident's playbook exactly where it stopped."""
-    from ir.errors import IrError
+    from ir.run.drive import preflight, start
     from ir.run.incidents import actor_name
 
-    store = _store()
-    found = store.incident(incident)
-    if found.status == "closed":
-        raise IrError(f"{incident} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
-    given = _answers(answers, var)
-    _check_first(given, store.bundle(incident), found.playbook_id, non_interactive=non_interactive,
-                   dry_run=found.mode == "dry-run")
-    _drive(store, incident, actor_name(as_), given, non_interactive=non_interactive, resuming=True)
+    bundle = catalog().bundle(playbook)
+    given = answers(answers_, var)
+    preflight(given, bundle, non_interactive=non_interactive, dry_run=dry_run)
+    store, actor = open_store(), actor_name(as_)
+    incident = start(store, bundle, actor, live=not dry_run)
+    print(f"Opened {incident.id}: {bundle.playbook.title}" + (" (dry run: nothing is sent)" if dry_run else ""))
+    drive_here(store, bundle, incident, actor, given, non_interactive=non_interactive)
 
 
-def _check_first(given: Answers, bundle: dict[str, bytes], root: str, *, non_interactive: bool,
-                 dry_run: bool) -> None:
-    """What would stop the run, checked before anything is written: the answers, and the settings in ir.toml."""
-    from ir import config
-    from ir.run.answers import check
-    from ir.errors import InvalidPlaybook
-    from ir.tabletop.scenario import bundle_playbooks
+def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = None,
+           non_interactive: NonInteractive = False, as_: As = None) -> None:
+    """Continue an incident's playbook exactly where it stopped."""
+    from ir.run.drive import preflight, resumable
+    from ir.run.incidents import actor_name
 
-    playbooks = bundle_playbooks(bundle)
-    problems = check(given, playbooks, root, complete=non_interactive, examples=dry_run and non_interactive)
-    if problems:
-        raise InvalidPlaybook(problems)
-    config.load(playbooks[root].integrations)
-
-
-def _drive(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool,
-           resuming: bool = False) -> None:
-    """Run the incident's playbook in this process, which holds the incident meanwhile: a second `ir resume`
-    of it is refused rather than repeating its steps."""
-    with store.running(incident_id):
-        if resuming:
-            from ir.store.records import Draft
-
-            cursor = store.incident(incident_id).cursor
-            store.record(incident_id, Draft("incident.resumed", actor, f"resumed at {cursor or 'the end'}"))
-        _run(store, incident_id, actor, given, non_interactive=non_interactive)
-
-
-def _run(store: SqliteStore, incident_id: str, actor: str, given: Answers, *, non_interactive: bool) -> None:
-    from ir.run.answers import Scripted
-    from ir.run.engine import Runner
-    from ir.run.outbox import UNDELIVERED
-    from ir.cli.terminal import Terminal
-
-    incident = store.incident(incident_id)
-    person = None if non_interactive else Terminal()
-    scripted = given.inputs or given.roles or given.steps or given.exercise or non_interactive
-    responder = Scripted(given, person=person, examples=incident.mode == "dry-run" or incident.exercise,
-                         say=print) if scripted else person
-    assert responder is not None
-    outbox = open_outbox(store, incident_id, actor, say=responder.say)
-    exercise = _exercise(store, incident_id, given) if incident.exercise else None
-    if exercise and person:
-        from ir.tabletop.exercise import Facilitator
-
-        facilitator = Facilitator(exercise, person)
-        person.extras = facilitator.controls()
-    waiting = outbox.retry()
-    if waiting:
-        responder.say(f"{waiting} integration action(s) left from before are being delivered first")
-    runner = Runner(store, incident_id, responder, actor, outbox, exercise)
-    try:
-        result = runner.run()
-        if result == "finished" and exercise:
-            for line in exercise.missed(runner):
-                responder.say(line)
-            if person:
-                facilitator.debrief(runner)
-            else:
-                _debrief(runner, exercise, given)
-    finally:
-        outbox.courier.finish(timeout=COURIER_WAIT)
-    left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]
-    if left:
-        print(f"{len(left)} integration action(s) not delivered yet; they are kept: `ir outbox {incident_id}` "
-              f"lists them, `ir flush {incident_id}` sends them")
-    if result == "paused":
-        print(f"Paused {incident_id}; nothing is lost. Continue with: ir resume {incident_id}")
-    elif exercise:
-        print(f"Exercise finished: {incident_id}. The after-action report: `ir export {incident_id} --format aar`.")
-    else:
-        print(f"Playbook finished for {incident_id}. Review with `ir timeline {incident_id}`; "
-              f"close with `ir close {incident_id}`.")
-
-
-def _exercise(store: SqliteStore, incident_id: str, given: Answers) -> Exercise:
-    """The exercise an incident runs, rebuilt from the scenario kept in its bundle."""
-    from ir.tabletop.exercise import Exercise
-    from ir.format.model import parse_duration
-    from ir.tabletop.scenario import Scenario, bundle_scenario
-
-    incident = store.incident(incident_id)
-    scenario = bundle_scenario(store.bundle(incident_id)) or Scenario(
-        id=incident.playbook_id, title="no scenario", version="0.0.0", playbook=incident.playbook_id)
-    pace = parse_duration(given.exercise.pace).total_seconds() if given.exercise and given.exercise.pace else None
-    return Exercise(scenario, dict(given.exercise.adhoc) if given.exercise else {}, pace)
-
-
-def _debrief(runner: Runner, exercise: Exercise, given: Answers) -> None:
-    """The hotwash of an exercise run without a facilitator: from the answers file's `exercise:` section."""
-    if not given.exercise:
-        return
-    for observation in given.exercise.observations:
-        exercise.observe(runner, runner.place(observation.step), observation.kind, observation.text)
-    actions = [{"action": a.action, "owner": a.owner, "due": a.due.isoformat() if a.due else None}
-               for a in given.exercise.actions]
-    exercise.hotwash(runner, given.exercise.hotwash.went_well, given.exercise.hotwash.improve, actions)
-
-
-def open_outbox(store: SqliteStore, incident_id: str, actor: str, *, say: Callable[[str], None]) -> Outbox:
-    """The outbox of an incident, with the settings in force for its playbook and the live connections."""
-    from ir import config
-    from ir.format.load import load_text
-    from ir.run.outbox import Connections, Courier, Outbox
-    from ir.store.sqlite import SqliteStore
-
-    incident = store.incident(incident_id)
-    root = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook
-    settings = config.load(root.integrations)
-    only = None
-    if incident.exercise:
-        settings, only = settings.for_exercise(), settings.routed()
-    connections = Connections(settings, config.Secrets.from_env(), say, only=only)
-    courier = Courier(lambda: SqliteStore(store.path), incident_id, actor, live=incident.mode == "live",
-                      connections=connections, say=say)
-    return Outbox(store, courier, settings, exercise=incident.exercise)
+    store = open_store()
+    found, bundle = resumable(store, incident)
+    given = answers(answers_, var)
+    preflight(given, bundle, non_interactive=non_interactive, dry_run=found.mode == "dry-run")
+    drive_here(store, bundle, found, actor_name(as_), given, non_interactive=non_interactive, resuming=True)
 
 
 def incidents(as_json: JsonFlag = False) -> None:
     """List the incidents in the store."""
     from dataclasses import asdict
 
-    found = _store().incidents()
+    found = open_store().incidents()
     if as_json:
         sys.stdout.write(json.dumps([asdict(i) for i in found], indent=2) + "\n")
         return
@@ -233,9 +70,9 @@ def incidents(as_json: JsonFlag = False) -> None:
 
 def status(incident: IncidentArg) -> None:
     """Where an incident stands: phase progress, the current step, open actions."""
-    from ir.run.progress import show_status
+    from ir.cli.status import show_status
 
-    show_status(_store(), incident)
+    show_status(open_store(), incident)
 
 
 def note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="The note.")], at: At = None,
@@ -244,9 +81,9 @@ def note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="The no
     from ir.run.incidents import actor_name
     from ir.store.records import Draft
 
-    store = _store()
+    store = open_store()
     store.incident(incident)
-    event = store.record(incident, Draft("note", actor_name(as_), text, occurred_at=_when(at)))
+    event = store.record(incident, Draft("note", actor_name(as_), text, occurred_at=when(at)))
     print(f"{incident}: note recorded as event {event.seq}")
 
 
@@ -260,11 +97,11 @@ def evidence(incident: IncidentArg, file: Annotated[Path, typer.Argument(help="T
     from ir.run.incidents import actor_name
     from ir.store.records import Draft
 
-    store = _store()
+    store = open_store()
     store.incident(incident)
     record = custody.describe(file, incident, copy=copy)
     event = store.record(incident, Draft("evidence", actor_name(as_), description or file.name,
-                                         occurred_at=_when(at), data=record))
+                                         occurred_at=when(at), data=record))
     print(f"{incident}: evidence {record['sha256']} ({record['size']} bytes) recorded as event {event.seq}")
 
 
@@ -279,10 +116,9 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
              as_: As = None) -> None:
     """Print an incident's timeline (--json: one JSON object per line, hashes included), or add events made
     elsewhere to it (--import)."""
-    store = _store()
+    store = open_store()
     store.incident(incident)
     if import_ is not None:
-        from ir.cli.export import parse_zone
         from ir.export.timeline_import import import_file
         from ir.run.incidents import actor_name
 
@@ -322,7 +158,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
         print(f"{file}: export of {checked.incident} verifies: {checked.count} events, head {checked.head}")
         return
     assert incident is not None
-    store = _store()
+    store = open_store()
     found = store.incident(incident)
     broken = check_chain(store.events(incident), head=(found.head_hash, found.event_count))
     if broken:
@@ -340,7 +176,7 @@ def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--no
     from ir.store.records import Change, Draft
     from ir.store.timeline import format_recorded, utc_now
 
-    store, actor = _store(), actor_name(as_)
+    store, actor = open_store(), actor_name(as_)
     found = store.incident(incident)
     if found.status == "closed":
         raise IrError(f"{incident} is already closed (at {found.closed_at})")
@@ -358,7 +194,10 @@ def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
     from datetime import timezone
 
     from ir.export.formats import export_file
+    from ir.format.bundle import Bundle
     from ir.paths import home
+    from ir.run.drive import COURIER_WAIT
+    from ir.run.outbox import open_outbox
     from ir.store.records import OutboxItem
 
     folder = home() / "exports"
@@ -366,11 +205,13 @@ def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
     report = folder / f"{incident_id}-report.md"
     export_file(store, incident_id, "markdown", report, timezone.utc)
     found = store.incident(incident_id)
-    outbox = open_outbox(store, incident_id, actor, say=print)
+    outbox = open_outbox(store, Bundle.from_stored(store.bundle(incident_id), found.playbook_id, incident_id), found,
+                         actor, say=print)
     item = OutboxItem(f"{incident_id}/_close/notify.upload", incident_id, "slack", "notify.upload",
                       {"path": str(report), "filename": report.name, "title": f"{found.title}: post-incident report",
                        "phase": "post-incident",
                        "incident": {"id": found.id, "title": found.title, "severity": found.severity,
                                     "exercise": found.exercise, "commander": None}})
     outbox.request([item])
-    outbox.courier.finish(timeout=COURIER_WAIT)
+    outbox.finish(timeout=COURIER_WAIT)
+    outbox.check()

@@ -8,20 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ir.cli.common import open_store
 from ir.errors import EXIT_INVALID
 
 if TYPE_CHECKING:
-    from ir.store.sqlite import SqliteStore
     from ir.store.records import OutboxItem
+    from ir.store.sqlite import SqliteStore
 
 integrations_app = typer.Typer(help="Slack, Jira and other integrations.", no_args_is_help=True)
 MaybeIncident = Annotated[str | None, typer.Argument(help="An incident id; default: every incident.")]
 
 
 def _incidents(incident: str | None) -> list[str]:
-    from ir.cli.incident import _store
-
-    store = _store()
+    store = open_store()
     return [incident] if incident else [i.id for i in store.incidents() if i.status == "open" or
                                         any(o.status != "done" for o in store.outbox(i.id))]
 
@@ -29,12 +28,11 @@ def _incidents(incident: str | None) -> list[str]:
 def flush(incident: MaybeIncident = None,
           as_: Annotated[str | None, typer.Option("--as", help="Who is acting.")] = None) -> None:
     """Deliver the integration actions still queued (after an outage, a crash or a pause), each exactly once."""
-    from ir.cli.incident import _store
     from ir.errors import IncidentBusy
     from ir.run.incidents import actor_name
-    from ir.run.outbox import UNDELIVERED
+    from ir.store.records import UNDELIVERED
 
-    store, actor, failed = _store(), actor_name(as_), 0
+    store, actor, failed = open_store(), actor_name(as_), 0
     for incident_id in _incidents(incident):
         if not any(i.status in UNDELIVERED for i in store.outbox(incident_id)):
             continue
@@ -50,9 +48,13 @@ def flush(incident: MaybeIncident = None,
 
 def _deliver(store: SqliteStore, incident_id: str, actor: str, left: list[OutboxItem]) -> int:
     """Deliver an incident's undelivered actions in order; how many failed or stayed unknown."""
-    from ir.cli.incident import COURIER_WAIT, open_outbox
+    from ir.format.bundle import Bundle
+    from ir.run.drive import COURIER_WAIT
+    from ir.run.outbox import open_outbox
 
-    outbox, failed = open_outbox(store, incident_id, actor, say=print), 0
+    incident = store.incident(incident_id)
+    bundle = Bundle.from_stored(store.bundle(incident_id), incident.playbook_id, incident_id)
+    outbox, failed = open_outbox(store, bundle, incident, actor, say=print), 0
     stopped: set[str] = set()
     for item in left:
         if item.integration in stopped:  # keep the order: nothing overtakes an action that failed
@@ -62,7 +64,8 @@ def _deliver(store: SqliteStore, incident_id: str, actor: str, left: list[Outbox
         if status in ("failed", "unknown"):
             stopped.add(item.integration)
             failed += 1
-    outbox.courier.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
+    outbox.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
+    outbox.check()
     return failed
 
 
@@ -71,9 +74,7 @@ def outbox(incident: MaybeIncident = None,
     """List integration actions: pending, sending, done (with their reference), failed, unknown, dry-run."""
     from dataclasses import asdict
 
-    from ir.cli.incident import _store
-
-    store = _store()
+    store = open_store()
     items = [i for incident_id in ([incident] if incident else [None]) for i in store.outbox(incident_id)]
     if incident:
         store.incident(incident)

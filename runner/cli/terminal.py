@@ -15,11 +15,11 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from ir.run import evidence
-from ir.format import values
-from ir.run.engine import Outcome, Pause, Place, Session
 from ir.errors import IrError
+from ir.format import values
 from ir.format.model import DecisionStep, ManualStep, Variable
+from ir.run import evidence
+from ir.run.responder import Outcome, PauseRequested, Place, Session
 
 MENU = "[c]omplete  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [p]ause"
 
@@ -39,7 +39,7 @@ class Terminal:
             return self.console.input(f"{prompt} ", markup=False).strip()
         except (EOFError, KeyboardInterrupt):
             self.console.print()
-            raise Pause from None
+            raise PauseRequested from None
 
     def read_required(self, prompt: str) -> str:
         while not (answer := self.read(prompt)):
@@ -111,7 +111,7 @@ class Terminal:
                     return ended
                 continue
             if answer in ("", "c"):
-                open_items = len(checklist) - len(session.runner.state(place).checked)
+                open_items = len(checklist) - len(session.checked())
                 if open_items and self.read(f"  {open_items} checklist item(s) not ticked; complete anyway? [y/N] >"
                                             ).lower() not in ("y", "yes"):
                     continue
@@ -125,7 +125,7 @@ class Terminal:
 
     def _checklist(self, place: Place, checklist: list[str], session: Session) -> None:
         for number, item in enumerate(checklist):
-            if number in session.runner.state(place).checked:
+            if number in session.checked():
                 self.console.print(f"  [green]✓[/] {escape(item)}")
                 continue
             answer = self.read(f"  ☐ {item}  done? [Y/n] >").lower()
@@ -137,7 +137,7 @@ class Terminal:
     def _menu_action(self, answer: str, session: Session) -> bool:
         """The actions offered at every prompt of a step; False when `answer` is none of them."""
         if answer == "p":
-            raise Pause
+            raise PauseRequested
         if answer == "n":
             text = self.read_required("  note >")
             session.note(text, self._when())
@@ -165,7 +165,7 @@ class Terminal:
         if path:
             copy = self.read("  keep a private copy in the incident store? [y/N] >").lower() in ("y", "yes")
             try:
-                record = evidence.describe(Path(path), session.runner.incident_id, copy=copy)
+                record = evidence.describe(Path(path), session.incident_id, copy=copy)
             except IrError as exc:  # a missing or unreadable file: say so and stay at the step
                 self.console.print(f"  [red]{escape(str(exc))}[/]")
                 return
@@ -173,7 +173,7 @@ class Terminal:
         session.evidence(self.read_required("  what is it? >"), record)
 
     def overview(self, session: Session) -> None:
-        table = Table("phase", "done", "steps", title=f"{session.runner.incident_id}: now at {session.place.path}")
+        table = Table("phase", "done", "steps", title=f"{session.incident_id}: now at {session.place.path}")
         for phase, done, total in session.overview():
             table.add_row(phase, str(done), str(total))
         self.console.print(table)

@@ -13,14 +13,14 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
 from ir.errors import IrError
-from ir.store.records import Incident, Store
+from ir.store.records import Incident, Store, events_to_head
 from ir.store.timeline import Event
 
 VERSION = "ir-export/1"
@@ -33,18 +33,6 @@ SKETCH_FIELDS = ("message", "datetime", "timestamp_desc", "timestamp", "incident
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 Writer = Callable[[Store, Incident, TextIO, tzinfo], None]
-
-
-def events(store: Store, incident: Incident) -> Iterator[Event]:
-    """The incident's events up to the head it was read with, streamed."""
-    stream = store.events(incident.id)
-    try:
-        for event in stream:
-            if event.seq > incident.event_count:
-                break
-            yield event
-    finally:
-        stream.close()  # type: ignore[attr-defined]
 
 
 def _dumps(value: Any) -> str:
@@ -61,14 +49,14 @@ def _markdown(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None
     from ir.export.report import build
     from ir.export.markdown import render
 
-    render(build(incident, events(store, incident)), out, tz)
+    render(build(incident, events_to_head(store, incident)), out, tz)
 
 
 def _html(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     from ir.export.report import build
     from ir.export.html import render
 
-    render(build(incident, events(store, incident)), out, tz)
+    render(build(incident, events_to_head(store, incident)), out, tz)
 
 
 def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
@@ -78,7 +66,7 @@ def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     out.write(f'{{"format":{_dumps(VERSION)},\n"incident":{_dumps(header)},\n"playbooks":{_dumps(playbooks)},\n'
               '"events":[')
     separator = "\n"
-    for event in events(store, incident):
+    for event in events_to_head(store, incident):
         out.write(separator + _dumps(event.as_dict()))
         separator = ",\n"
     head = {"count": incident.event_count, "hash": incident.head_hash, "incident": seal(incident.head_hash, header)}
@@ -89,7 +77,7 @@ def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     """One row per event, the values exactly as stored (`data` as JSON), each saying whether it is an exercise's."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
-    for event in events(store, incident):
+    for event in events_to_head(store, incident):
         row = event.as_dict() | {"data": _dumps(event.data), "exercise": incident.exercise}
         writer.writerow(["" if row[name] is None else row[name] for name in CSV_FIELDS])
 
@@ -118,14 +106,14 @@ def _attribute(value: Any) -> Any:
 
 
 def _sketch_jsonl(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    for event in events(store, incident):
+    for event in events_to_head(store, incident):
         out.write(_dumps(sketch_row(event, tz, incident.exercise)) + "\n")
 
 
 def _sketch_csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     writer = csv.DictWriter(out, SKETCH_FIELDS, lineterminator="\n")
     writer.writeheader()
-    for event in events(store, incident):
+    for event in events_to_head(store, incident):
         writer.writerow(sketch_row(event, tz, incident.exercise))
 
 

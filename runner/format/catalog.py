@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ir.errors import InvalidPlaybook, UsageError
+from ir.errors import IncludeProblem, InvalidPlaybook, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ir.format.bundle import Bundle
     from ir.format.load import Loaded
     from ir.format.model import Playbook
 
@@ -100,7 +103,12 @@ def _scalar(loader: Any, event: yaml.ScalarEvent) -> Any:
 
 
 class Catalog:
-    def __init__(self, cwd: Path | None = None):
+    """The playbooks ir can find. `capabilities` gives the step kinds each installed integration handles (the
+    caller passes the registry's, so that the format layer does not reach for the plugins; a listing never
+    calls it)."""
+
+    def __init__(self, capabilities: Callable[[], dict[str, frozenset[str]]], cwd: Path | None = None):
+        self.capabilities = capabilities
         self.dirs = search_path(cwd)
         self._entries: dict[str, Entry] | None = None
         self._loaded: dict[Path, Loaded] = {}
@@ -139,9 +147,8 @@ class Catalog:
         return self._load(self.path_of(ref), ())
 
     def _load(self, path: Path, chain: tuple[str, ...]) -> Loaded:
-        from ir.format import rules as checks
+        from ir.format import rules
         from ir.format.load import load_file
-        from ir.integrations.registry import capabilities
 
         key = path.resolve()
         if key in self._loaded:
@@ -152,35 +159,42 @@ class Catalog:
 
         def resolve(playbook_id: str) -> Playbook:
             if playbook_id in chain:
-                raise KeyError(f"include cycle: {' -> '.join((*chain, playbook_id))}", _CYCLE_HINT)
+                raise IncludeProblem(f"include cycle: {' -> '.join((*chain, playbook_id))}", hint=_CYCLE_HINT)
             entry = self.entries().get(playbook_id)
             if entry is None:
-                raise KeyError(f"no playbook with id {playbook_id!r}")
+                raise IncludeProblem(f"no playbook with id {playbook_id!r}",
+                                     hint="run `ir list` to see the playbooks ir can find")
             try:
                 return self._load(entry.path, chain).playbook
             except InvalidPlaybook as exc:
                 cycle = next((p.message for p in exc.problems if p.hint == _CYCLE_HINT), None)
                 if cycle:  # report the loop here, where it starts, not as "the included playbook is invalid"
-                    raise KeyError(cycle, _CYCLE_HINT) from None
-                raise KeyError(f"the included playbook {playbook_id!r} ({entry.path}) is invalid: "
-                               f"run `ir validate {playbook_id}`") from None
+                    raise IncludeProblem(cycle, hint=_CYCLE_HINT) from None
+                raise IncludeProblem(f"the included playbook {playbook_id!r} ({entry.path}) is invalid",
+                                     hint=f"run `ir validate {playbook_id}`") from None
 
-        problems = checks.check_links(playbook, loaded.source, integrations=capabilities(), resolve=resolve)
+        problems = rules.check_links(playbook, loaded.source, integrations=self.capabilities(), resolve=resolve)
         if problems:
             raise InvalidPlaybook(problems)
         self._loaded[key] = loaded
         return loaded
 
-    def bundle(self, loaded: Loaded) -> dict[str, bytes]:
-        """The text of a playbook and of everything it includes, by id: what an incident keeps so that editing
-        the files later does not change a running incident."""
+    def bundle(self, ref: str) -> Bundle:
+        """A playbook and everything it includes, each loaded and checked once: what an incident runs on."""
+        from ir.format.bundle import Bundle
+
+        root = self.load(ref)
+        found: dict[str, Loaded] = {}
+        self._gather(root, found)
+        return Bundle(root.playbook.id, found)
+
+    def _gather(self, loaded: Loaded, found: dict[str, Loaded]) -> None:
         from ir.format.model import IncludeStep
 
-        out = {loaded.playbook.id: loaded.text}
+        found[loaded.playbook.id] = loaded
         for step in loaded.playbook.steps:
-            if isinstance(step, IncludeStep) and step.playbook not in out:
-                out.update(self.bundle(self._load(self.path_of(step.playbook), ())))
-        return out
+            if isinstance(step, IncludeStep) and step.playbook not in found:
+                self._gather(self._load(self.path_of(step.playbook), ()), found)
 
 
 def is_scenario(path: Path) -> bool:

@@ -8,6 +8,7 @@ preparation, detection-analysis, containment, eradication, recovery, post-incide
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Union
 
@@ -347,3 +348,11 @@ class Playbook(Model):
     def by_phase(self) -> list[tuple[str, list[Step]]]:
         """The steps grouped by phase, in the life cycle's order; phases with no step are left out."""
         return [(phase, steps) for phase in PHASES if (steps := [s for s in self.steps if s.phase == phase])]
+
+
+def step_paths(playbooks: Mapping[str, Playbook], playbook_id: str, prefix: str = "") -> Iterator[tuple[str, Step]]:
+    """Every step path of a playbook, included playbooks' steps too (`include_step/step`)."""
+    for step in playbooks[playbook_id].steps:
+        yield prefix + step.id, step
+        if isinstance(step, IncludeStep):
+            yield from step_paths(playbooks, step.playbook, f"{prefix}{step.id}/")

@@ -5,12 +5,11 @@ Pure: takes a schema-valid `Playbook` and its `Source` (for positions) and retur
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ir.format import templates
-from ir.format import values
-from ir.errors import Problem
+from ir.errors import IncludeProblem, Problem
+from ir.format import templates, values
 from ir.format.model import (END, DecisionStep, IncludeStep, ManualStep, NotifyStep, Playbook, PromptStep, Step, TicketStep,
                     Variable)
 from ir.format.source import Source
@@ -216,9 +215,9 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
 
 
 def check_links(playbook: Playbook, source: Source, *, integrations: dict[str, frozenset[str]],
-                resolve: Any) -> list[Problem]:
+                resolve: Callable[[str], Playbook]) -> list[Problem]:
     """Checks that need the world outside the file: integrations named in `via`, and included playbooks
-    (`resolve(id)` returns the included `Playbook` or raises `KeyError(message[, hint])`)."""
+    (`resolve(id)` returns the included `Playbook` or raises `IncludeProblem`)."""
     problems = []
     for i, step in enumerate(playbook.steps):
         if isinstance(step, (NotifyStep, TicketStep)):
@@ -234,9 +233,8 @@ def check_links(playbook: Playbook, source: Source, *, integrations: dict[str, f
         if isinstance(step, IncludeStep):
             try:
                 included = resolve(step.playbook)
-            except KeyError as exc:
-                hint = exc.args[1] if len(exc.args) > 1 else "run `ir list` to see the playbooks ir can find"
-                problems.append(source.problem(("steps", i, "playbook"), str(exc.args[0]), hint))
+            except IncludeProblem as exc:
+                problems.append(source.problem(("steps", i, "playbook"), exc.message, exc.hint))
                 continue
             declared = {v.id: v for v in included.inputs}
             for name in step.inputs:

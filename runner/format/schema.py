@@ -1,4 +1,5 @@
-"""The JSON Schemas of the playbook and scenario formats, for editors (yaml-language-server) and `ir schema`."""
+"""The JSON Schemas of the formats, for editors (yaml-language-server) and `ir schema`: built from the pydantic
+models, with each field's docstring as its description."""
 
 from __future__ import annotations
 
@@ -12,25 +13,16 @@ if TYPE_CHECKING:
     from ir.format.model import Model
 
 SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/playbook.schema.json"
-SCENARIO_SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/scenario.schema.json"
 
 
 @lru_cache(maxsize=1)
 def playbook_schema() -> dict[str, Any]:
     from ir.format.model import Playbook
 
-    return _schema(Playbook, SCHEMA_ID)
+    return json_schema(Playbook, SCHEMA_ID)
 
 
-@lru_cache(maxsize=1)
-def scenario_schema() -> dict[str, Any]:
-    """The tabletop scenario format (`ir schema --scenario`)."""
-    from ir.tabletop.scenario import Scenario
-
-    return _schema(Scenario, SCENARIO_SCHEMA_ID)
-
-
-def _schema(model: type[Model], schema_id: str) -> dict[str, Any]:
+def json_schema(model: type[Model], schema_id: str) -> dict[str, Any]:
     from ir.format.model import Model
 
     schema = model.model_json_schema()

@@ -16,7 +16,7 @@ runs. `Scripted` is the responder that answers from it (and from a person, or fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import date
@@ -24,11 +24,13 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ir.format import values
-from ir.run.engine import Outcome, Place, Responder, Session
 from ir.errors import InvalidPlaybook, IrError, Problem
-from ir.format.model import DecisionStep, Duration, IncludeStep, ManualStep, Model, Playbook, PromptStep, Step, Variable
+from ir.format import values
+from ir.format.load import schema_problems
+from ir.format.model import (DecisionStep, Duration, ManualStep, Model, Playbook, PromptStep, Step, Variable,
+                             step_paths)
 from ir.format.source import Source, parse
+from ir.run.responder import Outcome, Place, Responder, Session
 
 OUTCOME_KEYS = {"status", "note", "reason", "at"}
 DECISION_KEYS = {"choice", "rationale"}
@@ -111,8 +113,6 @@ class Answers:
         try:
             parsed = AnswersFile.model_validate(source.data)
         except ValidationError as exc:
-            from ir.format.load import schema_problems
-
             raise InvalidPlaybook(schema_problems(exc, source, AnswersFile.model_json_schema())) from None
         steps = {path: a if isinstance(a, dict) else {"choice": a} for path, a in parsed.steps.items()}
         return cls(dict(parsed.inputs), dict(parsed.roles), steps, source, parsed.exercise)
@@ -131,14 +131,6 @@ class Answers:
     def problem(self, loc: tuple[Any, ...], message: str, hint: str | None = None) -> Problem:
         return self.source.problem(loc, message, hint) if self.source else Problem(message, path=".".join(
             str(p) for p in loc), hint=hint)
-
-
-def walk(playbooks: dict[str, Playbook], playbook_id: str, prefix: str = "") -> Iterator[tuple[str, Step]]:
-    """Every step path of a playbook, included playbooks' steps too (`include_step/step`)."""
-    for step in playbooks[playbook_id].steps:
-        yield prefix + step.id, step
-        if isinstance(step, IncludeStep):
-            yield from walk(playbooks, step.playbook, f"{prefix}{step.id}/")
 
 
 def check(answers: Answers, playbooks: dict[str, Playbook], root: str, *, complete: bool,
@@ -161,7 +153,7 @@ def check(answers: Answers, playbooks: dict[str, Playbook], root: str, *, comple
         out += [Problem(f"no value for input {v.id!r} ({v.label or v.id})",
                         hint=f"give it under `inputs:` in an answers file, or pass --var {v.id}=VALUE")
                 for v in playbook.inputs if v.id not in answers.inputs and _lacks(v, examples)]
-    steps = dict(walk(playbooks, root))
+    steps = dict(step_paths(playbooks, root))
     for path in answers.steps:
         if path not in steps:
             out.append(answers.problem(("steps", path), f"no step {path!r} in {root}",
@@ -228,7 +220,7 @@ def _check_step(answers: Answers, path: str, step: Step, *, complete: bool, exam
     return out
 
 
-class Scripted:
+class AnswersResponder:
     """Answers from an answers file; what it does not say comes from `person` if there is one, else from
     defaults (and, in dry runs, examples). Manual steps without a person are acknowledged, not faked."""
 

@@ -8,122 +8,58 @@ checklist items, integration actions) is kept and not asked for or sent again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from ir.format import templates
-from ir.format import values
 from ir.errors import IrError, StepFailed
-from ir.format.load import Loaded, load_text
-from ir.format.model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, Phase, Playbook,
-                    PromptStep, Step, TicketStep, Variable)
+from ir.format import templates, values
+from ir.format.bundle import Bundle
+from ir.format.model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, PromptStep,
+                             Step, TicketStep, Variable)
 from ir.run.outbox import Outbox
-from ir.tabletop.scenario import SCENARIO_PREFIX
+from ir.run.progress import progress
+from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
 from ir.store.records import Change, Draft, Incident, StepState, Store
-from ir.store.timeline import format_recorded, utc_now
-
-if TYPE_CHECKING:
-    from ir.tabletop.exercise import Exercise
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a responder finished a step."""
-
-    status: str  # completed, skipped or failed
-    note: str | None = None
-    at: datetime | None = None  # when it really happened, if not now
-    jump: str | None = None  # a step path to go to next (a tabletop facilitator's jump)
-
-
-@dataclass(frozen=True)
-class Place:
-    """A step in context: its path, its playbook, the scope its variables live in, and the phase it is recorded
-    in: its own, or for a step of an included playbook the phase of the include step that runs it."""
-
-    path: str
-    scope: str
-    playbook: Playbook
-    index: int
-    phase: Phase
-
-    @property
-    def step(self) -> Step:
-        return self.playbook.steps[self.index]
-
-
-class Pause(Exception):
-    """Raised by a responder when the person pauses (or presses Ctrl-C, or input ends): stop, lose nothing."""
-
-
-class Responder(Protocol):
-    def value(self, var: Variable, key: str, problem: str | None) -> Any:
-        """A raw value for `var`, or None for none. `key` names it: `inputs.vendor`, `roles.commander`, or
-        `<step path>.<question>`; `problem` says why the previous answer was refused."""
-
-    def decide(self, place: Place, question: str, session: Session) -> tuple[str, str | None]:
-        """A choice id of `place.step` and an optional rationale."""
-
-    def act(self, place: Place, text: str, checklist: list[str], session: Session) -> Outcome:
-        """How a step ends: a manual step's instructions and checklist, or what a notify/ticket step will do."""
-
-    def heading(self, place: Place, title: str, position: str) -> None:
-        """A step begins (`position` reads like `4/23`)."""
-
-    def say(self, text: str) -> None:
-        """Show one line to the responder."""
+from ir.store.timeline import Event, format_recorded, utc_now
 
 
 @dataclass
-class Session:
-    """What a responder may do at any step: notes, evidence, checklist ticks, the overview."""
+class IncidentRun:
+    """One incident's playbook walked in this process, from the bundle it keeps (loaded once by the caller)."""
 
-    runner: Runner
-    place: Place
-
-    def tick(self, item: int, text: str) -> None:
-        state = self.runner.state(self.place)
-        checked = tuple(sorted({*state.checked, item}))
-        self.runner.record("checklist.checked", self.place, f"done: {text}", {"item": item},
-                           step=replace(state, checked=checked))
-
-    def note(self, text: str, at: datetime | None = None) -> None:
-        self.runner.record("note", self.place, text, occurred_at=at)
-
-    def evidence(self, description: str, data: dict[str, Any]) -> None:
-        self.runner.record("evidence", self.place, description, data)
-
-    def overview(self) -> list[tuple[str, int, int]]:
-        """Per phase: (phase, steps finished, steps in the phase) of the incident's playbook."""
-        from ir.run.progress import progress
-
-        return progress(self.runner.root, self.runner.steps)
-
-
-@dataclass
-class Runner:
     store: Store
+    bundle: Bundle
     incident_id: str
     responder: Responder
     actor: str
     outbox: Outbox
-    exercise: Exercise | None = None
-    playbooks: dict[str, Loaded] = field(default_factory=dict)
+    hooks: StepHooks | None = None
+    incident: Incident = field(init=False)
 
     def __post_init__(self) -> None:
-        self.playbooks = {pid: load_text(text, f"<incident {self.incident_id}: {pid}>")
-                          for pid, text in self.store.bundle(self.incident_id).items()
-                          if not pid.startswith(SCENARIO_PREFIX)}
-        self.root = self.playbooks[self.incident.playbook_id].playbook
-        # Step states and variables change only through this runner (other processes add events, such as
-        # `ir note`), so they are read once and then kept in step with every commit.
+        self.root = self.bundle.playbook
+        self.playbooks = self.bundle.playbooks
+        # The incident, step states and variables change through this run (other processes add events, such as
+        # `ir note`, and the courier sets the channel and the ticket), so they are read once and then kept in step
+        # with every commit; the incident is read again as each step starts, for the courier's fields.
+        self.incident = self.store.incident(self.incident_id)
         self.steps = self.store.steps(self.incident_id)
         self.variables = self.store.variables(self.incident_id)
 
-    @property
-    def incident(self) -> Incident:
-        return self.store.incident(self.incident_id)
+    # the Run protocol, for responders, sessions and hooks ----------------------------------------------------
+    def progress(self) -> list[tuple[str, int, int]]:
+        return progress(self.root, self.steps)
+
+    def events(self) -> Iterable[Event]:
+        return self.store.events(self.incident_id)
+
+    def opened_at(self) -> str:
+        return self.incident.opened_at
+
+    def say(self, text: str) -> None:
+        self.responder.say(text)
 
     # places and context -----------------------------------------------------------------------------
     def place(self, path: str) -> Place:
@@ -132,15 +68,13 @@ class Runner:
         for part in outer:
             step = playbook.step(part)
             assert isinstance(step, IncludeStep)
-            playbook, scope, phase = self.playbooks[step.playbook].playbook, f"{scope}{part}/", phase or step.phase
+            playbook, scope, phase = self.playbooks[step.playbook], f"{scope}{part}/", phase or step.phase
         index = next(i for i, s in enumerate(playbook.steps) if s.id == last)
         return Place(path, scope.rstrip("/"), playbook, index, phase or playbook.steps[index].phase)
 
     def paths(self) -> list[str]:
         """Every step path of the incident's playbook, included playbooks' steps too."""
-        from ir.run.answers import walk
-
-        return [path for path, _ in walk({pid: lp.playbook for pid, lp in self.playbooks.items()}, self.root.id)]
+        return [path for path, _ in self.bundle.paths()]
 
     def state(self, place: Place) -> StepState:
         return self.steps.get(place.path) or StepState(place.path, "started")
@@ -161,7 +95,7 @@ class Runner:
                 found[kind][key] = values.from_json(types[name], value)
         labels = {(s.id, c.id): c.label for s in playbook.steps if isinstance(s, DecisionStep) for c in s.choices}
         steps = {path[len(prefix):]: {"status": s.status, "decision": s.decision, "note": s.note,
-                                      "label": labels.get((path[len(prefix):], s.decision)),
+                                      "label": labels.get((path[len(prefix):], s.decision or "")),
                                       "completed_at": s.finished_at}
                  for path, s in self.steps.items()
                  if path.startswith(prefix) and "/" not in path[len(prefix):]}
@@ -186,6 +120,8 @@ class Runner:
         self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also], change)
         self.steps.update((s.path, s) for s in change.steps)
         self.variables.update(change.variables)
+        if change.incident:
+            self.incident = replace(self.incident, **change.incident)
 
     # asking ------------------------------------------------------------------------------------------
     def ask(self, var: Variable, kind: str, scope: str, place: Place | None) -> None:
@@ -237,12 +173,13 @@ class Runner:
             while (path := self.incident.cursor) is not None:
                 place = self.place(path)
                 self.step(place)
-        except (Pause, KeyboardInterrupt):  # Ctrl-C anywhere: what is recorded is committed; stop cleanly
+        except (PauseRequested, KeyboardInterrupt):  # Ctrl-C anywhere: what is recorded is committed; stop cleanly
             self.record("incident.paused", place, f"paused at {place.path}" if place else "paused while opening")
             return "paused"
         return "finished"
 
     def step(self, place: Place) -> None:
+        self.incident = self.store.incident(self.incident_id)  # the courier may have set its channel or ticket
         step, states = place.step, self.steps
         title = templates.render(step.title, self.context(place))
         if place.path not in states:
@@ -254,8 +191,8 @@ class Runner:
         if not isinstance(step, IncludeStep):
             position = f"{place.index + 1}/{len(place.playbook.steps)}"
             self.responder.heading(place, title, f"{place.scope} {position}" if place.scope else position)
-        if self.exercise:
-            self.exercise.before_step(self, place)
+        if self.hooks:
+            self.hooks.before_step(self, place)
         if isinstance(step, IncludeStep):
             self.enter(place, step)
             return
@@ -271,14 +208,14 @@ class Runner:
             state = self.state(place)
             if state.decision:  # decided before a crash: not asked or recorded again
                 return Outcome("completed", state.note), step.choice(state.decision).next
-            question = templates.render(step.question, context)
-            choice_id, rationale = self.responder.decide(place, question, session)
+            asked = templates.render(step.question, context)
+            choice_id, rationale = self.responder.decide(place, asked, session)
             choice = step.choice(choice_id)
-            self.record("decision", place, f"{question} -> {choice.label}",
+            self.record("decision", place, f"{asked} -> {choice.label}",
                         {"choice": choice.id, "label": choice.label, "rationale": rationale},
                         step=replace(state, decision=choice.id, note=rationale))
-            if self.exercise:
-                self.exercise.after_decision(self, place, choice.id)
+            if self.hooks:
+                self.hooks.after_decision(self, place, choice.id)
             return Outcome("completed", rationale), choice.next
         if isinstance(step, ManualStep):
             return self.responder.act(place, templates.render(step.instructions, context),
@@ -301,7 +238,7 @@ class Runner:
         return outcome, None
 
     def enter(self, place: Place, step: IncludeStep) -> None:
-        included = self.playbooks[step.playbook].playbook
+        included = self.playbooks[step.playbook]
         scope = place.path
         context = self.context(place)
         for var in included.inputs:
@@ -340,10 +277,10 @@ class Runner:
         cursor, finished_includes = (outcome.jump, []) if outcome.jump else self.after(place, target)
         kind = {"completed": "step.completed", "skipped": "step.skipped", "failed": "step.failed"}[outcome.status]
         now = format_recorded(utc_now())
-        also = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone}, outcome.at),
-                ) if step.milestone and outcome.status == "completed" else ()
-        also += tuple(self.draft("step.completed", parent, f"playbook {parent.step.playbook} finished")  # type: ignore[union-attr]
-                      for parent in finished_includes)
+        also: tuple[Draft, ...] = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone},
+                                              outcome.at),) if step.milestone and outcome.status == "completed" else ()
+        also += tuple(self.draft("step.completed", parent, f"playbook {include.playbook} finished")
+                      for parent in finished_includes if isinstance(include := parent.step, IncludeStep))
         self.record(kind, place, outcome.note or "", {"next": cursor},
                     step=replace(self.state(place), status=outcome.status,
                                  finished_at=format_recorded(outcome.at) if outcome.at else now, note=outcome.note),

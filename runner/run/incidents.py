@@ -7,12 +7,12 @@ incidents opened on different machines stay distinct when their stores are merge
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import platform
 import secrets
 from datetime import datetime
 
+from ir.format.bundle import bundle_hash
 from ir.store.records import Draft, Incident, Store
 from ir.store.timeline import format_recorded, utc_now
 
@@ -35,18 +35,10 @@ def actor_name(explicit: str | None = None) -> str:
         return "unknown"
 
 
-def bundle_hash(bundle: dict[str, bytes]) -> str:
-    """SHA-256 over the playbooks an incident runs on (its own and those it includes), in id order."""
-    digest = hashlib.sha256()
-    for playbook_id in sorted(bundle):
-        digest.update(f"{playbook_id}\n{len(bundle[playbook_id])}\n".encode())
-        digest.update(bundle[playbook_id])
-    return digest.hexdigest()
-
-
 def open_incident(store: Store, playbook_id: str, version: str, title: str, severity: str,
                   bundle: dict[str, bytes], first_step: str, *, actor: str, live: bool,
                   exercise: bool = False) -> Incident:
+    """A new incident on the stored form of a bundle (`Bundle.stored()`), with its opening event."""
     now = utc_now()
     incident = Incident(
         id=new_id(now), playbook_id=playbook_id, playbook_version=version, playbook_hash=bundle_hash(bundle),

@@ -18,21 +18,23 @@ configured, actions are rendered and recorded as "would ...", and nothing is sen
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
+from ir import config
 from ir.format import templates
+from ir.format.bundle import Bundle
 from ir.format.model import NotifyStep, TicketStep
-from ir.store.records import UNDELIVERED, Draft, OutboxItem, Store
+from ir.integrations.dry_run import describe
+from ir.run.responder import Place
+from ir.store.records import UNDELIVERED, Draft, Incident, OutboxItem, Store
 
 if TYPE_CHECKING:
-    from ir.integrations.registry import Connection, Target
-
     from ir.config import Secrets, Settings
-    from ir.run.engine import Place
+    from ir.integrations.registry import Connection, Target
 
 _NOTIFY_FIELDS = ("channel", "message")
 _TICKET_FIELDS = ("summary", "description", "comment", "transition", "link", "due")
@@ -62,12 +64,6 @@ def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Se
     return out
 
 
-def describe(item: OutboxItem) -> str:
-    from ir.integrations.dry_run import describe as console
-
-    return console(item)
-
-
 class Connections:
     """The live connection of each integration, made once; an unconfigured one is said once and is None."""
 
@@ -95,54 +91,78 @@ class Connections:
 
 
 class Courier:
-    """Delivers an incident's actions: `deliver` now, or `submit` to a background queue per integration."""
+    """Delivers an incident's actions: `deliver` now, or `submit` to a background worker per integration (one
+    thread each, so the order within an integration is kept). Each worker uses a store connection of its own.
+    What a worker raises is collected by `check` and `finish` and raised again in the caller, so a bug in
+    delivery reaches the one error handler instead of dying in its thread."""
 
     def __init__(self, open_store: Callable[[], Store], incident_id: str, actor: str, *, live: bool,
                  connections: Connections, say: Callable[[str], None]):
         self.open_store, self.incident_id, self.actor, self.live = open_store, incident_id, actor, live
         self.connections, self.say = connections, say
-        self._queues: dict[str, queue.Queue[str | None]] = {}
-        self._threads: list[threading.Thread] = []
+        self._workers: dict[str, ThreadPoolExecutor] = {}
+        self._futures: list[Future[str]] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._down: set[str] = set()
 
     # background delivery ------------------------------------------------------------------------------
     def submit(self, item: OutboxItem) -> None:
-        if item.integration not in self._queues:
-            self._queues[item.integration] = queue.Queue()
-            thread = threading.Thread(target=self._work, args=(self._queues[item.integration],),
-                                      name=f"ir-{item.integration}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        self._queues[item.integration].put(item.key)
+        with self._lock:
+            worker = self._workers.get(item.integration)
+            if worker is None:
+                worker = self._workers[item.integration] = ThreadPoolExecutor(
+                    1, thread_name_prefix=f"ir-{item.integration}")
+            self._futures.append(worker.submit(self._work, item.key))
 
-    def _work(self, keys: queue.Queue[str | None]) -> None:
-        store = self.open_store()
-        try:
-            while (key := keys.get()) is not None:
-                try:
-                    item = store.outbox_item(key)
-                    if item is not None and item.status in UNDELIVERED and item.integration not in self._down:
-                        self.deliver(store, item)
-                finally:
-                    keys.task_done()
-        finally:
+    def _work(self, key: str) -> str:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = self.open_store()
+        item = store.outbox_item(key)
+        if item is None or item.status not in UNDELIVERED or item.integration in self._down:
+            return item.status if item else "missing"
+        return self.deliver(store, item)
+
+    def _close_store(self) -> None:
+        store = getattr(self._local, "store", None)
+        if store is not None:
             store.close()
+            self._local.store = None
+
+    def check(self) -> None:
+        """Raise, here, the first error a finished delivery raised (a bug: it is not a refusal or an unknown)."""
+        with self._lock:
+            done = [f for f in self._futures if f.done()]
+            self._futures = [f for f in self._futures if not f.done()]
+        for future in done:
+            if not future.cancelled():
+                future.result()
 
     def finish(self, timeout: float) -> None:
-        """Let the queues empty (up to `timeout` seconds; a delivery may queue another, such as the ticket's link
-        to the channel); what is left stays in the store for `ir flush`."""
+        """Let the workers empty their queues (up to `timeout` seconds; a delivery may queue another, such as the
+        ticket's link to the channel); what is left stays in the store for `ir flush`. `check` then raises what a
+        worker raised."""
         deadline = time.monotonic() + timeout
-        while any(q.unfinished_tasks for q in self._queues.values()) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        for q in self._queues.values():
-            q.put(None)
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        while True:
+            with self._lock:
+                pending = [f for f in self._futures if not f.done()]
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                break
+            wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+        with self._lock:
+            for future in self._futures:
+                future.cancel()  # not started: the action stays undelivered in the store
+            for worker in self._workers.values():
+                worker.submit(self._close_store)  # after the delivery still running, if any
+                worker.shutdown(wait=False)
+            self._workers.clear()
 
     # one delivery -------------------------------------------------------------------------------------
     def deliver(self, store: Store, item: OutboxItem) -> str:
         """Deliver one action (or render it, when it cannot be sent); its status afterwards."""
-        from ir.integrations.registry import Refused, Unknown
+        from ir.integrations.registry import Refused, Unknown  # the registry loads the plugins: only when sending
 
         connection = self.connections.get(item.integration) if self.live else None
         if connection is None:
@@ -253,6 +273,7 @@ class Outbox:
         return "; ".join(describe(i) for i in items)
 
     def request(self, items: list[OutboxItem]) -> None:
+        self.courier.check()
         for item in items:
             if not item.created_at:
                 item = self.store.enqueue(item, self.courier.draft(
@@ -273,3 +294,23 @@ class Outbox:
         for item in left:
             self._send(item)
         return len(left)
+
+    def finish(self, timeout: float) -> None:
+        self.courier.finish(timeout)
+
+    def check(self) -> None:
+        self.courier.check()
+
+
+def open_outbox(store: Store, bundle: Bundle, incident: Incident, actor: str, *,
+                say: Callable[[str], None]) -> Outbox:
+    """The outbox of an incident: the settings in force for its playbook, and the live connections (an exercise
+    sends only where `[exercise]` routes it)."""
+    settings = config.load(bundle.playbook.integrations)
+    only = None
+    if incident.exercise:
+        settings, only = settings.for_exercise(), settings.routed()
+    connections = Connections(settings, config.Secrets.from_env(), say, only=only)
+    courier = Courier(store.reopen, incident.id, actor, live=incident.mode == "live", connections=connections,
+                      say=say)
+    return Outbox(store, courier, settings, exercise=incident.exercise)

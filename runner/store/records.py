@@ -2,8 +2,7 @@
 
 Every change of state arrives as `record(incident, draft, change)`: one timeline event and the state it
 changes, committed together before the runner does anything else. The embedded SQLite store
-(`ir.store.sqlite`) implements it; a PostgreSQL store for teams sharing incidents can implement the same
-Protocol later.
+(`ir.store.sqlite`) implements it.
 """
 
 from __future__ import annotations
@@ -130,4 +129,19 @@ class Store(Protocol):
         """Hold the incident for the one process that runs its playbook; raise `IncidentBusy` naming the holder
         when another process holds it. A process that dies lets go."""
 
+    def reopen(self) -> Store:
+        """Another connection to the same store, for another thread."""
+
     def close(self) -> None: ...
+
+
+def events_to_head(store: Store, incident: Incident) -> Iterator[Event]:
+    """The incident's events up to the head it was read with, streamed."""
+    stream = store.events(incident.id)
+    try:
+        for event in stream:
+            if event.seq > incident.event_count:
+                break
+            yield event
+    finally:
+        stream.close()  # type: ignore[attr-defined]

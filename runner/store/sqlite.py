@@ -113,6 +113,9 @@ class SqliteStore:
     def _write(self) -> _Transaction:
         return _Transaction(self.db)
 
+    def reopen(self) -> SqliteStore:
+        return SqliteStore(self.path)
+
     def close(self) -> None:
         self.db.close()
 

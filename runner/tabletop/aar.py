@@ -10,16 +10,16 @@ from typing import Any, TextIO
 
 from ir.errors import IrError
 from ir.tabletop.scenario import Scenario, bundle_scenario
-from ir.store.records import Incident, Store
+from ir.format.bundle import Bundle
+from ir.store.records import Incident, Store, events_to_head
 from ir.store.timeline import Event
 
 
 def write(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     if not incident.exercise:
         raise IrError(f"{incident.id} is not an exercise", hint="use --format markdown for an incident's report")
-    from ir.export.formats import events
-
-    render(incident, bundle_scenario(store.bundle(incident.id)), events(store, incident), out, tz)
+    bundle = Bundle.from_stored(store.bundle(incident.id), incident.playbook_id, incident.id)
+    render(incident, bundle_scenario(bundle), events_to_head(store, incident), out, tz)
 
 
 def render(incident: Incident, scenario: Scenario | None, events: Iterable[Event], out: TextIO, tz: tzinfo) -> None:

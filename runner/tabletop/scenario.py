@@ -9,19 +9,22 @@ when the facilitator sends them (`{adhoc: true}`).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
-from ir.errors import InvalidPlaybook, Problem
-from ir.format.model import DecisionStep, Duration, Model, Name, Phase, Playbook, PlaybookId, SemVer
+from ir.errors import InvalidPlaybook, Problem, UsageError
+from ir.format.bundle import Bundle
+from ir.format.catalog import Catalog
+from ir.format.load import schema_problems
+from ir.format.model import DecisionStep, Duration, Model, Name, Phase, Playbook, PlaybookId, SemVer, step_paths
+from ir.format.schema import json_schema
 from ir.format.source import Source, parse, read_file
 
-if TYPE_CHECKING:
-    from ir.format.catalog import Catalog
-
-SCENARIO_PREFIX = "scenario:"  # the key of an exercise's scenario in its incident's bundle
+SCENARIO_SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/scenario.schema.json"
 ScenarioId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]  # may start with a year or a digit
 
 
@@ -138,6 +141,12 @@ class Scenario(Model):
     """Discussion questions for the hotwash."""
 
 
+@lru_cache(maxsize=1)
+def scenario_schema() -> dict[str, Any]:
+    """The tabletop scenario format (`ir schema --scenario`)."""
+    return json_schema(Scenario, SCENARIO_SCHEMA_ID)
+
+
 def load_scenario(source: Source, playbooks: dict[str, Playbook], *, playbook: str | None = None) -> Scenario:
     """Check a parsed scenario against its schema and against the playbook it exercises (with `playbooks`,
     the included ones too; with `playbook`, it must be that one): every problem, with file:line:column."""
@@ -146,9 +155,6 @@ def load_scenario(source: Source, playbooks: dict[str, Playbook], *, playbook: s
     try:
         scenario = Scenario.model_validate(source.data)
     except ValidationError as exc:
-        from ir.format.load import schema_problems
-        from ir.format.schema import scenario_schema
-
         raise InvalidPlaybook(schema_problems(exc, source, scenario_schema())) from None
     if playbook and scenario.playbook != playbook:
         raise InvalidPlaybook([source.problem(("playbook",), f"the scenario is for playbook {scenario.playbook}, "
@@ -168,63 +174,48 @@ def read_scenario(path: Path, playbooks: dict[str, Playbook], *, playbook: str |
     return load_scenario(read_file(path), playbooks, playbook=playbook), path.read_bytes()
 
 
-def check_file(path: Path, catalog: Catalog) -> Scenario:
+def validate_file(path: Path, catalog: Catalog) -> Scenario:
     """A scenario file checked on its own (`ir validate`): against the playbook it names, found by `catalog`."""
     source = read_file(path)
     named = source.data.get("playbook") if isinstance(source.data, dict) else None
     playbooks: dict[str, Playbook] = {}
     if isinstance(named, str) and named in catalog.entries():
-        playbooks = bundle_playbooks(catalog.bundle(catalog.load(named)))
+        playbooks = catalog.bundle(named).playbooks
     return load_scenario(source, playbooks)
 
 
-def found() -> list[Path]:
+def scenario_files() -> list[Path]:
     """The scenario files in the scenario directories."""
     return [p for d in scenario_dirs() if d.is_dir() for p in sorted(d.glob("*.yaml"))]
 
 
 def scenario_dirs() -> list[Path]:
     """Where scenario ids are looked up: the bundled ones, then ./scenarios/."""
-    from importlib import resources
-
     return [Path(str(resources.files("ir.playbooks"))) / "scenarios", Path.cwd() / "scenarios"]
 
 
 def find_scenario(ref: str) -> Path:
     """A scenario reference is a file path (with a / or a .yaml ending) or the id of a bundled or local one."""
-    from ir.errors import UsageError
-
     if "/" in ref or ref.endswith((".yaml", ".yml")):
         if not Path(ref).is_file():
             raise UsageError(f"no scenario file at {ref}", hint="check the path")
         return Path(ref)
-    known = {p.stem: p for p in found()}
+    known = {p.stem: p for p in scenario_files()}
     if ref not in known:
         raise UsageError(f"no scenario with id {ref!r}", hint=f"known: {', '.join(sorted(known)) or 'none'}")
     return known[ref]
 
 
-def parse_scenario(raw: bytes, name: str, playbooks: dict[str, Playbook]) -> Scenario:
-    return load_scenario(parse(raw, name), playbooks)
-
-
-def bundle_playbooks(bundle: dict[str, bytes]) -> dict[str, Playbook]:
-    """The playbooks of a bundle (what an incident keeps, or `Catalog.bundle`), by id; its scenario left out."""
-    from ir.format.load import load_text
-
-    return {pid: load_text(text, pid).playbook for pid, text in bundle.items() if not pid.startswith(SCENARIO_PREFIX)}
-
-
-def bundle_scenario(bundle: dict[str, bytes]) -> Scenario | None:
-    """The scenario an exercise's bundle keeps, if any."""
-    key = next((k for k in bundle if k.startswith(SCENARIO_PREFIX)), None)
-    return parse_scenario(bundle[key], key, bundle_playbooks(bundle)) if key else None
+def bundle_scenario(bundle: Bundle) -> Scenario | None:
+    """The scenario an exercise's bundle keeps, if any, checked against the bundle's playbooks."""
+    if bundle.scenario is None:
+        return None
+    scenario_id, text = bundle.scenario
+    return load_scenario(parse(text, f"<scenario {scenario_id}>"), bundle.playbooks)
 
 
 def _references(scenario: Scenario, source: Source, playbooks: dict[str, Playbook]) -> list[Problem]:
-    from ir.run.answers import walk
-
-    steps = dict(walk(playbooks, scenario.playbook))
+    steps = dict(step_paths(playbooks, scenario.playbook))
     problems: list[Problem] = []
 
     def decision(loc: tuple[Any, ...], choice_loc: tuple[Any, ...], path: str, choice: str | None) -> None:

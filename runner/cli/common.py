@@ -1,0 +1,109 @@
+"""What the CLI's commands share: option types, the store, the catalog, answers, and driving an incident in this
+terminal (`ir run`, `ir resume`, `ir tabletop`). The library does the work (`ir.run.drive`); this module picks the
+responder and prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
+
+    from ir.format.bundle import Bundle
+    from ir.format.catalog import Catalog
+    from ir.run.answers import Answers
+    from ir.store.records import Incident
+    from ir.store.sqlite import SqliteStore
+
+IncidentArg = Annotated[str, typer.Argument(help="The incident id (see `ir incidents`).")]
+As = Annotated[str | None, typer.Option("--as", help="Who is acting (default: IR_ACTOR, else the OS user).")]
+AnswersOpt = Annotated[Path | None, typer.Option("--answers", help="Answers file (YAML or JSON).")]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", metavar="NAME=VALUE", help="Set an input (repeatable).")]
+NonInteractive = Annotated[bool, typer.Option(
+    "--non-interactive", help="Ask nobody: answers file, then defaults (and examples in a dry run).")]
+At = Annotated[str | None, typer.Option("--at", help="When it happened, e.g. '2026-03-29 14:02 America/Los_Angeles'.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def open_store() -> SqliteStore:
+    from ir.store.sqlite import SqliteStore  # sqlite3 and the store's modules: only for commands that use them
+
+    return SqliteStore()
+
+
+def catalog() -> Catalog:
+    """The playbooks ir can find, checked against the integrations installed."""
+    from ir.format.catalog import Catalog
+    from ir.integrations.registry import capabilities
+
+    return Catalog(capabilities)
+
+
+def when(at: str | None) -> str | None:
+    """An `--at` option's moment, as stored."""
+    from ir.errors import UsageError
+    from ir.format import values
+
+    if at is None:
+        return None
+    try:
+        return values.parse_time(at).isoformat()
+    except ValueError as exc:
+        raise UsageError(f"--at: {exc}") from None
+
+
+def parse_zone(name: str) -> tzinfo:
+    """A `--tz` option's zone."""
+    from ir.errors import UsageError
+    from ir.export.report import zone
+
+    try:
+        return zone(name)
+    except ValueError as exc:
+        raise UsageError(f"--tz: {exc}") from None
+
+
+def answers(path: Path | None, assignments: list[str] | None) -> Answers:
+    from ir.run.answers import Answers
+
+    return (Answers.load(path) if path else Answers()).with_vars(assignments or [])
+
+
+def drive_here(store: SqliteStore, bundle: Bundle, incident: Incident, actor: str, given: Answers, *,
+               non_interactive: bool, resuming: bool = False) -> None:
+    """Run the incident in this terminal: a person (unless non-interactive), an answers file when there is one,
+    the facilitator's controls in an exercise; then say how it ended."""
+    from ir.cli.facilitator import Facilitator
+    from ir.cli.terminal import Terminal
+    from ir.run.answers import AnswersResponder
+    from ir.run.drive import drive
+    from ir.run.outbox import open_outbox
+    from ir.run.responder import Responder
+    from ir.tabletop.exercise import Exercise
+
+    person = None if non_interactive else Terminal()
+    responder: Responder | None = person
+    if given.inputs or given.roles or given.steps or given.exercise or non_interactive:
+        responder = AnswersResponder(given, person=person, examples=incident.mode == "dry-run" or incident.exercise,
+                                     say=print)
+    assert responder is not None
+    exercise = Exercise.for_bundle(bundle, given.exercise) if incident.exercise else None
+    if exercise and person:
+        facilitator = Facilitator(exercise, person)
+        person.extras = facilitator.controls()
+        exercise.debrief = facilitator.debrief
+    outbox = open_outbox(store, bundle, incident, actor, say=responder.say)
+    result = drive(store, bundle, incident.id, actor, responder, outbox, hooks=exercise, resuming=resuming)
+    if result.undelivered:
+        print(f"{result.undelivered} integration action(s) not delivered yet; they are kept: `ir outbox "
+              f"{incident.id}` lists them, `ir flush {incident.id}` sends them")
+    if result.status == "paused":
+        print(f"Paused {incident.id}; nothing is lost. Continue with: ir resume {incident.id}")
+    elif exercise:
+        print(f"Exercise finished: {incident.id}. The after-action report: `ir export {incident.id} --format aar`.")
+    else:
+        print(f"Playbook finished for {incident.id}. Review with `ir timeline {incident.id}`; "
+              f"close with `ir close {incident.id}`.")

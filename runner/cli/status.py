@@ -1,0 +1,36 @@
+"""`ir status`: where an incident stands: progress per phase, the step in progress, overdue steps, milestones,
+and the integration actions still waiting."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ir.format.load import load_text
+from ir.run.progress import overdue, progress
+from ir.store.records import Store
+
+
+def show_status(store: Store, incident_id: str, console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    incident = store.incident(incident_id)
+    playbook = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook  # its own
+    states = store.steps(incident_id)
+    flags = [incident.mode] + (["exercise"] if incident.exercise else [])
+    console.print(f"[bold]{incident.id}[/] {escape(incident.title)}  [dim]({', '.join(flags)})[/]")
+    console.print(f"status {incident.status} · severity {incident.severity} · playbook {incident.playbook_id} "
+                  f"{incident.playbook_version} · opened {incident.opened_at} by {escape(incident.opened_by)}")
+    console.print(f"at step: {incident.cursor or 'the playbook has ended'}")
+    table = Table("phase", "done", "steps")
+    for phase, done, total in progress(playbook, states):
+        table.add_row(phase, str(done), str(total))
+    console.print(table)
+    milestones = [e for e in store.events(incident_id) if e.kind == "milestone"]
+    for event in milestones:
+        console.print(f"milestone {event.message}: {event.occurred_at}")
+    for late in overdue(playbook, states):
+        console.print(f"[red]overdue:[/] {late}")
+    waiting = [i for i in store.outbox(incident_id) if i.status in ("pending", "failed")]
+    if waiting:
+        console.print(f"{len(waiting)} integration action(s) waiting: `ir outbox {incident_id}`")
