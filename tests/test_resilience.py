@@ -12,6 +12,7 @@ import stat
 import subprocess
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,48 @@ def test_ctrl_c_at_a_prompt_pauses_and_loses_nothing(isolated):
                             timeout=60).stdout.splitlines()
     assert [json.loads(e)["message"] for e in events[-2:]] == [
         "inputs.vendor = ACME", "paused while opening"]
+
+
+class _BareOk(BaseHTTPRequestHandler):
+    """A Slack stand-in that answers every method `{"ok": true}` and nothing else: ir's Slack code then meets an
+    answer it does not expect (no channel in a conversations.create reply), as a bug in delivery would."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_bug_in_background_delivery_reaches_the_one_handler(run_ir, write_playbook, isolated):
+    """Exit 3 with one line and the private log, as for any bug: not a traceback on the terminal from the delivery
+    thread, not 'Playbook finished' and exit 0."""
+    write_playbook("playbooks/chan.yaml", """\
+        id: chan
+        title: Channel
+        version: "1.0.0"
+        steps:
+          - {id: open, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis}
+          - {id: hello, kind: notify, title: Say hello, phase: detection-analysis, message: hello}
+        """)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BareOk)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run_ir("run", "chan", "--non-interactive", env={
+            "SLACK_BOT_TOKEN": "xoxb-test", "IR_SLACK_BASE_URL": f"http://127.0.0.1:{server.server_port}/"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    log = Path(os.environ["IR_HOME"]) / "logs" / "ir-error.log"
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("internal error: ")
+    assert result.stderr.endswith(f"this is a bug in ir; the traceback is in {log}\n")
+    assert "Playbook finished" not in result.stdout
+    assert "Traceback" in log.read_text() and stat.S_IMODE(log.stat().st_mode) == 0o600
