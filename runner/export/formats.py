@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ir.errors import IrError
+from ir.export import html, markdown
+from ir.export.report import build
 from ir.store.records import Incident, Store, events_to_head
 from ir.store.timeline import Event
+from ir.tabletop import aar
 
 VERSION = "ir-export/1"
 CSV_FIELDS = ("incident", "exercise", "seq", "occurred_at", "recorded_at", "actor", "kind", "phase", "step", "message",
@@ -46,17 +49,11 @@ def seal(head_hash: str, header: dict[str, Any]) -> str:
 
 
 def _markdown(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    from ir.export.report import build
-    from ir.export.markdown import render
-
-    render(build(incident, events_to_head(store, incident)), out, tz)
+    markdown.render(build(incident, events_to_head(store, incident)), out, tz)
 
 
 def _html(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    from ir.export.report import build
-    from ir.export.html import render
-
-    render(build(incident, events_to_head(store, incident)), out, tz)
+    html.render(build(incident, events_to_head(store, incident)), out, tz)
 
 
 def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
@@ -118,9 +115,7 @@ def _sketch_csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> No
 
 
 def _aar(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    from ir.tabletop.aar import write
-
-    write(store, incident, out, tz)
+    aar.write(store, incident, out, tz)
 
 
 FORMATS: dict[str, Writer] = {"markdown": _markdown, "html": _html, "json": _json, "csv": _csv,

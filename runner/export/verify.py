@@ -123,7 +123,7 @@ class _Chain:
 
 
 def check_file(path: Path) -> Checked:
-    from ir.format.bundle import bundle_hash
+    from ir.format.bundle import bundle_hash  # with the playbook models: not needed to read the events
 
     header = {}
     with _reading(path) as members:

@@ -147,7 +147,7 @@ class Catalog:
         return self._load(self.path_of(ref), ())
 
     def _load(self, path: Path, chain: tuple[str, ...]) -> Loaded:
-        from ir.format import rules
+        from ir.format import rules  # the models and the checks: not for a listing (`ir list` stays instant)
         from ir.format.load import load_file
 
         key = path.resolve()
@@ -181,7 +181,7 @@ class Catalog:
 
     def bundle(self, ref: str) -> Bundle:
         """A playbook and everything it includes, each loaded and checked once: what an incident runs on."""
-        from ir.format.bundle import Bundle
+        from ir.format.bundle import Bundle  # the models, as above
 
         root = self.load(ref)
         found: dict[str, Loaded] = {}
@@ -189,7 +189,7 @@ class Catalog:
         return Bundle(root.playbook.id, found)
 
     def _gather(self, loaded: Loaded, found: dict[str, Loaded]) -> None:
-        from ir.format.model import IncludeStep
+        from ir.format.model import IncludeStep  # the models, as above
 
         found[loaded.playbook.id] = loaded
         for step in loaded.playbook.steps:

@@ -7,24 +7,20 @@ import ast
 import inspect
 import sys
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ir.format.model import Model
+from ir.format.model import Model, Playbook
+
 
 SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/playbook.schema.json"
 
 
 @lru_cache(maxsize=1)
 def playbook_schema() -> dict[str, Any]:
-    from ir.format.model import Playbook
-
     return json_schema(Playbook, SCHEMA_ID)
 
 
 def json_schema(model: type[Model], schema_id: str) -> dict[str, Any]:
-    from ir.format.model import Model
-
     schema = model.model_json_schema()
     classes = _models(Model)
     for name, node in [(model.__name__, schema), *schema.get("$defs", {}).items()]:

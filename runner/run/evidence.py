@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ir.errors import IrError
+from ir.paths import home
 
 
 def describe(path: Path, incident_id: str, *, copy: bool = False) -> dict[str, Any]:
@@ -35,8 +36,6 @@ def describe(path: Path, incident_id: str, *, copy: bool = False) -> dict[str, A
 
 
 def _keep(path: Path, incident_id: str, digest: str) -> Path:
-    from ir.paths import home
-
     folder = home() / "evidence"
     for directory in (folder, folder / incident_id):
         directory.mkdir(mode=0o700, exist_ok=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ir.errors import IncidentBusy, IrError
+from ir.paths import home
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
 from ir.store.timeline import GENESIS, Event, format_recorded, utc_now
 
@@ -50,8 +51,6 @@ _INCIDENT_FIELDS = [f.name for f in fields(Incident)]
 
 
 def default_path() -> Path:
-    from ir.paths import home
-
     return home() / "ir.db"
 
 
