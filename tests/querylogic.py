@@ -43,7 +43,7 @@ def _split_pipes(query: str) -> list[str]:
         c = query[i]
         if quote:
             current.append(c)
-            if c == "\\" and quote != "@" and i + 1 < len(query):
+            if c == "\\" and not quote.startswith("@") and i + 1 < len(query):
                 current.append(query[i + 1])
                 i += 1
             elif c == quote[-1]:
