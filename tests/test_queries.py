@@ -72,6 +72,8 @@ PATH = r"C:\Users\ana\AppData\Local\Programs\3CXDesktopApp\app\3CXDesktopApp.exe
     ('T | where not(A =~ "x") and B =~ "y"', {"A": "x", "B": "y"}, False),
     ('T | where isnotempty(A) | summarize count() by A', {"A": ""}, False),
     ('T | where Count >= 2', {"Count": 3}, True),
+    ('T | where A startswith @"C:\\x\\" | summarize count() by A', {"A": "c:\\x\\y"}, True),  # verbatim, ends in \
+    ('T | where A == "a|b" | project A', {"A": "a|b"}, True),  # a pipe inside a string does not split
 ])
 def test_kql_filters(query, record, expected):
     assert selects("kql", query, record) is expected
