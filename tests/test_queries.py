@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -130,9 +131,18 @@ def _playbook(playbook_id: str) -> dict[str, Any]:
 
 
 def _typed(variable: dict[str, Any]) -> Any:
+    """An input's or question's example (else default), as the type the runner would give it to templates."""
     value = variable.get("example", variable.get("default"))
-    if variable.get("type") == "date" and isinstance(value, str):
+    if not isinstance(value, str):
+        return value
+    if variable.get("type") == "date":
         return date.fromisoformat(value)
+    if variable.get("type") == "datetime":  # 2026-03-29 14:02 America/Los_Angeles, or ISO 8601
+        text, _, zone = value.rpartition(" ")
+        if text and ("/" in zone or zone == "UTC"):
+            return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone))
+        moment = datetime.fromisoformat(value.split("[")[0])
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return value
 
 
