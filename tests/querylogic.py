@@ -37,8 +37,9 @@ class QueryError(ValueError):
 
 
 def _split_pipes(query: str) -> list[str]:
-    """The query's `|`-separated segments; a `|` inside a string literal does not split."""
-    segments, current, quote, i = [], [], None, 0
+    """The query's `|`-separated segments; a `|` inside a string literal, or inside parentheses or brackets (a
+    KQL `join (...)` subquery, an SPL subsearch), does not split."""
+    segments, current, quote, i, depth = [], [], None, 0, 0
     while i < len(query):
         c = query[i]
         if quote:
@@ -51,7 +52,13 @@ def _split_pipes(query: str) -> list[str]:
         elif c in "\"'":
             quote = ("@" + c) if current and current[-1] == "@" else c
             current.append(c)
-        elif c == "|":
+        elif c in "([":
+            depth += 1
+            current.append(c)
+        elif c in ")]":
+            depth -= 1
+            current.append(c)
+        elif c == "|" and depth == 0:
             segments.append("".join(current))
             current = []
         else:
@@ -359,6 +366,8 @@ class _SplParser:
             pos = m.end()
             if m.lastgroup == "ws":
                 continue
+            if m.group("compare") and text[pos:pos + 1] == "(":
+                raise QueryError(f"SPL: {m.group('value')}(...) is not evaluated (CASE, TERM and functions)")
             if m.group("compare"):
                 self.tokens.append(("compare", (m.group("field"), m.group("op"), _spl_unescape(m.group("value")))))
             elif m.lastgroup == "paren":

@@ -75,6 +75,7 @@ PATH = r"C:\Users\ana\AppData\Local\Programs\3CXDesktopApp\app\3CXDesktopApp.exe
     ('T | where Count >= 2', {"Count": 3}, True),
     ('T | where A startswith @"C:\\x\\" | summarize count() by A', {"A": "c:\\x\\y"}, True),  # verbatim, ends in \
     ('T | where A == "a|b" | project A', {"A": "a|b"}, True),  # a pipe inside a string does not split
+    ("T | join kind=inner (U | where B =~ 'x') on Id | where A =~ 'y'", {"A": "y"}, True),  # a join: passed over
 ])
 def test_kql_filters(query, record, expected):
     assert selects("kql", query, record) is expected
@@ -118,6 +119,7 @@ def test_spl_search_terms(query, record, expected):
     ("kql", 'T | where A in ("x"); T2', {"A": "x"}, "outside the evaluated subset"),
     ("kql", "T | summarize count()", {}, "no `| where`"),
     ("spl", "url=*x*", {}, "no field 'url'"),
+    ("spl", "host=CASE(LOCALHOST)", {"host": "LOCALHOST"}, "CASE(...) is not evaluated"),
 ])
 def test_what_is_not_evaluated_is_refused(language, query, record, message):
     with pytest.raises(QueryError, match=re.escape(message)):
