@@ -281,8 +281,8 @@ def test_supply_chain_opens_the_ticket_and_moves_it_through_the_phases(file, run
 
 def test_supply_chain_not_affected_documents_the_evidence_and_resolves_early(runs):
     run = runs["supply-chain--not-affected.yaml"]
-    assert path_taken(run.events)[-4:] == ["affected -> not_affected", "document_not_affected",
-                                           "not_affected_comment", "not_affected_resolve"]
+    assert path_taken(run.events)[-5:] == ["affected -> not_affected", "document_not_affected",
+                                           "not_affected_comment", "recheck_task", "not_affected_resolve"]
     assert run.shown("ticket.comment") == [
         "would comment on the incident ticket: Not affected: 41 installs found, none of an affected version "
         "(Windows 18.12.407, 18.12.416; macOS 18.11.1213, 18.12.402, 18.12.407, 18.12.416); no indicator hits "
