@@ -134,7 +134,7 @@ def anchor_of(events: list[dict[str, Any]], at: dict[str, Any], adhoc: dict[str,
 
 def test_the_bundled_scenarios_load_and_use_every_trigger_kind():
     schema, kinds_used = scenario_schema(), set()
-    assert set(SCENARIOS) == {"3cx-2023", "telemessage-2025"}
+    assert set(SCENARIOS) == {"3cx-2023", "ivanti-2024", "telemessage-2025"}
     for name, path in SCENARIOS.items():
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         jsonschema.Draft202012Validator(schema).validate(data)
@@ -220,7 +220,7 @@ def test_a_whole_exercise_runs_unattended_through_a_bundled_scenario(run_ir, nam
         assert f"| {action['action']} | {action['owner']} | {action['due']} |\n" in plan
     assert re.findall(r"^\| ([a-z-]+) \| \S+ \| \S+ \| \d+h\d\dm\d\ds \|$", part["Time per phase"], re.M) == [
         "detection-analysis", "containment", "eradication", "recovery", "post-incident"]
-    rows = {row[0]: row for row in re.findall(r"^\| ([a-z_/0-9]+) \| ([a-z_]+|-) \| .* \| (yes|\*\*no\*\*|-|not "
+    rows = {row[0]: row for row in re.findall(r"^\| ([a-z_/0-9]+) \| ([a-z_0-9]+|-) \| .* \| (yes|\*\*no\*\*|-|not "
                                               r"reached) \|$", part["Decisions compared with the scenario"], re.M)}
     taken = {path: given if isinstance(given, str) else given.get("choice")
              for path, given in answers["steps"].items()}
@@ -417,7 +417,7 @@ def test_a_bad_scenario_is_refused_with_its_line_and_opens_nothing(run_ir, isola
 def test_an_unknown_scenario_is_a_usage_error(run_ir):
     result = run_ir("tabletop", "supply-chain", "--scenario", "3cx-2024")
     assert (result.returncode, result.stderr) == (2, "error: no scenario with id '3cx-2024'\n"
-                                                     "  fix: known: 3cx-2023, telemessage-2025\n")
+                                                     "  fix: known: 3cx-2023, ivanti-2024, telemessage-2025\n")
     assert incidents(run_ir) == []
 
 
