@@ -130,7 +130,7 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
         from ir.tabletop.scenario import scenario_files  # the scenario models: only when scenarios are checked
 
         targets = [str(e.path) for e in catalog.entries().values()] + [str(p) for p in scenario_files()]
-    results = []
+    results: list[dict[str, Any]] = []
     for ref in targets:
         path = catalog.path_of(ref)
         try:

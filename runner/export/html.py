@@ -117,8 +117,8 @@ def chart(report: Report, tz: tzinfo) -> Chart | None:
     for entry in chronological(report.timeline):
         mark = _mark(entry, x(entry.occurred), tz)
         if mark:
-            lane = f"imported: {entry.data.get('source')}" if entry.kind == "imported" else entry.phase or "incident"
-            lanes[lane].marks.append(mark)
+            name = f"imported: {entry.data.get('source')}" if entry.kind == "imported" else entry.phase or "incident"
+            lanes[name].marks.append(mark)
     for lane in lanes.values():
         lane.marks = _declutter(lane.marks)
     height = TOP + LANE * len(lanes) + BOTTOM

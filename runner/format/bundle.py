@@ -52,9 +52,6 @@ class Bundle:
         """Every step path of the root playbook, included playbooks' steps too."""
         return step_paths(self.playbooks, self.root)
 
-    def hash(self) -> str:
-        return bundle_hash(self.stored())
-
 
 def bundle_hash(stored: Mapping[str, bytes]) -> str:
     """SHA-256 over the texts an incident runs on, in key order (each as `key`, its length, its bytes)."""

@@ -56,7 +56,7 @@ def _summary(path: Path, origin: str) -> Entry:
         return Entry(path.stem, path, origin, error=type(exc).__name__)
     if data is None or not isinstance(data.get("id"), str):
         return Entry(path.stem, path, origin, error="no id")
-    tags = data.get("tags") if isinstance(data.get("tags"), list) else []
+    tags = data["tags"] if isinstance(data.get("tags"), list) else []
     return Entry(data["id"], path, origin, str(data.get("title", "")), str(data.get("version", "")),
                  tuple(str(t) for t in tags))
 

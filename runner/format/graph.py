@@ -27,8 +27,8 @@ def mermaid(playbook: Playbook) -> str:
         if step.on_failure not in ("stop", "continue"):
             labelled.setdefault(step.on_failure, "on failure")
         for target in successors(playbook, i):
-            label = labelled.get(target)
-            arrow = f" -->|{_escape(label)}| " if label else " --> "
+            edge = labelled.get(target)
+            arrow = f" -->|{_escape(edge)}| " if edge else " --> "
             lines.append(f"  {step.id}{arrow}{_END_NODE if target == END else target}")
     return "\n".join(lines) + "\n"
 

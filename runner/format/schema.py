@@ -33,7 +33,7 @@ def json_schema(model: type[Model], schema_id: str) -> dict[str, Any]:
 
 def _models(base: type[Model]) -> dict[str, type[Model]]:
     """Every model class of the formats, by name (their names are unique)."""
-    out = {}
+    out: dict[str, type[Model]] = {}
     for cls in base.__subclasses__():
         out |= {cls.__name__: cls, **_models(cls)}
     return out

@@ -146,7 +146,7 @@ def render(source: str, context: dict[str, Any]) -> str:
     if "{" not in source:
         return source
     try:
-        return _compiled(source, False).render(context)
+        return str(_compiled(source, False).render(context))
     except TemplateError as exc:
         raise _failed(source, exc) from None
 

@@ -203,12 +203,13 @@ class SqliteStore:
     def events(self, incident_id: str) -> Iterator[Event]:
         cursor = self.db.execute("SELECT * FROM events WHERE incident = ? ORDER BY seq", (incident_id,))
         for row in cursor:
-            yield Event(*row[:9], json.loads(row[9]), row[10], row[11])
+            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], json.loads(row[9]),
+                        row[10], row[11])
 
     def steps(self, incident_id: str) -> dict[str, StepState]:
         rows = self.db.execute("SELECT path, status, started_at, finished_at, decision, note, checked FROM steps "
                                "WHERE incident = ?", (incident_id,))
-        return {r[0]: StepState(*r[:6], tuple(json.loads(r[6]))) for r in rows}
+        return {r[0]: StepState(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6]))) for r in rows}
 
     def variables(self, incident_id: str) -> dict[tuple[str, str], Any]:
         rows = self.db.execute("SELECT scope, name, value FROM variables WHERE incident = ?", (incident_id,))
