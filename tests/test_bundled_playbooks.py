@@ -404,3 +404,45 @@ def test_data_breach_posts_the_incident_clocks_from_first_notice_before_any_dete
     assert f"whether or not personal data is involved" in note and nydfs in note  # NYDFS 500.17(a), not gated
     done = [e["step"] for e in run.events if e["kind"] == "step.completed"]
     assert done.index("incident_clocks_comment") < done.index("contain")  # at declaration, before containment
+
+
+@pytest.mark.parametrize("file", _branches("phishing-bec--"), ids=_ids(_branches("phishing-bec--")))
+def test_phishing_payment_fraud_recalls_the_payment_before_anything_else(file, runs):
+    done = steps_done(runs[file.name].events)
+    if runs[file.name].decision("outcome") == "payment_fraud":
+        assert done[done.index("outcome") + 1:done.index("outcome") + 3] == ["recall_payment", "declare"]  # PB-01
+    else:
+        assert "recall_payment" not in done
+
+
+
+
+@pytest.mark.parametrize("file", FILES, ids=_ids(FILES))
+def test_the_after_action_review_records_each_action_with_its_owner_and_due_date(file, runs):
+    run = runs[file.name]
+    if "aar" not in steps_done(run.events):
+        pytest.skip("this branch closes without an after-action review")
+    [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "aar/action_log"]
+    actions = note.splitlines()
+    assert actions and all(re.fullmatch(r"action: .+ \(owner .+, due \d{4}-\d{2}-\d{2}, [a-z]+\)", a)
+                           for a in actions), note
+    tasks = [e for e in run.events if e["kind"] == "integration.dry_run" and e["step"].startswith("aar/action_task_")]
+    assert len(tasks) == len(actions)  # one task per action (AR-01)
+    done = steps_done(run.events)
+    assert done.index("aar/root_cause") < done.index("aar/action_items") < done.index("aar/release_hold")
+
+
+SANITIZED = [f for f in _branches("compromised-account--") + _branches("data-breach--")]
+
+
+@pytest.mark.parametrize("file", SANITIZED, ids=_ids(SANITIZED))
+def test_status_updates_after_an_intrusion_escalation_keep_scope_off_chat_and_the_ticket(file, runs):
+    run = runs[file.name]
+    escalated = "escalate" in steps_done(run.events)
+    after = False
+    for event in run.events:
+        after = after or (event["kind"] == "step.completed" and event["step"] == "escalate")
+        if event["kind"] == "integration.dry_run" and re.search(r"/(post_sitrep|post_leadership|ticket_sitrep)$",
+                                                                event["step"]):
+            sanitized = "out-of-band bridge" in event["message"]
+            assert sanitized == (escalated and after), (event["step"], event["message"])  # ST-02
