@@ -19,7 +19,9 @@ from test_bundled_playbooks import FILES, _ids, runs  # noqa: F401  (runs: the s
 TERMS: dict[str, tuple[set[str], list[str]]] = {
     "3CX (March 2023)": ({"supply-chain"}, [
         "3CX", "3CXDesktopApp", "Halvard", "IconStorages", "ICONICSTEALER", "SUDDENICON", "Gopuram", "X_TRADER",
-        "VEILEDSIGNAL", "UNC4736", "d3dcompiler_47.dll", "ffmpeg.dll", "WS-FIN-014"]),
+        "VEILEDSIGNAL", "UNC4736", "d3dcompiler_47.dll", "ffmpeg.dll", "WS-FIN-014",
+        # the 3CX situation report that status-update's examples used to post into every incident (ST-01)
+        "affected builds", "beaconed", "desk phones"]),
     "TeleMessage (2025)": ({"exploited-vulnerability"}, [
         "TeleMessage", "TM SGNL", "Smarsh", "heapdump", "CVE-2025-48927", "CVE-2025-48928", "CVE-2025-47729"]),
     "LockBit ransomware": ({"ransomware"}, ["LockBit", ".lockbit"]),
@@ -63,6 +65,9 @@ def test_nothing_posted_or_filed_names_another_scenario(file, runs):  # noqa: F8
 
 
 def test_the_check_finds_a_leak():
+    old_example = "14 hosts had affected builds; 3 beaconed; all 14 isolated or uninstalled"  # status-update 1.0.0
+    assert [t for t in TERMS["3CX (March 2023)"][1] if _pattern(t).search(old_example)] == ["affected builds",
+                                                                                              "beaconed"]
     assert _pattern("3CX").search("*Now:* 14 hosts had 3CX builds")
     assert _pattern("heapdump").search("GET /management/heapdump")
     assert not _pattern("3CX").search("a 3CXY string") and not _pattern(".lockbit").search("files.lockbitx")
