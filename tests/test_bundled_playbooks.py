@@ -357,7 +357,7 @@ DETERMINED = [f for f in _branches("data-breach--") if "determination" in _load(
 
 
 @pytest.mark.parametrize("file", DETERMINED, ids=_ids(DETERMINED))
-def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
+def test_data_breach_deadlines_run_from_the_determination_and_nis2_from_awareness(file, runs):
     run = runs[file.name]
     day, time, zone = run.steps["determination"]["determined_at"].split()
     determined = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone))
@@ -368,11 +368,13 @@ def test_data_breach_deadlines_run_72_hours_from_the_determination(file, runs):
     discovered = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone))
     hipaa = _shown(discovered + timedelta(days=60))  # 60 calendar days from the discovery, not the determination
 
+    nis2 = f"{discovered.astimezone(UTC) + timedelta(hours=72):%Y-%m-%d %H:%M} UTC (+00:00)"  # from awareness
+
     [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "deadlines"]
     [comment] = [e["message"] for e in run.events
                  if e["kind"] == "integration.dry_run" and e["step"] == "deadlines_comment"]
-    assert f"notification within 72 hours ({deadline})" in note  # NIS2
-    assert f"notification 72 h: {deadline}." in comment
+    assert f"notification within 72 hours ({nis2})" in note  # NIS2 Art. 23: from awareness, not the determination
+    assert f"notification 72 h: {nis2}." in comment
     if run.decision("breach_determination") == "personal_data_breach":
         assert f"within 72 hours of awareness: {deadline} ({local_deadline} local)" in note  # GDPR
         assert f"GDPR/UK GDPR 72 h: {deadline}." in comment
@@ -384,3 +386,65 @@ def _shown(moment: datetime) -> str:
     """A time as the `timestamp` filter shows it."""
     offset = f"{moment:%z}"
     return f"{moment:%Y-%m-%d %H:%M %Z} ({offset[:3]}:{offset[3:]})"
+
+
+BREACH = _branches("data-breach--")
+
+
+@pytest.mark.parametrize("file", BREACH, ids=_ids(BREACH))
+def test_data_breach_posts_the_incident_clocks_from_first_notice_before_any_determination(file, runs):
+    run = runs[file.name]
+    day, time, zone = run.answers["inputs"]["discovered_at"].split()
+    discovered = datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    early, notification = (f"{discovered + timedelta(hours=h):%Y-%m-%d %H:%M} UTC (+00:00)" for h in (24, 72))
+    nydfs = _shown((discovered + timedelta(hours=72)).astimezone(ZoneInfo("America/New_York")))
+
+    [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "incident_clocks"]
+    assert f"early warning within 24 hours of becoming aware: {early}; incident notification within 72 hours: " \
+           f"{notification};" in note  # NIS2 Art. 23(4)
+    assert f"no later than 24 hours after becoming aware of it: {early} at the latest" in note  # DORA
+    assert f"whether or not personal data is involved" in note and nydfs in note  # NYDFS 500.17(a), not gated
+    done = [e["step"] for e in run.events if e["kind"] == "step.completed"]
+    assert done.index("incident_clocks_comment") < done.index("contain")  # at declaration, before containment
+
+
+@pytest.mark.parametrize("file", _branches("phishing-bec--"), ids=_ids(_branches("phishing-bec--")))
+def test_phishing_payment_fraud_recalls_the_payment_before_anything_else(file, runs):
+    done = steps_done(runs[file.name].events)
+    if runs[file.name].decision("outcome") == "payment_fraud":
+        assert done[done.index("outcome") + 1:done.index("outcome") + 3] == ["recall_payment", "declare"]  # PB-01
+    else:
+        assert "recall_payment" not in done
+
+
+
+
+@pytest.mark.parametrize("file", FILES, ids=_ids(FILES))
+def test_the_after_action_review_records_each_action_with_its_owner_and_due_date(file, runs):
+    run = runs[file.name]
+    if "aar" not in steps_done(run.events):
+        pytest.skip("this branch closes without an after-action review")
+    [note] = [e["message"] for e in run.events if e["kind"] == "note" and e["step"] == "aar/action_log"]
+    actions = note.splitlines()
+    assert actions and all(re.fullmatch(r"action: .+ \(owner .+, due \d{4}-\d{2}-\d{2}, [a-z]+\)", a)
+                           for a in actions), note
+    tasks = [e for e in run.events if e["kind"] == "integration.dry_run" and e["step"].startswith("aar/action_task_")]
+    assert len(tasks) == len(actions)  # one task per action (AR-01)
+    done = steps_done(run.events)
+    assert done.index("aar/root_cause") < done.index("aar/action_items") < done.index("aar/release_hold")
+
+
+SANITIZED = [f for f in _branches("compromised-account--") + _branches("data-breach--")]
+
+
+@pytest.mark.parametrize("file", SANITIZED, ids=_ids(SANITIZED))
+def test_status_updates_after_an_intrusion_escalation_keep_scope_off_chat_and_the_ticket(file, runs):
+    run = runs[file.name]
+    escalated = "escalate" in steps_done(run.events)
+    after = False
+    for event in run.events:
+        after = after or (event["kind"] == "step.completed" and event["step"] == "escalate")
+        if event["kind"] == "integration.dry_run" and re.search(r"/(post_sitrep|post_leadership|ticket_sitrep)$",
+                                                                event["step"]):
+            sanitized = "out-of-band bridge" in event["message"]
+            assert sanitized == (escalated and after), (event["step"], event["message"])  # ST-02
