@@ -15,8 +15,8 @@ It answers one question: would this query's filters select this record? It evalu
   (implied between terms), with OR evaluated before AND, as the search command does.
 
 Not evaluated, by design: time filters (KQL comparisons with `ago()`, `datetime()`, `now()` or on `Timestamp` /
-`TimeGenerated`; SPL `earliest=`, `latest=`), the SPL data-set selectors `index=`, `sourcetype=`, `source=`, and
-every operator that transforms rows (`summarize`, `project`, `join`, `stats`, `eval`, SPL `where`). Anything else
+`TimeGenerated`; SPL `earliest=`, `latest=`), the SPL data-set selectors `index=`, `sourcetype=`, `source=` for a
+record that does not name its data set (one that does is compared like any field), and every operator that transforms rows (`summarize`, `project`, `join`, `stats`, `eval`, SPL `where`). Anything else
 outside this subset raises QueryError, so a query is never silently half-checked. A record must give every field
 the filters name (QueryError otherwise); in SPL a field given as null is a field the event does not have.
 tests/queries/README.md describes the test files that use this.
@@ -324,7 +324,8 @@ def kql_predicate(query: str) -> Predicate:
 
 # ---------------------------------------------------------------------------------------------------- SPL
 
-_SPL_NOT_EVALUATED = {"earliest", "latest", "index", "sourcetype", "source", "_index_earliest", "_index_latest"}
+_SPL_NOT_EVALUATED = {"earliest", "latest", "_index_earliest", "_index_latest"}
+_SPL_DATA_SETS = {"index", "sourcetype", "source"}  # compared when the record says where it comes from
 _SPL_TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<paren>[()])
@@ -450,6 +451,8 @@ class _SplParser:
     def compare(field: str, op: str, value: str) -> Predicate:
         if field in _SPL_NOT_EVALUATED:
             return lambda r: True
+        if field in _SPL_DATA_SETS and op == "=":
+            return lambda r: field not in r or _spl_value_matches(r, field, value)
         if op == "=":
             return lambda r: _spl_value_matches(r, field, value)
         if op == "!=":

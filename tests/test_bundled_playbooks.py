@@ -403,7 +403,7 @@ def test_data_breach_posts_the_incident_clocks_from_first_notice_before_any_dete
     assert f"early warning within 24 hours of becoming aware: {early}; incident notification within 72 hours: " \
            f"{notification};" in note  # NIS2 Art. 23(4)
     assert f"no later than 24 hours after becoming aware of it: {early} at the latest" in note  # DORA
-    assert f"whether or not personal data is involved" in note and nydfs in note  # NYDFS 500.17(a), not gated
+    assert "whether or not personal data is involved" in note and nydfs in note  # NYDFS 500.17(a), not gated
     done = [e["step"] for e in run.events if e["kind"] == "step.completed"]
     assert done.index("incident_clocks_comment") < done.index("contain")  # at declaration, before containment
 
