@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fakes.plugin"]
+pytest_plugins = ["fakes.plugin", "pytester"]
 
 # The console script `pip install .` put beside this interpreter: exactly what a user runs.
 IR = [str(Path(sys.executable).with_name("ir"))]
