@@ -3,13 +3,17 @@ while a run writes, and a timeline that catches tampering."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import pty
 import random
+import select
 import sqlite3
 import stat
 import subprocess
+import termios
 import threading
 import time
 from pathlib import Path
@@ -17,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from conftest import IR
+from ir.store.records import Draft, OutboxItem
+from ir.store.sqlite import SqliteStore
 from runs import incident_id, install_demo, kinds, timeline
 
 GROUPS = 60
@@ -148,9 +154,6 @@ def test_processes_opening_a_new_store_at_once_all_work(isolated):
 
 
 def test_an_action_settled_elsewhere_is_not_begun_again(finished):
-    from ir.store.sqlite import SqliteStore
-    from ir.store.records import Draft, OutboxItem
-
     store = SqliteStore(Path(os.environ["IR_HOME"]) / "ir.db")
     item = store.enqueue(OutboxItem(f"{finished}/late/post", finished, "slack", "notify.post", {"text": "hi"}),
                          Draft("integration.requested", "tester", "slack notify.post requested", step="late"))
@@ -277,11 +280,6 @@ def test_note_keeps_the_time_zone_it_was_given(run_ir, finished):
 
 
 def test_ctrl_c_at_a_prompt_pauses_and_loses_nothing(isolated):
-    import fcntl
-    import pty
-    import select
-    import termios
-
     install_demo(isolated)
     master, slave = pty.openpty()
     process = subprocess.Popen([*IR, "run", "demo", "--dry-run"], stdin=slave, stdout=slave, stderr=slave,
