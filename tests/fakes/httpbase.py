@@ -294,18 +294,23 @@ class FakeServer(abc.ABC):
     # -- serving -----------------------------------------------------------------------------
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        try:
-            self._answer(handler)
-        except (ConnectionError, TimeoutError):
-            raise  # the client hung up or went quiet: not the fake's bug (handle_error ignores it)
-        except Exception:
-            self._crashed(f"{handler.command} {handler.path}", traceback.format_exc())
-            self._send(handler, Reply(500, b"the fake server crashed; see the test's teardown error",
-                                      {"Content-Type": "text/plain"}))
-
-    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        try:
+            failure, reply = self._answer(handler, body)
+        except Exception:  # a bug in the fake: kept for the teardown, and answered so that the client does not hang
+            self._crashed(f"{handler.command} {handler.path}", traceback.format_exc())
+            failure, reply = None, Reply(500, b"the fake server crashed: see the test's teardown error",
+                                         {"Content-Type": "text/plain"})
+        if failure is not None and failure.mode == "slow":
+            self._stopping.wait(failure.delay)
+        if failure is not None and failure.mode == "drop_after_commit":
+            handler.close_connection = True  # no status line at all: the client sees a disconnect
+            return
+        self._send(handler, reply)
+
+    def _answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> tuple[_Failure | None, Reply]:
+        """The scripted failure still to apply after answering (slow, drop_after_commit), and the answer."""
         split = urlsplit(handler.path)
         api = self.api_for(handler.command, split.path)
         content_type = handler.headers.get("Content-Type", "")
@@ -321,15 +326,9 @@ class FakeServer(abc.ABC):
             reply = self.failure_reply(failure.mode, failure.error, failure.status)
             if failure.mode == "ratelimit":
                 reply.headers["Retry-After"] = str(failure.retry_after)
-        else:
-            with self._lock:
-                reply = self.handle(request)
-            if failure is not None and failure.mode == "slow":
-                self._stopping.wait(failure.delay)
-            if failure is not None and failure.mode == "drop_after_commit":
-                handler.close_connection = True  # no status line at all: the client sees a disconnect
-                return
-        self._send(handler, reply)
+            return None, reply
+        with self._lock:
+            return failure, self.handle(request)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
