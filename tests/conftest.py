@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fakes.plugin"]
+pytest_plugins = ["fakes.plugin", "pytester"]
 
 # The console script `pip install .` put beside this interpreter: exactly what a user runs.
 IR = [str(Path(sys.executable).with_name("ir"))]
@@ -29,20 +29,26 @@ WritePlaybook = Callable[[str, str], Path]
 Tree = Callable[[], dict[str, tuple[int, int]]]
 
 
+ISOLATED_PREFIXES = ("IR_", "SLACK_", "JIRA_")  # no variable of these from the machine reaches a test
+
+
+def isolated_environment(root: Path) -> dict[str, str]:
+    """The variables that point ir's home, IR_HOME and the XDG directories under root (made: root/home)."""
+    home = root / "home"
+    home.mkdir(parents=True)
+    xdg = {f"XDG_{kind}_HOME": str(root / "xdg" / kind.lower()) for kind in ("CONFIG", "DATA", "CACHE", "STATE")}
+    return {"HOME": str(home), "IR_HOME": str(home / ".ir"), "IR_ACTOR": "tester", **xdg,
+            "XDG_RUNTIME_DIR": str(root / "xdg" / "runtime")}
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point everything ir could read or write into tmp_path; return the working directory."""
     for name in list(os.environ):
-        if name.startswith(("IR_", "SLACK_", "JIRA_")):
+        if name.startswith(ISOLATED_PREFIXES):
             monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("IR_HOME", str(home / ".ir"))
-    monkeypatch.setenv("IR_ACTOR", "tester")
-    for kind in ("CONFIG", "DATA", "CACHE", "STATE"):
-        monkeypatch.setenv(f"XDG_{kind}_HOME", str(tmp_path / "xdg" / kind.lower()))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg" / "runtime"))
+    for name, value in isolated_environment(tmp_path).items():
+        monkeypatch.setenv(name, value)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -5,13 +5,13 @@ integration actions with the notify and ticket steps of the playbooks' own model
 
 from __future__ import annotations
 
-import functools
+import fcntl
 import json
+import os
 import re
 import subprocess
 from collections import defaultdict
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ import yaml
 from ir.format.catalog import Catalog
 from ir.integrations.registry import capabilities
 from ir.format.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
-from conftest import BUNDLED_SCENARIOS
+from conftest import BUNDLED_SCENARIOS, IR, ISOLATED_PREFIXES, isolated_environment
 from runs import incident_id, timeline
 
 ANSWERS = Path(__file__).parent / "answers"
@@ -82,26 +82,66 @@ class Run:
         return next(e["data"]["choice"] for e in self.events if e["kind"] == "decision" and e["step"] == step)
 
 
-def _run(run_ir: Any, home: Path, file: Path) -> Run:
-    ir = functools.partial(run_ir, env={"IR_HOME": str(home)})
+def _ir(root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`ir ARGS` isolated as a test is (conftest.py), in an environment and working directory of its own under
+    root: a run is shared by the tests of a whole session, so it cannot live in one test's tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED_PREFIXES)} | isolated_environment(root)
+    work = root / "work"
+    work.mkdir()
+
+    def ir(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*IR, *args], env=env, cwd=work, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    return ir
+
+
+def _run(root: Path, file: Path) -> dict[str, Any]:
+    """One answers file run in dry-run, its timeline and `ir verify`, as JSON data."""
+    ir = _ir(root)
     result = ir("run", _playbook(file), "--dry-run", "--non-interactive", "--answers", str(file))
     if result.returncode != 0:
-        return Run(file, _load(file), result, [], None)
+        return {"result": vars(result), "events": [], "verify": None}
     incident = incident_id(result)
-    return Run(file, _load(file), result, timeline(ir, incident), ir("verify", incident))
+    return {"result": vars(result), "events": timeline(ir, incident), "verify": vars(ir("verify", incident))}
 
 
-_RUNS: dict[str, Run] = {}
+class Runs:
+    """Each answers file run once per session, by file name. Under pytest-xdist, whichever worker asks for a file
+    first runs it (holding the file's lock) and saves the outcome in the directory all workers share; the others
+    wait for the lock and read it. So the 26 runs are spread over the workers and none is done twice."""
+
+    def __init__(self, shared: Path) -> None:
+        self.shared = shared
+        self._read: dict[str, Run] = {}
+
+    def __getitem__(self, name: str) -> Run:
+        if name not in self._read:
+            self._read[name] = self._run_once(ANSWERS / name)
+        return self._read[name]
+
+    def values(self) -> list[Run]:
+        return [self[file.name] for file in FILES]
+
+    def _run_once(self, file: Path) -> Run:
+        saved = self.shared / f"{file.stem}.json"
+        with (self.shared / f"{file.stem}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not saved.exists():
+                partial = saved.with_suffix(".partial")
+                partial.write_text(json.dumps(_run(self.shared / file.stem, file)), encoding="utf-8")
+                partial.rename(saved)
+            data = json.loads(saved.read_text(encoding="utf-8"))
+        verify = data["verify"] and subprocess.CompletedProcess(**data["verify"])
+        return Run(file, _load(file), subprocess.CompletedProcess(**data["result"]), data["events"], verify)
 
 
-@pytest.fixture
-def runs(run_ir: Any, tmp_path: Path) -> dict[str, Run]:
-    """Every answers file run once per session (four at a time, each with its own store under the isolated
-    directory of the first test that asks), by file name."""
-    if not _RUNS:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            _RUNS.update((r.file.name, r) for r in pool.map(lambda f: _run(run_ir, tmp_path / f.stem, f), FILES))
-    return _RUNS
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "bundled-runs"  # xdist: gwN/..
+    shared.mkdir(exist_ok=True)
+    return Runs(shared)
 
 
 @pytest.fixture
@@ -235,6 +275,7 @@ def test_the_integration_actions_are_those_of_the_notify_and_ticket_steps_taken(
         "integration.requested", "integration.dry_run"}
 
 
+@pytest.mark.timeout(600)  # reads every run: it may wait for the other workers' or run the rest itself
 def test_together_the_branches_take_every_choice_of_every_decision(runs, catalog):
     taken: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for run in runs.values():
@@ -245,6 +286,7 @@ def test_together_the_branches_take_every_choice_of_every_decision(runs, catalog
         assert [c for c in choices(catalog, playbook) if c not in done] == [], playbook
 
 
+@pytest.mark.timeout(600)  # as above
 def test_the_readme_coverage_table_is_what_the_runs_did(runs):
     taken: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for run in runs.values():

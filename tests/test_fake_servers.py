@@ -15,10 +15,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from fakes.httpbase import FakeServerCrashed, RecordedRequest, Reply
 from fakes.jira_server import JiraServer
 from fakes.slack_server import SlackServer
-
-pytest_plugins = ["fakes.plugin"]  # the server fixtures, until tests/conftest.py registers the plugin for all
 
 METADATA = {"event_type": "ir_step_done", "event_payload": {"incident": "inc-1", "step": "notify"}}
 
@@ -498,3 +497,58 @@ def test_jira_dropped_create_is_committed(jira: JIRA, jira_server: JiraServer) -
         jira.create_issue(fields={"project": {"key": "IR"}, "issuetype": {"name": "Task"}, "summary": "x"})
     assert list(jira_server.issues) == ["IR-1"]
     assert [i.key for i in jira.search_issues("project = IR")] == ["IR-1"]  # the client carries on afterwards
+
+
+# A bug in a fake fails the test ---------------------------------------------------------------------------
+class CrashingSlack(SlackServer):
+    """A fake with a bug in one of its methods."""
+
+    def handle(self, request: RecordedRequest) -> Reply:
+        if request.api == "auth.test":
+            raise RuntimeError("a bug in the fake")
+        return super().handle(request)
+
+
+def test_a_crash_in_a_fake_answers_500_and_raises_when_the_server_stops() -> None:
+    server = CrashingSlack()
+    with pytest.raises(FakeServerCrashed) as crashed, server:
+        assert requests.post(f"{server.url}auth.test", timeout=10).status_code == 500  # no hang
+        assert requests.post(f"{server.url}no.such", timeout=10).json() == {"ok": False, "error": "unknown_method"}
+
+    [trace] = server.crashes
+    assert trace.startswith("POST /api/auth.test:\nTraceback (most recent call last):\n")
+    assert trace.endswith("RuntimeError: a bug in the fake\n")
+    assert str(crashed.value) == (
+        "CrashingSlack crashed on 1 request(s): a bug in the fake, not an outage of the service it stands for; "
+        f"the test's outcome is not to be trusted.\n\n{trace}")
+
+
+def test_a_crash_in_a_fake_is_added_to_the_error_of_a_block_that_failed() -> None:
+    server = CrashingSlack()
+    with pytest.raises(KeyError) as failed, server:
+        requests.post(f"{server.url}auth.test", timeout=10)
+        raise KeyError("the test's own failure")
+    assert failed.value.__notes__ == [server.crash_report()]
+
+
+def test_a_crash_in_a_fake_fails_the_test_that_uses_its_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('pytest_plugins = ["fakes.plugin"]')
+    pytester.makepyfile(test_crash="""
+        import requests
+
+        def test_passes_but_its_fake_crashed(slack_server):
+            def broken(request):
+                raise RuntimeError("a bug in the fake")
+
+            slack_server.handle = broken
+            assert requests.post(slack_server.url + "chat.postMessage", timeout=10).status_code == 500
+        """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_passes_but_its_fake_crashed*",
+        "*SlackServer crashed on 1 request(s): a bug in the fake, not an outage of the service it stands for*",
+        "POST /api/chat.postMessage:",
+        "Traceback (most recent call last):",
+        "RuntimeError: a bug in the fake",
+    ])

@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from jira import JIRA
+from slack_sdk import WebClient
 
 from conftest import IR
+from ir.store.sqlite import SqliteStore
 from runs import incident_id, timeline
 
 LIVE = """\
@@ -112,8 +115,6 @@ def test_a_live_run_opens_the_channel_and_ticket_and_keeps_the_status_current(ru
 
 
 def slack_client(slack_server):  # noqa: ANN201 - slack_sdk.WebClient
-    from slack_sdk import WebClient
-
     return WebClient(token=slack_server.token, base_url=slack_server.url, retry_handlers=[])
 
 
@@ -122,8 +123,6 @@ def team_url(slack_server) -> str:
 
 
 def jira_server_info(jira_server) -> dict:
-    from jira import JIRA
-
     client = JIRA(server=jira_server.url, basic_auth=(jira_server.user, jira_server.token), max_retries=0)
     try:
         return client.server_info()
@@ -202,8 +201,6 @@ def test_an_unknown_slack_outcome_is_looked_up_before_it_is_sent_again(run_ir, s
 
 
 def test_flush_leaves_an_incident_that_another_process_runs_to_that_run(run_ir, short, slack_server):
-    from ir.store.sqlite import SqliteStore
-
     slack_server.fail("chat.postMessage", "server_error")
     result, incident = run_short(run_ir, short)
     store = SqliteStore(Path(os.environ["IR_HOME"]) / "ir.db")

@@ -572,6 +572,8 @@ def test_ir_schema_scenario_prints_the_scenario_schema(run_ir, isolated):
 
 
 def test_the_example_answers_files_say_what_they_do():
-    for path in sorted(ANSWERS.glob("*.yaml")):
+    files = sorted(ANSWERS.glob("*.yaml"))
+    assert files, f"no answers files in {ANSWERS}"
+    for path in files:
         assert path.stem in SCENARIOS, path
         assert path.read_text(encoding="utf-8").startswith(f"# An unattended run of the {path.stem} scenario")

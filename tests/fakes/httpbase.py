@@ -3,6 +3,10 @@
 A fake service subclasses `FakeServer` and implements three hooks: `api_for` names the API a
 request belongs to, `handle` answers a request (always called with the state lock held, so handlers
 may mutate state freely), and `failure_reply` renders a scripted refusal in the service's own format.
+
+A bug in a fake (an exception while serving) must not pass for an outage of the service: the client gets a 500
+so that it does not hang, the traceback is kept in `crashes`, and leaving the `with` block (the fixtures'
+teardown) raises `FakeServerCrashed` with it.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ class _Failure:
     delay: float
     error: str | None
     status: int | None
+
+
+class FakeServerCrashed(AssertionError):
+    """The fake server itself raised while serving: the test's outcome is not to be trusted."""
 
 
 def _title_case(name: str) -> str:
@@ -154,7 +162,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
         if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is not an error
-            super().handle_error(request, client_address)
+            self.fake._crashed(f"while serving {client_address}", traceback.format_exc())
 
 
 class FakeServer(abc.ABC):
@@ -166,6 +174,7 @@ class FakeServer(abc.ABC):
         self._lock = threading.RLock()
         self._log: list[RecordedRequest] = []
         self._scripts: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._crashes: list[str] = []
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -215,8 +224,30 @@ class FakeServer(abc.ABC):
     def __enter__(self):  # type: ignore[no-untyped-def]
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
         self.stop()
+        if not self.crashes:
+            return
+        report = self.crash_report()
+        if error is not None:  # the block failed already: keep its exception, and say that the fake crashed too
+            error.add_note(report)
+            return
+        raise FakeServerCrashed(report)
+
+    @property
+    def crashes(self) -> list[str]:
+        """The tracebacks of the fake's own bugs, one per request it crashed on."""
+        with self._lock:
+            return list(self._crashes)
+
+    def crash_report(self) -> str:
+        crashes = self.crashes
+        return (f"{type(self).__name__} crashed on {len(crashes)} request(s): a bug in the fake, not an outage "
+                "of the service it stands for; the test's outcome is not to be trusted.\n\n" + "\n".join(crashes))
+
+    def _crashed(self, what: str, trace: str) -> None:
+        with self._lock:
+            self._crashes.append(f"{what}:\n{trace}")
 
     @property
     def root_url(self) -> str:
@@ -265,6 +296,21 @@ class FakeServer(abc.ABC):
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        try:
+            failure, reply = self._answer(handler, body)
+        except Exception:  # a bug in the fake: kept for the teardown, and answered so that the client does not hang
+            self._crashed(f"{handler.command} {handler.path}", traceback.format_exc())
+            failure, reply = None, Reply(500, b"the fake server crashed: see the test's teardown error",
+                                         {"Content-Type": "text/plain"})
+        if failure is not None and failure.mode == "slow":
+            self._stopping.wait(failure.delay)
+        if failure is not None and failure.mode == "drop_after_commit":
+            handler.close_connection = True  # no status line at all: the client sees a disconnect
+            return
+        self._send(handler, reply)
+
+    def _answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> tuple[_Failure | None, Reply]:
+        """The scripted failure still to apply after answering (slow, drop_after_commit), and the answer."""
         split = urlsplit(handler.path)
         api = self.api_for(handler.command, split.path)
         content_type = handler.headers.get("Content-Type", "")
@@ -280,21 +326,9 @@ class FakeServer(abc.ABC):
             reply = self.failure_reply(failure.mode, failure.error, failure.status)
             if failure.mode == "ratelimit":
                 reply.headers["Retry-After"] = str(failure.retry_after)
-        else:
-            reply = self._handle_safely(request)
-            if failure is not None and failure.mode == "slow":
-                self._stopping.wait(failure.delay)
-            if failure is not None and failure.mode == "drop_after_commit":
-                handler.close_connection = True  # no status line at all: the client sees a disconnect
-                return
-        self._send(handler, reply)
-
-    def _handle_safely(self, request: RecordedRequest) -> Reply:
-        try:
-            with self._lock:
-                return self.handle(request)
-        except Exception:  # a bug in the fake must reach the test as a loud 500, not a hang
-            return Reply(500, traceback.format_exc().encode(), {"Content-Type": "text/plain"})
+            return None, reply
+        with self._lock:
+            return failure, self.handle(request)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
