@@ -17,7 +17,9 @@ from ir.format import templates
 from ir.format.catalog import Catalog
 from ir.integrations.registry import capabilities
 from ir.format.model import PHASES, Playbook
-from ir.format.schema import playbook_schema
+from ir.format.load import settings_problems
+from ir.format.schema import playbook_schema as schema_of
+from ir.format.source import parse
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "playbook-format.md"
 
@@ -84,6 +86,11 @@ def undocumented(schema: dict[str, Any], doc: str) -> list[str]:
         text = "".join(by_heading.get(h, "") for h in headings)
         missing += [f"{title}.{field}" for field in node["properties"] if f"| `{field}` |" not in text]
     return missing
+
+
+def playbook_schema() -> dict[str, Any]:
+    """The schema `ir schema` prints: the `integrations:` section describes the installed integrations' settings."""
+    return schema_of({name: c.settings for name, c in capabilities().items()})
 
 
 def test_every_schema_object_is_reachable_and_every_field_documented():
@@ -172,4 +179,6 @@ def test_every_yaml_example_is_a_valid_playbook_or_part_of_one(example, isolated
         return
     minimal = {"id": "doc", "title": "Doc", "version": "1.0.0",
                "steps": [{"id": "only", "kind": "note", "title": "Only", "phase": "recovery", "message": "hi"}]}
-    Playbook.model_validate({**minimal, **data} if isinstance(data, dict) else {**minimal, "steps": data})
+    playbook = Playbook.model_validate({**minimal, **data} if isinstance(data, dict) else {**minimal, "steps": data})
+    source = parse(yaml.safe_dump(playbook.model_dump(mode="json")).encode(), "example.yaml")
+    assert settings_problems(playbook, source, {name: c.settings for name, c in capabilities().items()}) == []
