@@ -119,7 +119,7 @@ def list_() -> None:
     from, its ir.toml settings and the environment variables it reads."""
     from ir.integrations.registry import installed
 
-    for name, found in installed().items():
+    for name, found in sorted(installed().items()):
         integration = found.integration
         print(f"{name}: {', '.join(sorted(integration.handles))} ({found.origin})")
         print(f"  [{name}] in ir.toml: {', '.join(integration.settings_model.model_fields) or 'none'}")

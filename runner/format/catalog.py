@@ -189,7 +189,7 @@ class Catalog:
                                      integrations={name: c.handles for name, c in installed.items()})
         problems += settings_problems(playbook, loaded.source, {name: c.settings for name, c in installed.items()})
         if problems:
-            raise InvalidPlaybook(problems)
+            raise InvalidPlaybook(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
         self._loaded[key] = loaded
         return loaded
 

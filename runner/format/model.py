@@ -289,8 +289,8 @@ STEP_KINDS = ("manual", "prompt", "decision", "notify", "ticket", "note", "inclu
 def integration_settings(models: Mapping[str, type[BaseModel]]) -> type[Model]:
     """The model of a playbook's `integrations:` section for the integrations installed (`models`: each one's
     settings model, its ir.toml table): under each name, any of its settings."""
-    fields: dict[str, Any] = {name: (model | None, Field(None, description=f"Overrides of the [{name}] settings in "
-                                                                           f"ir.toml."))
+    fields: dict[str, Any] = {name: (model, Field(default_factory=model, description=f"Overrides of the [{name}] "
+                                                                                   f"settings in ir.toml."))
                               for name, model in models.items()}
     return create_model("IntegrationSettings", __base__=Model, **fields)
 
