@@ -262,6 +262,9 @@ def test_schema_is_a_valid_json_schema_that_matches_the_loader(run_ir, tmp_path)
     bad = {**good, "descripton": "typo"}
     assert [e.message for e in validator.iter_errors(bad)] == [
         "Additional properties are not allowed ('descripton' was unexpected)"]
+    overrides = {**good, "integrations": {"jira": {"project": "SEC"}, "slack": {"chanel_template": "x"}}}
+    assert [e.message for e in validator.iter_errors(overrides)] == [
+        "Additional properties are not allowed ('chanel_template' was unexpected)"]
 
 
 def test_schema_to_a_file_for_the_editor_modeline(run_ir, write_playbook, isolated):
