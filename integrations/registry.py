@@ -112,6 +112,8 @@ class Integration(Protocol[SettingsT]):
 
 @dataclass(frozen=True)
 class Installed:
+    """An integration and where it comes from, for messages and `ir integrations list`."""
+
     integration: Integration[Any]
     origin: str  # "entry point `slack = ir.integrations.slack:integration` of ir 0.2.0"
 
