@@ -112,10 +112,16 @@ class Integration(Protocol[SettingsT]):
 
 @dataclass(frozen=True)
 class Installed:
-    """An integration and where it comes from, for messages and `ir integrations list`."""
+    """An integration and the entry point it comes from, for messages and `ir integrations list`."""
 
     integration: Integration[Any]
-    origin: str  # "entry point `slack = ir.integrations.slack:integration` of ir 0.2.0"
+    entry_point: EntryPoint
+
+    @property
+    def origin(self) -> str:
+        """Its entry point and distribution: entry point `slack = ir.integrations.slack:integration` of ir 0.2.0.
+        Computed when it is said: naming the distribution parses its metadata, which validation does not pay for."""
+        return _origin(self.entry_point)
 
 
 @lru_cache(maxsize=1)
@@ -124,12 +130,11 @@ def installed() -> dict[str, Installed]:
     an integration, is an `IrError` naming it and its distribution (a plugin's bug is not ir's)."""
     found: dict[str, Installed] = {}
     for ep in entry_points(group=GROUP):
-        origin = f"entry point `{ep.name} = {ep.value}` of {_distribution(ep)}"
-        integration = _load(ep, origin)
+        integration = _load(ep)
         if integration.name in found:
             raise IrError(f"two integrations are named {integration.name!r}: the {found[integration.name].origin} and "
-                          f"the {origin}", hint="uninstall one of them")
-        found[integration.name] = Installed(integration, origin)
+                          f"the {_origin(ep)}", hint="uninstall one of them")
+        found[integration.name] = Installed(integration, ep)
     return found
 
 
@@ -142,20 +147,25 @@ def capabilities() -> dict[str, Capability]:
     return {name: Capability(i.handles, i.settings_model) for name, i in available().items()}
 
 
-def _distribution(ep: EntryPoint) -> str:
-    dist = ep.dist
-    return f"{dist.name} {dist.version}" if dist else "an unknown distribution"
+def _origin(ep: EntryPoint) -> str:
+    where = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "an unknown distribution"
+    return f"entry point `{ep.name} = {ep.value}` of {where}"
 
 
-def _load(ep: EntryPoint, origin: str) -> Integration[Any]:
-    fix = f"fix or uninstall {ep.dist.name}" if ep.dist else "fix or uninstall the plugin"
+def _fix(ep: EntryPoint) -> str:
+    return f"fix or uninstall {ep.dist.name}" if ep.dist else "fix or uninstall the plugin"
+
+
+def _load(ep: EntryPoint) -> Integration[Any]:
     try:
         obj = ep.load()
     except Exception as exc:  # a plugin's import may raise anything; it is reported, not run without it
-        raise IrError(f"the integration {origin} cannot be loaded: {type(exc).__name__}: {exc}", hint=fix) from None
+        raise IrError(f"the integration {_origin(ep)} cannot be loaded: {type(exc).__name__}: {exc}",
+                      hint=_fix(ep)) from None
     problem = _misfit(obj)
     if problem:
-        raise IrError(f"the {origin} is not an integration: {problem}", hint=f"{fix} (docs/integrations.md)")
+        raise IrError(f"the {_origin(ep)} is not an integration: {problem}",
+                      hint=f"{_fix(ep)} (docs/integrations.md)")
     return obj  # type: ignore[no-any-return]
 
 
