@@ -9,16 +9,16 @@ search finds again; each comment ends with a marker that the issue's comments ar
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ir.integrations.registry import Finding, NotConfigured, Refused, Target, Unknown
+from ir.format.model import Model
+from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown
 
 if TYPE_CHECKING:
     from jira import JIRA
 
-    from ir.config import Secrets, Settings
     from ir.store.records import OutboxItem
 
 
@@ -26,26 +26,52 @@ def marker(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+class JiraSettings(Model):
+    """The `[jira]` table of ir.toml; a playbook's `integrations: jira:` overrides it."""
+
+    project: str = "IR"
+    """The project key incident tickets go to."""
+    issue_type: str = "Incident"
+    """The issue type of the incident ticket."""
+    task_type: str = "Task"
+    """The issue type of follow-up tasks."""
+    label_prefix: str = "ir"
+    """Labels ir adds start with this; one of them is the idempotency label that finds a ticket again."""
+    labels: list[str] = []
+    """More labels for every ticket."""
+    priorities: dict[str, str] = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
+    """The priority name for each incident severity."""
+    transitions: dict[str, str] = {}
+    """Playbook transition names (Triage, Contain, Eradicate, Recover, Resolve) mapped to your workflow's."""
+    timeout: float = 10.0
+    """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
+
+
 class Jira:
     name = "jira"
     handles = frozenset({"ticket"})
+    settings_model = JiraSettings
+    environment = {"JIRA_URL": EnvVar("the Jira base URL", secret=False),
+                   "JIRA_USER": EnvVar("Jira Cloud (basic auth): the account's e-mail address", secret=False),
+                   "JIRA_API_TOKEN": EnvVar("Jira Cloud (basic auth): the account's API token"),
+                   "JIRA_PAT": EnvVar("Jira Server / Data Center: a personal access token")}
 
-    def connect(self, settings: Settings, secrets: Secrets) -> JiraConnection:
-        if not secrets.jira_url:
+    def connect(self, settings: JiraSettings, env: Mapping[str, str]) -> JiraConnection:
+        if "JIRA_URL" not in env:
             raise NotConfigured("set JIRA_URL, and JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")
-        if secrets.jira_pat:
-            auth: dict[str, Any] = {"token_auth": secrets.jira_pat}
-        elif secrets.jira_user and secrets.jira_api_token:
-            auth = {"basic_auth": (secrets.jira_user, secrets.jira_api_token)}
+        if "JIRA_PAT" in env:
+            auth: dict[str, Any] = {"token_auth": env["JIRA_PAT"]}
+        elif "JIRA_USER" in env and "JIRA_API_TOKEN" in env:
+            auth = {"basic_auth": (env["JIRA_USER"], env["JIRA_API_TOKEN"])}
         else:
             raise NotConfigured("set JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")
-        return JiraConnection(secrets.jira_url.rstrip("/"), auth, settings)
+        return JiraConnection(env["JIRA_URL"].rstrip("/"), auth, settings)
 
 
 class JiraConnection:
     """Connects on first use: the client asks the server for its version as it is built."""
 
-    def __init__(self, url: str, auth: dict[str, Any], settings: Settings):
+    def __init__(self, url: str, auth: dict[str, Any], settings: JiraSettings):
         self.url, self.settings = url, settings
         self._auth = auth
         self._client: JIRA | None = None
@@ -56,7 +82,7 @@ class JiraConnection:
             from jira import JIRA
 
             with _errors():
-                self._client = JIRA(server=self.url, max_retries=0, timeout=self.settings.jira.timeout, **self._auth)
+                self._client = JIRA(server=self.url, max_retries=0, timeout=self.settings.timeout, **self._auth)
         return self._client
 
     # the Connection protocol -------------------------------------------------------------------------
@@ -103,7 +129,7 @@ class JiraConnection:
         return None
 
     def check(self) -> list[Finding]:
-        jira = self.settings.jira
+        jira = self.settings
         try:
             with _errors():
                 info = self.client.server_info()
@@ -138,7 +164,7 @@ class JiraConnection:
 
     # actions ------------------------------------------------------------------------------------------
     def _create(self, item: OutboxItem, target: Target) -> dict[str, Any]:
-        jira, payload, incident = self.settings.jira, item.payload, item.payload["incident"]
+        jira, payload, incident = self.settings, item.payload, item.payload["incident"]
         task = item.action == "ticket.task"
         labels = [jira.label_prefix, f"{jira.label_prefix}-{incident['id'].lower()}", self._label(item),
                   *jira.labels, *payload.get("labels", [])]
@@ -177,10 +203,10 @@ class JiraConnection:
         return {"key": ticket, "transition": name}
 
     def _transition_name(self, wanted: str) -> str:
-        return self.settings.jira.transitions.get(wanted, wanted)
+        return self.settings.transitions.get(wanted, wanted)
 
     def _label(self, item: OutboxItem) -> str:
-        return f"{self.settings.jira.label_prefix}-{marker(item.key)}"
+        return f"{self.settings.label_prefix}-{marker(item.key)}"
 
     def _browse(self, key: str) -> str:
         return f"{self.url}/browse/{key}"
@@ -216,4 +242,4 @@ def _errors() -> Iterator[None]:
         raise Unknown(f"no answer from Jira ({type(exc).__name__})") from None
 
 
-integration = Jira()
+integration: Integration[JiraSettings] = Jira()

@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ir.integrations.registry import Finding, NotConfigured, Refused, Target, Unknown
+from ir.format.model import Model
+from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from ir.config import Secrets, Settings
     from ir.store.records import OutboxItem
 
 EVENT_TYPE = "ir_action"
@@ -33,22 +33,40 @@ def channel_name(text: str) -> str:
     return name[:80] or "incident"
 
 
+class SlackSettings(Model):
+    """The `[slack]` table of ir.toml; a playbook's `integrations: slack:` overrides it."""
+
+    channel_template: str = "ir-{{ incident.id | lower }}"
+    """The incident channel's name: a template over the incident (lowercase, digits, - and _ are kept)."""
+    channels: list[str] = []
+    """Channels that also receive every `post` (names, without #)."""
+    invite: list[str] = []
+    """People (e-mail or user id) and groups (@handle) invited to every incident channel."""
+    timeout: float = 10.0
+    """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
+
+
 class Slack:
     name = "slack"
     handles = frozenset({"notify"})
+    settings_model = SlackSettings
+    environment = {"SLACK_BOT_TOKEN": EnvVar("the Slack bot token (`xoxb-...`)"),
+                   "IR_SLACK_BASE_URL": EnvVar("optional Slack API base URL (a proxy; the tests' fake server)",
+                                               secret=False)}
 
-    def connect(self, settings: Settings, secrets: Secrets) -> SlackConnection:
-        if not secrets.slack_token:
+    def connect(self, settings: SlackSettings, env: Mapping[str, str]) -> SlackConnection:
+        if "SLACK_BOT_TOKEN" not in env:
             raise NotConfigured("set SLACK_BOT_TOKEN to a bot token (xoxb-...) to send to Slack")
         from slack_sdk import WebClient
 
-        client = WebClient(token=secrets.slack_token, base_url=secrets.slack_base_url or "https://slack.com/api/",
-                           timeout=max(1, round(settings.slack.timeout)), retry_handlers=[])
+        client = WebClient(token=env["SLACK_BOT_TOKEN"], base_url=env.get("IR_SLACK_BASE_URL",
+                                                                           "https://slack.com/api/"),
+                           timeout=max(1, round(settings.timeout)), retry_handlers=[])
         return SlackConnection(client, settings)
 
 
 class SlackConnection:
-    def __init__(self, client: WebClient, settings: Settings):
+    def __init__(self, client: WebClient, settings: SlackSettings):
         self.client, self.settings = client, settings
         self._channel_ids: dict[str, str] = {}
         self._groups: list[dict[str, Any]] | None = None  # the workspace's user groups, read once when needed
@@ -87,7 +105,7 @@ class SlackConnection:
         except (Refused, Unknown) as exc:
             return [Finding(False, f"slack: auth.test failed: {exc}",
                             "check SLACK_BOT_TOKEN (and IR_SLACK_BASE_URL if you use a proxy)")]
-        for name in self.settings.slack.channels:
+        for name in self.settings.channels:
             try:
                 with _errors():
                     self._channel_id(name)
@@ -95,7 +113,7 @@ class SlackConnection:
             except (Refused, Unknown) as exc:
                 out.append(Finding(False, f"slack: channel #{name}: {exc}",
                                    f"create #{name} or fix [slack] channels in ir.toml, and invite the bot"))
-        for entry in self.settings.slack.invite:
+        for entry in self.settings.invite:
             if "@" not in entry:
                 out.append(Finding(True, f"slack: invite {entry}: a user id, used as it is (not looked up)"))
                 continue
@@ -121,7 +139,7 @@ class SlackConnection:
             if exc.response.get("error") != "name_taken":
                 raise
             channel = self._channel_id(name)
-        users = self._people([*self.settings.slack.invite, *item.payload.get("invite", [])])
+        users = self._people([*self.settings.invite, *item.payload.get("invite", [])])
         if users:
             try:
                 self.client.conversations_invite(channel=channel, users=",".join(users))
@@ -284,4 +302,4 @@ def _errors() -> Iterator[None]:
         raise Unknown(f"no answer from Slack ({type(exc).__name__})") from None
 
 
-integration = Slack()
+integration: Integration[SlackSettings] = Slack()

@@ -1,6 +1,8 @@
 """Settings: `ir.toml` (in the current directory, else the user config directory), overridden by the playbook's
-`integrations:` section. Only non-secret settings live here; tokens come from the environment alone
-(`Secrets`), are never written to the store, the timeline, exports or logs, and are never printed.
+`integrations:` section. Each installed integration has its table, `[<name>]`, described by its settings model
+(integrations/slack.py, integrations/jira.py, a plugin's own); `[exercise]` is ir's. Only non-secret settings live
+here; credentials come from the environment alone (`Secrets`: the variables each integration declares), are never
+written to the store, the timeline, exports or logs, and are never printed.
 
     [slack]
     channel_template = "ir-{{ incident.id | lower }}"
@@ -27,46 +29,17 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
-from ir.errors import InvalidPlaybook, Problem
-from ir.format.model import IntegrationSettings, Model
+from ir.errors import InvalidPlaybook, IrError, Problem
+from ir.format.model import Model
+from ir.integrations.registry import installed
 
 FILE = "ir.toml"
-
-
-class SlackConfig(Model):
-    channel_template: str = "ir-{{ incident.id | lower }}"
-    """The incident channel's name: a template over the incident (lowercase, digits, - and _ are kept)."""
-    channels: list[str] = []
-    """Channels that also receive every `post` (names, without #)."""
-    invite: list[str] = []
-    """People (e-mail or user id) and groups (@handle) invited to every incident channel."""
-    timeout: float = 10.0
-    """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
-
-
-class JiraConfig(Model):
-    project: str = "IR"
-    """The project key incident tickets go to."""
-    issue_type: str = "Incident"
-    """The issue type of the incident ticket."""
-    task_type: str = "Task"
-    """The issue type of follow-up tasks."""
-    label_prefix: str = "ir"
-    """Labels ir adds start with this; one of them is the idempotency label that finds a ticket again."""
-    labels: list[str] = []
-    """More labels for every ticket."""
-    priorities: dict[str, str] = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
-    """The priority name for each incident severity."""
-    transitions: dict[str, str] = {}
-    """Playbook transition names (Triage, Contain, Eradicate, Recover, Resolve) mapped to your workflow's."""
-    timeout: float = 10.0
-    """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
 
 
 class ExerciseConfig(Model):
@@ -77,9 +50,17 @@ class ExerciseConfig(Model):
 
 
 class Settings(Model):
-    slack: SlackConfig = SlackConfig()
-    jira: JiraConfig = JiraConfig()
+    """The settings in force. `settings_model()` is this with a field per installed integration: its table."""
+
     exercise: ExerciseConfig = ExerciseConfig()
+
+    def of(self, integration: str) -> BaseModel:
+        """The settings of an installed integration (an instance of its `settings_model`)."""
+        found = getattr(self, integration, None) if integration in type(self).model_fields else None
+        if not isinstance(found, BaseModel):
+            raise IrError(f"no integration named {integration!r} is installed",
+                          hint="`ir integrations list` shows the integrations installed")
+        return found
 
     def routed(self) -> set[str]:
         """The integrations an exercise may really use: those routed to an exercise channel or project."""
@@ -88,39 +69,59 @@ class Settings(Model):
 
     def for_exercise(self) -> Settings:
         """The settings of an exercise: its channel and project instead of the real ones, nobody invited."""
-        slack = self.slack.model_copy(update={"channels": [], "invite": [], **(
-            {"channel_template": self.exercise.slack_channel} if self.exercise.slack_channel else {})})
-        jira = self.jira.model_copy(update={"project": self.exercise.jira_project} if self.exercise.jira_project
-                                    else {})
+        channel, project = self.exercise.slack_channel, self.exercise.jira_project
+        slack = self.of("slack").model_copy(update={"channels": [], "invite": [], **(
+            {"channel_template": channel} if channel else {})})
+        jira = self.of("jira").model_copy(update={"project": project} if project else {})
         return self.model_copy(update={"slack": slack, "jira": jira})
 
 
-@dataclass(frozen=True)
-class Secrets:
-    """Credentials from the environment. Its repr hides the values, so a traceback cannot show them."""
+@lru_cache(maxsize=1)
+def settings_model() -> type[Settings]:
+    """`Settings` with a table per installed integration, `[<name>]`, described by its settings model."""
+    tables: dict[str, Any] = {}
+    for name, found in installed().items():
+        if name in Settings.model_fields or hasattr(Settings, name):
+            raise IrError(f"the integration {name!r} ({found.origin}) takes a name ir.toml keeps for its own use",
+                          hint="rename the integration")
+        model = found.integration.settings_model
+        tables[name] = (model, Field(default_factory=model))
+    return create_model("Settings", __base__=Settings, **tables)
 
-    slack_token: str | None
-    slack_base_url: str | None
-    jira_url: str | None
-    jira_user: str | None
-    jira_api_token: str | None
-    jira_pat: str | None
+
+class Secrets:
+    """The environment variables each installed integration reads (its `environment`), from the environment alone:
+    never stored. Its repr hides the values, so a traceback cannot show them."""
+
+    def __init__(self, env: Mapping[str, Mapping[str, str]], secret: list[str]):
+        self._env, self._secret = env, secret
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Secrets:
-        def get(name: str) -> str | None:
-            return environ.get(name) or None
+        env = {name: {var: environ[var] for var in i.integration.environment if environ.get(var)}
+               for name, i in installed().items()}
+        secret = [environ[var] for i in installed().values() for var, what in i.integration.environment.items()
+                  if what.secret and environ.get(var)]
+        return cls(env, secret)
 
-        return cls(get("SLACK_BOT_TOKEN"), get("IR_SLACK_BASE_URL"), get("JIRA_URL"), get("JIRA_USER"),
-                   get("JIRA_API_TOKEN"), get("JIRA_PAT"))
+    def of(self, integration: str) -> Mapping[str, str]:
+        """An integration's variables that are set (the mapping its `connect` gets)."""
+        return _Hidden(self._env.get(integration, {}))
 
     def __repr__(self) -> str:
-        shown = {k: ("set" if v else None) for k, v in self.__dict__.items()}
-        return f"Secrets({shown})"
+        shown = {name: sorted(env) for name, env in self._env.items()}
+        return f"Secrets(set: {shown})"
 
     def values(self) -> list[str]:
-        """Every secret value (for scrubbing error messages)."""
-        return [v for k, v in self.__dict__.items() if v and k in ("slack_token", "jira_api_token", "jira_pat")]
+        """Every secret value, of every integration (for scrubbing error messages)."""
+        return list(self._secret)
+
+
+class _Hidden(dict[str, str]):
+    """A dict whose repr names its keys only."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{key!r}: [set]" for key in self) + "}"
 
 
 def config_path(cwd: Path | None = None) -> Path | None:
@@ -137,7 +138,7 @@ def _problem(error: Any, text: str, file: str) -> Problem:
     """A settings error at the line of its key (`[slack]` then `chanel_template = ...`), with a hint."""
     loc = [str(part) for part in error["loc"]]
     if error["type"] == "extra_forbidden":
-        model: Any = Settings
+        model: Any = settings_model()
         for part in loc[:-1]:
             model = model.model_fields[part].annotation if part in getattr(model, "model_fields", {}) else None
         known = list(getattr(model, "model_fields", {}))
@@ -145,8 +146,15 @@ def _problem(error: Any, text: str, file: str) -> Problem:
         message, hint = f"unknown setting `{loc[-1]}`", (f"did you mean `{close[0]}`?" if close else
                                                           f"settings here: {', '.join(known)}")
     else:
-        message, hint = error["msg"], "see the settings in README.md"
+        message, hint = error["msg"], _where_documented(loc[0])
     return Problem(message, file, _line(text, loc), path=".".join(loc), hint=hint)
+
+
+def _where_documented(table: str) -> str:
+    model = settings_model().model_fields[table].annotation if table in settings_model().model_fields else None
+    if model is None or getattr(model, "__module__", "").startswith("ir."):
+        return "see the settings in README.md"
+    return f"see the [{table}] settings: `ir integrations list`"
 
 
 def _line(text: str, loc: list[str]) -> int | None:
@@ -163,8 +171,10 @@ def _line(text: str, loc: list[str]) -> int | None:
     return found
 
 
-def load(overrides: IntegrationSettings | None = None, cwd: Path | None = None) -> Settings:
-    """The settings in force: ir.toml, then the playbook's overrides."""
+def load(overrides: Mapping[str, Mapping[str, Any]] | None = None, cwd: Path | None = None) -> Settings:
+    """The settings in force: ir.toml, then the playbook's overrides (`integrations:`, already checked against the
+    settings models when the playbook was loaded): each setting given replaces ir.toml's."""
+    model = settings_model()
     path = config_path(cwd)
     data: dict[str, object] = {}
     if path:
@@ -178,17 +188,21 @@ def load(overrides: IntegrationSettings | None = None, cwd: Path | None = None) 
             raise InvalidPlaybook([Problem(f"not valid TOML: {message}", str(path), line, column,
                                            hint="fix the syntax")]) from None
         try:
-            settings = Settings.model_validate(data)
+            settings = model.model_validate(data)
         except ValidationError as exc:
             problems = [_problem(e, text, str(path)) for e in exc.errors(include_url=False)]
             raise InvalidPlaybook(sorted(problems, key=lambda p: p.line or 0)) from None
     else:
-        settings = Settings()
-    if overrides is None:
+        settings = model()
+    if not overrides:
         return settings
-    slack = overrides.slack.model_dump(exclude_none=True)
-    jira = overrides.jira.model_dump(exclude_none=True)
-    if "labels" in jira:
-        jira["labels"] = [*settings.jira.labels, *jira["labels"]]
-    return settings.model_copy(update={"slack": settings.slack.model_copy(update=slack),
-                                       "jira": settings.jira.model_copy(update=jira)})
+    update = {}
+    for name, given in overrides.items():
+        table = settings.of(name)
+        try:
+            checked = type(table).model_validate(given)
+        except ValidationError as exc:  # the plugin changed since the playbook was checked
+            raise InvalidPlaybook([Problem(e["msg"], path=".".join(map(str, ("integrations", name, *e["loc"]))))
+                                   for e in exc.errors(include_url=False)]) from None
+        update[name] = table.model_copy(update={key: getattr(checked, key) for key in checked.model_fields_set})
+    return settings.model_copy(update=update)

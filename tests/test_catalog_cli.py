@@ -13,7 +13,7 @@ import yaml
 
 from ir.format.catalog import Catalog
 from ir.integrations.registry import capabilities
-from ir.format.schema import playbook_schema
+from ir.format.schema import playbook_schema as schema_of
 
 SMALL = """\
 id: {id}
@@ -238,12 +238,18 @@ flowchart TD
 """
 
 
+def playbook_schema() -> dict:
+    return schema_of({name: c.settings for name, c in capabilities().items()})
+
+
 def test_schema_is_a_valid_json_schema_that_matches_the_loader(run_ir, tmp_path):
     result = run_ir("schema")
 
     assert (result.returncode, result.stderr) == (0, "")
     schema = json.loads(result.stdout)
     assert schema == playbook_schema()
+    assert schema["$defs"]["SlackSettings"]["properties"]["channels"]["description"] == (
+        "Channels that also receive every `post` (names, without #).")
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     # A field's docstring in runner/model.py is its description, inherited ones too: what an editor shows on hover.
     assert (schema["properties"]["id"]["description"], schema["$defs"]["ManualStep"]["properties"]["phase"]
@@ -256,6 +262,9 @@ def test_schema_is_a_valid_json_schema_that_matches_the_loader(run_ir, tmp_path)
     bad = {**good, "descripton": "typo"}
     assert [e.message for e in validator.iter_errors(bad)] == [
         "Additional properties are not allowed ('descripton' was unexpected)"]
+    overrides = {**good, "integrations": {"jira": {"project": "SEC"}, "slack": {"chanel_template": "x"}}}
+    assert [e.message for e in validator.iter_errors(overrides)] == [
+        "Additional properties are not allowed ('chanel_template' was unexpected)"]
 
 
 def test_schema_to_a_file_for_the_editor_modeline(run_ir, write_playbook, isolated):

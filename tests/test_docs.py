@@ -5,6 +5,7 @@ YAML example is a valid playbook or a valid part of one."""
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from ir import errors
+from ir import config, errors
 from ir.format import templates
 from ir.format.catalog import Catalog
-from ir.integrations.registry import capabilities
+from ir.integrations.registry import available, capabilities
 from ir.format.model import PHASES, Playbook
-from ir.format.schema import playbook_schema
+from ir.format.load import settings_problems
+from ir.format.schema import playbook_schema as schema_of
+from ir.format.source import parse
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "playbook-format.md"
 
@@ -84,6 +87,11 @@ def undocumented(schema: dict[str, Any], doc: str) -> list[str]:
         text = "".join(by_heading.get(h, "") for h in headings)
         missing += [f"{title}.{field}" for field in node["properties"] if f"| `{field}` |" not in text]
     return missing
+
+
+def playbook_schema() -> dict[str, Any]:
+    """The schema `ir schema` prints: the `integrations:` section describes the installed integrations' settings."""
+    return schema_of({name: c.settings for name, c in capabilities().items()})
 
 
 def test_every_schema_object_is_reachable_and_every_field_documented():
@@ -172,4 +180,28 @@ def test_every_yaml_example_is_a_valid_playbook_or_part_of_one(example, isolated
         return
     minimal = {"id": "doc", "title": "Doc", "version": "1.0.0",
                "steps": [{"id": "only", "kind": "note", "title": "Only", "phase": "recovery", "message": "hi"}]}
-    Playbook.model_validate({**minimal, **data} if isinstance(data, dict) else {**minimal, "steps": data})
+    playbook = Playbook.model_validate({**minimal, **data} if isinstance(data, dict) else {**minimal, "steps": data})
+    source = parse(yaml.safe_dump(playbook.model_dump(mode="json")).encode(), "example.yaml")
+    assert settings_problems(playbook, source, {name: c.settings for name, c in capabilities().items()}) == []
+
+
+README = DOC.parents[1] / "README.md"
+
+
+def test_the_readme_names_every_environment_variable_the_integrations_read():
+    text = README.read_text()
+    table = text[text.index("| variable | for |"):]
+
+    assert set(re.findall(r"`([A-Z_]+)`", table[:table.index("\n\n")])) == {
+        var for integration in available().values() for var in integration.environment}
+
+
+def test_the_readme_ir_toml_is_valid_and_sets_every_setting(isolated):
+    example = re.search(r"^```toml\n(.*?)^```", README.read_text(), re.M | re.S)
+    assert example
+    (isolated / "ir.toml").write_text(example.group(1))
+    tables = config.settings_model().model_fields
+
+    config.load(cwd=isolated)  # raises on any mistake, at its line
+    assert {f"{table}.{key}" for table, values in tomllib.loads(example.group(1)).items() for key in values} == {
+        f"{table}.{name}" for table, info in tables.items() for name in info.annotation.model_fields}  # type: ignore[union-attr]

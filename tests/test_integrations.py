@@ -357,7 +357,7 @@ def test_a_mistake_in_ir_toml_is_named_at_its_line_and_nothing_runs(run_ir, isol
         f"{toml}:3: slack.timeout: Input should be a valid number, unable to parse string as a number\n"
         "  fix: see the settings in README.md\n"
         f"{toml}:6: jira.project: Input should be a valid string\n  fix: see the settings in README.md\n"
-        f"{toml}:7: pagerduty: unknown setting `pagerduty`\n  fix: settings here: slack, jira, exercise\n")
+        f"{toml}:7: pagerduty: unknown setting `pagerduty`\n  fix: settings here: exercise, jira, slack\n")
     (isolated / "ir.toml").write_text("[slack\n")
     result = run_ir("run", "supply-chain", "--dry-run", "--non-interactive")
     assert (result.returncode, result.stderr) == (1, f"{toml}:1:7: not valid TOML: Expected ']' at the end of a "

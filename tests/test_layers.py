@@ -15,8 +15,8 @@ LAYERS = [
     ("ir", "ir.errors", "ir.paths"),  # the package itself and what every layer may use
     ("ir.format",),  # the playbook format: load, validate, templates, values, catalog, graph, bundle
     ("ir.store",),  # the store Protocol, the SQLite store, the hash-chained timeline
-    ("ir.config",),  # settings from ir.toml, secrets from the environment
-    ("ir.integrations",),  # the registry, Slack, Jira, the dry-run wording
+    ("ir.integrations",),  # the registry, Slack, Jira (each with its settings model), the dry-run wording
+    ("ir.config",),  # settings from ir.toml, one table per installed integration; secrets from the environment
     ("ir.run",),  # the engine, responders, answers, the outbox, the entry point `drive`
     ("ir.tabletop",),  # scenarios, exercises, the after-action report
     ("ir.export",),  # reports, export formats, offline verification, timeline imports

@@ -166,11 +166,15 @@ def schema(output: Annotated[Path | None, typer.Option("-o", "--output", help="W
     """Print the JSON Schema of the playbook format, or of the scenario format (for editors, through
     yaml-language-server)."""
     if scenario:
-        from ir.tabletop.scenario import scenario_schema as schema_of
-    else:
-        from ir.format.schema import playbook_schema as schema_of
+        from ir.tabletop.scenario import scenario_schema
 
-    text = json.dumps(schema_of(), indent=2) + "\n"
+        found = scenario_schema()
+    else:
+        from ir.format.schema import playbook_schema
+        from ir.integrations.registry import capabilities
+
+        found = playbook_schema({name: c.settings for name, c in capabilities().items()})
+    text = json.dumps(found, indent=2) + "\n"
     if output:
         output.write_text(text)
     else:

@@ -101,7 +101,7 @@ def check() -> None:
     bad = 0
     for name, integration in available().items():
         try:
-            findings = integration.connect(settings, secrets).check()
+            findings = integration.connect(settings.of(name), secrets.of(name)).check()
         except NotConfigured as exc:
             print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n  fix: {exc}")
             bad += 1
@@ -115,8 +115,13 @@ def check() -> None:
 
 @integrations_app.command("list")
 def list_() -> None:
-    """The integrations installed (entry-point group ir.integrations) and the step kinds each handles."""
-    from ir.integrations.registry import available
+    """The integrations installed (entry-point group ir.integrations): the step kinds each handles, where it comes
+    from, its ir.toml settings and the environment variables it reads."""
+    from ir.integrations.registry import installed
 
-    for name, integration in available().items():
-        print(f"{name}: {', '.join(sorted(integration.handles))}")
+    for name, found in sorted(installed().items()):
+        integration = found.integration
+        print(f"{name}: {', '.join(sorted(integration.handles))} ({found.origin})")
+        print(f"  [{name}] in ir.toml: {', '.join(integration.settings_model.model_fields) or 'none'}")
+        for var, what in integration.environment.items():
+            print(f"  {var}: {what.purpose}" + (" (secret)" if what.secret else ""))

@@ -18,7 +18,9 @@ import yaml
 from ir.errors import IncludeProblem, InvalidPlaybook, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+
+    from pydantic import BaseModel
 
     from ir.format.bundle import Bundle
     from ir.format.load import Loaded
@@ -28,6 +30,15 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PATTERNS = ("*.yaml", "*.yml")
 META_KEYS = ("id", "title", "version", "tags")
 _CYCLE_HINT = "a playbook cannot include itself, directly or through others; remove one of the include steps"
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What the format needs to know of an installed integration: the step kinds it handles (`via:`), and its
+    settings model (what a playbook's `integrations: <name>:` may override)."""
+
+    handles: frozenset[str]
+    settings: type[BaseModel]
 
 
 @dataclass(frozen=True)
@@ -103,11 +114,11 @@ def _scalar(loader: Any, event: yaml.ScalarEvent) -> Any:
 
 
 class Catalog:
-    """The playbooks ir can find. `capabilities` gives the step kinds each installed integration handles (the
-    caller passes the registry's, so that the format layer does not reach for the plugins; a listing never
-    calls it)."""
+    """The playbooks ir can find. `capabilities` gives what each installed integration handles and its settings
+    model (the caller passes the registry's, so that the format layer does not reach for the plugins; a listing
+    never calls it)."""
 
-    def __init__(self, capabilities: Callable[[], dict[str, frozenset[str]]], cwd: Path | None = None):
+    def __init__(self, capabilities: Callable[[], Mapping[str, Capability]], cwd: Path | None = None):
         self.capabilities = capabilities
         self.dirs = search_path(cwd)
         self._entries: dict[str, Entry] | None = None
@@ -148,7 +159,7 @@ class Catalog:
 
     def _load(self, path: Path, chain: tuple[str, ...]) -> Loaded:
         from ir.format import rules  # the models and the checks: not for a listing (`ir list` stays instant)
-        from ir.format.load import load_file
+        from ir.format.load import load_file, settings_problems
 
         key = path.resolve()
         if key in self._loaded:
@@ -173,9 +184,12 @@ class Catalog:
                 raise IncludeProblem(f"the included playbook {playbook_id!r} ({entry.path}) is invalid",
                                      hint=f"run `ir validate {playbook_id}`") from None
 
-        problems = rules.check_links(playbook, loaded.source, integrations=self.capabilities(), resolve=resolve)
+        installed = self.capabilities()
+        problems = rules.check_links(playbook, loaded.source, resolve=resolve,
+                                     integrations={name: c.handles for name, c in installed.items()})
+        problems += settings_problems(playbook, loaded.source, {name: c.settings for name, c in installed.items()})
         if problems:
-            raise InvalidPlaybook(problems)
+            raise InvalidPlaybook(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
         self._loaded[key] = loaded
         return loaded
 

@@ -4,15 +4,16 @@ with file:line:column, the path inside the document, what is wrong and how to fi
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from ir.format import rules as checks
 from ir.errors import InvalidPlaybook, Problem
-from ir.format.model import STEP_KINDS, Playbook
+from ir.format.model import STEP_KINDS, Model, Playbook, integration_settings
 from ir.format.schema import allowed_fields, playbook_schema
 from ir.format.source import Source, format_loc, parse, read_file
 
@@ -48,6 +49,19 @@ def _validate(source: Source, raw: bytes) -> Loaded:
     if problems:
         raise InvalidPlaybook(problems)
     return Loaded(playbook, source, raw)
+
+
+def settings_problems(playbook: Playbook, source: Source, models: Mapping[str, type[BaseModel]]) -> list[Problem]:
+    """The playbook's `integrations:` section checked against the settings model of each installed integration
+    (`models`, from the caller: the format does not load plugins): an unknown integration or setting, a bad value."""
+    if not playbook.integrations:
+        return []
+    section = create_model("Section", __base__=Model, integrations=(integration_settings(models), None))
+    try:
+        section.model_validate({"integrations": playbook.integrations})
+    except ValidationError as exc:
+        return schema_problems(exc, source, section.model_json_schema())
+    return []
 
 
 def schema_problems(exc: ValidationError, source: Source, schema: dict[str, Any]) -> list[Problem]:

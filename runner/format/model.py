@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator,
+                      model_validator)
 
 PHASES = ("preparation", "detection-analysis", "containment", "eradication", "recovery", "post-incident")
 Phase = Literal["preparation", "detection-analysis", "containment", "eradication", "recovery", "post-incident"]
@@ -285,31 +286,13 @@ Step = Annotated[
 STEP_KINDS = ("manual", "prompt", "decision", "notify", "ticket", "note", "include")
 
 
-class SlackSettings(Model):
-    """Slack settings a playbook may override (the token only ever comes from the environment)."""
-
-    channel_template: str | None = None
-    """The incident channel's name, a template (default `ir-{{ incident.id | lower }}`)."""
-    channels: list[str] | None = None
-    """Channels that also receive every `post` (for example a leadership channel)."""
-
-
-class JiraSettings(Model):
-    """Jira settings a playbook may override (credentials only ever come from the environment)."""
-
-    project: str | None = None
-    """The project key new tickets go to."""
-    issue_type: str | None = None
-    """The issue type of the incident ticket."""
-    labels: list[str] | None = None
-    """Labels added to every ticket."""
-
-
-class IntegrationSettings(Model):
-    slack: SlackSettings = SlackSettings()
-    """Overrides of the Slack settings in ir.toml."""
-    jira: JiraSettings = JiraSettings()
-    """Overrides of the Jira settings in ir.toml."""
+def integration_settings(models: Mapping[str, type[BaseModel]]) -> type[Model]:
+    """The model of a playbook's `integrations:` section for the integrations installed (`models`: each one's
+    settings model, its ir.toml table): under each name, any of its settings."""
+    fields: dict[str, Any] = {name: (model, Field(default_factory=model, description=f"Overrides of the [{name}] "
+                                                                                   f"settings in ir.toml."))
+                              for name, model in models.items()}
+    return create_model("IntegrationSettings", __base__=Model, **fields)
 
 
 class Playbook(Model):
@@ -337,8 +320,9 @@ class Playbook(Model):
     """Values asked for when the incident opens (`inputs.<id>` in templates)."""
     roles: list[Role] = []
     """The roles steps are assigned to."""
-    integrations: IntegrationSettings = IntegrationSettings()
-    """Non-secret integration settings that override ir.toml for this playbook."""
+    integrations: dict[Name, dict[str, Any]] = {}
+    """Non-secret integration settings that override ir.toml for this playbook: under an installed integration's
+    name, any of its ir.toml settings."""
     steps: list[Step] = Field(min_length=1)
     """The steps, run in order unless `next` or a decision says otherwise."""
 

@@ -6,18 +6,30 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from ir.format.model import Model, Playbook
+from pydantic import BaseModel, Field, create_model
 
+from ir.format.model import Model, Playbook, integration_settings
 
 SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/playbook.schema.json"
 
 
-@lru_cache(maxsize=1)
-def playbook_schema() -> dict[str, Any]:
-    return json_schema(Playbook, SCHEMA_ID)
+def playbook_schema(settings: Mapping[str, type[BaseModel]] | None = None) -> dict[str, Any]:
+    """The playbook format's schema. Given the settings model of each installed integration (what `ir schema`
+    passes), its `integrations:` section describes each one's settings; without, it is an object of objects."""
+    return _playbook_schema(tuple((settings or {}).items()))
+
+
+@lru_cache(maxsize=4)
+def _playbook_schema(settings: tuple[tuple[str, type[BaseModel]], ...]) -> dict[str, Any]:
+    model: type[Model] = Playbook
+    if settings:
+        section = integration_settings(dict(settings))
+        model = create_model("Playbook", __base__=Playbook, integrations=(section, Field(default_factory=section)))
+    return json_schema(model, SCHEMA_ID)
 
 
 def json_schema(model: type[Model], schema_id: str) -> dict[str, Any]:

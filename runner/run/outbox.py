@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 _NOTIFY_FIELDS = ("channel", "message")
 _TICKET_FIELDS = ("summary", "description", "comment", "transition", "link", "due")
+CHANNEL_TEMPLATE = "ir-{{ incident.id | lower }}"  # a notify integration's incident channel without its own
 MAX_RETRY_AFTER = 30.0  # seconds a rate-limited action waits in the courier before it is left for `ir flush`
 ATTEMPTS = 3
 
@@ -53,7 +54,8 @@ def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Se
         out |= {"invite": invite} if invite else {}  # once each: two roles may fall back to the same group
         out |= {"thread": True} if step.thread else {}
         if step.action == "create_channel":
-            out["channel_name"] = templates.render(settings.slack.channel_template, context)
+            template = getattr(settings.of(step.via), "channel_template", CHANNEL_TEMPLATE)
+            out["channel_name"] = templates.render(template, context)
     else:
         out |= {"labels": list(step.labels)} if step.labels else {}
         out |= {"link_type": step.link_type} if step.action == "link" else {}
@@ -83,7 +85,7 @@ class Connections:
                 self._made[name] = None
             if name not in self._made:
                 try:
-                    self._made[name] = available()[name].connect(self.settings, self.secrets)
+                    self._made[name] = available()[name].connect(self.settings.of(name), self.secrets.of(name))
                 except NotConfigured as exc:
                     self.say(f"{name} is not configured, so its actions are shown and recorded, not sent: {exc}")
                     self._made[name] = None
@@ -262,7 +264,8 @@ class Outbox:
             rendered.pop("invite", None)
         items = [(base, rendered)]
         if isinstance(step, NotifyStep) and step.action == "post" and not step.thread:
-            items += [(f"{base}/#{name}", {**rendered, "channel": name}) for name in self.settings.slack.channels
+            also = getattr(self.settings.of(step.via), "channels", [])
+            items += [(f"{base}/#{name}", {**rendered, "channel": name}) for name in also
                       if name != rendered.get("channel")]
         return [self.store.outbox_item(key) or OutboxItem(key, self.courier.incident_id, step.via,
                                                           f"{step.kind}.{step.action}", data)
