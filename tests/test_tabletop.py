@@ -21,7 +21,7 @@ import yaml
 from ir.run.answers import Answers, AnswersFile, check
 from ir.format.catalog import Catalog
 from ir.integrations.registry import capabilities
-from ir.format.model import parse_duration
+from ir.times import parse_duration
 from ir.tabletop.scenario import load_scenario, scenario_schema
 from ir.format.source import parse
 from conftest import BUNDLED_SCENARIOS

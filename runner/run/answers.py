@@ -31,6 +31,7 @@ from ir.format.model import (DecisionStep, Duration, ManualStep, Model, Playbook
                              step_paths)
 from ir.format.source import Source, parse
 from ir.run.responder import Outcome, Place, Responder, Session
+from ir.times import parse_time
 
 OUTCOME_KEYS = {"status", "note", "reason", "at"}
 DECISION_KEYS = {"choice", "rationale"}
@@ -214,7 +215,7 @@ def _check_step(answers: Answers, path: str, step: Step, *, complete: bool, exam
         out.append(answers.problem((*loc, "status"), f"status {given['status']!r} is not one of {', '.join(STATUSES)}"))
     if "at" in given:
         try:
-            values.parse_time(str(given["at"]))
+            parse_time(str(given["at"]))
         except ValueError as exc:
             out.append(answers.problem((*loc, "at"), str(exc)))
     return out
@@ -267,7 +268,7 @@ class AnswersResponder:
     def act(self, place: Place, text: str, checklist: list[str], session: Session) -> Outcome:
         given = self.answers.steps.get(place.path)
         if given:
-            at = values.parse_time(str(given["at"])) if "at" in given else None
+            at = parse_time(str(given["at"])) if "at" in given else None
             return Outcome(given.get("status", "completed"), given.get("note") or given.get("reason"), at)
         if self.person:
             return self.person.act(place, text, checklist, session)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from ir.format.bundle import Bundle
-from ir.format.model import parse_duration
 from ir.run.answers import ExerciseAnswers
 from ir.run.responder import Place, Run
 from ir.store.timeline import utc_now
 from ir.tabletop.scenario import Inject, Scenario, bundle_scenario
+from ir.times import duration, moment, parse_duration
 
 SCOPE = "exercise"  # the variable scope that marks injects as delivered
 
@@ -52,7 +52,7 @@ class Exercise:
         for inject in self.scenario.injects:
             at = inject.at
             if (at.step == place.path or at.phase == place.phase
-                    or (at.clock and clock >= _seconds(at.clock))):
+                    or (at.clock and clock >= parse_duration(at.clock).total_seconds())):
                 self.deliver(run, place, inject, at.describe())
         for n, text in enumerate(self.adhoc_at.get(place.path, [])):
             self.adhoc(run, place, text, key=f"adhoc-{place.path}-{n}")
@@ -69,12 +69,12 @@ class Exercise:
         if self.pace is not None:
             started = sum(1 for event in events if event.kind == "step.started")
             return max(started - 1, 0) * self.pace * self.scenario.time_compression
-        running, since = utc_now() - _moment(run.opened_at()), None
+        running, since = utc_now() - moment(run.opened_at()), None
         for event in events:
             if event.kind == "incident.paused":
-                since = _moment(event.recorded_at)
+                since = moment(event.recorded_at)
             elif event.kind == "incident.resumed" and since:
-                running, since = running - (_moment(event.recorded_at) - since), None
+                running, since = running - (moment(event.recorded_at) - since), None
         return running.total_seconds() * self.scenario.time_compression
 
     # delivering -------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ class Exercise:
         the clock stopped), so that a skipped inject is said, not silently missing."""
         clock = self.clock(run)
         return [f"inject {i.id} did not arrive ({i.at.describe()}"
-                + (f"; the exercise clock stopped at {_duration(clock)}" if i.at.clock else "") + ")"
+                + (f"; the exercise clock stopped at {duration(timedelta(seconds=clock))}" if i.at.clock else "") + ")"
                 for i in self.scenario.injects if (SCOPE, f"inject.{i.id}") not in run.variables]
 
     def debrief_from(self, run: Run, given: ExerciseAnswers) -> None:
@@ -155,16 +155,3 @@ class Exercise:
         for action in actions:
             run.record("corrective_action", None, action["action"] or "",
                           {"owner": action.get("owner"), "due": action.get("due")})
-
-
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _seconds(duration: str) -> float:
-    return parse_duration(duration).total_seconds()
-
-
-def _duration(seconds: float) -> str:
-    days, rest = divmod(int(seconds), 86400)
-    return f"{days}d {rest // 3600}h {rest % 3600 // 60:02d}m" if days else f"{rest // 3600}h {rest % 3600 // 60:02d}m"
