@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from ir.errors import Problem
 from ir.format.bundle import Bundle
-from ir.run.answers import ExerciseAnswers
+from ir.run.answers import Answers, CorrectiveAction, ExerciseAnswers, Hotwash, Improvement
 from ir.run.responder import Place, Run
 from ir.store.timeline import utc_now
 from ir.tabletop.scenario import Inject, Scenario, bundle_scenario
@@ -111,8 +112,8 @@ class Exercise:
         return None
 
     @staticmethod
-    def observe(run: Run, place: Place | None, kind: str, text: str) -> None:
-        run.record("observation", place, text, {"kind": kind})
+    def observe(run: Run, place: Place | None, kind: str, text: str, root_cause: str | None = None) -> None:
+        run.record("observation", place, text, {"kind": kind, "root_cause": root_cause})
 
     @staticmethod
     def render(inject: Inject, why: str) -> str:
@@ -141,17 +142,33 @@ class Exercise:
     def debrief_from(self, run: Run, given: ExerciseAnswers) -> None:
         """The hotwash of an exercise run without a facilitator: from the answers file's `exercise:` section."""
         places = {path: run.place(path) for path in {o.step for o in given.observations}}
-        for observation in given.observations:
-            self.observe(run, places[observation.step], observation.kind, observation.text)
-        actions = [{"action": a.action, "owner": a.owner, "due": a.due.isoformat() if a.due else None}
-                   for a in given.actions]
-        self.hotwash(run, given.hotwash.went_well, given.hotwash.improve, actions)
+        for o in given.observations:
+            self.observe(run, places[o.step], o.kind, o.text, o.root_cause)
+        self.hotwash(run, given.hotwash, given.actions)
 
-    @staticmethod
-    def hotwash(run: Run, went_well: list[str], improve: list[str],
-                actions: list[dict[str, str | None]]) -> None:
-        run.record("hotwash", None, f"hotwash: {len(went_well)} went well, {len(improve)} to improve",
-                      {"went_well": went_well, "improve": improve})
-        for action in actions:
-            run.record("corrective_action", None, action["action"] or "",
-                          {"owner": action.get("owner"), "due": action.get("due")})
+    def hotwash(self, run: Run, hotwash: Hotwash, actions: list[CorrectiveAction]) -> None:
+        """The `hotwash` event (what went well, what should improve with its root cause, the objectives rated)
+        and a `corrective_action` event for each action of the improvement plan."""
+        improve = [Improvement(text=i) if isinstance(i, str) else i for i in hotwash.improve]
+        objectives = self.scenario.objectives
+        ratings = [{**r.model_dump(), "title": objectives[r.objective - 1] if r.objective <= len(objectives) else None}
+                   for r in hotwash.ratings]
+        run.record("hotwash", None, f"hotwash: {len(hotwash.went_well)} went well, {len(improve)} to improve, "
+                                    f"{len(ratings)} objective(s) rated",
+                   {"went_well": list(hotwash.went_well), "improve": [i.text for i in improve],
+                    "root_causes": [i.root_cause for i in improve], "ratings": ratings})
+        for a in actions:
+            run.record("corrective_action", None, a.action, {
+                "capability": a.capability, "owner": a.owner, "start": a.start.isoformat() if a.start else None,
+                "due": a.due.isoformat() if a.due else None})
+
+
+def objective_problems(given: Answers, scenario: Scenario | None) -> list[Problem]:
+    """The ratings of an answers file's hotwash that name no objective of the scenario."""
+    objectives = scenario.objectives if scenario else []
+    rated = given.exercise.hotwash.ratings if given.exercise else []
+    return [given.problem(("exercise", "hotwash", "ratings", n, "objective"),
+                          f"the scenario has no objective {r.objective}",
+                          f"number its objectives from 1 to {len(objectives)}" if objectives else
+                          "ratings need a scenario with objectives")
+            for n, r in enumerate(rated) if r.objective > len(objectives)]
