@@ -234,6 +234,10 @@ def test_a_whole_exercise_runs_unattended_through_a_bundled_scenario(run_ir, nam
         (str(n), objective, rated[n]["rating"], rated[n]["why"])
         for n, objective in enumerate(scenario["objectives"], 1)]
     assert {r["rating"] for r in hotwash["ratings"]} >= {"P", "S", "M"}
+    follow_ups = sections(run_ir("export", incident, "--format", "markdown").stdout)["Follow-up actions"]
+    first = answers["exercise"]["actions"][0]
+    assert (f"- {first['action']} ({first['capability']}), owner {first['owner']}, start {first['start']}, due "
+            f"{first['due']}\n") in follow_ups.replace("\\", "")
     plan = part["Improvement plan"]
     assert plan.startswith("\n| corrective action | capability element | owner | start | due |\n")
     for action in answers["exercise"]["actions"]:

@@ -180,7 +180,7 @@ class Report:
     def follow_ups(self) -> Iterator[str]:
         """What is left to do: failed steps, unfinished steps, the follow-up tasks opened, integration actions not
         carried out, notes that begin with `follow-up:`, `todo:` or `action:`, and an exercise's corrective
-        actions."""
+        actions (with their capability element, owner, start and due date)."""
         for entry in self.outcomes:
             if entry.kind == "step.failed":
                 yield f"step {entry.step} failed: {entry.message or 'no reason given'}"
@@ -204,8 +204,9 @@ class Report:
             if FOLLOW_UP.match(note.message):
                 yield FOLLOW_UP.sub("", note.message, count=1)
         for entry in self.actions_to_take:
-            owner, due = entry.data.get("owner"), entry.data.get("due")
-            yield entry.message + "".join(f", {k} {v}" for k, v in (("owner", owner), ("due", due)) if v)
+            data = entry.data
+            yield entry.message + (f" ({data['capability']})" if data.get("capability") else "") + "".join(
+                f", {k} {data[k]}" for k in ("owner", "start", "due") if data.get(k))
 
 
 def build(incident: Incident, events: Iterable[Event]) -> Report:
