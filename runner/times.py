@@ -29,7 +29,7 @@ def zone(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}; use UTC or an IANA name such as Europe/Berlin") from None
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from None
 
 
 def default_zone() -> tzinfo:

@@ -284,7 +284,7 @@ def test_interactive_prompts_reask_bad_answers_and_end_of_input_pauses(run_ir, d
     assert result.returncode == 0, result.stderr
     incident = incident_id(result)
     out = result.stdout
-    assert "unknown time zone 'Mars/Olympus'; use UTC or an IANA name such as Europe/Berlin" in out
+    assert "unknown time zone 'Mars/Olympus'; use an IANA name such as Europe/Berlin" in out
     assert "a whole number is needed" in out
     assert "pick one of the numbers" in out
     assert "1 checklist item(s) not ticked; complete anyway?" in out
