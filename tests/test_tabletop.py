@@ -6,11 +6,13 @@ terminal, and docs/tabletop.md against the scenario schema."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,14 @@ import jsonschema
 import pytest
 import yaml
 
-from ir.run.answers import Answers, AnswersFile, check
+from ir.run.answers import CAPABILITY_ELEMENTS, Answers, AnswersFile, CorrectiveAction, ExerciseAnswers, check
 from ir.format.catalog import Catalog
 from ir.integrations.registry import capabilities
-from ir.format.model import parse_duration
-from ir.tabletop.scenario import load_scenario, scenario_schema
+from ir.times import parse_duration
+from ir.store.records import Incident
+from ir.store.timeline import Event
+from ir.tabletop.aar import render
+from ir.tabletop.scenario import Scenario, load_scenario, scenario_schema
 from ir.format.source import parse
 from conftest import BUNDLED_SCENARIOS
 from runs import kinds, timeline
@@ -64,6 +69,7 @@ title: Drill one
 version: "1.0.0"
 playbook: drill
 time_compression: {compression}
+objectives: [Isolate the host within the hour.]
 participants: [{{name: Dana Reyes, role: commander}}]
 injects:
   - {{id: beacon, title: A beacon, text: The host beacons., at: {{step: isolate}}}}
@@ -206,19 +212,41 @@ def test_a_whole_exercise_runs_unattended_through_a_bundled_scenario(run_ir, nam
     assert report.startswith(f"# After-action report: {scenario['title']}\n\n**EXERCISE.** Tabletop exercise "
                              f"{incident}, playbook {scenario['playbook']} ")
     part = sections(report)
+    assert list(part) == [f"After-action report: {scenario['title']}", "Objectives", "Participants", "Time per phase",
+                          "Injects", "Decisions compared with the scenario", "Strengths", "Areas for improvement",
+                          "Improvement plan", "Discussion questions"]  # HSEEP's AAR/IP order, then the questions
     [line] = [line for line in part["Injects"].splitlines() if line.startswith("Did not arrive: ")] or [""]
     assert [title for title, _ in re.findall(r"(?:: |; )(.+?) \((.+?)\)", line)] == [i["title"] for i in missed]
+    hotwash = answers["exercise"]["hotwash"]
     for observation in answers["exercise"]["observations"]:
-        heading = "Strengths" if observation["kind"] == "strength" else "Areas for improvement"
-        assert f"- {observation['text']} (step {observation['step']})\n" in part[heading]
-    for text in answers["exercise"]["hotwash"]["went_well"]:
+        if observation["kind"] == "strength":
+            assert f"- {observation['text']} (step {observation['step']})\n" in part["Strengths"]
+        else:
+            assert (f"| {observation['text']} | step {observation['step']} | {observation['root_cause']} |\n"
+                    in part["Areas for improvement"])
+    for text in hotwash["went_well"]:
         assert f"- {text} (hotwash)\n" in part["Strengths"]
-    for text in answers["exercise"]["hotwash"]["improve"]:
-        assert f"- {text} (hotwash)\n" in part["Areas for improvement"]
+    for item in hotwash["improve"]:
+        assert f"| {item['text']} | hotwash | {item['root_cause']} |\n" in part["Areas for improvement"]
+    rated = {r["objective"]: r for r in hotwash["ratings"]}
+    assert sorted(rated) == list(range(1, len(scenario["objectives"]) + 1)), "every objective is rated"
+    assert re.findall(r"^\| (\d+) \| (.+) \| ([PSMU]): [a-z ]+ \| (.+) \|$", part["Objectives"], re.M) == [
+        (str(n), objective, rated[n]["rating"], rated[n]["why"])
+        for n, objective in enumerate(scenario["objectives"], 1)]
+    assert {r["rating"] for r in hotwash["ratings"]} >= {"P", "S", "M"}
+    follow_ups = sections(run_ir("export", incident, "--format", "markdown").stdout)["Follow-up actions"]
+    first = answers["exercise"]["actions"][0]
+    assert (f"- {first['action']} ({first['capability']}), owner {first['owner']}, start {first['start']}, due "
+            f"{first['due']}\n") in follow_ups.replace("\\", "")
     plan = part["Improvement plan"]
+    assert plan.startswith("\n| corrective action | capability element | owner | start | due |\n")
     for action in answers["exercise"]["actions"]:
-        assert f"| {action['action']} | {action['owner']} | {action['due']} |\n" in plan
-    assert re.findall(r"^\| ([a-z-]+) \| \S+ \| \S+ \| \d+h\d\dm\d\ds \|$", part["Time per phase"], re.M) == [
+        assert (f"| {action['action']} | {action['capability']} | {action['owner']} | {action['start']} | "
+                f"{action['due']} |\n") in plan
+    assert {a["capability"] for a in answers["exercise"]["actions"]} == {
+        "planning", "organization", "equipment", "training", "exercise"}
+    assert re.findall(r"^\| ([a-z-]+) \| \S+ \| \S+ \| (?:\d+d \d+h \d\dm|\d+h \d\dm|\d+m \d\ds|\d+s) \|$",
+                      part["Time per phase"], re.M) == [
         "detection-analysis", "containment", "eradication", "recovery", "post-incident"]
     rows = {row[0]: row for row in re.findall(r"^\| ([a-z_/0-9]+) \| ([a-z_0-9]+|-) \| .* \| (yes|\*\*no\*\*|-|not "
                                               r"reached) \|$", part["Decisions compared with the scenario"], re.M)}
@@ -235,6 +263,90 @@ def test_a_whole_exercise_runs_unattended_through_a_bundled_scenario(run_ir, nam
         for question in inject.get("questions", []):
             assert (f"- {question}\n" in part["Discussion questions"]) == (inject["id"] in arrived), question
     assert all(f"- {q}\n" in part["Discussion questions"] for q in scenario["questions"])
+
+
+def test_the_after_action_report_follows_hseep():
+    """In process, from events as an exercise records them: the overview with its end, the objectives with their
+    P/S/M/U ratings, strengths, areas for improvement with root causes, and the improvement plan row by row; a
+    hotwash recorded before root causes were asked (no `root_causes`) still reads."""
+    scenario = Scenario(id="drill-one", title="Drill one", version="1.0.0", playbook="drill",
+                        objectives=["Isolate the host within the hour.", "Tell legal before noon."])
+    incident = Incident("IR-20261201-ABCDEF", "drill", "1.0.0", "0" * 64, "Drill", "high", "dry-run", True,
+                        "2026-12-01T09:00:00+00:00", "Dana Reyes")
+
+    def event(seq: int, what: str, at: str, message: str = "", step: str | None = None, phase: str | None = None,
+              **data: Any) -> Event:
+        return Event(incident.id, seq, what, f"2026-12-01T{at}:00+00:00", f"2026-12-01T{at}:00.000Z", "Dana Reyes",
+                     message, phase, step, data)
+
+    events = [
+        event(1, "step.started", "09:00", step="isolate", phase="containment"),
+        event(2, "observation", "09:10", "Isolation took one call.", step="isolate", kind="strength", root_cause=None),
+        event(3, "observation", "09:20", "Nobody knew who may isolate a server.", step="isolate", kind="gap",
+              root_cause="The playbook names no owner for isolation."),
+        event(4, "step.completed", "11:05", step="isolate", phase="containment"),
+        event(5, "hotwash", "11:30", went_well=["The scribe kept up."], improve=["Legal heard late."],
+              ratings=[{"objective": 1, "rating": "S", "why": "Done in 2 hours.", "title": "Isolate the host within "
+                        "the hour."}]),
+        event(6, "corrective_action", "11:31", "Name an isolation owner", capability="organization",
+              owner="Sam Okafor", start="2026-12-02", due="2026-12-15"),
+        event(7, "corrective_action", "11:32", "Drill the legal call", capability=None, owner=None, start=None,
+              due=None),
+    ]
+    out = io.StringIO()
+    render(incident, scenario, events, out, timezone.utc)
+    report = out.getvalue()
+    assert [line for line in report.splitlines() if line.startswith("#")] == [
+        "# After-action report: Drill one", "## Objectives", "## Time per phase", "## Strengths",
+        "## Areas for improvement", "## Improvement plan"]
+    part = sections(report)
+    assert part["After-action report: Drill one"] == (
+        "\n**EXERCISE.** Tabletop exercise IR-20261201-ABCDEF, playbook drill 1.0.0, scenario drill-one 1.0.0; "
+        "facilitated by Dana Reyes; started 2026-12-01T09:00:00+00:00; ended 2026-12-01T11:32:00+00:00.\n\n")
+    assert part["Objectives"].split("\n")[3:] == [
+        "| # | objective | rating | why |", "|---|---|---|---|",
+        "| 1 | Isolate the host within the hour. | S: performed with some challenges | Done in 2 hours. |",
+        "| 2 | Tell legal before noon. | not rated |  |", "", ""]
+    assert part["Objectives"].startswith("\nRated as HSEEP does: **P** performed without challenges; **S** "
+                                         "performed with some challenges; **M** performed with major challenges; "
+                                         "**U** unable to be performed.\n")
+    assert part["Time per phase"] == ("\n| phase | from | to | duration |\n|---|---|---|---|\n"
+                                      "| containment | 2026-12-01T09:00:00+00:00 | 2026-12-01T11:05:00+00:00 | "
+                                      "2h 05m |\n\n")
+    assert part["Strengths"] == "\n- Isolation took one call. (step isolate)\n- The scribe kept up. (hotwash)\n\n"
+    assert part["Areas for improvement"] == (
+        "\n| area for improvement | observed | root cause |\n|---|---|---|\n"
+        "| Nobody knew who may isolate a server. | step isolate | The playbook names no owner for isolation. |\n"
+        "| Legal heard late. | hotwash | not recorded |\n\n")
+    assert part["Improvement plan"] == (
+        "\n| corrective action | capability element | owner | start | due |\n|---|---|---|---|---|\n"
+        "| Name an isolation owner | organization | Sam Okafor | 2026-12-02 | 2026-12-15 |\n"
+        "| Drill the legal call | - | - | - | - |\n")
+
+
+def test_answers_ratings_root_causes_and_action_dates_are_checked(run_ir, isolated):
+    """A rating for an objective the scenario does not have, a root cause on a strength, an action that starts
+    after it is due, a capability element HSEEP does not name: refused before the exercise opens."""
+    (isolated / "bad.yaml").write_text(
+        "exercise:\n"
+        "  hotwash: {ratings: [{objective: 9, rating: P}]}\n")
+    result = run_ir("tabletop", "supply-chain", "--scenario", "3cx-2023", "--non-interactive", "--answers", "bad.yaml")
+    assert (result.returncode, result.stderr) == (1, "bad.yaml:2:35: exercise.hotwash.ratings[0].objective: the "
+                                                     "scenario has no objective 9\n"
+                                                     "  fix: number its objectives from 1 to 7\n")
+    for text, message in [
+        ("observations: [{step: intake, kind: strength, text: Good., root_cause: Luck.}]",
+         "only a gap has a root cause"),
+        ("actions: [{action: A, start: 2026-12-02, due: 2026-12-01}]", "the action starts (2026-12-02) after it is "
+                                                                        "due (2026-12-01)"),
+        ("actions: [{action: A, capability: budget}]", "'planning', 'organization', 'equipment', 'training' or "
+                                                       "'exercise'"),
+    ]:
+        (isolated / "bad.yaml").write_text(f"exercise:\n  {text}\n")
+        result = run_ir("tabletop", "supply-chain", "--scenario", "3cx-2023", "--non-interactive", "--answers",
+                        "bad.yaml")
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert incidents(run_ir) == []
 
 
 def test_a_clock_inject_arrives_at_the_next_step_start_once_the_compressed_clock_passes_it(run_ir, isolated):
@@ -455,7 +567,7 @@ def test_the_facilitator_sends_injects_jumps_observes_pauses_and_resumes(run_ir,
         "j", "nowhere",                # a jump to an unknown step: refused, the menu again
         "c", "",                       # complete intake
         "1", "beacon seen",            # decide: contain
-        "b", "g", "Nobody owned the isolation",         # isolate: a gap
+        "b", "g", "Nobody owned the isolation", "No isolation owner",  # isolate: a gap, with its root cause
         "j", "restore",                # jump over rebuild to restore (the recovery phase's inject arrives)
         "p",                           # pause
     ]) + "\n"
@@ -475,9 +587,11 @@ def test_the_facilitator_sends_injects_jumps_observes_pauses_and_resumes(run_ir,
         "i",                           # next inject: only `watching` and `one_minute` are left
         "c", "",                       # complete restore
         "c", "",                       # complete review
-        "Isolation was fast", "",      # hotwash: went well
-        "Ownership of isolation", "",  # improve
-        "Name an isolation owner", "Sam Okafor", "2026-12-01", "",   # one corrective action
+        "x", "s", "Two hours, not one",  # hotwash: the objective rated (x is no rating: asked again), and why
+        "Isolation was fast", "",      # went well
+        "Ownership of isolation", "No owner in the playbook", "",  # improve, with its root cause
+        "Name an isolation owner", "budget", "Organization", "Sam Okafor", "soon", "2026-11-20", "2026-12-01",
+        "",                            # an action: capability element, owner, start, due (bad ones asked again)
     ]) + "\n"
     second = run_ir("resume", incident, input=typed)
     assert second.returncode == 0, second.stderr
@@ -501,9 +615,14 @@ def test_the_facilitator_sends_injects_jumps_observes_pauses_and_resumes(run_ir,
 
     report = sections(aar(run_ir, incident))
     assert report["Strengths"] == ("\n- Intake read the alert aloud (step intake)\n- Isolation was fast (hotwash)\n\n")
-    assert report["Areas for improvement"] == ("\n- Nobody owned the isolation (step isolate)\n"
-                                               "- Ownership of isolation (hotwash)\n\n")
-    assert "| Name an isolation owner | Sam Okafor | 2026-12-01 |" in report["Improvement plan"]
+    assert report["Areas for improvement"] == ("\n| area for improvement | observed | root cause |\n|---|---|---|\n"
+                                               "| Nobody owned the isolation | step isolate | No isolation owner |\n"
+                                               "| Ownership of isolation | hotwash | No owner in the playbook |\n\n")
+    assert ("| Name an isolation owner | organization | Sam Okafor | 2026-11-20 | 2026-12-01 |"
+            in report["Improvement plan"])
+    assert ("| 1 | Isolate the host within the hour. | S: performed with some challenges | Two hours, not one |"
+            in report["Objectives"])
+    assert "  choose one of: P, S, M, U\n" in second.stdout and "  a date like 2026-07-22 is needed\n" in second.stdout
     assert "| decide | contain | beacon seen | contain: The host beacons. | yes |" in report[
         "Decisions compared with the scenario"]
     assert "| Dana Reyes | commander |  |" in report["Participants"]
@@ -532,6 +651,22 @@ def test_an_undocumented_scenario_field_is_caught():
     doc = DOC.read_text(encoding="utf-8")
     row = next(line for line in doc.splitlines() if line.startswith("| `time_compression` |"))
     assert undocumented(doc.replace(row + "\n", "")) == ["Scenario.time_compression"]
+
+
+# The heading of docs/tabletop.md that documents each object of an answers file's `exercise:` section.
+EXERCISE_SECTIONS = {"ExerciseAnswers": "The exercise section", "Observation": "Observations", "Hotwash": "Hotwash",
+                     "Rating": "Ratings", "Improvement": "Areas for improvement",
+                     "CorrectiveAction": "Corrective actions"}
+
+
+def test_every_field_of_the_exercise_section_is_documented():
+    found, by_heading = objects(ExerciseAnswers.model_json_schema()), sections(DOC.read_text(encoding="utf-8"))
+    assert set(found) == set(EXERCISE_SECTIONS), "a new object in the exercise section: document it, add it here"
+    assert [f"{title}.{name}" for title, node in found.items() for name in node["properties"]
+            if f"| `{name}` |" not in by_heading.get(EXERCISE_SECTIONS[title], "")] == []
+    elements = CorrectiveAction.model_json_schema()["properties"]["capability"]["anyOf"][0]["enum"]
+    assert elements == list(CAPABILITY_ELEMENTS) == ["planning", "organization", "equipment", "training", "exercise"]
+    assert all(f"`{e}`" in by_heading["Corrective actions"] for e in elements)
 
 
 def test_every_artefact_kind_facilitator_control_and_bundled_scenario_is_documented():

@@ -1,10 +1,14 @@
-"""Times as responders and answers files give them: every written form, RFC 9557's included, and the mistakes."""
+"""Times as responders and answers files give them: every written form, RFC 9557's included, and the mistakes;
+and durations as ir shows them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from ir.format.values import parse_time, to_json
+from ir.format.values import to_json
+from ir.times import duration, parse_duration, parse_time
 
 
 @pytest.mark.parametrize(("text", "stored"), [
@@ -28,6 +32,7 @@ def test_a_time_keeps_its_moment_and_its_zone(monkeypatch, text, stored):
                                                                    "2026-03-29T14:02-07:00[America/Los_Angeles]"),
     ("2026-03-29 14:02 Mars/Olympus", None, "unknown time zone 'Mars/Olympus'; use an IANA name such as "
                                             "Europe/Berlin"),
+    ("2026-03-29T14:02[]", None, "give one time zone in brackets, e.g. 2026-03-29T14:02-07:00[America/Los_Angeles]"),
     ("2026-03-29 14:02 America/Los_Angeles -07:00", None, "'2026-03-29 14:02 America/Los_Angeles -07:00' is not a "
                                                            "date and time; write e.g. 2026-03-29 14:02 "
                                                            "America/Los_Angeles or 2026-03-29T14:02-07:00"),
@@ -39,3 +44,16 @@ def test_a_time_that_cannot_be_read_says_why(monkeypatch, text, tz, error):
     with pytest.raises(ValueError) as raised:
         parse_time(text)
     assert str(raised.value) == error
+
+
+@pytest.mark.parametrize(("delta", "shown"), [
+    (timedelta(seconds=12), "12s"),
+    (timedelta(seconds=250), "4m 10s"),
+    (timedelta(hours=1, minutes=5, seconds=59), "1h 05m"),
+    (timedelta(days=2, hours=3, minutes=4), "2d 3h 04m"),
+    (timedelta(seconds=-250), "-4m 10s"),
+])
+def test_a_duration_reads_the_same_everywhere(delta, shown):
+    """The report's durations, the exercise's clock and the after-action report's time per phase."""
+    assert duration(delta) == shown
+    assert duration(parse_duration("2d3h4m")) == "2d 3h 04m"

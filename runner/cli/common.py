@@ -45,12 +45,12 @@ def catalog() -> Catalog:
 def when(at: str | None) -> str | None:
     """An `--at` option's moment, as stored."""
     from ir.errors import UsageError
-    from ir.format import values
+    from ir.times import parse_time
 
     if at is None:
         return None
     try:
-        return values.parse_time(at).isoformat()
+        return parse_time(at).isoformat()
     except ValueError as exc:
         raise UsageError(f"--at: {exc}") from None
 
@@ -58,7 +58,7 @@ def when(at: str | None) -> str | None:
 def parse_zone(name: str) -> tzinfo:
     """A `--tz` option's zone."""
     from ir.errors import UsageError
-    from ir.export.report import zone
+    from ir.times import zone
 
     try:
         return zone(name)

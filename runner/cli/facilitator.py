@@ -3,9 +3,11 @@ and the hotwash at the end."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from ir.cli.terminal import Terminal
+from ir.run.answers import CAPABILITY_ELEMENTS, RATINGS, CorrectiveAction, Hotwash, Improvement, Rating
 from ir.run.responder import Outcome, Run, Session
 from ir.tabletop.exercise import Exercise
 
@@ -30,7 +32,9 @@ class Facilitator:
         kind = ""
         while kind not in ("strength", "gap"):
             kind = {"s": "strength", "g": "gap"}.get(self.terminal.read("  [s]trength or [g]ap? >").lower(), "")
-        self.exercise.observe(session.run, session.place, kind, self.terminal.read_required("  observation >"))
+        text = self.terminal.read_required("  observation >")
+        cause = (self.terminal.read("  root cause (why; empty: not known yet) >") or None) if kind == "gap" else None
+        self.exercise.observe(session.run, session.place, kind, text, cause)
 
     def _jump(self, session: Session) -> Outcome | None:
         path = self.terminal.read("  jump to which step (its path)? >")
@@ -40,15 +44,46 @@ class Facilitator:
         return Outcome("skipped", f"facilitator jumped to {path}", jump=path)
 
     def debrief(self, run: Run) -> None:
-        """The hotwash, asked at the end of an interactive exercise."""
+        """The hotwash, asked at the end of an interactive exercise: the objectives rated, what went well, what
+        should improve and why, and the corrective actions of the improvement plan."""
         self.terminal.say("Hotwash. One item per line; an empty line ends the list.")
+        ratings = [rating for n, objective in enumerate(self.exercise.scenario.objectives, 1)
+                   if (rating := self._rating(n, objective))]
         went_well = self._lines("What went well?")
-        improve = self._lines("What should improve?")
-        actions: list[dict[str, str | None]] = []
+        self.terminal.say("What should improve?")
+        improve: list[str | Improvement] = []
+        while text := self.terminal.read("  >"):
+            improve.append(Improvement(text=text, root_cause=self.terminal.read("    root cause (why) >") or None))
+        actions: list[CorrectiveAction] = []
         while action := self.terminal.read("Corrective action (empty to finish) >"):
-            actions.append({"action": action, "owner": self.terminal.read("  owner >") or None,
-                            "due": self.terminal.read("  due date (YYYY-MM-DD) >") or None})
-        self.exercise.hotwash(run, went_well, improve, actions)
+            actions.append(CorrectiveAction(
+                action=action, capability=self._choose("  capability element", CAPABILITY_ELEMENTS),
+                owner=self.terminal.read("  owner >") or None, start=self._date("  start date"),
+                due=self._date("  due date")))
+        self.exercise.hotwash(run, Hotwash(went_well=went_well, improve=improve, ratings=ratings), actions)
+
+    def _rating(self, number: int, objective: str) -> Rating | None:
+        self.terminal.say(f"Objective {number}: {objective}")
+        self.terminal.say("  " + "; ".join(f"{key}: {label}" for key, label in RATINGS.items()))
+        rating = self._choose("  rating", tuple(RATINGS))
+        return Rating(objective=number, rating=rating, why=self.terminal.read("  why >") or None) if rating else None
+
+    def _choose(self, question: str, choices: tuple[str, ...]) -> Any:
+        """One of `choices` (any case), or None for an empty answer; asked again otherwise."""
+        while answer := self.terminal.read(f"{question} ({', '.join(choices)}; empty: none) >"):
+            found = [c for c in choices if c.lower() == answer.strip().lower()]
+            if found:
+                return found[0]
+            self.terminal.say(f"  choose one of: {', '.join(choices)}")
+        return None
+
+    def _date(self, question: str) -> date | None:
+        while answer := self.terminal.read(f"{question} (YYYY-MM-DD; empty: none) >"):
+            try:
+                return date.fromisoformat(answer.strip())
+            except ValueError:
+                self.terminal.say("  a date like 2026-07-22 is needed")
+        return None
 
     def _lines(self, question: str) -> list[str]:
         self.terminal.say(question)

@@ -21,8 +21,10 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
     """Run a playbook as a tabletop exercise: integrations simulated (unless routed to an exercise channel and
     project in ir.toml), injects delivered as the scenario says, a hotwash and an after-action report."""
     from ir import config
+    from ir.errors import InvalidPlaybook
     from ir.run.drive import preflight, start
     from ir.run.incidents import actor_name
+    from ir.tabletop.exercise import objective_problems
     from ir.tabletop.scenario import find_scenario, read_scenario
 
     bundle = catalog().bundle(playbook)
@@ -32,6 +34,8 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
         bundle = bundle.with_scenario(story.id, raw)
     given = answers(answers_, var)
     preflight(given, bundle, non_interactive=non_interactive, dry_run=True)
+    if problems := objective_problems(given, story):
+        raise InvalidPlaybook(problems)
     routed = config.load(root.integrations).routed()
     store, actor = open_store(), actor_name(as_)
     incident = start(store, bundle, actor, live=bool(routed), exercise=True)

@@ -16,10 +16,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ir.errors import IrError
-from ir.format import values
 from ir.format.model import DecisionStep, ManualStep, Variable
 from ir.run import evidence
 from ir.run.responder import Outcome, PauseRequested, Place, Session
+from ir.times import parse_time
 
 MENU = "[c]omplete  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [p]ause"
 
@@ -155,7 +155,7 @@ class Terminal:
             if not answer:
                 return None
             try:
-                return values.parse_time(answer)
+                return parse_time(answer)
             except ValueError as exc:
                 self.console.print(f"  [red]{escape(str(exc))}[/]")
 

@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +25,7 @@ from ir.export.report import build
 from ir.store.records import Incident, Store, events_to_head
 from ir.store.timeline import Event
 from ir.tabletop import aar
+from ir.times import EPOCH, moment
 
 VERSION = "ir-export/1"
 CSV_FIELDS = ("incident", "exercise", "seq", "occurred_at", "recorded_at", "actor", "kind", "phase", "step", "message",
@@ -33,7 +34,6 @@ CSV_FIELDS = ("incident", "exercise", "seq", "occurred_at", "recorded_at", "acto
 SKETCH_DATA = ("choice", "rationale", "integration", "action", "sha256", "source")
 SKETCH_FIELDS = ("message", "datetime", "timestamp_desc", "timestamp", "incident", "exercise", "seq", "kind", "actor",
                  "phase", "step", *SKETCH_DATA, "occurred_at", "recorded_at", "data", "hash")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 Writer = Callable[[Store, Incident, TextIO, tzinfo], None]
 
@@ -82,12 +82,12 @@ def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
 def sketch_row(event: Event, tz: tzinfo, exercise: bool) -> dict[str, Any]:
     """A Timesketch line: message, datetime with its offset, timestamp_desc, integer microseconds, attributes
     (an exercise's every line says so)."""
-    occurred = datetime.fromisoformat(event.occurred_at)
+    occurred = moment(event.occurred_at)
     where = f" {event.step}" if event.step else ""
     if event.kind == "imported":
         description = str(event.data.get("timestamp_desc") or "Event Time")
     else:
-        description = "Event Recorded" if occurred == datetime.fromisoformat(event.recorded_at) else "Event Occurred"
+        description = "Event Recorded" if occurred == moment(event.recorded_at) else "Event Occurred"
     return {"message": f"{event.kind}{where}: {event.message}" if event.message else f"{event.kind}{where}",
             "datetime": occurred.astimezone(tz).isoformat(), "timestamp_desc": description,
             "timestamp": (occurred - EPOCH) // timedelta(microseconds=1), "incident": event.incident,

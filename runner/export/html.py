@@ -16,8 +16,8 @@ from importlib import resources
 from typing import TextIO
 
 from ir.format.model import PHASES
-from ir.export.report import (MILESTONES, OUTCOMES, Entry, Report, chronological, duration, headline, question, when,
-                     when_entry, zone_name)
+from ir.export.report import MILESTONES, OUTCOMES, Entry, Report, chronological, headline, question, when_entry
+from ir.times import duration, when, zone_name
 
 WIDTH, LEFT, RIGHT, TOP, LANE, BOTTOM = 1000, 170, 24, 50, 34, 34
 PLOT = WIDTH - LEFT - RIGHT

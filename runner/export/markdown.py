@@ -9,8 +9,8 @@ from datetime import tzinfo
 from typing import TextIO
 from urllib.parse import quote
 
-from ir.export.report import (MILESTONES, Action, Entry, Report, chronological, duration, headline, question, when,
-                     when_entry, zone_name)
+from ir.export.report import MILESTONES, Action, Entry, Report, chronological, headline, question, when_entry
+from ir.times import duration, when, zone_name
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<&|])")
 _LEADING = re.compile(r"^([#>+=-])")

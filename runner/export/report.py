@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from ir.store.records import Incident
 from ir.store.timeline import Broken, Event, verify
+from ir.times import moment, when
 
 MILESTONES = ("detected", "declared", "contained", "eradicated", "recovered", "closed")
 # (what is measured, the milestone it ends at); every duration starts at `detected` (else at the opening)
@@ -27,10 +28,6 @@ LINK_KEYS = ("url", "permalink", "link")
 # Events that only move the run along: counted, not listed in the report's timeline.
 ROUTINE = frozenset({"step.started", "step.completed", "checklist.checked", "input.set", "role.assigned",
                      "integration.requested"})
-
-
-def moment(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 @dataclass(frozen=True)
@@ -183,7 +180,7 @@ class Report:
     def follow_ups(self) -> Iterator[str]:
         """What is left to do: failed steps, unfinished steps, the follow-up tasks opened, integration actions not
         carried out, notes that begin with `follow-up:`, `todo:` or `action:`, and an exercise's corrective
-        actions."""
+        actions (with their capability element, owner, start and due date)."""
         for entry in self.outcomes:
             if entry.kind == "step.failed":
                 yield f"step {entry.step} failed: {entry.message or 'no reason given'}"
@@ -207,8 +204,9 @@ class Report:
             if FOLLOW_UP.match(note.message):
                 yield FOLLOW_UP.sub("", note.message, count=1)
         for entry in self.actions_to_take:
-            owner, due = entry.data.get("owner"), entry.data.get("due")
-            yield entry.message + "".join(f", {k} {v}" for k, v in (("owner", owner), ("due", due)) if v)
+            data = entry.data
+            yield entry.message + (f" ({data['capability']})" if data.get("capability") else "") + "".join(
+                f", {k} {data[k]}" for k in ("owner", "start", "due") if data.get(k))
 
 
 def build(incident: Incident, events: Iterable[Event]) -> Report:
@@ -254,51 +252,7 @@ def headline(entry: Entry) -> str:
     return f"{kind}: {entry.message}" if entry.message else kind
 
 
-def zone(name: str | None) -> tzinfo:
-    """The time zone times are shown in: UTC, or an IANA name such as Europe/Berlin."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if not name or name.upper() in ("UTC", "Z"):
-        return timezone.utc
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}; use UTC or an IANA name such as Europe/Berlin") from None
-
-
-def zone_name(tz: tzinfo) -> str:
-    return str(getattr(tz, "key", None) or "UTC")
-
-
-def when(value: datetime | None, tz: tzinfo) -> str:
-    """`2026-03-29 14:02:00 PDT (-07:00)`, or `2026-03-29 21:02:00 UTC`."""
-    if value is None:
-        return ""
-    local = value.astimezone(tz)
-    text = f"{local:%Y-%m-%d %H:%M:%S}"
-    offset = local.strftime("%z")
-    offset = f"{offset[:3]}:{offset[3:5]}"
-    name = local.tzname() or offset
-    if name == "UTC" and offset == "+00:00":
-        return f"{text} UTC"
-    return f"{text} {offset}" if name.startswith(("+", "-")) else f"{text} {name} ({offset})"
-
-
 def when_entry(entry: Entry, tz: tzinfo) -> str:
     """When it happened, and when it was recorded if that was another moment."""
     shown = when(entry.occurred, tz)
     return f"{shown} (recorded {when(entry.recorded, tz)})" if entry.differs else shown
-
-
-def duration(delta: timedelta) -> str:
-    """`2d 3h 04m`, `1h 05m`, `4m 10s`, `12s`; negative with a minus sign."""
-    seconds = int(delta.total_seconds())
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d {hours}h {minutes:02d}m"
-    if hours:
-        return f"{sign}{hours}h {minutes:02d}m"
-    return f"{sign}{minutes}m {secs:02d}s" if minutes else f"{sign}{secs}s"

@@ -16,17 +16,17 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from ir.errors import IrError
 from ir.store.records import Draft, Store
+from ir.times import EPOCH, aware, moment, parse_time
 
 BATCH = 1000
 KNOWN = ("datetime", "timestamp", "message", "timestamp_desc", "actor")
 SHOWN = 20  # problems listed; the rest are counted
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -168,15 +168,11 @@ def _time(record: dict[str, Any], tz: tzinfo | None) -> datetime:
 
 
 def _aware(text: str, tz: tzinfo | None) -> datetime:
-    from ir.format import values
-
     try:
-        moment = datetime.fromisoformat(text.strip())
+        found = moment(text.strip())
     except ValueError:
-        moment = values.parse_time(text)  # `2026-03-29 14:02 America/Los_Angeles`; else its ValueError says why
-    if moment.tzinfo is None:
-        if tz is None:
-            raise ValueError(f"`datetime` {text!r} has no time zone; add an offset (2026-03-29T14:02:00-07:00) "
-                             "or give --tz")
-        moment = moment.replace(tzinfo=tz)
-    return moment
+        return parse_time(text)  # `2026-03-29 14:02 America/Los_Angeles`; else its ValueError says why
+    if found.tzinfo is None and tz is None:
+        raise ValueError(f"`datetime` {text!r} has no time zone; add an offset (2026-03-29T14:02:00-07:00) "
+                         "or give --tz")
+    return aware(found, tz)

@@ -7,13 +7,14 @@ preparation, detection-analysis, containment, eradication, recovery, post-incide
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator,
                       model_validator)
+
+from ir.times import parse_duration
 
 PHASES = ("preparation", "detection-analysis", "containment", "eradication", "recovery", "post-incident")
 Phase = Literal["preparation", "detection-analysis", "containment", "eradication", "recovery", "post-incident"]
@@ -26,18 +27,6 @@ PlaybookId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Template = Annotated[str, StringConstraints(min_length=1, max_length=40_000)]
 SemVer = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")]
-
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"1h30m"`` -> timedelta; days, hours, minutes and seconds in that order."""
-    match = _DURATION.match(text)
-    if not text or not match:
-        raise ValueError(f"{text!r} is not a duration; write it like 15m, 4h, 1h30m or 2d")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-
 
 Duration = Annotated[str, StringConstraints(pattern=r"^(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$", min_length=2)]
 

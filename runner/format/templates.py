@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from jinja2.filters import do_default
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ir.errors import IrError
+from ir.times import aware
 
 CONTEXT_NAMES = frozenset({"inputs", "answers", "steps", "incident", "roles", "playbook", "now"})
 INCIDENT_FIELDS = frozenset(
@@ -42,13 +43,13 @@ PLAYBOOK_FIELDS = frozenset({"id", "title", "version"})
 
 
 def _aware(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime.combine(value, time(), timezone.utc)
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise TemplateError(f"{value!r} is not a date-time with a time zone")
-    return value
+    """A date-time with its zone: a datetime, ISO 8601 text, or a date (its midnight, UTC)."""
+    if isinstance(value, (str, date)):
+        try:
+            return aware(value)
+        except ValueError:
+            pass
+    raise TemplateError(f"{value!r} is not a date-time with a time zone")
 
 
 def add_hours(value: Any, hours: float) -> datetime:

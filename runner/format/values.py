@@ -1,88 +1,26 @@
 """Typed values: reading what a responder types (or an answers file holds) into Python values, and back.
 
-Times always carry a time zone: `2026-03-29 14:02 America/Los_Angeles`, `2026-03-29T14:02-07:00`, or a naive
-time in the zone given by `IR_TZ` (else UTC), which the value then records explicitly. A time given in a named
-zone keeps the name when stored (RFC 9557: `2026-03-29T14:02:00-07:00[America/Los_Angeles]`), so a deadline
-computed from it later is shown with the offset that zone has on that day.
+Times are read by `ir.times.parse_time` and always carry a time zone; one given in a named zone keeps the name
+when stored (RFC 9557: `2026-03-29T14:02:00-07:00[America/Los_Angeles]`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ir.format.model import Variable
+from ir.times import parse_time
 
 _HASH_LENGTHS = {32: "MD5", 40: "SHA-1", 64: "SHA-256", 128: "SHA-512"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$", re.I)
 _TRUE, _FALSE = {"y", "yes", "true", "1", "on"}, {"n", "no", "false", "0", "off"}
-
-
-def default_zone() -> ZoneInfo | timezone:
-    """The zone of a time given without one: IR_TZ, else UTC."""
-    name = os.environ.get("IR_TZ")
-    try:
-        return ZoneInfo(name) if name else timezone.utc
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"IR_TZ={name!r} is not a time zone; set an IANA name such as Europe/Berlin") from None
-
-
-def parse_time(text: str) -> datetime:
-    """A moment in time with its zone: ISO 8601 with an offset, a date and time followed by an IANA zone, or
-    RFC 9557's form (a time, with or without its offset, then the zone in brackets: the offset fixes the moment,
-    and a critical `[!zone]` must agree with it)."""
-    text = text.strip()
-    if text.endswith("]") and "[" in text:
-        return _rfc9557(text)
-    zone: ZoneInfo | timezone | None = None
-    head, _, last = text.rpartition(" ")
-    if head and ("/" in last or last in ("UTC", "Z")):
-        zone = _zone(last)
-        text = head
-    moment = _iso(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone or default_zone())
-    elif zone is not None:
-        raise ValueError("give either an offset or a time zone name, not both")
-    return moment
-
-
-def _rfc9557(text: str) -> datetime:
-    text, _, suffixes = text.partition("[")
-    tags = suffixes[:-1].split("][")
-    zones = [tag for tag in tags if "=" not in tag]  # the others are extensions such as u-ca=iso8601
-    if len(zones) != 1 or any(tag.startswith("!") for tag in tags if "=" in tag):
-        raise ValueError("give one time zone in brackets, e.g. 2026-03-29T14:02-07:00[America/Los_Angeles]")
-    name = zones[0].removeprefix("!")
-    zone, moment = _zone(name), _iso(text)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=zone)
-    local = moment.astimezone(zone)
-    if zones[0].startswith("!") and local.utcoffset() != moment.utcoffset():
-        raise ValueError(f"the offset {moment:%z} is not {name}'s at that time")
-    return local
-
-
-def _iso(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a date and time; write e.g. 2026-03-29 14:02 America/Los_Angeles "
-                         "or 2026-03-29T14:02-07:00") from None
-
-
-def _zone(name: str) -> ZoneInfo | timezone:
-    try:
-        return timezone.utc if name in ("UTC", "Z") else ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from None
 
 
 def parse(var: Variable, raw: Any) -> Any:

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from ir.errors import InvalidPlaybook, IrError, Problem
 from ir.format import values
@@ -31,6 +31,7 @@ from ir.format.model import (DecisionStep, Duration, ManualStep, Model, Playbook
                              step_paths)
 from ir.format.source import Source, parse
 from ir.run.responder import Outcome, Place, Responder, Session
+from ir.times import parse_time
 
 OUTCOME_KEYS = {"status", "note", "reason", "at"}
 DECISION_KEYS = {"choice", "rationale"}
@@ -44,22 +45,72 @@ class Observation(Model):
     """A strength, or a gap (an area for improvement)."""
     text: str
     """What was seen."""
+    root_cause: str | None = None
+    """A gap's root cause: why it happened (the missing plan, owner, tool or training), not what happened."""
+
+    @model_validator(mode="after")
+    def _root_cause_of_a_gap(self) -> Observation:
+        if self.root_cause and self.kind != "gap":
+            raise ValueError("only a gap has a root cause")
+        return self
+
+
+CapabilityElement = Literal["planning", "organization", "equipment", "training", "exercise"]
+CAPABILITY_ELEMENTS: tuple[str, ...] = get_args(CapabilityElement)
 
 
 class CorrectiveAction(Model):
     action: str
     """What is to be done."""
+    capability: CapabilityElement | None = None
+    """The capability element it improves, as HSEEP's improvement plan names them: planning, organization,
+    equipment, training or exercise."""
     owner: str | None = None
     """Who does it."""
+    start: date | None = None
+    """When the work starts."""
     due: date | None = None
-    """By when."""
+    """By when it is done."""
+
+    @model_validator(mode="after")
+    def _starts_before_due(self) -> CorrectiveAction:
+        if self.start and self.due and self.start > self.due:
+            raise ValueError(f"the action starts ({self.start}) after it is due ({self.due})")
+        return self
+
+
+RATINGS = {"P": "performed without challenges", "S": "performed with some challenges",
+           "M": "performed with major challenges", "U": "unable to be performed"}
+
+
+class Rating(Model):
+    """How the room met one of the scenario's objectives, on HSEEP's scale."""
+
+    objective: Annotated[int, Field(ge=1)]
+    """The objective's number in the scenario's list (1: the first)."""
+    rating: Literal["P", "S", "M", "U"]
+    """P: performed without challenges; S: with some challenges; M: with major challenges; U: unable to be
+    performed."""
+    why: str | None = None
+    """What the rating rests on."""
+
+
+class Improvement(Model):
+    """An area for improvement named in the hotwash, with its root cause."""
+
+    text: str
+    """What should improve."""
+    root_cause: str | None = None
+    """Why it happened."""
 
 
 class Hotwash(Model):
     went_well: list[str] = []
     """What went well."""
-    improve: list[str] = []
-    """What should improve."""
+    improve: list[str | Improvement] = []
+    """What should improve: text, or `{text, root_cause}`."""
+    ratings: list[Rating] = []
+    """The scenario's objectives rated P, S, M or U."""
 
 
 class ExerciseAnswers(Model):
@@ -87,7 +138,8 @@ class AnswersFile(Model):
     steps: dict[str, Any] = {}
     """By step path: a decision's choice, a prompt's answers, or a step's outcome."""
     exercise: ExerciseAnswers | None = None
-    """For tabletop exercises: observations, ad-hoc injects, the hotwash and corrective actions."""
+    """For tabletop exercises: observations, ad-hoc injects, the hotwash (with the objectives' ratings) and
+    corrective actions."""
 
 
 @dataclass
@@ -214,7 +266,7 @@ def _check_step(answers: Answers, path: str, step: Step, *, complete: bool, exam
         out.append(answers.problem((*loc, "status"), f"status {given['status']!r} is not one of {', '.join(STATUSES)}"))
     if "at" in given:
         try:
-            values.parse_time(str(given["at"]))
+            parse_time(str(given["at"]))
         except ValueError as exc:
             out.append(answers.problem((*loc, "at"), str(exc)))
     return out
@@ -267,7 +319,7 @@ class AnswersResponder:
     def act(self, place: Place, text: str, checklist: list[str], session: Session) -> Outcome:
         given = self.answers.steps.get(place.path)
         if given:
-            at = values.parse_time(str(given["at"])) if "at" in given else None
+            at = parse_time(str(given["at"])) if "at" in given else None
             return Outcome(given.get("status", "completed"), given.get("note") or given.get("reason"), at)
         if self.person:
             return self.person.act(place, text, checklist, session)

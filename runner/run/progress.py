@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ir.format.model import Playbook, parse_duration
+from ir.format.model import Playbook
 from ir.store.records import StepState
 from ir.store.timeline import utc_now
+from ir.times import duration, moment, parse_duration
 
 
 def progress(playbook: Playbook, states: dict[str, StepState]) -> list[tuple[str, int, int]]:
@@ -16,13 +17,13 @@ def progress(playbook: Playbook, states: dict[str, StepState]) -> list[tuple[str
 
 
 def overdue(playbook: Playbook, states: dict[str, StepState], now: datetime | None = None) -> list[str]:
-    """Steps in progress past their SLA, as `step (SLA 1h, 25m over)`."""
+    """Steps in progress past their SLA, as `step (SLA 1h, 25m 00s over)`."""
     now = now or utc_now()
     out = []
     for step in playbook.steps:
         state = states.get(step.id)
         if step.sla and state and state.status == "started" and state.started_at:
-            late = now - datetime.fromisoformat(state.started_at) - parse_duration(step.sla)
+            late = now - moment(state.started_at) - parse_duration(step.sla)
             if late.total_seconds() > 0:
-                out.append(f"{step.id} (SLA {step.sla}, {int(late.total_seconds() // 60)}m over)")
+                out.append(f"{step.id} (SLA {step.sla}, {duration(late)} over)")
     return out

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
+from ir.errors import Problem
 from ir.format.bundle import Bundle
-from ir.format.model import parse_duration
-from ir.run.answers import ExerciseAnswers
+from ir.run.answers import Answers, CorrectiveAction, ExerciseAnswers, Hotwash, Improvement
 from ir.run.responder import Place, Run
 from ir.store.timeline import utc_now
 from ir.tabletop.scenario import Inject, Scenario, bundle_scenario
+from ir.times import duration, moment, parse_duration
 
 SCOPE = "exercise"  # the variable scope that marks injects as delivered
 
@@ -52,7 +53,7 @@ class Exercise:
         for inject in self.scenario.injects:
             at = inject.at
             if (at.step == place.path or at.phase == place.phase
-                    or (at.clock and clock >= _seconds(at.clock))):
+                    or (at.clock and clock >= parse_duration(at.clock).total_seconds())):
                 self.deliver(run, place, inject, at.describe())
         for n, text in enumerate(self.adhoc_at.get(place.path, [])):
             self.adhoc(run, place, text, key=f"adhoc-{place.path}-{n}")
@@ -69,12 +70,12 @@ class Exercise:
         if self.pace is not None:
             started = sum(1 for event in events if event.kind == "step.started")
             return max(started - 1, 0) * self.pace * self.scenario.time_compression
-        running, since = utc_now() - _moment(run.opened_at()), None
+        running, since = utc_now() - moment(run.opened_at()), None
         for event in events:
             if event.kind == "incident.paused":
-                since = _moment(event.recorded_at)
+                since = moment(event.recorded_at)
             elif event.kind == "incident.resumed" and since:
-                running, since = running - (_moment(event.recorded_at) - since), None
+                running, since = running - (moment(event.recorded_at) - since), None
         return running.total_seconds() * self.scenario.time_compression
 
     # delivering -------------------------------------------------------------------------------------
@@ -111,8 +112,8 @@ class Exercise:
         return None
 
     @staticmethod
-    def observe(run: Run, place: Place | None, kind: str, text: str) -> None:
-        run.record("observation", place, text, {"kind": kind})
+    def observe(run: Run, place: Place | None, kind: str, text: str, root_cause: str | None = None) -> None:
+        run.record("observation", place, text, {"kind": kind, "root_cause": root_cause})
 
     @staticmethod
     def render(inject: Inject, why: str) -> str:
@@ -135,36 +136,39 @@ class Exercise:
         the clock stopped), so that a skipped inject is said, not silently missing."""
         clock = self.clock(run)
         return [f"inject {i.id} did not arrive ({i.at.describe()}"
-                + (f"; the exercise clock stopped at {_duration(clock)}" if i.at.clock else "") + ")"
+                + (f"; the exercise clock stopped at {duration(timedelta(seconds=clock))}" if i.at.clock else "") + ")"
                 for i in self.scenario.injects if (SCOPE, f"inject.{i.id}") not in run.variables]
 
     def debrief_from(self, run: Run, given: ExerciseAnswers) -> None:
         """The hotwash of an exercise run without a facilitator: from the answers file's `exercise:` section."""
         places = {path: run.place(path) for path in {o.step for o in given.observations}}
-        for observation in given.observations:
-            self.observe(run, places[observation.step], observation.kind, observation.text)
-        actions = [{"action": a.action, "owner": a.owner, "due": a.due.isoformat() if a.due else None}
-                   for a in given.actions]
-        self.hotwash(run, given.hotwash.went_well, given.hotwash.improve, actions)
+        for o in given.observations:
+            self.observe(run, places[o.step], o.kind, o.text, o.root_cause)
+        self.hotwash(run, given.hotwash, given.actions)
 
-    @staticmethod
-    def hotwash(run: Run, went_well: list[str], improve: list[str],
-                actions: list[dict[str, str | None]]) -> None:
-        run.record("hotwash", None, f"hotwash: {len(went_well)} went well, {len(improve)} to improve",
-                      {"went_well": went_well, "improve": improve})
-        for action in actions:
-            run.record("corrective_action", None, action["action"] or "",
-                          {"owner": action.get("owner"), "due": action.get("due")})
-
-
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _seconds(duration: str) -> float:
-    return parse_duration(duration).total_seconds()
+    def hotwash(self, run: Run, hotwash: Hotwash, actions: list[CorrectiveAction]) -> None:
+        """The `hotwash` event (what went well, what should improve with its root cause, the objectives rated)
+        and a `corrective_action` event for each action of the improvement plan."""
+        improve = [Improvement(text=i) if isinstance(i, str) else i for i in hotwash.improve]
+        objectives = self.scenario.objectives
+        ratings = [{**r.model_dump(), "title": objectives[r.objective - 1] if r.objective <= len(objectives) else None}
+                   for r in hotwash.ratings]
+        run.record("hotwash", None, f"hotwash: {len(hotwash.went_well)} went well, {len(improve)} to improve, "
+                                    f"{len(ratings)} objective(s) rated",
+                   {"went_well": list(hotwash.went_well), "improve": [i.text for i in improve],
+                    "root_causes": [i.root_cause for i in improve], "ratings": ratings})
+        for a in actions:
+            run.record("corrective_action", None, a.action, {
+                "capability": a.capability, "owner": a.owner, "start": a.start.isoformat() if a.start else None,
+                "due": a.due.isoformat() if a.due else None})
 
 
-def _duration(seconds: float) -> str:
-    days, rest = divmod(int(seconds), 86400)
-    return f"{days}d {rest // 3600}h {rest % 3600 // 60:02d}m" if days else f"{rest // 3600}h {rest % 3600 // 60:02d}m"
+def objective_problems(given: Answers, scenario: Scenario | None) -> list[Problem]:
+    """The ratings of an answers file's hotwash that name no objective of the scenario."""
+    objectives = scenario.objectives if scenario else []
+    rated = given.exercise.hotwash.ratings if given.exercise else []
+    return [given.problem(("exercise", "hotwash", "ratings", n, "objective"),
+                          f"the scenario has no objective {r.objective}",
+                          f"number its objectives from 1 to {len(objectives)}" if objectives else
+                          "ratings need a scenario with objectives")
+            for n, r in enumerate(rated) if r.objective > len(objectives)]
