@@ -67,8 +67,8 @@ def run_seconds(folder: Path, steps: int) -> float:
 
 def appends(folder: Path, count: int) -> float:
     from ir.run.incidents import open_incident
-    from ir.store.sqlite import SqliteStore
     from ir.store.records import Draft
+    from ir.store.sqlite import SqliteStore
 
     store = SqliteStore(folder / "appends.db")
     incident = open_incident(store, "bench", "1.0.0", "Bench", "low", {"bench": b"id: bench"}, "s0",

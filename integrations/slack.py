@@ -172,7 +172,8 @@ class SlackConnection:
         for _ in range(HISTORY_PAGES):
             page = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200,
                                                      cursor=cursor)
-            for message in page.get("messages", []):
+            messages: list[dict[str, Any]] = page.get("messages", [])
+            for message in messages:
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == EVENT_TYPE and metadata.get("event_payload", {}).get("key") == key:
                     return {"channel": channel, "ts": message["ts"], "found": True}
@@ -191,7 +192,8 @@ class SlackConnection:
 
     def _find_file(self, channel: str, filename: str) -> dict[str, Any] | None:
         page = self.client.conversations_history(channel=channel, limit=200)
-        for message in page.get("messages", []):
+        messages: list[dict[str, Any]] = page.get("messages", [])
+        for message in messages:
             for shared in message.get("files", []):
                 if shared.get("name") == filename:
                     return {"channel": channel, "file": shared["id"], "found": True}

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -25,7 +25,7 @@ def zone(name: str | None) -> tzinfo:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # its tz database is read only when a zone is named
 
     if not name or name.upper() in ("UTC", "Z"):
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -38,7 +38,7 @@ def default_zone() -> tzinfo:
 
     name = os.environ.get("IR_TZ")
     try:
-        return ZoneInfo(name) if name else timezone.utc  # IR_TZ=UTC is kept by its name: `...+00:00[UTC]`
+        return ZoneInfo(name) if name else UTC  # IR_TZ=UTC is kept by its name: `...+00:00[UTC]`
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"IR_TZ={name!r} is not a time zone; set an IANA name such as Europe/Berlin") from None
 
@@ -60,7 +60,7 @@ def aware(value: str | date | datetime, tz: tzinfo | None = None) -> datetime:
     if isinstance(value, str):
         value = moment(value)
     if not isinstance(value, datetime):
-        value = datetime.combine(value, time(), tz or timezone.utc)
+        value = datetime.combine(value, time(), tz or UTC)
     if value.tzinfo is None:
         if tz is None:
             raise ValueError(f"{value.isoformat()} has no time zone")

@@ -16,7 +16,8 @@ It answers one question: would this query's filters select this record? It evalu
 
 Not evaluated, by design: time filters (KQL comparisons with `ago()`, `datetime()`, `now()` or on `Timestamp` /
 `TimeGenerated`; SPL `earliest=`, `latest=`), the SPL data-set selectors `index=`, `sourcetype=`, `source=` for a
-record that does not name its data set (one that does is compared like any field), and every operator that transforms rows (`summarize`, `project`, `join`, `stats`, `eval`, SPL `where`). Anything else
+record that does not name its data set (one that does is compared like any field), and every operator that
+transforms rows (`summarize`, `project`, `join`, `stats`, `eval`, SPL `where`). Anything else
 outside this subset raises QueryError, so a query is never silently half-checked. A record must give every field
 the filters name (QueryError otherwise); in SPL a field given as null is a field the event does not have.
 tests/queries/README.md describes the test files that use this.

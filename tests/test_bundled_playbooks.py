@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from ir.format.catalog import Catalog
-from ir.integrations.registry import capabilities
 from ir.format.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
+from ir.integrations.registry import capabilities
+
 from conftest import BUNDLED_SCENARIOS, IR, ISOLATED_PREFIXES, isolated_environment
 from runs import incident_id, timeline
 

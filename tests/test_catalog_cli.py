@@ -7,13 +7,13 @@ import os
 
 import jsonschema
 import pytest
-
-from conftest import BUNDLED_SCENARIOS
 import yaml
 
 from ir.format.catalog import Catalog
-from ir.integrations.registry import capabilities
 from ir.format.schema import playbook_schema as schema_of
+from ir.integrations.registry import capabilities
+
+from conftest import BUNDLED_SCENARIOS
 
 SMALL = """\
 id: {id}

@@ -16,11 +16,11 @@ import yaml
 from ir import config, errors
 from ir.format import templates
 from ir.format.catalog import Catalog
-from ir.integrations.registry import available, capabilities
-from ir.format.model import PHASES, Playbook
 from ir.format.load import settings_problems
+from ir.format.model import PHASES, Playbook
 from ir.format.schema import playbook_schema as schema_of
 from ir.format.source import parse
+from ir.integrations.registry import available, capabilities
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "playbook-format.md"
 

@@ -18,6 +18,7 @@ from ir.run.drive import drive, preflight, resumable, start
 from ir.run.outbox import open_outbox
 from ir.run.responder import PauseRequested, Place, Run
 from ir.store.sqlite import SqliteStore
+
 from runs import install_demo
 
 ANSWERS = {"vendor": "3CX"}

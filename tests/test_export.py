@@ -15,7 +15,7 @@ import struct
 import subprocess
 import zlib
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from jsonschema import Draft202012Validator
+from test_run import ANSWERS  # the demo's answers: inputs, a role, a decision's rationale, a skipped step
 
 from ir.export.formats import FORMATS as WRITERS
 from ir.export.verify import Members
@@ -31,11 +32,11 @@ from ir.run.incidents import open_incident
 from ir.store.records import Draft, Incident
 from ir.store.sqlite import SqliteStore
 from ir.store.timeline import KINDS, Event
+
 from runs import incident_id, install_demo, timeline
-from test_run import ANSWERS  # the demo's answers: inputs, a role, a decision's rationale, a skipped step
 
 FORMATS = [name for name in WRITERS if name != "aar"]  # every export format; aar is for exercises only
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def incident(run_ir, isolated: Path) -> str:
 
 
 def utc(stamp: str) -> str:
-    return f"{datetime.fromisoformat(stamp).astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+    return f"{datetime.fromisoformat(stamp).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def event(events: list[dict[str, Any]], kind: str, step: str | None = None, message: str | None = None) -> dict:

@@ -14,8 +14,9 @@ import pytest
 from jira import JIRA
 from slack_sdk import WebClient
 
-from conftest import IR
 from ir.store.sqlite import SqliteStore
+
+from conftest import IR
 from runs import incident_id, timeline
 
 LIVE = """\

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from test_bundled_playbooks import FILES, _ids, runs  # noqa: F401  (runs: the same session-wide dry runs)
 
 # Each case's distinctive terms, and the playbooks whose own runs may name them. A term is matched as a whole

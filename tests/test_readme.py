@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from conftest import IR
 from ir import config
+
+from conftest import IR
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 ENVIRONMENT = re.compile(r"\b(?:IR|SLACK|JIRA)_[A-Z][A-Z0-9_]*\b")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IR
 from ir.store.records import Draft, OutboxItem
 from ir.store.sqlite import SqliteStore
+
+from conftest import IR
 from runs import incident_id, install_demo, kinds, timeline
 
 GROUPS = 60

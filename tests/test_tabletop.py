@@ -12,26 +12,27 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from test_docs import objects, sections
 
-from ir.run.answers import CAPABILITY_ELEMENTS, Answers, AnswersFile, CorrectiveAction, ExerciseAnswers, check
 from ir.format.catalog import Catalog
+from ir.format.source import parse
 from ir.integrations.registry import capabilities
-from ir.times import parse_duration
+from ir.run.answers import CAPABILITY_ELEMENTS, Answers, AnswersFile, CorrectiveAction, ExerciseAnswers, check
 from ir.store.records import Incident
 from ir.store.timeline import Event
 from ir.tabletop.aar import render
 from ir.tabletop.scenario import Scenario, load_scenario, scenario_schema
-from ir.format.source import parse
+from ir.times import parse_duration
+
 from conftest import BUNDLED_SCENARIOS
 from runs import kinds, timeline
-from test_docs import objects, sections
 
 SCENARIOS = {p.stem: p for p in BUNDLED_SCENARIOS}
 ANSWERS = Path(__file__).parent / "answers" / "tabletop"
@@ -294,7 +295,7 @@ def test_the_after_action_report_follows_hseep():
               due=None),
     ]
     out = io.StringIO()
-    render(incident, scenario, events, out, timezone.utc)
+    render(incident, scenario, events, out, UTC)
     report = out.getvalue()
     assert [line for line in report.splitlines() if line.startswith("#")] == [
         "# After-action report: Drill one", "## Objectives", "## Time per phase", "## Strengths",

@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
             if not section.search(text):
                 print(f"{file.name}: no section in {README.name}; its path:\n{path}", file=sys.stderr)
                 continue
-            text = section.sub(lambda m: m.group(1) + path + m.group(3), text)
+            text = section.sub(lambda m, path=path: m.group(1) + path + m.group(3), text)
             if not write:
                 print(f"### {file.name}\n{path}")
     if write:

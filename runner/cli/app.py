@@ -16,10 +16,10 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from ir import __version__
+from ir.cli import export as cli_export
 from ir.cli import incident as cli_incident
 from ir.cli import integrations as cli_integrations
 from ir.cli import tabletop as cli_tabletop
-from ir.cli import export as cli_export
 from ir.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
 
 

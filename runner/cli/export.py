@@ -25,7 +25,8 @@ def export(incident: IncidentArg,
     import sys
 
     from ir.errors import UsageError
-    from ir.export.formats import FORMATS, export as write, export_file
+    from ir.export.formats import FORMATS, export_file
+    from ir.export.formats import export as write
 
     if format_ not in FORMATS:
         raise UsageError(f"--format: unknown format {format_!r}; use one of: {FORMAT_NAMES}")

@@ -26,7 +26,8 @@ class Facilitator:
         self.exercise.next_inject(session.run, session.place)
 
     def _adhoc(self, session: Session) -> None:
-        self.exercise.adhoc(session.run, session.place, self.terminal.read_required("  inject id (from the scenario) or text >"))
+        text = self.terminal.read_required("  inject id (from the scenario) or text >")
+        self.exercise.adhoc(session.run, session.place, text)
 
     def _observe(self, session: Session) -> None:
         kind = ""

@@ -6,13 +6,27 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ir.cli.common import (As, AnswersOpt, At, IncidentArg, JsonFlag, NonInteractive, VarOpt, answers, catalog,
-                           drive_here, open_store, parse_zone, when)
+from ir.cli.common import (
+    AnswersOpt,
+    As,
+    At,
+    IncidentArg,
+    JsonFlag,
+    NonInteractive,
+    VarOpt,
+    answers,
+    catalog,
+    drive_here,
+    open_store,
+    parse_zone,
+    when,
+)
 from ir.errors import EXIT_INVALID
 
 if TYPE_CHECKING:
@@ -20,7 +34,8 @@ if TYPE_CHECKING:
 
 
 def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Render every integration action; send nothing.")] = False,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="Render every integration action; send nothing.")] = False,
         answers_: AnswersOpt = None, var: VarOpt = None, non_interactive: NonInteractive = False,
         as_: As = None) -> None:
     """Open an incident with a playbook and walk through it."""
@@ -191,7 +206,6 @@ def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--no
 
 def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
     """The closing report (Markdown) to the incident channel, through the outbox like any other action."""
-    from datetime import timezone
 
     from ir.export.formats import export_file
     from ir.format.bundle import Bundle
@@ -203,7 +217,7 @@ def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
     folder = home() / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
     report = folder / f"{incident_id}-report.md"
-    export_file(store, incident_id, "markdown", report, timezone.utc)
+    export_file(store, incident_id, "markdown", report, UTC)
     found = store.incident(incident_id)
     outbox = open_outbox(store, Bundle.from_stored(store.bundle(incident_id), found.playbook_id, incident_id), found,
                          actor, say=print)

@@ -92,9 +92,8 @@ def outbox(incident: MaybeIncident = None,
 @integrations_app.command("check")
 def check() -> None:
     """Check the configured integrations: credentials, channels, project, issue types, priorities."""
-    from ir.integrations.registry import NotConfigured, available
-
     from ir import config
+    from ir.integrations.registry import NotConfigured, available
 
     settings, secrets = config.load(), config.Secrets.from_env()
 

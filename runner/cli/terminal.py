@@ -182,7 +182,8 @@ class Terminal:
         step = place.step
         extra = " · ".join(x for x in (f"role: {step.role}" if step.role else "",
                                        f"SLA {step.sla}" if step.sla else "") if x)
-        self.console.rule(f"[bold]{escape(title)}[/] [dim]{position} · {place.phase}{' · ' + extra if extra else ''}[/]")
+        more = f" · {extra}" if extra else ""
+        self.console.rule(f"[bold]{escape(title)}[/] [dim]{position} · {place.phase}{more}[/]")
 
     def say(self, text: str) -> None:
         self.console.print(text, markup=False)

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from typing import TextIO
 
-from ir.format.model import PHASES
 from ir.export.report import MILESTONES, OUTCOMES, Entry, Report, chronological, headline, question, when_entry
+from ir.format.model import PHASES
 from ir.times import duration, when, zone_name
 
 WIDTH, LEFT, RIGHT, TOP, LANE, BOTTOM = 1000, 170, 24, 50, 34, 34
@@ -220,6 +220,7 @@ def render(report: Report, out: TextIO, tz: tzinfo) -> None:
     template = env.from_string(source)
     for chunk in template.generate(report=report, i=report.incident, chart=chart(report, tz),
                                    timeline=chronological(report.timeline), zone=zone_name(tz),
-                                   follow_ups=list(report.follow_ups()), milestones=MILESTONES, width=WIDTH, left=LEFT, right=RIGHT,
+                                   follow_ups=list(report.follow_ups()), milestones=MILESTONES, width=WIDTH, left=LEFT,
+                                   right=RIGHT,
                                    top=TOP, lane_height=LANE):
         out.write(chunk)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ir.format.rules import successors
 from ir.format.model import END, DecisionStep, IncludeStep, Playbook
+from ir.format.rules import successors
 
 _END_NODE = "_end"  # `end` is a Mermaid keyword; step ids cannot start with "_"
 _SHAPES = {"decision": ("{", "}"), "include": ("[[", "]]"), "notify": (">", "]"), "ticket": ("[/", "/]")}

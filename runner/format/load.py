@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 
-from ir.format import rules as checks
 from ir.errors import InvalidPlaybook, Problem
+from ir.format import rules as checks
 from ir.format.model import STEP_KINDS, Model, Playbook, integration_settings
 from ir.format.schema import allowed_fields, playbook_schema
 from ir.format.source import Source, format_loc, parse, read_file

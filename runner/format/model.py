@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, field_validator, model_validator
 
 from ir.times import parse_duration
 
@@ -269,7 +268,7 @@ class IncludeStep(StepBase):
 
 
 Step = Annotated[
-    Union[ManualStep, PromptStep, DecisionStep, NotifyStep, TicketStep, NoteStep, IncludeStep],
+    ManualStep | PromptStep | DecisionStep | NotifyStep | TicketStep | NoteStep | IncludeStep,
     Field(discriminator="kind"),
 ]
 STEP_KINDS = ("manual", "prompt", "decision", "notify", "ticket", "note", "include")

@@ -10,8 +10,18 @@ from typing import Any
 
 from ir.errors import IncludeProblem, Problem
 from ir.format import templates, values
-from ir.format.model import (END, DecisionStep, IncludeStep, ManualStep, NotifyStep, Playbook, PromptStep, Step, TicketStep,
-                    Variable)
+from ir.format.model import (
+    END,
+    DecisionStep,
+    IncludeStep,
+    ManualStep,
+    NotifyStep,
+    Playbook,
+    PromptStep,
+    Step,
+    TicketStep,
+    Variable,
+)
 from ir.format.source import Source
 
 Loc = tuple[Any, ...]
@@ -170,7 +180,8 @@ def _undefined(name: str, attr: str | None, known: dict[str, set[str] | frozense
     if attr is None or name == "now" or attr in known[name]:
         return None
     where = {"inputs": "declare it under `inputs:`", "answers": "ask it in a `prompt` step's questions",
-             "steps": "use an existing step id", "roles": "declare it under `roles:`"}.get(name, "use one of the fields")
+             "steps": "use an existing step id", "roles": "declare it under `roles:`"
+             }.get(name, "use one of the fields")
     choices = f"defined: {', '.join(sorted(known[name]))}" if known[name] else "none defined yet"
     return f"{name}.{attr} is never defined", f"{where} ({choices})"
 

@@ -7,7 +7,7 @@ import ast
 import inspect
 import sys
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field, create_model
@@ -65,7 +65,7 @@ def _field_docs(cls: type[Model]) -> dict[str, str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _class_nodes(module: str) -> dict[str, ast.ClassDef]:
     """The top-level classes of a module of ours, parsed from its source (models of other packages have none)."""
     if not module.startswith("ir."):

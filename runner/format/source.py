@@ -88,7 +88,8 @@ def parse(raw: bytes, name: str) -> Source:
         at_tab = mark is not None and text[mark.index : mark.index + 1] == "\t"
         if at_tab:
             message = "a tab character; YAML indentation must use spaces"
-        hint = "indent with spaces, not tabs" if at_tab else "check the indentation and quoting on this line and the one before it"
+        hint = ("indent with spaces, not tabs" if at_tab
+                else "check the indentation and quoting on this line and the one before it")
         raise fail(f"invalid YAML: {message}", hint, mark.line + 1 if mark else None,
                    mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:

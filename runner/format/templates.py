@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,7 +55,7 @@ def _aware(value: Any) -> datetime:
 def add_hours(value: Any, hours: float) -> datetime:
     """Elapsed hours (72 hours after Friday 11:00 CET is Monday 12:00 CEST when the clocks go forward)."""
     moment = _aware(value)
-    return (moment.astimezone(timezone.utc) + timedelta(hours=hours)).astimezone(moment.tzinfo)
+    return (moment.astimezone(UTC) + timedelta(hours=hours)).astimezone(moment.tzinfo)
 
 
 def add_days(value: Any, days: float) -> datetime:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, ValidationError, model_validator
@@ -27,8 +27,7 @@ from pydantic import Field, ValidationError, model_validator
 from ir.errors import InvalidPlaybook, IrError, Problem
 from ir.format import values
 from ir.format.load import schema_problems
-from ir.format.model import (DecisionStep, Duration, ManualStep, Model, Playbook, PromptStep, Step, Variable,
-                             step_paths)
+from ir.format.model import DecisionStep, Duration, ManualStep, Model, Playbook, PromptStep, Step, Variable, step_paths
 from ir.format.source import Source, parse
 from ir.run.responder import Outcome, Place, Responder, Session
 from ir.times import parse_time
@@ -200,7 +199,8 @@ def check(answers: Answers, playbooks: dict[str, Playbook], root: str, *, comple
             out += _parse(answers, ("inputs", name), var, raw)
     roles = {r.id for r in playbook.roles}
     out += [answers.problem(("roles", r), f"the playbook {root} has no role {r!r}",
-                            f"its roles: {', '.join(sorted(roles)) or 'none'}") for r in answers.roles if r not in roles]
+                            f"its roles: {', '.join(sorted(roles)) or 'none'}")
+            for r in answers.roles if r not in roles]
     if complete:
         out += [Problem(f"no value for input {v.id!r} ({v.label or v.id})",
                         hint=f"give it under `inputs:` in an answers file, or pass --var {v.id}=VALUE")

@@ -16,8 +16,19 @@ from typing import Any
 from ir.errors import IrError, StepFailed
 from ir.format import templates, values
 from ir.format.bundle import Bundle
-from ir.format.model import (END, SEVERITIES, DecisionStep, IncludeStep, ManualStep, NoteStep, NotifyStep, PromptStep,
-                             Step, TicketStep, Variable)
+from ir.format.model import (
+    END,
+    SEVERITIES,
+    DecisionStep,
+    IncludeStep,
+    ManualStep,
+    NoteStep,
+    NotifyStep,
+    PromptStep,
+    Step,
+    TicketStep,
+    Variable,
+)
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
@@ -149,7 +160,8 @@ class IncidentRun:
         if var.id == "severity" and stored in SEVERITIES:
             changes["severity"] = stored
         shown = "not given" if stored is None else stored
-        self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}", {"name": name, "scope": scope, "value": stored},
+        self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}",
+                    {"name": name, "scope": scope, "value": stored},
                     variables={(scope, name): stored}, incident=changes)
 
     def open(self) -> None:

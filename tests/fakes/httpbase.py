@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
+import contextlib
 import json
 import socket
 import sys
@@ -155,10 +156,8 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._open_lock:
             connections = list(self._open)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
         if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is not an error

@@ -16,15 +16,28 @@ from __future__ import annotations
 import base64
 import itertools
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import jql
 from .httpbase import FakeServer, RecordedRequest, Reply, json_reply, paginate
 from .jira_json import API, JiraJson
 from .jira_model import (
-    DEFAULT_PRIORITY, DEFAULT_WORKFLOW, FIELDS, INITIAL_STATUS, ISSUE_TYPES, LINK_TYPES, PRIORITIES, FieldErrors,
-    Issue, Project, apply_operations, checked_fields, comment_body, timestamp,
+    DEFAULT_PRIORITY,
+    DEFAULT_WORKFLOW,
+    FIELDS,
+    INITIAL_STATUS,
+    ISSUE_TYPES,
+    LINK_TYPES,
+    PRIORITIES,
+    FieldErrors,
+    Issue,
+    Project,
+    apply_operations,
+    checked_fields,
+    comment_body,
+    timestamp,
 )
 
 _FAILURES = {"ratelimit": (429, "Rate limit exceeded."), "server_error": (500, "Internal server error"),

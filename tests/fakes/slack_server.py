@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .httpbase import FakeServer, RecordedRequest, Reply, json_reply, paginate
 from .slack_model import (
-    EPOCH, Channel, SlackError, check_channel_name, csv_list, flag, json_arg, message_content, number, render_message,
-    ts_bound, ts_key,
+    EPOCH,
+    Channel,
+    SlackError,
+    check_channel_name,
+    csv_list,
+    flag,
+    json_arg,
+    message_content,
+    number,
+    render_message,
+    ts_bound,
+    ts_key,
 )
 
 UPLOAD_API = "files.upload"  # the POST of a file's bytes to the upload_url, not a Web API method
