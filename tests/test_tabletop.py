@@ -141,7 +141,8 @@ def anchor_of(events: list[dict[str, Any]], at: dict[str, Any], adhoc: dict[str,
 
 def test_the_bundled_scenarios_load_and_use_every_trigger_kind():
     schema, kinds_used = scenario_schema(), set()
-    assert set(SCENARIOS) == {"3cx-2023", "ivanti-2024", "telemessage-2025"}
+    assert set(SCENARIOS) == {"3cx-2023", "infostealer-dev-laptop", "ivanti-2024", "leaked-key-public-repo",
+                              "telemessage-2025", "vendor-support-breach"}
     for name, path in SCENARIOS.items():
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         jsonschema.Draft202012Validator(schema).validate(data)
@@ -530,7 +531,8 @@ def test_a_bad_scenario_is_refused_with_its_line_and_opens_nothing(run_ir, isola
 def test_an_unknown_scenario_is_a_usage_error(run_ir):
     result = run_ir("tabletop", "supply-chain", "--scenario", "3cx-2024")
     assert (result.returncode, result.stderr) == (2, "error: no scenario with id '3cx-2024'\n"
-                                                     "  fix: known: 3cx-2023, ivanti-2024, telemessage-2025\n")
+                                                     "  fix: known: 3cx-2023, infostealer-dev-laptop, ivanti-2024, "
+                                                     "leaked-key-public-repo, telemessage-2025, vendor-support-breach\n")
     assert incidents(run_ir) == []
 
 
