@@ -56,6 +56,7 @@ def test_list_imports_no_clients_and_not_the_playbook_model(playbook):
 
     assert loaded.isdisjoint(CLIENTS), loaded
     assert {"ir.format.model", "ir.format.load", "ir.format.schema", "ir.format.templates"}.isdisjoint(loaded)
+    assert "ir.integrations.registry" not in loaded  # its entry points (importlib.metadata) only once one is checked
 
 
 def test_list_does_not_import_pydantic(playbook):

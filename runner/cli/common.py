@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from datetime import tzinfo
 
     from ir.format.bundle import Bundle
-    from ir.format.catalog import Catalog
+    from ir.format.catalog import Capability, Catalog
     from ir.run.answers import Answers
     from ir.store.records import Incident
     from ir.store.sqlite import SqliteStore
@@ -37,9 +37,14 @@ def open_store() -> SqliteStore:
 def catalog() -> Catalog:
     """The playbooks ir can find, checked against the integrations installed."""
     from ir.format.catalog import Catalog
-    from ir.integrations.registry import capabilities
 
-    return Catalog(capabilities)
+    return Catalog(_capabilities)
+
+
+def _capabilities() -> dict[str, Capability]:
+    from ir.integrations.registry import capabilities  # importlib.metadata: only once a playbook is checked
+
+    return capabilities()
 
 
 def when(at: str | None) -> str | None:
