@@ -29,12 +29,12 @@ from ir.format import templates
 from ir.format.bundle import Bundle
 from ir.format.model import NotifyStep, TicketStep
 from ir.integrations.dry_run import describe
+from ir.integrations.registry import Connection, NotConfigured, Refused, Target, Unknown, available, scrub
 from ir.run.responder import Place
 from ir.store.records import UNDELIVERED, Draft, Incident, OutboxItem, Store
 
 if TYPE_CHECKING:
     from ir.config import Secrets, Settings
-    from ir.integrations.registry import Connection, Target
 
 _NOTIFY_FIELDS = ("channel", "message")
 _TICKET_FIELDS = ("summary", "description", "comment", "transition", "link", "due")
@@ -76,8 +76,6 @@ class Connections:
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Connection | None:
-        from ir.integrations.registry import NotConfigured, available
-
         with self._lock:
             if name not in self._made and self.only is not None and name not in self.only:
                 self.say(f"{name} is simulated in this exercise: its actions are shown and recorded, not sent "
@@ -164,8 +162,6 @@ class Courier:
     # one delivery -------------------------------------------------------------------------------------
     def deliver(self, store: Store, item: OutboxItem) -> str:
         """Deliver one action (or render it, when it cannot be sent); its status afterwards."""
-        from ir.integrations.registry import Refused, Unknown  # the registry loads the plugins: only when sending
-
         connection = self.connections.get(item.integration) if self.live else None
         if connection is None:
             text = describe(item)
@@ -197,8 +193,6 @@ class Courier:
         raise AssertionError("unreachable: every attempt returns or raises")
 
     def target(self, store: Store) -> Target:
-        from ir.integrations.registry import Target
-
         incident = store.incident(self.incident_id)
         refs = {i.action: i.ref for i in store.outbox(self.incident_id) if i.status == "done"}
         return Target(incident.id, incident.channel, incident.ticket, refs)
@@ -214,8 +208,6 @@ class Courier:
         return "done"
 
     def _failed(self, store: Store, item: OutboxItem, status: str, reason: str) -> str:
-        from ir.integrations.registry import scrub
-
         reason = scrub(reason, self.connections.secrets.values())
         outcome = "outcome unknown, it will be checked before any retry" if status == "unknown" else "not done"
         store.settle(item.key, self.draft("integration.failed", item,
