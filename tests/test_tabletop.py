@@ -335,7 +335,7 @@ def test_answers_ratings_root_causes_and_action_dates_are_checked(run_ir, isolat
     result = run_ir("tabletop", "supply-chain", "--scenario", "3cx-2023", "--non-interactive", "--answers", "bad.yaml")
     assert (result.returncode, result.stderr) == (1, "bad.yaml:2:35: exercise.hotwash.ratings[0].objective: the "
                                                      "scenario has no objective 9\n"
-                                                     "  fix: number its objectives from 1 to 7\n")
+                                                     "  fix: number its objectives from 1 to 8\n")
     for text, message in [
         ("observations: [{step: intake, kind: strength, text: Good., root_cause: Luck.}]",
          "only a gap has a root cause"),
