@@ -57,7 +57,7 @@ def resolve(line: str) -> tuple[tuple[str, ...], list[str]]:
     """The command path of an `ir ...` line (checked against the help at each level) and the options it gives."""
     words = [word.strip("[]") for word in shlex.split(line, comments=True)[1:]]
     path: tuple[str, ...] = ()
-    while (commands := usage(*path)[0]):
+    while (commands := usage(*path)[0]) and not (words and words[0].startswith("-")):  # `ir --help`: the root's
         assert words and words[0] in commands, f"`{line}`: `ir {' '.join(path)}` has no command {words[:1]}"
         path += (words.pop(0),)
     return path, [word.split("=")[0] for word in words if re.match(r"--?[A-Za-z]", word)]
