@@ -26,6 +26,10 @@ TERMS: dict[str, tuple[set[str], list[str]]] = {
     "LockBit ransomware": ({"ransomware"}, ["LockBit", ".lockbit"]),
     "invoice-4471 BEC": ({"phishing-bec"}, ["examp1e-supplier", "invoice 4471"]),
     "public S3 export": ({"data-breach"}, ["acme-exports-prod"]),
+    "Lumma on a developer laptop": ({"malware-host"}, ["Lumma", "ws-dev-031", "cdn-telemetry-check"]),
+    "leaked AWS key": ({"cloud-credential"}, ["AKIAIOSFODNN7EXAMPLE", "111122223333", "ci-deploy"]),
+    "Pellucid support breach": ({"vendor-breach-notice"}, ["Pellucid", "svc-pellucid", "VR-0412"]),
+    "Ivanti Connect Secure": ({"edge-compromise"}, ["Ivanti", "CVE-2025-22457", "vpn.example.com"]),
 }
 
 

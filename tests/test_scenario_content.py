@@ -78,6 +78,8 @@ for _file in SCENARIO_FILES:
 
 def test_every_bundled_scenario_is_checked():
     assert SCENARIO_FILES
+    untested = {f.stem for f in SCENARIO_FILES} - {scenario for scenario, _, _ in CASES}
+    assert untested == set(), "each scenario names, in an inject's `expect`, at least one decision it tests"
     for file in SCENARIO_FILES:  # the triggers name steps and decisions the playbook has
         scenario = _load(file)
         paths = {s["path"] for s in ordered_steps(scenario["playbook"])}

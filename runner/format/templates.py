@@ -24,14 +24,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.filters import do_default
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ir.errors import IrError
-from ir.times import aware
+from ir.times import aware, zone
 
 CONTEXT_NAMES = frozenset({"inputs", "answers", "steps", "incident", "roles", "playbook", "now"})
 INCIDENT_FIELDS = frozenset(
@@ -72,8 +71,12 @@ def add_business_days(value: Any, days: int) -> datetime:
     return out
 
 
-def in_zone(value: Any, zone: str) -> datetime:
-    return _aware(value).astimezone(ZoneInfo(zone))
+def in_zone(value: Any, name: str) -> datetime:
+    try:
+        where = zone(name)
+    except ValueError as exc:  # an unknown zone is the template's problem, said at its step
+        raise TemplateError(str(exc)) from None
+    return _aware(value).astimezone(where)
 
 
 def timestamp(value: Any) -> str:
@@ -124,6 +127,12 @@ def syntax_error(source: str, *, expression: bool = False) -> str | None:
                 if node.name not in known:
                     kind = "filter" if isinstance(node, nodes.Filter) else "test"
                     return f"No {kind} named {node.name!r}."  # Jinja's compiler's words
+            if (isinstance(node, nodes.Filter) and node.name == "in_zone" and node.args
+                    and isinstance(node.args[0], nodes.Const) and isinstance(node.args[0].value, str)):
+                try:
+                    zone(node.args[0].value)
+                except ValueError as exc:
+                    return str(exc)
         if any(isinstance(node, _COMPILER_CHECKED) for node in found):
             _compiled(source, expression)
     except TemplateError as exc:
