@@ -251,7 +251,7 @@ def test_schema_is_a_valid_json_schema_that_matches_the_loader(run_ir, tmp_path)
     assert schema["$defs"]["SlackSettings"]["properties"]["channels"]["description"] == (
         "Channels that also receive every `post` (names, without #).")
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    # A field's docstring in runner/model.py is its description, inherited ones too: what an editor shows on hover.
+    # A field's docstring in runner/format/model.py is its description, inherited ones too: what an editor shows on hover.
     assert (schema["properties"]["id"]["description"], schema["$defs"]["ManualStep"]["properties"]["phase"]
             ["description"]) == ("How the playbook is named on the command line (`ir run <id>`); lowercase letters, "
                                  "digits and dashes.", "The incident-response phase the step belongs to.")

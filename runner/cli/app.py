@@ -20,6 +20,7 @@ from ir.cli import export as cli_export
 from ir.cli import incident as cli_incident
 from ir.cli import integrations as cli_integrations
 from ir.cli import tabletop as cli_tabletop
+from ir.cli.common import catalog as find_playbooks
 from ir.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
 
 
@@ -27,7 +28,6 @@ class _HelpDefaultsToFalse:
     """Typer 0.29 coerces a parameter's value through a pydantic TypeAdapter unless it is a bool flag's bool. Its
     own --help option has no default, so its None (no --help given) goes that way and imports pydantic (~70 ms)
     on every command. A False default takes the bool fast path: `ir list` stays free of pydantic."""
-
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)  # type: ignore[misc]
         if option is not None:
@@ -76,9 +76,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 @app.command("list", cls=_Command)
 def list_(as_json: JsonFlag = False) -> None:
     """List the playbooks ir can find (bundled, ./playbooks, IR_PLAYBOOK_PATH) and where each comes from."""
-    from ir.cli.common import catalog as find
-
-    catalog = find()
+    catalog = find_playbooks()
     bundled = dict(catalog.dirs)["bundled"]
     entries = catalog.entries().values()
     if as_json:
@@ -102,9 +100,7 @@ def list_(as_json: JsonFlag = False) -> None:
 def show(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
          as_json: JsonFlag = False) -> None:
     """Show a playbook: inputs, roles and steps by phase (--json: the parsed model, defaults included)."""
-    from ir.cli.common import catalog
-
-    loaded = catalog().load(playbook)
+    loaded = find_playbooks().load(playbook)
     if as_json:
         _print_json(loaded.playbook.model_dump(mode="json"))
         return
@@ -120,10 +116,9 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
              as_json: JsonFlag = False) -> None:
     """Check playbooks: YAML, the schema, references, the step graph and templates; and tabletop scenarios against
     their playbooks. Exit 0 valid, 1 invalid."""
-    from ir.cli.common import catalog as find
     from ir.format.catalog import is_scenario
 
-    catalog = find()
+    catalog = find_playbooks()
     if refs:
         targets = refs
     else:
@@ -184,10 +179,9 @@ def schema(output: Annotated[Path | None, typer.Option("-o", "--output", help="W
 @app.command()
 def graph(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")]) -> None:
     """Print a Mermaid flowchart of a playbook's steps and branches."""
-    from ir.cli.common import catalog
     from ir.format.graph import mermaid
 
-    sys.stdout.write(mermaid(catalog().load(playbook).playbook))
+    sys.stdout.write(mermaid(find_playbooks().load(playbook).playbook))
 
 
 for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, cli_incident.status,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ir.errors import UsageError
+
 if TYPE_CHECKING:
     from datetime import tzinfo
 
@@ -49,7 +51,6 @@ def _capabilities() -> dict[str, Capability]:
 
 def when(at: str | None) -> str | None:
     """An `--at` option's moment, as stored."""
-    from ir.errors import UsageError
     from ir.times import parse_time
 
     if at is None:
@@ -62,7 +63,6 @@ def when(at: str | None) -> str | None:
 
 def parse_zone(name: str) -> tzinfo:
     """A `--tz` option's zone."""
-    from ir.errors import UsageError
     from ir.times import zone
 
     try:

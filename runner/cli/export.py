@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ir.cli.common import IncidentArg, open_store, parse_zone
+from ir.errors import UsageError
 
 FORMAT_NAMES = "markdown, html, json, csv, timesketch-jsonl, timesketch-csv, aar"
 
@@ -21,10 +24,6 @@ def export(incident: IncidentArg,
                                                 "keep the recorded values.")] = "UTC") -> None:
     """Export an incident: the post-incident report (markdown, html), its timeline (json, csv, timesketch), or
     an exercise's after-action report (aar)."""
-    import io
-    import sys
-
-    from ir.errors import UsageError
     from ir.export.formats import FORMATS, export_file
     from ir.export.formats import export as write
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,7 +28,7 @@ from ir.cli.common import (
     parse_zone,
     when,
 )
-from ir.errors import EXIT_INVALID
+from ir.errors import EXIT_INVALID, IrError, UsageError
 
 if TYPE_CHECKING:
     from ir.store.sqlite import SqliteStore
@@ -66,8 +67,6 @@ def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = Non
 
 def incidents(as_json: JsonFlag = False) -> None:
     """List the incidents in the store."""
-    from dataclasses import asdict
-
     found = open_store().incidents()
     if as_json:
         sys.stdout.write(json.dumps([asdict(i) for i in found], indent=2) + "\n")
@@ -158,7 +157,6 @@ def verify(incident: Annotated[str | None, typer.Argument(
                "--file", metavar="EXPORT.json", help="Check an export (`ir export --format json`) offline.")] = None
            ) -> None:
     """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
-    from ir.errors import UsageError
     from ir.store.timeline import verify as check_chain
 
     if (incident is None) == (file is None):
@@ -186,7 +184,6 @@ def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--no
           as_: As = None) -> None:
     """Close an incident (its timeline stays; it can no longer be resumed). With Slack configured, the timeline
     report is uploaded to the incident channel."""
-    from ir.errors import IrError
     from ir.run.incidents import actor_name
     from ir.store.records import Change, Draft
     from ir.store.timeline import format_recorded, utc_now
@@ -206,7 +203,6 @@ def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--no
 
 def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
     """The closing report (Markdown) to the incident channel, through the outbox like any other action."""
-
     from ir.export.formats import export_file
     from ir.format.bundle import Bundle
     from ir.paths import home

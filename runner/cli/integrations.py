@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ir.cli.common import open_store
-from ir.errors import EXIT_INVALID
+from ir.errors import EXIT_INVALID, IncidentBusy
 
 if TYPE_CHECKING:
     from ir.store.records import OutboxItem
@@ -28,7 +29,6 @@ def _incidents(incident: str | None) -> list[str]:
 def flush(incident: MaybeIncident = None,
           as_: Annotated[str | None, typer.Option("--as", help="Who is acting.")] = None) -> None:
     """Deliver the integration actions still queued (after an outage, a crash or a pause), each exactly once."""
-    from ir.errors import IncidentBusy
     from ir.run.incidents import actor_name
     from ir.store.records import UNDELIVERED
 
@@ -72,8 +72,6 @@ def _deliver(store: SqliteStore, incident_id: str, actor: str, left: list[Outbox
 def outbox(incident: MaybeIncident = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False) -> None:
     """List integration actions: pending, sending, done (with their reference), failed, unknown, dry-run."""
-    from dataclasses import asdict
-
     store = open_store()
     items = [i for incident_id in ([incident] if incident else [None]) for i in store.outbox(incident_id)]
     if incident:

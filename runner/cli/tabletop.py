@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ir.cli.common import AnswersOpt, As, NonInteractive, VarOpt, answers, catalog, drive_here, open_store
+from ir.errors import InvalidPlaybook
 
 if TYPE_CHECKING:
     from ir.tabletop.scenario import Scenario
@@ -21,7 +22,6 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
     """Run a playbook as a tabletop exercise: integrations simulated (unless routed to an exercise channel and
     project in ir.toml), injects delivered as the scenario says, a hotwash and an after-action report."""
     from ir import config
-    from ir.errors import InvalidPlaybook
     from ir.run.drive import preflight, start
     from ir.run.incidents import actor_name
     from ir.tabletop.exercise import objective_problems

@@ -11,7 +11,7 @@ automation, tabletop rehearsals and tests.
       intrusion/contain: {status: completed, note: done}            # a step inside an included playbook
 
 `check` finds every problem with the file and every value a non-interactive run would lack, before anything
-runs. `Scripted` is the responder that answers from it (and from a person, or from defaults, when it is silent).
+runs. `AnswersResponder` is the responder that answers from it (and from a person, or from defaults, when it is silent).
 """
 
 from __future__ import annotations
