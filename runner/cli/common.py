@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ir.format.bundle import Bundle
     from ir.format.catalog import Capability, Catalog
     from ir.run.answers import Answers
-    from ir.store.records import Incident
+    from ir.store.records import Incident, Store
     from ir.store.sqlite import SqliteStore
 
 IncidentArg = Annotated[str, typer.Argument(help="The incident id (see `ir incidents`).")]
@@ -77,7 +77,7 @@ def answers(path: Path | None, assignments: list[str] | None) -> Answers:
     return (Answers.load(path) if path else Answers()).with_vars(assignments or [])
 
 
-def drive_here(store: SqliteStore, bundle: Bundle, incident: Incident, actor: str, given: Answers, *,
+def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, given: Answers, *,
                non_interactive: bool, resuming: bool = False) -> None:
     """Run the incident in this terminal: a person (unless non-interactive), an answers file when there is one,
     the facilitator's controls in an exercise; then say how it ended."""

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -28,10 +28,7 @@ from ir.cli.common import (
     parse_zone,
     when,
 )
-from ir.errors import EXIT_INVALID, IrError, UsageError
-
-if TYPE_CHECKING:
-    from ir.store.sqlite import SqliteStore
+from ir.errors import EXIT_INVALID, UsageError
 
 
 def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
@@ -184,44 +181,17 @@ def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--no
           as_: As = None) -> None:
     """Close an incident (its timeline stays; it can no longer be resumed). With Slack configured, the timeline
     report is uploaded to the incident channel."""
+    from ir.export.formats import export_file
+    from ir.paths import home
+    from ir.run import drive
     from ir.run.incidents import actor_name
-    from ir.store.records import Change, Draft
-    from ir.store.timeline import format_recorded, utc_now
 
     store, actor = open_store(), actor_name(as_)
-    found = store.incident(incident)
-    if found.status == "closed":
-        raise IrError(f"{incident} is already closed (at {found.closed_at})")
-    unfinished = f"; the playbook was still at step {found.cursor}" if found.cursor else ""
-    store.record(incident, Draft("incident.closed", actor, (note_ or "closed") + unfinished,
-                                 data={"cursor": found.cursor}),
-                 Change(incident={"status": "closed", "closed_at": format_recorded(utc_now())}))
+    found = drive.close(store, incident, actor, note_)
     print(f"Closed {incident}.")
     if found.channel:
-        _upload_report(store, incident, actor)
-
-
-def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
-    """The closing report (Markdown) to the incident channel, through the outbox like any other action."""
-    from ir.export.formats import export_file
-    from ir.format.bundle import Bundle
-    from ir.paths import home
-    from ir.run.drive import COURIER_WAIT
-    from ir.run.outbox import open_outbox
-    from ir.store.records import OutboxItem
-
-    folder = home() / "exports"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    report = folder / f"{incident_id}-report.md"
-    export_file(store, incident_id, "markdown", report, UTC)
-    found = store.incident(incident_id)
-    outbox = open_outbox(store, Bundle.from_stored(store.bundle(incident_id), found.playbook_id, incident_id), found,
-                         actor, say=print)
-    item = OutboxItem(f"{incident_id}/_close/notify.upload", incident_id, "slack", "notify.upload",
-                      {"path": str(report), "filename": report.name, "title": f"{found.title}: post-incident report",
-                       "phase": "post-incident",
-                       "incident": {"id": found.id, "title": found.title, "severity": found.severity,
-                                    "exercise": found.exercise, "commander": None}})
-    outbox.request([item])
-    outbox.finish(timeout=COURIER_WAIT)
-    outbox.check()
+        folder = home() / "exports"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        report = folder / f"{incident}-report.md"
+        export_file(store, incident, "markdown", report, UTC)
+        drive.send_report(store, incident, actor, report, say=print)

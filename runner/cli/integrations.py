@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from ir.cli.common import open_store
 from ir.errors import EXIT_INVALID, IncidentBusy
-
-if TYPE_CHECKING:
-    from ir.store.records import OutboxItem
-    from ir.store.sqlite import SqliteStore
 
 integrations_app = typer.Typer(help="Slack, Jira and other integrations.", no_args_is_help=True)
 MaybeIncident = Annotated[str | None, typer.Argument(help="An incident id; default: every incident.")]
@@ -29,44 +25,17 @@ def _incidents(incident: str | None) -> list[str]:
 def flush(incident: MaybeIncident = None,
           as_: Annotated[str | None, typer.Option("--as", help="Who is acting.")] = None) -> None:
     """Deliver the integration actions still queued (after an outage, a crash or a pause), each exactly once."""
+    from ir.run import drive
     from ir.run.incidents import actor_name
-    from ir.store.records import UNDELIVERED
 
     store, actor, failed = open_store(), actor_name(as_), 0
     for incident_id in _incidents(incident):
-        if not any(i.status in UNDELIVERED for i in store.outbox(incident_id)):
-            continue
         try:
-            with store.running(incident_id):  # a run in progress delivers its own actions: never both at once
-                left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
-                failed += _deliver(store, incident_id, actor, left)
+            failed += drive.flush(store, incident_id, actor, say=print)
         except IncidentBusy as exc:
             print(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions")
     if failed:
         raise typer.Exit(EXIT_INVALID)
-
-
-def _deliver(store: SqliteStore, incident_id: str, actor: str, left: list[OutboxItem]) -> int:
-    """Deliver an incident's undelivered actions in order; how many failed or stayed unknown."""
-    from ir.format.bundle import Bundle
-    from ir.run.drive import COURIER_WAIT
-    from ir.run.outbox import open_outbox
-
-    incident = store.incident(incident_id)
-    bundle = Bundle.from_stored(store.bundle(incident_id), incident.playbook_id, incident_id)
-    outbox, failed = open_outbox(store, bundle, incident, actor, say=print), 0
-    stopped: set[str] = set()
-    for item in left:
-        if item.integration in stopped:  # keep the order: nothing overtakes an action that failed
-            continue
-        status = outbox.courier.deliver(store, item)
-        print(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
-        if status in ("failed", "unknown"):
-            stopped.add(item.integration)
-            failed += 1
-    outbox.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
-    outbox.check()
-    return failed
 
 
 def outbox(incident: MaybeIncident = None,

@@ -10,7 +10,9 @@ once, opens the incident or finds it, picks a responder, and calls `drive`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ir import config
 from ir.errors import InvalidPlaybook, IrError
@@ -18,9 +20,10 @@ from ir.format.bundle import Bundle
 from ir.run.answers import Answers, check
 from ir.run.engine import IncidentRun
 from ir.run.incidents import open_incident
-from ir.run.outbox import Outbox
+from ir.run.outbox import Outbox, open_outbox
 from ir.run.responder import Responder, StepHooks
-from ir.store.records import UNDELIVERED, Draft, Incident, Store
+from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, Store
+from ir.store.timeline import format_recorded, utc_now
 
 COURIER_WAIT = 60.0  # seconds a finished or paused run waits for its deliveries before leaving them queued
 
@@ -52,7 +55,7 @@ def resumable(store: Store, incident_id: str) -> tuple[Incident, Bundle]:
     incident = store.incident(incident_id)
     if incident.status == "closed":
         raise IrError(f"{incident_id} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
-    return incident, Bundle.from_stored(store.bundle(incident_id), incident.playbook_id, incident_id)
+    return incident, stored_bundle(store, incident)
 
 
 def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder: Responder, outbox: Outbox, *,
@@ -77,3 +80,59 @@ def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder:
         outbox.check()
         left = sum(1 for item in store.outbox(incident_id) if item.status in UNDELIVERED)
     return Result(status, left)
+
+
+def stored_bundle(store: Store, incident: Incident) -> Bundle:
+    """The bundle an incident keeps, each playbook checked once."""
+    return Bundle.from_stored(store.bundle(incident.id), incident.playbook_id, incident.id)
+
+
+def flush(store: Store, incident_id: str, actor: str, *, say: Callable[[str], None]) -> int:
+    """Deliver an incident's undelivered actions in order, each exactly once, under the incident's lock (a run in
+    progress delivers its own: `IncidentBusy`); how many failed or stayed unknown. Nothing overtakes an action
+    that failed within its integration."""
+    if not any(i.status in UNDELIVERED for i in store.outbox(incident_id)):
+        return 0  # nothing to hold the incident for
+    with store.running(incident_id):
+        left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
+        if not left:
+            return 0
+        incident = store.incident(incident_id)
+        outbox, failed, stopped = open_outbox(store, stored_bundle(store, incident), incident, actor, say=say), 0, set()
+        for item in left:
+            if item.integration in stopped:
+                continue
+            status = outbox.courier.deliver(store, item)
+            say(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
+            if status in ("failed", "unknown"):
+                stopped.add(item.integration)
+                failed += 1
+        outbox.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
+        outbox.check()
+    return failed
+
+
+def close(store: Store, incident_id: str, actor: str, note: str | None) -> Incident:
+    """Close an incident (its timeline stays; it can no longer be resumed); the incident as it was."""
+    found = store.incident(incident_id)
+    if found.status == "closed":
+        raise IrError(f"{incident_id} is already closed (at {found.closed_at})")
+    unfinished = f"; the playbook was still at step {found.cursor}" if found.cursor else ""
+    store.record(incident_id, Draft("incident.closed", actor, (note or "closed") + unfinished,
+                                    data={"cursor": found.cursor}),
+                 Change(incident={"status": "closed", "closed_at": format_recorded(utc_now())}))
+    return found
+
+
+def send_report(store: Store, incident_id: str, actor: str, report: Path, *, say: Callable[[str], None]) -> None:
+    """The closing report (a file already written) to the incident channel, through the outbox like any action."""
+    found = store.incident(incident_id)
+    outbox = open_outbox(store, stored_bundle(store, found), found, actor, say=say)
+    item = OutboxItem(f"{incident_id}/_close/notify.upload", incident_id, "slack", "notify.upload",
+                      {"path": str(report), "filename": report.name, "title": f"{found.title}: post-incident report",
+                       "phase": "post-incident",
+                       "incident": {"id": found.id, "title": found.title, "severity": found.severity,
+                                    "exercise": found.exercise, "commander": None}})
+    outbox.request([item])
+    outbox.finish(timeout=COURIER_WAIT)
+    outbox.check()
