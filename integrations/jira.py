@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ir import sinks
 from ir.format.model import Model
 from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown
 
@@ -173,7 +174,7 @@ class JiraConnection:
             "issuetype": {"name": jira.task_type if task else jira.issue_type},
             "summary": _exercise(item, payload["summary"])[:255],
             "description": (payload.get("description") or "") + f"\n\nOpened by ir for incident {incident['id']}"
-                                                                  f" ({payload.get('step_title', '')}).",
+                                                                  f" ({sinks.jira(payload.get('step_title', ''))}).",
             "labels": list(dict.fromkeys(labels)),
         }
         if incident.get("severity") in jira.priorities:

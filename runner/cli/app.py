@@ -21,6 +21,7 @@ from ir.cli import incident as cli_incident
 from ir.cli import integrations as cli_integrations
 from ir.cli import tabletop as cli_tabletop
 from ir.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
+from ir.sinks import terminal
 
 
 class _HelpDefaultsToFalse:
@@ -92,7 +93,7 @@ def list_(as_json: JsonFlag = False) -> None:
         if e.overrides:
             source += " (overrides bundled)" if e.overrides.parent == bundled else f" (overrides {e.overrides})"
         title = e.title if not e.error else f"(unreadable: run `ir validate {e.path}`)"
-        rows.append((e.id, e.version, title, source))
+        rows.append((terminal(e.id), terminal(e.version), terminal(title), terminal(source)))  # a title is untrusted
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3])
@@ -144,13 +145,13 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
         except InvalidPlaybook as exc:
             results.append({"file": str(path), "valid": False, "problems": [p.as_dict() for p in exc.problems]})
             if not as_json:
-                print(exc, file=sys.stderr)
+                print(terminal(exc, one_line=False), file=sys.stderr)
     if as_json:
         _print_json(results)
     else:
         for r in results:
             if r["valid"]:
-                print(f"{r['file']}: ok")
+                print(terminal(f"{r['file']}: ok"))
         bad = sum(not r["valid"] for r in results)
         if bad:
             problems = sum(len(r["problems"]) for r in results)
@@ -215,9 +216,9 @@ def main() -> None:
         code = EXIT_USAGE
     except IrError as exc:
         if isinstance(exc, InvalidPlaybook):
-            print(exc, file=sys.stderr)
+            print(terminal(exc, one_line=False), file=sys.stderr)
         else:
-            print(f"error: {exc}", file=sys.stderr)
+            print(terminal(f"error: {exc}", one_line=False), file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted; nothing was lost (resume with `ir resume`)", file=sys.stderr)
@@ -235,7 +236,7 @@ def _report_bug(exc: Exception) -> int:
     log = log_dir() / "ir-error.log"
     with open(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as fh:  # tracebacks stay private
         fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in ir; the traceback is in {log}",
+    print(f"internal error: {type(exc).__name__}: {terminal(exc)}\n  this is a bug in ir; the traceback is in {log}",
           file=sys.stderr)
     return EXIT_INTERNAL
 

@@ -25,9 +25,11 @@ from ir.cli.common import (
     drive_here,
     open_store,
     parse_zone,
+    say,
     when,
 )
 from ir.errors import EXIT_INVALID
+from ir.sinks import terminal
 
 if TYPE_CHECKING:
     from ir.store.sqlite import SqliteStore
@@ -47,7 +49,8 @@ def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to
     preflight(given, bundle, non_interactive=non_interactive, dry_run=dry_run)
     store, actor = open_store(), actor_name(as_)
     incident = start(store, bundle, actor, live=not dry_run)
-    print(f"Opened {incident.id}: {bundle.playbook.title}" + (" (dry run: nothing is sent)" if dry_run else ""))
+    print(f"Opened {incident.id}: {terminal(bundle.playbook.title)}"
+          + (" (dry run: nothing is sent)" if dry_run else ""))
     drive_here(store, bundle, incident, actor, given, non_interactive=non_interactive)
 
 
@@ -78,9 +81,10 @@ def incidents(as_json: JsonFlag = False) -> None:
     for i in found:  # three short lines each: readable in any terminal width, and with grep
         status = ", ".join([i.status, i.severity] + (["dry run"] if i.mode == "dry-run" else [])
                            + (["exercise"] if i.exercise else []))
-        print(f"{i.id}  {status}  {i.opened_at[:16].replace('T', ' ')} UTC\n  {i.title}\n"
-              f"  playbook {i.playbook_id} {i.playbook_version}, "
-              + (f"at step {i.cursor}" if i.cursor else "the playbook has ended") + f"; opened by {i.opened_by}")
+        print(terminal(f"{i.id}  {status}  {i.opened_at[:16].replace('T', ' ')} UTC") + f"\n  {terminal(i.title)}\n"
+              + terminal(f"  playbook {i.playbook_id} {i.playbook_version}, "
+                         + (f"at step {i.cursor}" if i.cursor else "the playbook has ended")
+                         + f"; opened by {i.opened_by}"))
 
 
 def status(incident: IncidentArg) -> None:
@@ -139,7 +143,7 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
 
         count, first, last = import_file(store, incident, import_, source=source,
                                          tz=parse_zone(tz) if tz else None, actor=actor_name(as_))
-        print(f"{incident}: {count} events imported from {import_} as events {first} to {last}")
+        print(terminal(f"{incident}: {count} events imported from {import_} as events {first} to {last}"))
         return
     events = store.events(incident)
     if as_json:
@@ -149,7 +153,7 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
     for e in events:
         when = e.recorded_at + (f" (happened {e.occurred_at})" if e.occurred_at != e.recorded_at else "")
         where = f" [{e.phase}/{e.step}]" if e.step else ""
-        print(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip())
+        print(terminal(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip()))  # one event, one line
 
 
 def verify(incident: Annotated[str | None, typer.Argument(
@@ -168,16 +172,16 @@ def verify(incident: Annotated[str | None, typer.Argument(
 
         checked = check_file(file)
         if checked.problem:
-            print(f"{file}: export of {checked.incident} does NOT verify: {checked.problem}", file=sys.stderr)
+            print(terminal(f"{file}: export of {checked.incident} does NOT verify: {checked.problem}"), file=sys.stderr)
             raise typer.Exit(EXIT_INVALID)
-        print(f"{file}: export of {checked.incident} verifies: {checked.count} events, head {checked.head}")
+        print(terminal(f"{file}: export of {checked.incident} verifies: {checked.count} events, head {checked.head}"))
         return
     assert incident is not None
     store = open_store()
     found = store.incident(incident)
     broken = check_chain(store.events(incident), head=(found.head_hash, found.event_count))
     if broken:
-        print(f"{incident}: timeline does NOT verify: {broken}", file=sys.stderr)
+        print(terminal(f"{incident}: timeline does NOT verify: {broken}"), file=sys.stderr)
         raise typer.Exit(EXIT_INVALID)
     print(f"{incident}: timeline verifies: {found.event_count} events, head {found.head_hash}")
 
@@ -220,7 +224,7 @@ def _upload_report(store: SqliteStore, incident_id: str, actor: str) -> None:
     export_file(store, incident_id, "markdown", report, UTC)
     found = store.incident(incident_id)
     outbox = open_outbox(store, Bundle.from_stored(store.bundle(incident_id), found.playbook_id, incident_id), found,
-                         actor, say=print)
+                         actor, say=say)
     item = OutboxItem(f"{incident_id}/_close/notify.upload", incident_id, "slack", "notify.upload",
                       {"path": str(report), "filename": report.name, "title": f"{found.title}: post-incident report",
                        "phase": "post-incident",

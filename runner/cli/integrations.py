@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ir.cli.common import open_store
+from ir.cli.common import open_store, say
 from ir.errors import EXIT_INVALID
+from ir.sinks import terminal
 
 if TYPE_CHECKING:
     from ir.store.records import OutboxItem
@@ -41,7 +42,7 @@ def flush(incident: MaybeIncident = None,
                 left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
                 failed += _deliver(store, incident_id, actor, left)
         except IncidentBusy as exc:
-            print(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions")
+            print(terminal(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions"))
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -54,13 +55,13 @@ def _deliver(store: SqliteStore, incident_id: str, actor: str, left: list[Outbox
 
     incident = store.incident(incident_id)
     bundle = Bundle.from_stored(store.bundle(incident_id), incident.playbook_id, incident_id)
-    outbox, failed = open_outbox(store, bundle, incident, actor, say=print), 0
+    outbox, failed = open_outbox(store, bundle, incident, actor, say=say), 0
     stopped: set[str] = set()
     for item in left:
         if item.integration in stopped:  # keep the order: nothing overtakes an action that failed
             continue
         status = outbox.courier.deliver(store, item)
-        print(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
+        print(terminal(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}"))
         if status in ("failed", "unknown"):
             stopped.add(item.integration)
             failed += 1
@@ -86,7 +87,7 @@ def outbox(incident: MaybeIncident = None,
     for i in items:
         ref = " ".join(f"{k}={v}" for k, v in i.ref.items() if k != "found")
         detail = f"  {ref}" if ref else (f"  error: {i.error}" if i.error else "")
-        print(f"{i.status:8} {i.integration:6} {i.action:22} {i.key}  (attempts {i.attempts}){detail}")
+        print(terminal(f"{i.status:8} {i.integration:6} {i.action:22} {i.key}  (attempts {i.attempts}){detail}"))
 
 
 @integrations_app.command("check")
@@ -102,11 +103,12 @@ def check() -> None:
         try:
             findings = integration.connect(settings.of(name), secrets.of(name)).check()
         except NotConfigured as exc:
-            print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n  fix: {exc}")
+            print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n  fix: {terminal(exc)}")
             bad += 1
             continue
         for finding in findings:
-            print(f"{'✓' if finding.ok else '✗'} {finding.what}" + (f"\n  fix: {finding.fix}" if finding.fix else ""))
+            print(f"{'✓' if finding.ok else '✗'} {terminal(finding.what)}"
+                  + (f"\n  fix: {terminal(finding.fix)}" if finding.fix else ""))
             bad += not finding.ok
     if bad:
         raise typer.Exit(EXIT_INVALID)

@@ -20,7 +20,7 @@ Filters besides Jinja's own: add_hours(n) (elapsed hours), add_days(n) (calendar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -98,6 +98,26 @@ _env.filters.update(FILTERS, default=default, d=default)
 GLOBALS = frozenset(_env.globals)
 
 
+class Live(str):
+    """A value put in the context on purpose to be live in an integration's text (a role holder's mention): not
+    escaped for the sink, unlike every other value, which may come from an attacker's log line."""
+
+
+@lru_cache(maxsize=8)
+def _sink_env(escape: Callable[[object], str]) -> ImmutableSandboxedEnvironment:
+    """The environment whose `{{ ... }}` output is escaped for one sink (Slack, Jira); the template's own text
+    (what the playbook's author wrote) is not."""
+    env = _env.overlay(finalize=lambda value: "" if value is None else value if isinstance(value, Live)
+                       else escape(value))
+    assert isinstance(env, ImmutableSandboxedEnvironment)
+    return env
+
+
+@lru_cache(maxsize=2048)
+def _compiled_for(source: str, escape: Callable[[object], str]) -> Any:
+    return _sink_env(escape).from_string(source)
+
+
 class TemplateProblem(IrError):
     """A template that does not parse or cannot be rendered."""
 
@@ -142,12 +162,14 @@ def _compiled(source: str, expression: bool) -> Any:
     return _env.compile_expression(source, undefined_to_none=False) if expression else _env.from_string(source)
 
 
-def render(source: str, context: dict[str, Any]) -> str:
-    """Render a template string; a missing variable or a sandbox violation is a `TemplateProblem`."""
+def render(source: str, context: dict[str, Any], escape: Callable[[object], str] | None = None) -> str:
+    """Render a template string; a missing variable or a sandbox violation is a `TemplateProblem`. With `escape`
+    (ir.sinks.slack, ir.sinks.jira), every value the template puts in is escaped for that sink."""
     if "{" not in source:
         return source
     try:
-        return str(_compiled(source, False).render(context))
+        template = _compiled(source, False) if escape is None else _compiled_for(source, escape)
+        return str(template.render(context))
     except TemplateError as exc:
         raise _failed(source, exc) from None
 

@@ -101,7 +101,7 @@ class IncidentRun:
         for (var_scope, name), value in self.variables.items():
             kind, _, key = name.partition(".")
             if kind == "roles":
-                found["roles"][key] = value
+                found["roles"][key] = templates.Live(value) if isinstance(value, str) else value  # mentions
             elif var_scope == scope and name in types:
                 found[kind][key] = values.from_json(types[name], value)
         labels = {(s.id, c.id): c.label for s in playbook.steps if isinstance(s, DecisionStep) for c in s.choices}
