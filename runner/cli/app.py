@@ -218,7 +218,7 @@ def main() -> None:
         if isinstance(exc, InvalidPlaybook):
             print(terminal(exc, one_line=False), file=sys.stderr)
         else:
-            print(terminal(f"error: {exc}", one_line=False), file=sys.stderr)
+            print(terminal(_redacted(f"error: {exc}"), one_line=False), file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted; nothing was lost (resume with `ir resume`)", file=sys.stderr)
@@ -228,15 +228,29 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _redacted(text: str) -> str:
+    """An error's text without the integrations' secrets (a library's error may quote a request)."""
+    from ir.redact import redact
+
+    try:
+        from ir.config import Secrets
+
+        secrets = Secrets.from_env().values()
+    except IrError:  # a broken plugin: the forms that need no value are still redacted
+        secrets = []
+    return redact(text, secrets)
+
+
 def _report_bug(exc: Exception) -> int:
     import traceback
 
     from ir.paths import log_dir
 
     log = log_dir() / "ir-error.log"
-    with open(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as fh:  # tracebacks stay private
-        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    print(f"internal error: {type(exc).__name__}: {terminal(exc)}\n  this is a bug in ir; the traceback is in {log}",
-          file=sys.stderr)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW  # a planted symlink is not followed
+    with open(os.open(log, flags, 0o600), "a") as fh:  # tracebacks stay private
+        fh.write(_redacted("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+    print(f"internal error: {type(exc).__name__}: {terminal(_redacted(str(exc)))}\n"
+          f"  this is a bug in ir; the traceback is in {log}", file=sys.stderr)
     return EXIT_INTERNAL
 

@@ -95,20 +95,23 @@ def check() -> None:
     """Check the configured integrations: credentials, channels, project, issue types, priorities."""
     from ir import config
     from ir.integrations.registry import NotConfigured, available
+    from ir.redact import redact
 
     settings, secrets = config.load(), config.Secrets.from_env()
+    hidden = secrets.values()
 
     bad = 0
     for name, integration in available().items():
         try:
             findings = integration.connect(settings.of(name), secrets.of(name)).check()
         except NotConfigured as exc:
-            print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n  fix: {terminal(exc)}")
+            print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n"
+                  f"  fix: {terminal(redact(str(exc), hidden))}")
             bad += 1
             continue
         for finding in findings:
-            print(f"{'✓' if finding.ok else '✗'} {terminal(finding.what)}"
-                  + (f"\n  fix: {terminal(finding.fix)}" if finding.fix else ""))
+            what, fix = redact(finding.what, hidden), redact(finding.fix, hidden) if finding.fix else None
+            print(f"{'✓' if finding.ok else '✗'} {terminal(what)}" + (f"\n  fix: {terminal(fix)}" if fix else ""))
             bad += not finding.ok
     if bad:
         raise typer.Exit(EXIT_INVALID)

@@ -29,6 +29,7 @@ from ir.format import templates
 from ir.format.bundle import Bundle
 from ir.format.model import NotifyStep, TicketStep
 from ir.integrations.dry_run import describe
+from ir.redact import redact
 from ir.run.responder import Place
 from ir.sinks import FOR_INTEGRATION
 from ir.store.records import UNDELIVERED, Draft, Incident, OutboxItem, Store
@@ -218,9 +219,7 @@ class Courier:
         return "done"
 
     def _failed(self, store: Store, item: OutboxItem, status: str, reason: str) -> str:
-        from ir.integrations.registry import scrub
-
-        reason = scrub(reason, self.connections.secrets.values())
+        reason = redact(reason, self.connections.secrets.values())
         outcome = "outcome unknown, it will be checked before any retry" if status == "unknown" else "not done"
         store.settle(item.key, self.draft("integration.failed", item,
                                            f"{item.integration} {item.action} failed: {reason} ({outcome})",
