@@ -163,6 +163,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
            ) -> None:
     """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
     from ir.errors import UsageError
+    from ir.store.header import header_problem, playbook_problem
     from ir.store.timeline import verify as check_chain
 
     if (incident is None) == (file is None):
@@ -179,9 +180,12 @@ def verify(incident: Annotated[str | None, typer.Argument(
     assert incident is not None
     store = open_store()
     found = store.incident(incident)
-    broken = check_chain(store.events(incident), head=(found.head_hash, found.event_count))
-    if broken:
-        print(terminal(f"{incident}: timeline does NOT verify: {broken}"), file=sys.stderr)
+    events = list(store.events(incident))
+    broken = check_chain(events, head=(found.head_hash, found.event_count))
+    problem = (str(broken) if broken else None) or header_problem(found, events) \
+        or playbook_problem(found, store.bundle(incident), events)
+    if problem:
+        print(terminal(f"{incident}: timeline does NOT verify: {problem}"), file=sys.stderr)
         raise typer.Exit(EXIT_INVALID)
     print(f"{incident}: timeline verifies: {found.event_count} events, head {found.head_hash}")
 

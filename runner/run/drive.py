@@ -20,6 +20,7 @@ from ir.run.engine import IncidentRun
 from ir.run.incidents import open_incident
 from ir.run.outbox import Outbox
 from ir.run.responder import Responder, StepHooks
+from ir.store.header import playbook_problem
 from ir.store.records import UNDELIVERED, Draft, Incident, Store
 
 COURIER_WAIT = 60.0  # seconds a finished or paused run waits for its deliveries before leaving them queued
@@ -52,7 +53,12 @@ def resumable(store: Store, incident_id: str) -> tuple[Incident, Bundle]:
     incident = store.incident(incident_id)
     if incident.status == "closed":
         raise IrError(f"{incident_id} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
-    return incident, Bundle.from_stored(store.bundle(incident_id), incident.playbook_id, incident_id)
+    stored = store.bundle(incident_id)
+    edited = playbook_problem(incident, stored, store.events(incident_id))
+    if edited:
+        raise IrError(f"{incident_id} cannot be resumed: {edited}",
+                      hint=f"`ir verify {incident_id}` checks the whole store; the timeline says what was run")
+    return incident, Bundle.from_stored(stored, incident.playbook_id, incident_id)
 
 
 def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder: Responder, outbox: Outbox, *,
