@@ -38,12 +38,14 @@ def slack(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_+^~!#?\-])")
+# Always: links, macros, tables, bold, emphasis, super/subscript, images, lists. `-`, `+` and `??` (strike, insert,
+# citation) only where they can open markup, after a space or at the start, so dates and offsets stay readable.
+_JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_^~!#])|(?:(?<=\s)|^)([-+?])", re.M)
 
 
 def jira(text: object) -> str:
     """A value inside a Jira wiki-markup body: links, macros ({html}, {code}), mentions and text effects escaped."""
-    return _JIRA_SPECIAL.sub(r"\\\1", str(text))
+    return _JIRA_SPECIAL.sub(lambda m: "\\" + (m.group(1) or m.group(2)), str(text))
 
 
 def markdown_code(text: object) -> str:

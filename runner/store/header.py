@@ -12,7 +12,7 @@ from ir.format.model import SEVERITIES
 from ir.store.records import Incident
 from ir.store.timeline import Event
 
-HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "incident.closed"})
+HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "role.assigned", "incident.closed"})
 
 
 def from_events(events: Iterable[Event]) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def from_events(events: Iterable[Event]) -> dict[str, Any]:
             out |= {"title": event.data["title"]} if "title" in event.data else {}
         elif event.kind == "incident.updated" and "title" in event.data:
             out["title"] = event.data["title"]
-        elif (event.kind == "input.set" and str(event.data.get("name")) == "inputs.severity"
-              and event.data.get("value") in SEVERITIES):
+        elif (event.kind in ("input.set", "role.assigned") and event.data.get("value") in SEVERITIES
+              and str(event.data.get("name")).partition(".")[2] == "severity"):  # an input or an answer
             out["severity"] = event.data["value"]
         elif event.kind == "incident.closed":
             out["status"] = "closed"
