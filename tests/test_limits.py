@@ -91,3 +91,41 @@ def test_a_playbook_that_is_a_device_or_a_fifo_is_not_read(run_ir, isolated):
 def test_the_limits_leave_ordinary_playbooks_alone(run_ir):
     result = run_ir("validate")
     assert result.returncode == 0, result.stderr
+
+
+TEMPLATE_PLAYBOOK = """\
+id: spin
+title: Spin
+version: "1.0.0"
+inputs: [{{id: host, type: string, default: web01}}]
+steps:
+  - {{id: log, kind: note, title: Log it, phase: detection-analysis, message: "{message}"}}
+"""
+
+
+@pytest.mark.parametrize(("message", "said"), [
+    ("{{ 'a' * 10**9 }}", "failed: the result would have more than 100000 items"),
+    ("{{ 10**(10**8) }}", "failed: 10 ** 100000000 is too large"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "failed: loops over range() went past 100000 items in one template"),
+    ("{{ range(10**6) | list }}", "failed: loops over range() went past 100000 items in one template"),
+    ("{% for x in 'a' * 90000 %}{% for y in 'a' * 90000 %}{% endfor %}{% endfor %}", "took longer than 2 s to render"),
+    ("{% for i in range(50000) %}aaaaa{% endfor %}", "renders more than 100000 characters"),
+    ("{{ '{0}'.format_map({}) }}", "failed: tuple index out of range"),
+    ("{{ 1 // 0 }}", "failed: integer division or modulo by zero"),
+])
+def test_a_template_past_its_limits_is_an_error_naming_the_step(run_ir, write_playbook, message, said):
+    write_playbook("playbooks/spin.yaml", TEMPLATE_PLAYBOOK.format(message=message.replace('"', '\\"')))
+    result = run_ir("run", "spin", "--non-interactive", timeout=60)
+    assert result.returncode == 1, result.stderr + result.stdout
+    assert result.stderr.startswith("error: step log of playbook spin: template "), result.stderr
+    assert said in result.stderr
+    assert len(result.stderr) < 1000
+
+
+def test_a_note_is_bounded(run_ir, write_playbook):
+    write_playbook("playbooks/spin.yaml", TEMPLATE_PLAYBOOK.format(message="fine"))
+    incident = run_ir("run", "spin", "--non-interactive").stdout.split()[1].rstrip(":")
+    result = run_ir("note", incident, "x" * 100_001)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: a note message of 100001 characters; at most 100000 are recorded")
