@@ -129,3 +129,28 @@ def test_a_note_is_bounded(run_ir, write_playbook):
     result = run_ir("note", incident, "x" * 100_001)
     assert result.returncode == 1
     assert result.stderr.startswith("error: a note message of 100001 characters; at most 100000 are recorded")
+
+
+def test_an_import_writes_every_row_or_none(run_ir, write_playbook, isolated):
+    write_playbook("playbooks/spin.yaml", TEMPLATE_PLAYBOOK.format(message="fine"))
+    incident = run_ir("run", "spin", "--non-interactive").stdout.split()[1].rstrip(":")
+    before = run_ir("timeline", incident, "--json").stdout
+    rows = [f'{{"datetime": "2026-03-29T14:{n % 60:02d}:00+00:00", "message": "row {n}"}}' for n in range(1500)]
+    rows[1200] = '{"datetime": "2026-03-29T14:00:00+00:00", "message": "bad \\ud800 row"}'
+    (isolated / "edr.jsonl").write_text("\n".join(rows) + "\n")
+    result = run_ir("timeline", incident, "--import", "edr.jsonl")
+    assert result.returncode == 1
+    assert "edr.jsonl: 1 bad row(s), nothing was imported:\nedr.jsonl:1201: a lone surrogate ('\\ud800') is not text" \
+        in result.stderr
+    assert run_ir("timeline", incident, "--json").stdout == before
+    rows[1200] = '{"datetime": "9999-12-31T23:59:59-05:00", "message": "year 10000 in UTC"}'
+    (isolated / "edr.jsonl").write_text("\n".join(rows) + "\n")
+    result = run_ir("timeline", incident, "--import", "edr.jsonl")
+    assert result.returncode == 1
+    assert "edr.jsonl:1201: `datetime` '9999-12-31T23:59:59-05:00' is outside the years 1 to 9999 (UTC)" in result.stderr
+    assert run_ir("timeline", incident, "--json").stdout == before
+    del rows[1200]
+    (isolated / "edr.jsonl").write_text("\n".join(rows) + "\n")
+    result = run_ir("timeline", incident, "--import", "edr.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert "1499 events imported" in result.stdout
