@@ -114,3 +114,21 @@ def test_verify_file_catches_a_header_edited_before_the_export(run_ir, paused, i
     assert result.returncode == 1
     assert "the incident's header was edited: title is 'Nothing happened', the events say 'Beacon on web01'" \
         in result.stderr
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda d: d["events"][0].update(data=[1]), "event 1 is not an event (its data is list)"),
+    (lambda d: d["events"][0].update(seq="1"), "event 1 is not an event (its seq is str)"),
+    (lambda d: d["head"].update(count="3"), "not a complete ir export (TypeError: head.hash is not text, "
+                                            "head.count not a whole number, or incident not an object)"),
+    (lambda d: d.update(head="x"), "not a complete ir export (TypeError: "),
+    (lambda d: d.update(playbooks={"x": 5}), "not a complete ir export (AttributeError: "),
+])
+def test_a_malformed_export_is_a_clear_error_not_a_bug(run_ir, paused, tmp_path, edit, said):
+    data = json.loads(export(run_ir, paused, tmp_path / "good.json"))
+    edit(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = run_ir("verify", "--file", str(path))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"error: {path}: {said}"), result.stderr

@@ -116,6 +116,11 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_EVENT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "incident": str, "seq": int, "kind": str, "occurred_at": str, "recorded_at": str, "actor": str, "message": str,
+    "phase": (str, type(None)), "step": (str, type(None)), "data": dict, "prev_hash": str, "hash": str}
+
+
 @dataclass
 class _Chain:
     """The export's events as Events, noting the first one and any of another incident."""
@@ -132,6 +137,12 @@ class _Chain:
                 event = Event(**item)
             except TypeError as exc:
                 raise IrError(f"{self.path}: event {number} is not an event ({exc})", hint=_HINT) from None
+            wrong = next((name for name, types in _EVENT_TYPES.items()
+                          if not isinstance(getattr(event, name), types) or isinstance(getattr(event, name), bool)),
+                         None)
+            if wrong:
+                raise IrError(f"{self.path}: event {number} is not an event (its {wrong} is "
+                              f"{type(getattr(event, wrong)).__name__})", hint=_HINT)
             self.first = self.first or event
             if event.kind in HEADER_KINDS:
                 self.header.append(event)
@@ -157,6 +168,9 @@ def check_file(path: Path) -> Checked:
         incident_id, recorded = str(header["incident"]["id"]), header["incident"]["playbook_hash"]
         head, count = header["head"]["hash"], header["head"]["count"]
         playbooks = {pid: text.encode() for pid, text in header["playbooks"].items()}
+        if not (isinstance(head, str) and isinstance(count, int) and not isinstance(count, bool)
+                and isinstance(header["incident"], dict)):
+            raise TypeError("head.hash is not text, head.count not a whole number, or incident not an object")
     except (KeyError, TypeError, AttributeError) as exc:
         raise IrError(f"{path}: not a complete ir export ({type(exc).__name__}: {exc})",
                       hint="validate it against runner/schemas/export.schema.json") from None
