@@ -12,7 +12,10 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from ir import sinks
+from ir.errors import IrError
 from ir.format.model import Model
 from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown
 
@@ -59,6 +62,10 @@ class Jira:
     def connect(self, settings: JiraSettings, env: Mapping[str, str]) -> JiraConnection:
         if "JIRA_URL" not in env:
             raise NotConfigured("set JIRA_URL, and JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")
+        if "@" in urlsplit(env["JIRA_URL"]).netloc:  # it would end up in ticket links, reports and messages
+            raise IrError("JIRA_URL holds credentials (user:password@ before the host); they are not used or shown",
+                             hint="set JIRA_URL to the address alone, e.g. https://example.atlassian.net, and the "
+                                  "credentials in JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")
         if "JIRA_PAT" in env:
             auth: dict[str, Any] = {"token_auth": env["JIRA_PAT"]}
         elif "JIRA_USER" in env and "JIRA_API_TOKEN" in env:
@@ -173,7 +180,7 @@ class JiraConnection:
             "issuetype": {"name": jira.task_type if task else jira.issue_type},
             "summary": _exercise(item, payload["summary"])[:255],
             "description": (payload.get("description") or "") + f"\n\nOpened by ir for incident {incident['id']}"
-                                                                  f" ({payload.get('step_title', '')}).",
+                                                                  f" ({sinks.jira(payload.get('step_title', ''))}).",
             "labels": list(dict.fromkeys(labels)),
         }
         if incident.get("severity") in jira.priorities:

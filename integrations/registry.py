@@ -191,9 +191,3 @@ def _misfit(obj: Any) -> str | None:
         return "its `environment` is not a mapping of variable names to EnvVar"
     return None
 
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """`text` with every secret value replaced, for messages that quote a service's or a library's words."""
-    for value in secrets:
-        text = text.replace(value, "[secret]")
-    return text

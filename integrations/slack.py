@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ir import sinks
 from ir.format.model import Model
 from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown
 
@@ -263,7 +264,7 @@ class SlackConnection:
     def _status_text(item: OutboxItem, target: Target) -> str:
         incident = item.payload["incident"]
         ticket = target.refs.get("ticket.create")
-        lines = [f"*{incident['title']}* ({incident['id']})",
+        lines = [f"*{sinks.slack(incident['title'])}* ({incident['id']})",
                  f"Severity: *{incident['severity']}*  ·  Phase: *{item.payload.get('phase', '?')}*  ·  "
                  f"Commander: {incident.get('commander') or 'unassigned'}  ·  Ticket: "
                  + (f"<{ticket['url']}|{ticket['key']}>" if ticket else "none yet")]
@@ -280,7 +281,8 @@ def _blocks(text: str, item: OutboxItem) -> list[dict[str, Any]]:
     incident = item.payload["incident"]
     return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
             {"type": "context", "elements": [{"type": "mrkdwn",
-                                              "text": f"{incident['id']} · {item.payload.get('step_title', '')}"}]}]
+                                              "text": f"{incident['id']} · "
+                                                      f"{sinks.slack(item.payload.get('step_title', ''))}"}]}]
 
 
 @contextmanager

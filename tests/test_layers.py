@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).parents[1]
 # Bottom first. A module's layer is the longest prefix that names one.
 LAYERS = [
-    ("ir", "ir.errors", "ir.paths", "ir.times"),  # the package itself and what every layer may use
+    ("ir", "ir.errors", "ir.paths", "ir.times", "ir.sinks", "ir.redact"),  # the package itself and what every layer may use
     ("ir.format",),  # the playbook format: load, validate, templates, values, catalog, graph, bundle
     ("ir.store",),  # the store Protocol, the SQLite store, the hash-chained timeline
     ("ir.integrations",),  # the registry, Slack, Jira (each with its settings model), the dry-run wording

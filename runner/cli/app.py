@@ -22,6 +22,7 @@ from ir.cli import integrations as cli_integrations
 from ir.cli import tabletop as cli_tabletop
 from ir.cli.common import catalog as find_playbooks
 from ir.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
+from ir.sinks import terminal
 
 
 class _HelpDefaultsToFalse:
@@ -90,7 +91,7 @@ def list_(as_json: JsonFlag = False) -> None:
         if e.overrides:
             source += " (overrides bundled)" if e.overrides.parent == bundled else f" (overrides {e.overrides})"
         title = e.title if not e.error else f"(unreadable: run `ir validate {e.path}`)"
-        rows.append((e.id, e.version, title, source))
+        rows.append((terminal(e.id), terminal(e.version), terminal(title), terminal(source)))  # a title is untrusted
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3])
@@ -139,13 +140,13 @@ def validate(refs: Annotated[list[str] | None, typer.Argument(
         except InvalidPlaybook as exc:
             results.append({"file": str(path), "valid": False, "problems": [p.as_dict() for p in exc.problems]})
             if not as_json:
-                print(exc, file=sys.stderr)
+                print(terminal(exc, one_line=False), file=sys.stderr)
     if as_json:
         _print_json(results)
     else:
         for r in results:
             if r["valid"]:
-                print(f"{r['file']}: ok")
+                print(terminal(f"{r['file']}: ok"))
         bad = sum(not r["valid"] for r in results)
         if bad:
             problems = sum(len(r["problems"]) for r in results)
@@ -209,9 +210,9 @@ def main() -> None:
         code = EXIT_USAGE
     except IrError as exc:
         if isinstance(exc, InvalidPlaybook):
-            print(exc, file=sys.stderr)
+            print(terminal(exc, one_line=False), file=sys.stderr)
         else:
-            print(f"error: {exc}", file=sys.stderr)
+            print(terminal(_redacted(f"error: {exc}"), one_line=False), file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted; nothing was lost (resume with `ir resume`)", file=sys.stderr)
@@ -221,15 +222,29 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _redacted(text: str) -> str:
+    """An error's text without the integrations' secrets (a library's error may quote a request)."""
+    from ir.redact import redact
+
+    try:
+        from ir.config import Secrets
+
+        secrets = Secrets.from_env().values()
+    except IrError:  # a broken plugin: the forms that need no value are still redacted
+        secrets = []
+    return redact(text, secrets)
+
+
 def _report_bug(exc: Exception) -> int:
     import traceback
 
     from ir.paths import log_dir
 
     log = log_dir() / "ir-error.log"
-    with open(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as fh:  # tracebacks stay private
-        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in ir; the traceback is in {log}",
-          file=sys.stderr)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW  # a planted symlink is not followed
+    with open(os.open(log, flags, 0o600), "a") as fh:  # tracebacks stay private
+        fh.write(_redacted("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+    print(f"internal error: {type(exc).__name__}: {terminal(_redacted(str(exc)))}\n"
+          f"  this is a bug in ir; the traceback is in {log}", file=sys.stderr)
     return EXIT_INTERNAL
 

@@ -30,6 +30,13 @@ At = Annotated[str | None, typer.Option("--at", help="When it happened, e.g. '20
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+def say(text: str) -> None:
+    """Print what the library says (it may quote a log line or a service's error): control characters visible."""
+    from ir.sinks import terminal
+
+    print(terminal(text, one_line=False))
+
+
 def open_store() -> SqliteStore:
     from ir.store.sqlite import SqliteStore  # sqlite3 and the store's modules: only for commands that use them
 
@@ -93,7 +100,7 @@ def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, giv
     responder: Responder | None = person
     if given.inputs or given.roles or given.steps or given.exercise or non_interactive:
         responder = AnswersResponder(given, person=person, examples=incident.mode == "dry-run" or incident.exercise,
-                                     say=print)
+                                     say=say)
     assert responder is not None
     exercise = Exercise.for_bundle(bundle, given.exercise) if incident.exercise else None
     if exercise and person:

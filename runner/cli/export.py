@@ -21,7 +21,10 @@ def export(incident: IncidentArg,
            output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
            tz: Annotated[str, typer.Option("--tz", metavar="ZONE",
                                            help="Show times in this zone (reports, Timesketch); JSON and CSV "
-                                                "keep the recorded values.")] = "UTC") -> None:
+                                                "keep the recorded values.")] = "UTC",
+           raw: Annotated[bool, typer.Option("--raw", help="CSV: keep cells that start like a spreadsheet formula "
+                                                            "(=, +, -, @) as they are; by default they get a "
+                                                            "leading '.")] = False) -> None:
     """Export an incident: the post-incident report (markdown, html), its timeline (json, csv, timesketch), or
     an exercise's after-action report (aar)."""
     from ir.export.formats import FORMATS, export_file
@@ -34,10 +37,10 @@ def export(incident: IncidentArg,
     if output is None:
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
         try:
-            write(store, incident, format_, out, where)
+            write(store, incident, format_, out, where, raw=raw)
         finally:
             out.flush()
             out.detach()
         return
-    found = export_file(store, incident, format_, output, where)
+    found = export_file(store, incident, format_, output, where, raw=raw)
     print(f"{incident}: {format_} export of {found.event_count} events written to {output}")

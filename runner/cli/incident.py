@@ -26,9 +26,11 @@ from ir.cli.common import (
     drive_here,
     open_store,
     parse_zone,
+    say,
     when,
 )
 from ir.errors import EXIT_INVALID, UsageError
+from ir.sinks import terminal
 
 
 def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
@@ -45,7 +47,8 @@ def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to
     preflight(given, bundle, non_interactive=non_interactive, dry_run=dry_run)
     store, actor = open_store(), actor_name(as_)
     incident = start(store, bundle, actor, live=not dry_run)
-    print(f"Opened {incident.id}: {bundle.playbook.title}" + (" (dry run: nothing is sent)" if dry_run else ""))
+    print(f"Opened {incident.id}: {terminal(bundle.playbook.title)}"
+          + (" (dry run: nothing is sent)" if dry_run else ""))
     drive_here(store, bundle, incident, actor, given, non_interactive=non_interactive)
 
 
@@ -74,9 +77,10 @@ def incidents(as_json: JsonFlag = False) -> None:
     for i in found:  # three short lines each: readable in any terminal width, and with grep
         status = ", ".join([i.status, i.severity] + (["dry run"] if i.mode == "dry-run" else [])
                            + (["exercise"] if i.exercise else []))
-        print(f"{i.id}  {status}  {i.opened_at[:16].replace('T', ' ')} UTC\n  {i.title}\n"
-              f"  playbook {i.playbook_id} {i.playbook_version}, "
-              + (f"at step {i.cursor}" if i.cursor else "the playbook has ended") + f"; opened by {i.opened_by}")
+        print(terminal(f"{i.id}  {status}  {i.opened_at[:16].replace('T', ' ')} UTC") + f"\n  {terminal(i.title)}\n"
+              + terminal(f"  playbook {i.playbook_id} {i.playbook_version}, "
+                         + (f"at step {i.cursor}" if i.cursor else "the playbook has ended")
+                         + f"; opened by {i.opened_by}"))
 
 
 def status(incident: IncidentArg) -> None:
@@ -135,7 +139,7 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
 
         count, first, last = import_file(store, incident, import_, source=source,
                                          tz=parse_zone(tz) if tz else None, actor=actor_name(as_))
-        print(f"{incident}: {count} events imported from {import_} as events {first} to {last}")
+        print(terminal(f"{incident}: {count} events imported from {import_} as events {first} to {last}"))
         return
     events = store.events(incident)
     if as_json:
@@ -145,7 +149,7 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
     for e in events:
         when = e.recorded_at + (f" (happened {e.occurred_at})" if e.occurred_at != e.recorded_at else "")
         where = f" [{e.phase}/{e.step}]" if e.step else ""
-        print(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip())
+        print(terminal(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip()))  # one event, one line
 
 
 def verify(incident: Annotated[str | None, typer.Argument(
@@ -154,6 +158,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
                "--file", metavar="EXPORT.json", help="Check an export (`ir export --format json`) offline.")] = None
            ) -> None:
     """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
+    from ir.store.header import header_problem, playbook_problem
     from ir.store.timeline import verify as check_chain
 
     if (incident is None) == (file is None):
@@ -163,16 +168,19 @@ def verify(incident: Annotated[str | None, typer.Argument(
 
         checked = check_file(file)
         if checked.problem:
-            print(f"{file}: export of {checked.incident} does NOT verify: {checked.problem}", file=sys.stderr)
+            print(terminal(f"{file}: export of {checked.incident} does NOT verify: {checked.problem}"), file=sys.stderr)
             raise typer.Exit(EXIT_INVALID)
-        print(f"{file}: export of {checked.incident} verifies: {checked.count} events, head {checked.head}")
+        print(terminal(f"{file}: export of {checked.incident} verifies: {checked.count} events, head {checked.head}"))
         return
     assert incident is not None
     store = open_store()
     found = store.incident(incident)
-    broken = check_chain(store.events(incident), head=(found.head_hash, found.event_count))
-    if broken:
-        print(f"{incident}: timeline does NOT verify: {broken}", file=sys.stderr)
+    events = list(store.events(incident))
+    broken = check_chain(events, head=(found.head_hash, found.event_count))
+    problem = (str(broken) if broken else None) or header_problem(found, events) \
+        or playbook_problem(found, store.bundle(incident), events)
+    if problem:
+        print(terminal(f"{incident}: timeline does NOT verify: {problem}"), file=sys.stderr)
         raise typer.Exit(EXIT_INVALID)
     print(f"{incident}: timeline verifies: {found.event_count} events, head {found.head_hash}")
 
@@ -194,4 +202,4 @@ def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--no
         folder.mkdir(mode=0o700, exist_ok=True)
         report = folder / f"{incident}-report.md"
         export_file(store, incident, "markdown", report, UTC)
-        drive.send_report(store, incident, actor, report, say=print)
+        drive.send_report(store, incident, actor, report, say=say)

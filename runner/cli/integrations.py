@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ir.cli.common import open_store
+from ir.cli.common import open_store, say
 from ir.errors import EXIT_INVALID, IncidentBusy
+from ir.sinks import terminal
 
 integrations_app = typer.Typer(help="Slack, Jira and other integrations.", no_args_is_help=True)
 MaybeIncident = Annotated[str | None, typer.Argument(help="An incident id; default: every incident.")]
@@ -31,9 +32,9 @@ def flush(incident: MaybeIncident = None,
     store, actor, failed = open_store(), actor_name(as_), 0
     for incident_id in _incidents(incident):
         try:
-            failed += drive.flush(store, incident_id, actor, say=print)
+            failed += drive.flush(store, incident_id, actor, say=say)
         except IncidentBusy as exc:
-            print(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions")
+            print(terminal(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions"))
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -53,7 +54,7 @@ def outbox(incident: MaybeIncident = None,
     for i in items:
         ref = " ".join(f"{k}={v}" for k, v in i.ref.items() if k != "found")
         detail = f"  {ref}" if ref else (f"  error: {i.error}" if i.error else "")
-        print(f"{i.status:8} {i.integration:6} {i.action:22} {i.key}  (attempts {i.attempts}){detail}")
+        print(terminal(f"{i.status:8} {i.integration:6} {i.action:22} {i.key}  (attempts {i.attempts}){detail}"))
 
 
 @integrations_app.command("check")
@@ -61,19 +62,23 @@ def check() -> None:
     """Check the configured integrations: credentials, channels, project, issue types, priorities."""
     from ir import config
     from ir.integrations.registry import NotConfigured, available
+    from ir.redact import redact
 
     settings, secrets = config.load(), config.Secrets.from_env()
+    hidden = secrets.values()
 
     bad = 0
     for name, integration in available().items():
         try:
             findings = integration.connect(settings.of(name), secrets.of(name)).check()
         except NotConfigured as exc:
-            print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n  fix: {exc}")
+            print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n"
+                  f"  fix: {terminal(redact(str(exc), hidden))}")
             bad += 1
             continue
         for finding in findings:
-            print(f"{'✓' if finding.ok else '✗'} {finding.what}" + (f"\n  fix: {finding.fix}" if finding.fix else ""))
+            what, fix = redact(finding.what, hidden), redact(finding.fix, hidden) if finding.fix else None
+            print(f"{'✓' if finding.ok else '✗'} {terminal(what)}" + (f"\n  fix: {terminal(fix)}" if fix else ""))
             bad += not finding.ok
     if bad:
         raise typer.Exit(EXIT_INVALID)

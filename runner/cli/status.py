@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ir.format.load import load_text
 from ir.run.progress import overdue, progress
+from ir.sinks import terminal
 from ir.store.records import Store
 
 
@@ -18,19 +19,20 @@ def show_status(store: Store, incident_id: str, console: Console | None = None) 
     playbook = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook  # its own
     states = store.steps(incident_id)
     flags = [incident.mode] + (["exercise"] if incident.exercise else [])
-    console.print(f"[bold]{incident.id}[/] {escape(incident.title)}  [dim]({', '.join(flags)})[/]")
-    console.print(f"status {incident.status} · severity {incident.severity} · playbook {incident.playbook_id} "
-                  f"{incident.playbook_version} · opened {incident.opened_at} by {escape(incident.opened_by)}")
-    console.print(f"at step: {incident.cursor or 'the playbook has ended'}")
+    console.print(f"[bold]{incident.id}[/] {escape(terminal(incident.title))}  [dim]({', '.join(flags)})[/]")
+    console.print(terminal(f"status {incident.status} · severity {incident.severity} · playbook {incident.playbook_id} "
+                           f"{incident.playbook_version} · opened {incident.opened_at} by {incident.opened_by}"),
+                  markup=False)
+    console.print(terminal(f"at step: {incident.cursor or 'the playbook has ended'}"), markup=False)
     table = Table("phase", "done", "steps")
     for phase, done, total in progress(playbook, states):
-        table.add_row(phase, str(done), str(total))
+        table.add_row(escape(terminal(phase)), str(done), str(total))
     console.print(table)
     milestones = [e for e in store.events(incident_id) if e.kind == "milestone"]
     for event in milestones:
-        console.print(f"milestone {event.message}: {event.occurred_at}")
+        console.print(terminal(f"milestone {event.message}: {event.occurred_at}"), markup=False)
     for late in overdue(playbook, states):
-        console.print(f"[red]overdue:[/] {late}")
+        console.print(f"[red]overdue:[/] {escape(terminal(late))}")
     waiting = [i for i in store.outbox(incident_id) if i.status in ("pending", "failed")]
     if waiting:
         console.print(f"{len(waiting)} integration action(s) waiting: `ir outbox {incident_id}`")

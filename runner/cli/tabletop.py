@@ -8,6 +8,7 @@ import typer
 
 from ir.cli.common import AnswersOpt, As, NonInteractive, VarOpt, answers, catalog, drive_here, open_store
 from ir.errors import InvalidPlaybook
+from ir.sinks import terminal
 
 if TYPE_CHECKING:
     from ir.tabletop.scenario import Scenario
@@ -40,8 +41,8 @@ def tabletop(playbook: Annotated[str, typer.Argument(help="A playbook id or a pa
     store, actor = open_store(), actor_name(as_)
     incident = start(store, bundle, actor, live=bool(routed), exercise=True)
     sent = f"sent to the exercise channel/project: {', '.join(sorted(routed))}" if routed else "nothing is sent"
-    print(f"Opened exercise {incident.id}: {root.title}" + (f", scenario {story.title}" if story else "")
-          + f" ({sent})")
+    print(terminal(f"Opened exercise {incident.id}: {root.title}" + (f", scenario {story.title}" if story else "")
+                   + f" ({sent})"))
     if story:
         _brief(story)
     drive_here(store, bundle, incident, actor, given, non_interactive=non_interactive)
@@ -52,4 +53,4 @@ def _brief(story: Scenario) -> None:
             f"- {o}" for o in story.objectives)), ("Participants", "\n".join(
             f"- {p.name}" + (f" ({p.role})" if p.role else "") for p in story.participants))):
         if text.strip():
-            print(f"{heading}:\n{text.strip()}")
+            print(f"{heading}:\n{terminal(text.strip(), one_line=False)}")

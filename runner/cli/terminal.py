@@ -19,7 +19,14 @@ from ir.errors import IrError
 from ir.format.model import DecisionStep, ManualStep, Variable
 from ir.run import evidence
 from ir.run.responder import Outcome, PauseRequested, Place, Session
+from ir.sinks import terminal
 from ir.times import parse_time
+
+
+def _shown(text: object) -> str:
+    """Untrusted text in rich markup: control characters visible, markup escaped."""
+    return escape(terminal(text))
+
 
 MENU = "[c]omplete  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [p]ause"
 
@@ -49,14 +56,14 @@ class Terminal:
     # the Responder protocol -----------------------------------------------------------------------------
     def value(self, var: Variable, key: str, problem: str | None) -> Any:
         if problem:
-            self.console.print(f"  [red]{escape(problem)}[/]")
+            self.console.print(f"  [red]{_shown(problem)}[/]")
         label = var.label or var.id
-        self.console.print(f"[bold]{escape(label)}[/] [dim]({var.type}{'' if var.required else ', optional'})[/]")
+        self.console.print(f"[bold]{_shown(label)}[/] [dim]({var.type}{'' if var.required else ', optional'})[/]")
         if var.help:
-            self.console.print(f"  [dim]{escape(var.help)}[/]")
+            self.console.print(f"  [dim]{_shown(var.help)}[/]")
         if var.choices:
             for number, choice in enumerate(var.choices, 1):
-                self.console.print(f"  {number}. {escape(choice)}")
+                self.console.print(f"  {number}. {_shown(choice)}")
         hints = [f"default: {var.default}"] if var.default is not None else []
         hints += [f"e.g. {var.example}"] if var.example is not None and var.default is None else []
         answer = self.read(f"  > {'[' + '; '.join(hints) + '] ' if hints else ''}")
@@ -73,11 +80,11 @@ class Terminal:
         step = place.step
         assert isinstance(step, DecisionStep)
         while True:
-            self.console.print(f"[bold]{escape(question)}[/]")
+            self.console.print(f"[bold]{_shown(question)}[/]")
             for number, choice in enumerate(step.choices, 1):
                 mark = " [dim](default)[/]" if choice.id == step.default else ""
-                about = f"\n     [dim]{escape(choice.description)}[/]" if choice.description else ""
-                self.console.print(f"  {number}. {escape(choice.label)}{mark}{about}")
+                about = f"\n     [dim]{_shown(choice.description)}[/]" if choice.description else ""
+                self.console.print(f"  {number}. {_shown(choice.label)}{mark}{about}")
             answer = self.read("  choice number, or [n]ote [e]vidence [o]verview [p]ause >")
             picked = self._choice(step, answer)
             if picked:
@@ -96,11 +103,11 @@ class Terminal:
 
     def act(self, place: Place, text: str, checklist: list[str], session: Session) -> Outcome:
         if isinstance(place.step, ManualStep):
-            self.console.print(Markdown(text))
+            self.console.print(Markdown(terminal(text, one_line=False)))
             for item in place.step.evidence:
-                self.console.print(f"  [cyan]evidence to capture:[/] {escape(item.description)} [dim]({item.id})[/]")
+                self.console.print(f"  [cyan]evidence to capture:[/] {_shown(item.description)} [dim]({item.id})[/]")
         else:
-            self.console.print(f"  [cyan]{escape(text)}[/]")
+            self.console.print(f"  [cyan]{_shown(text)}[/]")
         self._checklist(place, checklist, session)
         menu = "  ".join([MENU, *(label for label, _ in self.extras.values())])
         while True:
@@ -126,9 +133,9 @@ class Terminal:
     def _checklist(self, place: Place, checklist: list[str], session: Session) -> None:
         for number, item in enumerate(checklist):
             if number in session.checked():
-                self.console.print(f"  [green]✓[/] {escape(item)}")
+                self.console.print(f"  [green]✓[/] {_shown(item)}")
                 continue
-            answer = self.read(f"  ☐ {item}  done? [Y/n] >").lower()
+            answer = self.read(f"  ☐ {terminal(item)}  done? [Y/n] >").lower()
             if answer in ("", "y", "yes"):
                 session.tick(number, item)
             else:
@@ -157,7 +164,7 @@ class Terminal:
             try:
                 return parse_time(answer)
             except ValueError as exc:
-                self.console.print(f"  [red]{escape(str(exc))}[/]")
+                self.console.print(f"  [red]{_shown(str(exc))}[/]")
 
     def _evidence(self, session: Session) -> None:
         path = self.read("  file (Enter: none, describe it only) >")
@@ -167,7 +174,7 @@ class Terminal:
             try:
                 record = evidence.describe(Path(path), session.incident_id, copy=copy)
             except IrError as exc:  # a missing or unreadable file: say so and stay at the step
-                self.console.print(f"  [red]{escape(str(exc))}[/]")
+                self.console.print(f"  [red]{_shown(str(exc))}[/]")
                 return
             self.console.print(f"  sha256 {record['sha256']}  {record['size']} bytes")
         session.evidence(self.read_required("  what is it? >"), record)
@@ -183,7 +190,7 @@ class Terminal:
         extra = " · ".join(x for x in (f"role: {step.role}" if step.role else "",
                                        f"SLA {step.sla}" if step.sla else "") if x)
         more = f" · {extra}" if extra else ""
-        self.console.rule(f"[bold]{escape(title)}[/] [dim]{position} · {place.phase}{more}[/]")
+        self.console.rule(f"[bold]{_shown(title)}[/] [dim]{position} · {place.phase}{more}[/]")
 
     def say(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self.console.print(terminal(text, one_line=False), markup=False)

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from ir.errors import IrError
 from ir.export import html, markdown
 from ir.export.report import build
+from ir.sinks import csv_cell
 from ir.store.records import Incident, Store, events_to_head
 from ir.store.timeline import Event
 from ir.tabletop import aar
@@ -36,6 +37,11 @@ SKETCH_FIELDS = ("message", "datetime", "timestamp_desc", "timestamp", "incident
                  "phase", "step", *SKETCH_DATA, "occurred_at", "recorded_at", "data", "hash")
 
 Writer = Callable[[Store, Incident, TextIO, tzinfo], None]
+
+
+def _cells(row: list[Any], raw: bool) -> list[Any]:
+    """A CSV row; unless `raw`, a cell that a spreadsheet would run as a formula starts with `'`."""
+    return row if raw else [csv_cell(cell) for cell in row]
 
 
 def _dumps(value: Any) -> str:
@@ -70,13 +76,14 @@ def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     out.write(f'\n],\n"head":{_dumps(head)}}}\n')
 
 
-def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    """One row per event, the values exactly as stored (`data` as JSON), each saying whether it is an exercise's."""
+def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo, raw: bool = False) -> None:
+    """One row per event, the values as stored (`data` as JSON; a formula-like cell prefixed with `'` unless
+    `raw`), each saying whether it is an exercise's."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for event in events_to_head(store, incident):
         row = event.as_dict() | {"data": _dumps(event.data), "exercise": incident.exercise}
-        writer.writerow(["" if row[name] is None else row[name] for name in CSV_FIELDS])
+        writer.writerow(_cells(["" if row[name] is None else row[name] for name in CSV_FIELDS], raw))
 
 
 def sketch_row(event: Event, tz: tzinfo, exercise: bool) -> dict[str, Any]:
@@ -107,11 +114,12 @@ def _sketch_jsonl(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> 
         out.write(_dumps(sketch_row(event, tz, incident.exercise)) + "\n")
 
 
-def _sketch_csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    writer = csv.DictWriter(out, SKETCH_FIELDS, lineterminator="\n")
-    writer.writeheader()
+def _sketch_csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo, raw: bool = False) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SKETCH_FIELDS)
     for event in events_to_head(store, incident):
-        writer.writerow(sketch_row(event, tz, incident.exercise))
+        row = sketch_row(event, tz, incident.exercise)
+        writer.writerow(_cells([row[name] for name in SKETCH_FIELDS], raw))
 
 
 def _aar(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
@@ -122,13 +130,20 @@ FORMATS: dict[str, Writer] = {"markdown": _markdown, "html": _html, "json": _jso
                               "timesketch-jsonl": _sketch_jsonl, "timesketch-csv": _sketch_csv, "aar": _aar}
 
 
-def export(store: Store, incident_id: str, fmt: str, out: TextIO, tz: tzinfo) -> Incident:
+CSV_FORMATS = {"csv": _csv, "timesketch-csv": _sketch_csv}
+
+
+def export(store: Store, incident_id: str, fmt: str, out: TextIO, tz: tzinfo, *, raw: bool = False) -> Incident:
+    """Write the export; `raw` keeps CSV cells that start like a spreadsheet formula as they are."""
     incident = store.incident(incident_id)
-    FORMATS[fmt](store, incident, out, tz)
+    if fmt in CSV_FORMATS:
+        CSV_FORMATS[fmt](store, incident, out, tz, raw)
+    else:
+        FORMATS[fmt](store, incident, out, tz)
     return incident
 
 
-def export_file(store: Store, incident_id: str, fmt: str, path: Path, tz: tzinfo) -> Incident:
+def export_file(store: Store, incident_id: str, fmt: str, path: Path, tz: tzinfo, *, raw: bool = False) -> Incident:
     """Write the export to `path` (private, 0600) through a temporary file: a failed export leaves no half file."""
     path = path.expanduser()
     try:
@@ -138,7 +153,7 @@ def export_file(store: Store, incident_id: str, fmt: str, path: Path, tz: tzinfo
             from None
     try:
         with open(fd, "w", encoding="utf-8", newline="") as out:
-            incident = export(store, incident_id, fmt, out, tz)
+            incident = export(store, incident_id, fmt, out, tz, raw=raw)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

@@ -10,6 +10,7 @@ from typing import TextIO
 from urllib.parse import quote
 
 from ir.export.report import MILESTONES, Action, Entry, Report, chronological, headline, question, when_entry
+from ir.sinks import markdown_code
 from ir.times import duration, when, zone_name
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<&|])")
@@ -23,8 +24,7 @@ def text(value: object) -> str:
 
 
 def code(value: object) -> str:
-    raw = " ".join(str(value).split("\n")).replace("|", "\\|")
-    return f"`` {raw} ``" if "`" in raw else f"`{raw}`"
+    return markdown_code(value)
 
 
 _URL_SAFE = ":/?#@!$&'*+,;=%~"

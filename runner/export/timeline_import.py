@@ -16,7 +16,7 @@ import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from ir.errors import IrError
 from ir.store.records import Draft, Store
 from ir.times import EPOCH, aware, moment, parse_time
 
-BATCH = 1000
 KNOWN = ("datetime", "timestamp", "message", "timestamp_desc", "actor")
 SHOWN = 20  # problems listed; the rest are counted
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -57,22 +56,16 @@ def import_file(store: Store, incident_id: str, path: Path, *, source: str | Non
                       hint="fix the rows listed and import the file again")
     if not count:
         raise IrError(f"{path}: no rows to import", hint="a CSV file needs a header row and at least one row")
-    first = last = 0
-    batch: list[Draft] = []
+    drafts: list[Draft] = []
     for item in _rows(path, tz):
         if isinstance(item, str):  # the file changed since it was checked
-            raise IrError(f"{item} (the file changed while it was imported; events up to {last} were added)")
+            raise IrError(f"{item} (the file changed while it was imported; nothing was imported)")
         data = {"source": source, "line": item.line, "fields": item.fields}
         if item.description:
             data["timestamp_desc"] = item.description
-        batch.append(Draft("imported", item.actor or actor, item.message, occurred_at=item.occurred, data=data))
-        if len(batch) == BATCH:
-            last = store.record(incident_id, batch).seq
-            first, batch = first or last - BATCH + 1, []
-    if batch:
-        last = store.record(incident_id, batch).seq
-        first = first or last - len(batch) + 1
-    return count, first, last
+        drafts.append(Draft("imported", item.actor or actor, item.message, occurred_at=item.occurred, data=data))
+    last = store.record(incident_id, drafts).seq  # one transaction: every row or none
+    return len(drafts), last - len(drafts) + 1, last
 
 
 def _rows(path: Path, tz: tzinfo | None) -> Iterator[Row | str]:
@@ -148,6 +141,10 @@ def _row(line: int, record: dict[str, Any], tz: tzinfo | None) -> Row:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"`{name}` must be text")
     fields = {k: v for k, v in record.items() if k not in KNOWN}
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # "\ud800" in JSON: valid JSON, not text that can be stored
+        raise ValueError(f"a lone surrogate ({exc.object[exc.start:exc.end]!a}) is not text") from None
     return Row(line, _time(record, tz).isoformat(), message, actor or None, description or None, fields)
 
 
@@ -171,8 +168,13 @@ def _aware(text: str, tz: tzinfo | None) -> datetime:
     try:
         found = moment(text.strip())
     except ValueError:
-        return parse_time(text)  # `2026-03-29 14:02 America/Los_Angeles`; else its ValueError says why
+        found = parse_time(text)  # `2026-03-29 14:02 America/Los_Angeles`; else its ValueError says why
     if found.tzinfo is None and tz is None:
         raise ValueError(f"`datetime` {text!r} has no time zone; add an offset (2026-03-29T14:02:00-07:00) "
                          "or give --tz")
-    return aware(found, tz)
+    out = aware(found, tz)
+    try:
+        _ = out.astimezone(UTC) - EPOCH  # every export shows it in UTC, or as microseconds since 1970
+    except OverflowError:
+        raise ValueError(f"`datetime` {text!r} is outside the years 1 to 9999 (UTC) that exports can show") from None
+    return out

@@ -13,12 +13,14 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from ir.errors import IrError
 from ir.export.formats import VERSION, seal
+from ir.store.header import HEADER_KINDS, header_problem
+from ir.store.records import Incident
 from ir.store.timeline import Event, verify
 
 CHUNK = 1 << 16
@@ -41,17 +43,21 @@ class Members:
 
     def __init__(self, stream: TextIO, chunk: int = CHUNK):
         self.stream, self.chunk, self.buffer, self.pos = stream, chunk, "", 0
-        self.decoder = json.JSONDecoder()
+        self.decoder = json.JSONDecoder(object_pairs_hook=_unique)
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(name, value) for each member; the value of `events` is an iterator, to be used up before the next."""
         self._expect("{")
         if self._next() == "}":
             return
+        seen: set[str] = set()
         while True:
             name = self._value()
             if not isinstance(name, str):
                 raise ValueError("a member name is not a string")
+            if name in seen:  # a last-wins reader would see a second one, this check the first
+                raise ValueError(f"the member {name!r} is there twice")
+            seen.add(name)
             self._expect(":")
             yield name, (self._array() if name == "events" else self._value())
             if self._expect(",}") == "}":
@@ -101,6 +107,20 @@ class Members:
             return value
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise ValueError(f"the member {name!r} is there twice in one object")
+        out[name] = value
+    return out
+
+
+_EVENT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "incident": str, "seq": int, "kind": str, "occurred_at": str, "recorded_at": str, "actor": str, "message": str,
+    "phase": (str, type(None)), "step": (str, type(None)), "data": dict, "prev_hash": str, "hash": str}
+
+
 @dataclass
 class _Chain:
     """The export's events as Events, noting the first one and any of another incident."""
@@ -109,6 +129,7 @@ class _Chain:
     incident: str
     first: Event | None = None
     stranger: Event | None = None
+    header: list[Event] = field(default_factory=list)  # the events that set the incident's header fields
 
     def events(self, items: Iterator[Any]) -> Iterator[Event]:
         for number, item in enumerate(items, 1):
@@ -116,7 +137,15 @@ class _Chain:
                 event = Event(**item)
             except TypeError as exc:
                 raise IrError(f"{self.path}: event {number} is not an event ({exc})", hint=_HINT) from None
+            wrong = next((name for name, types in _EVENT_TYPES.items()
+                          if not isinstance(getattr(event, name), types) or isinstance(getattr(event, name), bool)),
+                         None)
+            if wrong:
+                raise IrError(f"{self.path}: event {number} is not an event (its {wrong} is "
+                              f"{type(getattr(event, wrong)).__name__})", hint=_HINT)
             self.first = self.first or event
+            if event.kind in HEADER_KINDS:
+                self.header.append(event)
             if event.incident != self.incident and self.stranger is None:
                 self.stranger = event
             yield event
@@ -139,6 +168,9 @@ def check_file(path: Path) -> Checked:
         incident_id, recorded = str(header["incident"]["id"]), header["incident"]["playbook_hash"]
         head, count = header["head"]["hash"], header["head"]["count"]
         playbooks = {pid: text.encode() for pid, text in header["playbooks"].items()}
+        if not (isinstance(head, str) and isinstance(count, int) and not isinstance(count, bool)
+                and isinstance(header["incident"], dict)):
+            raise TypeError("head.hash is not text, head.count not a whole number, or incident not an object")
     except (KeyError, TypeError, AttributeError) as exc:
         raise IrError(f"{path}: not a complete ir export ({type(exc).__name__}: {exc})",
                       hint="validate it against runner/schemas/export.schema.json") from None
@@ -152,6 +184,11 @@ def check_file(path: Path) -> Checked:
     sealed = header["head"].get("incident")  # an optional member of ir-export/1: older exports have none
     if problem is None and sealed is not None and sealed != seal(head, header["incident"]):
         problem = "the incident's fields (title, severity, status...) were edited: they do not match head.incident"
+    if problem is None:
+        try:
+            problem = header_problem(Incident(**header["incident"]), chain.header)
+        except TypeError as exc:
+            raise IrError(f"{path}: the incident member is not an incident ({exc})", hint=_HINT) from None
     opened = chain.first.data.get("hash") if chain.first and chain.first.kind == "incident.opened" else None
     actual = bundle_hash(playbooks)
     if problem is None and not actual == recorded == opened:

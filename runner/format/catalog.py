@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ir.errors import IncludeProblem, InvalidPlaybook, UsageError
+from ir.format.source import read_limited
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -62,7 +63,7 @@ def search_path(cwd: Path | None = None) -> list[tuple[str, Path]]:
 
 def _summary(path: Path, origin: str) -> Entry:
     try:
-        data = _metadata(path.read_bytes())
+        data = _metadata(read_limited(path))
     except (OSError, yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         return Entry(path.stem, path, origin, error=type(exc).__name__)
     if data is None or not isinstance(data.get("id"), str):
@@ -217,6 +218,6 @@ def is_scenario(path: Path) -> bool:
     import re
 
     try:
-        return re.search(rb"^playbook[ \t]*:", path.read_bytes(), re.M) is not None
+        return re.search(rb"^playbook[ \t]*:", read_limited(path), re.M) is not None
     except OSError:
         return False  # reading it again reports the problem

@@ -15,7 +15,7 @@ from ir.errors import InvalidPlaybook, Problem
 from ir.format import rules as checks
 from ir.format.model import STEP_KINDS, Model, Playbook, integration_settings
 from ir.format.schema import allowed_fields, playbook_schema
-from ir.format.source import Source, format_loc, parse, read_file
+from ir.format.source import Source, format_loc, parse, read_raw
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Loaded:
 
 
 def load_file(path: Path) -> Loaded:
-    source = read_file(path)
-    return _validate(source, path.read_bytes())
+    raw = read_raw(path)  # read once: what is validated is what is kept
+    return _validate(parse(raw, str(path)), raw)
 
 
 def load_text(raw: bytes, name: str) -> Loaded:

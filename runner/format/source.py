@@ -6,6 +6,9 @@ back to the YAML node so every error can say ``file:line:column``.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,11 @@ from ir.errors import InvalidPlaybook, Problem
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 200_000
+MAX_DEPTH = 64  # mappings and lists inside each other
+# The tags a value may have: YAML's own plain types. Others (`!!python/name`, `!!binary`, `!custom`, `!!set`) are
+# refused, and so is the merge key `<<`.
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp"))
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 Loc = tuple[int | str, ...]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -55,14 +63,46 @@ def format_loc(loc: Loc) -> str:
     return out
 
 
+class TooBig(OSError):
+    def __init__(self, size: int, limit: int):
+        super().__init__(errno.EFBIG, f"the file is over {limit // 1_000_000} MB, the most ir reads")
+        self.size = size
+
+
+def read_limited(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. The size is checked before anything is read, and a
+    device, FIFO or socket (a playbook that is a symlink to /dev/zero) is refused: OSError, with the reason."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO does not block the open
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket)")
+        if found.st_size > limit:
+            raise TooBig(found.st_size, limit)
+        with os.fdopen(os.dup(fd), "rb") as stream:
+            raw = stream.read(limit + 1)  # it may have grown since
+        if len(raw) > limit:
+            raise TooBig(len(raw), limit)
+        return raw
+    finally:
+        os.close(fd)
+
+
+def read_raw(path: Path) -> bytes:
+    """A playbook or scenario file's bytes, or `InvalidPlaybook` saying why it cannot be read."""
+    try:
+        return read_limited(path)
+    except TooBig as exc:
+        raise InvalidPlaybook([Problem(f"the file is {exc.size / 1e6:.1f} MB; playbooks are limited to "
+                                       f"{MAX_BYTES // 1_000_000} MB", str(path), 1, 1,
+                                       hint="split it into smaller playbooks joined with `include` steps")]) from None
+    except OSError as exc:
+        raise InvalidPlaybook([Problem(f"cannot read the file: {exc.strerror}", str(path))]) from None
+
+
 def read_file(path: Path) -> Source:
     """Read and parse a YAML file, or raise `InvalidPlaybook` with a positioned problem."""
-    name = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InvalidPlaybook([Problem(f"cannot read the file: {exc.strerror}", name)]) from None
-    return parse(raw, name)
+    return parse(read_raw(path), str(path))
 
 
 def parse(raw: bytes, name: str) -> Source:
@@ -113,6 +153,11 @@ class _Builder:
         self.loader, self.source = loader, source
         self.problems: list[Problem] = []
         self.count = 0
+        self.open: set[int] = set()  # the nodes being built, outermost first: an alias to one is recursive
+
+    def _refuse(self, node: yaml.Node, message: str, hint: str) -> InvalidPlaybook:
+        return InvalidPlaybook([Problem(message, self.source.file, node.start_mark.line + 1,
+                                        node.start_mark.column + 1, hint=hint)])
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.count += 1
@@ -120,12 +165,32 @@ class _Builder:
             raise InvalidPlaybook([Problem(f"the document has more than {MAX_NODES} values (or aliases that "
                                            "expand to that many)", self.source.file, 1, 1,
                                            hint="remove deeply nested aliases or split the playbook")])
+        if len(loc) > MAX_DEPTH:
+            raise self._refuse(node, f"values are nested more than {MAX_DEPTH} levels deep",
+                               "flatten the structure")
+        if id(node) in self.open:
+            raise self._refuse(node, "a recursive alias: the value contains itself", "remove the alias")
         self.source.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
+            raise self._refuse(node, f"the YAML tag {node.tag!r} is not allowed",
+                               "remove the tag: playbooks and answers hold plain mappings, lists and values")
+        self.open.add(id(node))
+        try:
+            return self._build(node, loc)
+        finally:
+            self.open.discard(id(node))
+
+    def _build(self, node: yaml.Node, loc: Loc) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else \
-                    self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key_node, yaml.ScalarNode):  # a "billion laughs" hides in such keys
+                    raise self._refuse(key_node, "a key is a list or mapping",
+                                       "write keys as plain text (a name, a number)")
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise self._refuse(key_node, "a merge key (<<) is not supported",
+                                       "write the entries out instead of merging an anchor")
+                key = self._scalar(key_node)
                 if not isinstance(key, (str, int, bool, float)) or key is None:
                     key = str(key)
                 if key in out:
@@ -142,4 +207,13 @@ class _Builder:
         return self._scalar(node)
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
-        return node.value if node.tag == _STR else self.loader.construct_object(node)
+        if node.tag == _STR:
+            return node.value
+        if node.tag not in _SCALAR_TAGS:
+            raise self._refuse(node, f"the YAML tag {node.tag!r} is not allowed",
+                               "remove the tag, or quote the value to make it text")
+        try:
+            return self.loader.construct_object(node)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # 2026-02-30, an integer too long
+            raise self._refuse(node, f"the value {node.value[:40]!r} cannot be read ({exc})".replace("\n", " "),
+                               "quote it to make it text") from None

@@ -20,12 +20,17 @@ Filters besides Jinja's own: add_hours(n) (elapsed hours), add_days(n) (calendar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.filters import do_default
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -94,11 +99,68 @@ def default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
 
 FILTERS = {"add_hours": add_hours, "add_days": add_days, "add_business_days": add_business_days,
            "in_zone": in_zone, "timestamp": timestamp}
+MAX_OUTPUT = 100_000  # characters a template may render (a note, a message, a ticket's description)
+MAX_VALUE = 100_000  # items or characters one `*`, `**` or range may make, and range items in all of one render
+MAX_SECONDS = 2.0  # of one render, where a timer can stop it (the main thread)
+
+
+class _Limited(ImmutableSandboxedEnvironment):
+    """The sandbox, with limits on what one operation may build: `'a' * 10**9` or `10**(10**8)` is an error,
+    not a gigabyte or a minute."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            sized, times = (left, right) if isinstance(right, int) else (right, left)
+            if isinstance(sized, (str, list, tuple)) and isinstance(times, int) and len(sized) * times > MAX_VALUE:
+                raise SecurityError(f"the result would have more than {MAX_VALUE} items")
+            return left * right
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and \
+                right * max(abs(left), 2).bit_length() > MAX_VALUE * 4:
+            raise SecurityError(f"{left} ** {right} is too large")
+        return left ** right
+
+
+_budget: ContextVar[list[int]] = ContextVar("range_budget")
+
+
+def _range(*args: int) -> range:
+    """range(), with at most MAX_VALUE items in all of one render (nested loops multiply)."""
+    made = range(*args)
+    left = _budget.get([MAX_VALUE])
+    left[0] -= len(made)
+    if left[0] < 0:
+        raise SecurityError(f"loops over range() went past {MAX_VALUE} items in one template")
+    return made
+
+
 # A value that was not given renders as nothing, not as "None".
-_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                                     finalize=lambda value: "" if value is None else value)
+_env = _Limited(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                finalize=lambda value: "" if value is None else value)
+_env.globals["range"] = _range
 _env.filters.update(FILTERS, default=default, d=default)
 GLOBALS = frozenset(_env.globals)
+
+
+class Live(str):
+    """A value put in the context on purpose to be live in an integration's text (a role holder's mention): not
+    escaped for the sink, unlike every other value, which may come from an attacker's log line."""
+
+
+@lru_cache(maxsize=8)
+def _sink_env(escape: Callable[[object], str]) -> ImmutableSandboxedEnvironment:
+    """The environment whose `{{ ... }}` output is escaped for one sink (Slack, Jira); the template's own text
+    (what the playbook's author wrote) is not."""
+    env = _env.overlay(finalize=lambda value: "" if value is None else value if isinstance(value, Live)
+                       else escape(value))
+    assert isinstance(env, ImmutableSandboxedEnvironment)
+    return env
+
+
+@lru_cache(maxsize=2048)
+def _compiled_for(source: str, escape: Callable[[object], str]) -> Any:
+    return _sink_env(escape).from_string(source)
 
 
 class TemplateProblem(IrError):
@@ -151,14 +213,57 @@ def _compiled(source: str, expression: bool) -> Any:
     return _env.compile_expression(source, undefined_to_none=False) if expression else _env.from_string(source)
 
 
-def render(source: str, context: dict[str, Any]) -> str:
-    """Render a template string; a missing variable or a sandbox violation is a `TemplateProblem`."""
+def render(source: str, context: dict[str, Any], escape: Callable[[object], str] | None = None) -> str:
+    """Render a template string; a missing variable or a sandbox violation is a `TemplateProblem`. With `escape`
+    (ir.sinks.slack, ir.sinks.jira), every value the template puts in is escaped for that sink."""
     if "{" not in source:
         return source
+    template = _compiled(source, False) if escape is None else _compiled_for(source, escape)
+    out: list[str] = []
+    size = 0
+    token = _budget.set([MAX_VALUE])
     try:
-        return str(_compiled(source, False).render(context))
-    except TemplateError as exc:
+        with _time_limit(source):
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise TemplateProblem(f"template {_short(source)} renders more than {MAX_OUTPUT} characters",
+                                          hint="shorten what it puts in (a long input or answer, a loop)")
+                out.append(chunk)
+    except _FAILURES as exc:
         raise _failed(source, exc) from None
+    finally:
+        _budget.reset(token)
+    return "".join(out)
+
+
+# What a template can raise besides Jinja's own errors: 1/0, a range past the sandbox's, a bad format_map.
+_FAILURES = (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, RecursionError)
+
+
+def _short(source: str) -> str:
+    return repr(source if len(source) <= 80 else source[:77] + "...")
+
+
+@contextmanager
+def _time_limit(source: str) -> Iterator[None]:
+    """Stop a render after MAX_SECONDS with a TemplateProblem, where a timer can (the main thread, Unix)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer") or \
+            signal.getitimer(signal.ITIMER_REAL)[0]:
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TemplateProblem(f"template {_short(source)} took longer than {MAX_SECONDS:g} s to render",
+                              hint="remove the loops or the large arithmetic from it")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, MAX_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 _WHOLE = re.compile(r"\{\{-?\s*((?:(?!\}\}).)+?)\s*-?\}\}", re.S)  # `{{ answers.hosts }}` and nothing else
@@ -172,13 +277,13 @@ def value(source: str, context: dict[str, Any]) -> Any:
         return render(source, context)
     try:
         result = _compiled(whole.group(1), True)(**context)
-    except TemplateError as exc:
+    except _FAILURES as exc:
         raise _failed(source, exc) from None
     return render(source, context) if isinstance(result, Undefined) else result  # rendering says what is missing
 
 
-def _failed(source: str, exc: TemplateError) -> TemplateProblem:
-    return TemplateProblem(f"template {source!r} failed: {exc}",
+def _failed(source: str, exc: Exception) -> TemplateProblem:
+    return TemplateProblem(f"template {_short(source)} failed: {exc}",
                            hint="check the variable names against the template context in docs/playbook-format.md")
 
 
@@ -187,7 +292,7 @@ def evaluate(expression: str, context: dict[str, Any]) -> Any:
     try:
         result = _compiled(expression, True)(**context)
         return None if isinstance(result, Undefined) else result
-    except TemplateError as exc:
+    except _FAILURES as exc:
         raise TemplateProblem(f"condition {expression!r} failed: {exc}",
                               hint="use `is defined` or the `default` filter for values that may be missing") from None
 

@@ -28,7 +28,7 @@ from ir.errors import InvalidPlaybook, IrError, Problem
 from ir.format import values
 from ir.format.load import schema_problems
 from ir.format.model import DecisionStep, Duration, ManualStep, Model, Playbook, PromptStep, Step, Variable, step_paths
-from ir.format.source import Source, parse
+from ir.format.source import Source, parse, read_limited
 from ir.run.responder import Outcome, Place, Responder, Session
 from ir.times import parse_time
 
@@ -152,7 +152,7 @@ class Answers:
     @classmethod
     def load(cls, path: Path) -> Answers:
         try:
-            raw = path.read_bytes()
+            raw = read_limited(path)
         except OSError as exc:
             raise IrError(f"{path}: cannot read the answers file ({exc.strerror})", hint="check the path") from None
         source = parse(raw, str(path))

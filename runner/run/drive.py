@@ -22,6 +22,7 @@ from ir.run.engine import IncidentRun
 from ir.run.incidents import open_incident
 from ir.run.outbox import Outbox, open_outbox
 from ir.run.responder import Responder, StepHooks
+from ir.store.header import playbook_problem
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, Store
 from ir.store.timeline import format_recorded, utc_now
 
@@ -55,7 +56,12 @@ def resumable(store: Store, incident_id: str) -> tuple[Incident, Bundle]:
     incident = store.incident(incident_id)
     if incident.status == "closed":
         raise IrError(f"{incident_id} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
-    return incident, stored_bundle(store, incident)
+    stored = store.bundle(incident_id)
+    edited = playbook_problem(incident, stored, store.events(incident_id))
+    if edited:
+        raise IrError(f"{incident_id} cannot be resumed: {edited}",
+                      hint=f"`ir verify {incident_id}` checks the whole store; the timeline says what was run")
+    return incident, Bundle.from_stored(stored, incident.playbook_id, incident_id)
 
 
 def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder: Responder, outbox: Outbox, *,

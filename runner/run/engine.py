@@ -101,7 +101,7 @@ class IncidentRun:
         for (var_scope, name), value in self.variables.items():
             kind, _, key = name.partition(".")
             if kind == "roles":
-                found["roles"][key] = value
+                found["roles"][key] = templates.Live(value) if isinstance(value, str) else value  # mentions
             elif var_scope == scope and name in types:
                 found[kind][key] = values.from_json(types[name], value)
         labels = {(s.id, c.id): c.label for s in playbook.steps if isinstance(s, DecisionStep) for c in s.choices}
@@ -191,6 +191,13 @@ class IncidentRun:
         return "finished"
 
     def step(self, place: Place) -> None:
+        try:
+            self._step(place)
+        except templates.TemplateProblem as exc:  # say which step, so the playbook's author can find it
+            raise templates.TemplateProblem(f"step {place.path} of playbook {place.playbook.id}: {exc.message}",
+                                            hint=exc.hint) from None
+
+    def _step(self, place: Place) -> None:
         self.incident = self.store.incident(self.incident_id)  # the courier may have set its channel or ticket
         step, states = place.step, self.steps
         title = templates.render(step.title, self.context(place))

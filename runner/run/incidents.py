@@ -49,5 +49,5 @@ def open_incident(store: Store, playbook_id: str, version: str, title: str, seve
         "incident.opened", actor, f"{kind} opened with playbook {playbook_id} {version}" +
         ("" if live else " (dry run: nothing is sent)"),
         data={"playbook": playbook_id, "version": version, "hash": incident.playbook_hash, "mode": incident.mode,
-              "exercise": exercise, "host": platform.node(), "severity": severity}))
+              "exercise": exercise, "host": platform.node(), "severity": severity, "title": title}))
     return incident

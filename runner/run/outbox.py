@@ -29,8 +29,10 @@ from ir.format import templates
 from ir.format.bundle import Bundle
 from ir.format.model import NotifyStep, TicketStep
 from ir.integrations.dry_run import describe
-from ir.integrations.registry import Connection, NotConfigured, Refused, Target, Unknown, available, scrub
+from ir.integrations.registry import Connection, NotConfigured, Refused, Target, Unknown, available
+from ir.redact import redact
 from ir.run.responder import Place
+from ir.sinks import FOR_INTEGRATION
 from ir.store.records import UNDELIVERED, Draft, Incident, OutboxItem, Store
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 _NOTIFY_FIELDS = ("channel", "message")
 _TICKET_FIELDS = ("summary", "description", "comment", "transition", "link", "due")
+_FREE_TEXT = frozenset({"message", "description", "comment"})  # read by people, in the sink's markup
 CHANNEL_TEMPLATE = "ir-{{ incident.id | lower }}"  # a notify integration's incident channel without its own
 MAX_RETRY_AFTER = 30.0  # seconds a rate-limited action waits in the courier before it is left for `ir flush`
 ATTEMPTS = 3
@@ -47,7 +50,9 @@ def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Se
             phase: str) -> dict[str, Any]:
     """The rendered action: everything an integration needs, and nothing secret."""
     fields = _NOTIFY_FIELDS if isinstance(step, NotifyStep) else _TICKET_FIELDS
-    out: dict[str, Any] = {name: templates.render(getattr(step, name), context)
+    escape = FOR_INTEGRATION.get(step.via)  # values from inputs, answers and notes stay text in the sink
+    out: dict[str, Any] = {name: templates.render(getattr(step, name), context,
+                                                  escape if name in _FREE_TEXT else None)
                            for name in fields if getattr(step, name)}
     if isinstance(step, NotifyStep):
         invite = [who for who in dict.fromkeys(templates.render(i, context).strip() for i in step.invite) if who]
@@ -208,7 +213,7 @@ class Courier:
         return "done"
 
     def _failed(self, store: Store, item: OutboxItem, status: str, reason: str) -> str:
-        reason = scrub(reason, self.connections.secrets.values())
+        reason = redact(reason, self.connections.secrets.values())
         outcome = "outcome unknown, it will be checked before any retry" if status == "unknown" else "not done"
         store.settle(item.key, self.draft("integration.failed", item,
                                            f"{item.integration} {item.action} failed: {reason} ({outcome})",

@@ -20,6 +20,7 @@ from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, S
 from ir.store.timeline import GENESIS, Event, format_recorded, utc_now
 
 BUSY_MS = 10_000
+MAX_MESSAGE = 100_000  # characters in one event's message
 _UNDELIVERED = f"({', '.join(repr(status) for status in UNDELIVERED)})"  # for SQL: ('pending', 'sending', ...)
 MIGRATIONS = [
     """
@@ -188,6 +189,9 @@ class SqliteStore:
         return event
 
     def _append(self, incident_id: str, draft: Draft) -> Event:
+        if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not in the chain
+            raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most {MAX_MESSAGE} are "
+                          "recorded", hint="shorten it, or record the text as a file with `ir evidence`")
         head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
                                       (incident_id,)).fetchone()
         recorded = format_recorded(utc_now())

@@ -22,7 +22,7 @@ from ir.format.catalog import Catalog
 from ir.format.load import schema_problems
 from ir.format.model import DecisionStep, Duration, Model, Name, Phase, Playbook, PlaybookId, SemVer, step_paths
 from ir.format.schema import json_schema
-from ir.format.source import Source, parse, read_file
+from ir.format.source import Source, parse, read_file, read_raw
 
 SCENARIO_SCHEMA_ID = "https://github.com/ir-runner/ir/schemas/scenario.schema.json"
 ScenarioId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]  # may start with a year or a digit
@@ -171,7 +171,8 @@ def load_scenario(source: Source, playbooks: dict[str, Playbook], *, playbook: s
 
 def read_scenario(path: Path, playbooks: dict[str, Playbook], *, playbook: str | None = None
                   ) -> tuple[Scenario, bytes]:
-    return load_scenario(read_file(path), playbooks, playbook=playbook), path.read_bytes()
+    raw = read_raw(path)
+    return load_scenario(parse(raw, str(path)), playbooks, playbook=playbook), raw
 
 
 def validate_file(path: Path, catalog: Catalog) -> Scenario:

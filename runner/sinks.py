@@ -1,0 +1,71 @@
+"""Untrusted text (what attackers can write into logs, file names, notes, answers, other people's playbooks),
+rendered for each place it goes. One function per sink; every caller that puts such text there goes through it.
+
+- terminal: control characters and escape sequences shown visibly (`\\x1b`), so text cannot erase, rewrite or
+  forge a line, set the window title or plant a hidden link; `one_line` also shows newlines as `\\n`.
+- slack: `&`, `<`, `>` as Slack's formatting rules ask, so `<!channel>` or `<https://x|y>` in a value stays text.
+- jira: wiki markup characters backslash-escaped, so `[text|url]`, `{html}` or `*bold*` in a value stays text.
+- markdown_code: a code span that text inside it cannot close.
+- csv_cell: a cell that a spreadsheet cannot run as a formula.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+# C0 controls, DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode bidi overrides and isolates that make
+# text read differently than it is stored. Tab is kept (it cannot move the cursor back).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_KEEP_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in "\n\r":
+        return "\\n" if char == "\n" else "\\r"
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def terminal(text: object, *, one_line: bool = True) -> str:
+    """Text safe to print: every control character shown as an escape. `one_line=False` keeps newlines (for
+    Markdown instructions and multi-line messages) but still shows a carriage return."""
+    return (_CONTROL if one_line else _CONTROL_KEEP_NEWLINE).sub(_visible, str(text))
+
+
+def slack(text: object) -> str:
+    """A value inside Slack message text or mrkdwn: the three characters Slack's control sequences use, escaped."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Always: links, macros, tables, bold, emphasis, super/subscript, images, lists. `-`, `+` and `??` (strike, insert,
+# citation) only where they can open markup, after a space or at the start, so dates and offsets stay readable.
+_JIRA_SPECIAL = re.compile(r"([\\\[\]{}|*_^~!#])|(?:(?<=\s)|^)([-+?])", re.M)
+
+
+def jira(text: object) -> str:
+    """A value inside a Jira wiki-markup body: links, macros ({html}, {code}), mentions and text effects escaped."""
+    return _JIRA_SPECIAL.sub(lambda m: "\\" + (m.group(1) or m.group(2)), str(text))
+
+
+def markdown_code(text: object) -> str:
+    """A CommonMark code span around `text` (one line) that no run of backticks inside it can close: the fence is
+    one backtick longer than the longest run inside, padded with spaces."""
+    raw = " ".join(str(text).splitlines()).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", raw)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {raw} {fence}" if longest or raw.startswith(" ") or raw.endswith(" ") else f"`{raw}`"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading `'`. Numbers stay."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+# The integrations whose text ir escapes values for, by name (`via:` in a playbook); others get values as given.
+FOR_INTEGRATION: dict[str, Callable[[object], str]] = {"slack": slack, "jira": jira}

@@ -1,0 +1,54 @@
+"""The incident's header checked against its events: the row in the incidents table (title, severity, status,
+opener, playbook) is a cache of what the hash-chained events say, so an edit to it shows; and the stored
+playbooks must hash to what the opening event recorded, so a resume never runs an edited playbook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ir.format.bundle import bundle_hash
+from ir.format.model import SEVERITIES
+from ir.store.records import Incident
+from ir.store.timeline import Event
+
+HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "role.assigned", "incident.closed"})
+
+
+def from_events(events: Iterable[Event]) -> dict[str, Any]:
+    """The header fields as the events set them (a field no event sets is absent)."""
+    out: dict[str, Any] = {}
+    for event in events:
+        if event.kind == "incident.opened":
+            out |= {"opened_by": event.actor, "status": "open", "playbook_hash": event.data.get("hash"),
+                    "playbook_id": event.data.get("playbook"), "playbook_version": event.data.get("version"),
+                    "severity": event.data.get("severity")}
+            out |= {"title": event.data["title"]} if "title" in event.data else {}
+        elif event.kind == "incident.updated" and "title" in event.data:
+            out["title"] = event.data["title"]
+        elif (event.kind in ("input.set", "role.assigned") and event.data.get("value") in SEVERITIES
+              and str(event.data.get("name")).partition(".")[2] == "severity"):  # an input or an answer
+            out["severity"] = event.data["value"]
+        elif event.kind == "incident.closed":
+            out["status"] = "closed"
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def header_problem(incident: Incident, events: Iterable[Event]) -> str | None:
+    """What in the incident's header differs from its events, or None."""
+    derived = from_events(events)
+    edited = [name for name, value in derived.items() if getattr(incident, name) != value]
+    if not edited:
+        return None
+    shown = "; ".join(f"{name} is {getattr(incident, name)!r}, the events say {derived[name]!r}" for name in edited)
+    return f"the incident's header was edited: {shown}"
+
+
+def playbook_problem(incident: Incident, stored: Mapping[str, bytes], events: Iterable[Event]) -> str | None:
+    """Whether the stored playbooks are the ones the incident opened with (the hash in its opening event)."""
+    opened = next((e.data.get("hash") for e in events if e.kind == "incident.opened"), None)
+    actual = bundle_hash(stored)
+    if actual == opened == incident.playbook_hash:
+        return None
+    return (f"the stored playbooks hash to {actual[:12]}…, the incident opened with {str(opened)[:12]}… "
+            f"(header: {incident.playbook_hash[:12]}…): a stored playbook was edited")

@@ -1,0 +1,90 @@
+"""A secret in every form it takes (the token, its start and end, `Basic base64(user:token)` at any alignment,
+Bearer, URL userinfo) is redacted in every message before it is stored or printed: the Jira test server echoes
+them in its error bodies, and no file under IR_HOME and no output holds any of them afterwards (issue 13)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from test_integrations import live, run_live  # noqa: F401 - the live playbook and its environment
+
+from ir.redact import redact
+
+from runs import incident_id
+
+TOKEN = "SENTINEL-jira-0042-f00dcafe"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def leaks(user: str) -> list[str]:
+    """Every form of the token a scan must not find: itself, its base64 (alone and with the user), its ends."""
+    basic = b64(f"{user}:{TOKEN}")
+    return [TOKEN, b64(TOKEN), basic, basic.rstrip("="), TOKEN[-8:], TOKEN[-12:], TOKEN[:10],
+            base64.urlsafe_b64encode(f"{user}:{TOKEN}".encode()).decode()]
+
+
+def echo(user: str) -> str:
+    """An error body as a careless proxy writes it: the request's headers and URL quoted back."""
+    return (f"bad credentials: Authorization: Basic {b64(f'{user}:{TOKEN}')}; retried with Bearer {TOKEN}; "
+            f"via https://{user}:{TOKEN}@proxy.example/rest; token ending …{TOKEN[-9:]}; "
+            f"trace {b64('x' + user + ':' + TOKEN + ' trailing')}")
+
+
+@pytest.mark.parametrize("text", [
+    f"Basic {b64('dana@example.com:' + TOKEN)}", f"Bearer {TOKEN}", f"https://dana:{TOKEN}@jira.example/",
+    f"blob {b64('ab' + TOKEN + 'cd')} end", f"…{TOKEN[-8:]}", f"{TOKEN[:12]}…", f"token={TOKEN}"])
+def test_every_form_of_a_secret_is_redacted(text):
+    out = redact(text, [TOKEN])
+    assert "[secret]" in out
+    assert not any(form in out for form in leaks("dana@example.com")), out
+
+
+def test_redacting_leaves_other_text_alone():
+    assert redact("Jira refused it (HTTP 400): Field 'due' is invalid", [TOKEN]) == \
+        "Jira refused it (HTTP 400): Field 'due' is invalid"
+
+
+def scan(root: Path, outputs: list[str], user: str) -> None:
+    written = [p.read_bytes() for p in root.rglob("*") if p.is_file()]
+    for form in leaks(user):
+        assert not any(form in text for text in outputs), form
+        assert not any(form.encode() in data for data in written), form
+
+
+def test_an_echoed_token_is_in_no_file_and_no_output(run_ir, live, jira_server, isolated):  # noqa: F811
+    jira_server.token = TOKEN
+    env = {**live, "JIRA_API_TOKEN": TOKEN}
+    jira_server.fail("POST /rest/api/2/issue/{issueIdOrKey}/comment", "error", error=echo(jira_server.user))
+    result = run_live(run_ir, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    incident = incident_id(result)
+    assert "jira is not working (Jira refused it (HTTP 400): bad credentials: Authorization: Basic [secret]" \
+        in result.stdout
+    outputs = [result.stdout, result.stderr]
+    jira_server.fail("GET /rest/api/2/project/{projectIdOrKey}", "error", error=echo(jira_server.user))
+    for args in (["flush", incident], ["timeline", incident], ["timeline", incident, "--json"], ["outbox", "--json"],
+                 ["status", incident], ["integrations", "check"], ["export", incident, "--format", "json"],
+                 ["export", incident, "--format", "html"], ["incidents", "--json"]):
+        done = run_ir(*args, env=env)
+        outputs += [done.stdout, done.stderr]
+    assert any("project IR: Jira refused it (HTTP 400): bad credentials: Authorization: Basic [secret]" in text
+               for text in outputs)
+    scan(isolated.parent, outputs, jira_server.user)
+
+
+def test_credentials_in_jira_url_are_refused_and_never_shown(run_ir, live, jira_server, isolated):  # noqa: F811
+    url = jira_server.url.replace("://", f"://{jira_server.user}:{TOKEN}@")
+    env = {**live, "JIRA_URL": url}
+    for args in (["integrations", "check"], ["run", "live", "--non-interactive"]):
+        result = run_ir(*args, env=env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "error: JIRA_URL holds credentials (user:password@ before the host); they are not used or shown" \
+            in result.stderr
+        assert "set JIRA_URL to the address alone" in result.stderr
+        scan(isolated.parent, [result.stdout, result.stderr], jira_server.user)
+    assert not jira_server.issues
