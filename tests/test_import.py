@@ -4,6 +4,7 @@ with its source; a file with one bad row changes nothing."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,9 @@ def test_one_incident_timesketch_export_imports_into_another(run_ir, incident, i
     result = run_ir("timeline", other, "--import", "a.jsonl", "--source", incident)
     assert result.returncode == 0, result.stderr
     source, copied = timeline(run_ir, incident), timeline(run_ir, other)[-len(timeline(run_ir, incident)):]
-    assert [e["occurred_at"] for e in copied] == [
-        e["occurred_at"].replace("Z", "000+00:00") for e in source]
+    # the same moments, written as ISO 8601 with an offset (a whole second has no fraction: 22:50:16+00:00)
+    assert [datetime.fromisoformat(e["occurred_at"]) for e in copied] == [
+        datetime.fromisoformat(e["occurred_at"]) for e in source]
+    assert all(e["occurred_at"].endswith("+00:00") for e in copied)
     assert copied[0]["data"]["fields"]["hash"] == source[0]["hash"]
     assert run_ir("verify", other).returncode == 0
