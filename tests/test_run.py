@@ -151,22 +151,48 @@ steps:
 
 def test_the_store_is_private(run_ir, demo):
     home = Path(os.environ["IR_HOME"])
-    home.mkdir(mode=0o755)  # made by someone else, open to all: ir closes it
     assert run_ir("run", "demo", "--dry-run", "--non-interactive").returncode == 0
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     for path in home.glob("ir.db*"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+def test_a_home_or_store_others_can_reach_is_refused_and_left_as_it_is(run_ir, demo, isolated):
+    """ir never changes the mode of a directory it did not make, and never uses a store others can reach."""
+    home = isolated / "shared"
+    home.mkdir(mode=0o755)
+    home.chmod(0o1777)  # like /tmp
+    result = run_ir("incidents", env={"IR_HOME": str(home)})
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1, "", f"error: cannot use {home} for ir's files: others can reach it (mode 1777)\n"
+               f"  fix: make it private with `chmod 700 {home}` (check what is in it first), or set IR_HOME to a "
+               "new directory\n")
+    assert stat.S_IMODE(home.stat().st_mode) == 0o1777 and list(home.iterdir()) == []
+    home.chmod(0o700)
+    planted = home / "ir.db"
+    planted.write_bytes(b"")
+    planted.chmod(0o666)  # pre-created, open to all
+    result = run_ir("incidents", env={"IR_HOME": str(home)})
+    assert (result.returncode, result.stderr) == (
+        1, f"error: the store file {planted} is not used: others can reach it (mode 0666)\n"
+           "  fix: move it aside and let ir make a new store (or restore yours from a backup)\n")
+    planted.unlink()
+    (home / "ir.db").symlink_to(isolated / "elsewhere.db")
+    result = run_ir("incidents", env={"IR_HOME": str(home)})
+    assert result.returncode == 1 and "is not used: a symbolic link" in result.stderr
+    assert not (isolated / "elsewhere.db").exists()
+
+
 def test_a_home_that_is_a_file_or_a_store_that_is_not_one_is_a_clear_error(run_ir, isolated):
     (isolated / "afile").write_text("not a directory")
     result = run_ir("incidents", env={"IR_HOME": "afile"})
     assert (result.returncode, result.stdout, result.stderr) == (
-        1, "", "error: cannot use afile for ir's files: File exists\n"
+        1, "", "error: cannot use afile for ir's files: not a directory\n"
                "  fix: set IR_HOME to a directory you can write to, or unset it\n")
-    (isolated / "junk").mkdir()
+    (isolated / "junk").mkdir(mode=0o700)
     junk = os.urandom(8192)
     (isolated / "junk" / "ir.db").write_bytes(junk)
+    (isolated / "junk" / "ir.db").chmod(0o600)
     result = run_ir("incidents", env={"IR_HOME": "junk"})
     assert (result.returncode, result.stdout, result.stderr) == (
         1, "", "error: the store junk/ir.db cannot be read: file is not a database\n"

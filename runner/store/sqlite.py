@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,21 @@ MIGRATIONS = [
 _INCIDENT_FIELDS = [f.name for f in fields(Incident)]
 
 
+def _check_private(path: Path) -> None:
+    """A store file that exists must be a regular file of ours that nobody else can read or write: a link, or a file
+    another user made (or left open to all), would hand them the incident's notes."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        why = ("a symbolic link" if stat.S_ISLNK(found.st_mode) else "not a regular file"
+               if not stat.S_ISREG(found.st_mode) else f"it belongs to another user (uid {found.st_uid})"
+               if found.st_uid != os.getuid() else f"others can reach it (mode {stat.S_IMODE(found.st_mode):04o})")
+        raise IrError(f"the store file {path} is not used: {why}",
+                      hint="move it aside and let ir make a new store (or restore yours from a backup)")
+
+
 def default_path() -> Path:
     return home() / "ir.db"
 
@@ -58,9 +74,11 @@ def default_path() -> Path:
 class SqliteStore:
     def __init__(self, path: Path | None = None):
         self.path = path or default_path()
+        for suffix in ("", "-wal", "-shm"):
+            _check_private(self.path.with_name(self.path.name + suffix))
         if not self.path.exists():
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
         old_umask = os.umask(0o077)  # the -wal and -shm files, too
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_MS / 1000,
