@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,14 +51,25 @@ class Event:
     hash: str = ""
 
     def canonical(self) -> bytes:
-        body = {k: v for k, v in asdict(self).items() if k != "hash"}
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(self.as_dict(hashed=False), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+
+    def digest(self) -> str:
+        """The hash this event should carry."""
+        return hashlib.sha256(self.canonical()).hexdigest()
 
     def sealed(self) -> Event:
-        return Event(**{**asdict(self), "hash": hashlib.sha256(self.canonical()).hexdigest()})
+        return replace(self, hash=self.digest())
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self, *, hashed: bool = True) -> dict[str, Any]:
+        """The fields, in order (`data` is the event's own dict, not a copy: dataclasses.asdict's deep copy cost
+        more than hashing the event)."""
+        out = {"incident": self.incident, "seq": self.seq, "kind": self.kind, "occurred_at": self.occurred_at,
+               "recorded_at": self.recorded_at, "actor": self.actor, "message": self.message, "phase": self.phase,
+               "step": self.step, "data": self.data, "prev_hash": self.prev_hash}
+        if hashed:
+            out["hash"] = self.hash
+        return out
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ def verify(events: Iterable[Event], head: tuple[str, int] | None = None) -> Brok
             return Broken(expected_seq, f"missing (found event {event.seq} next): events were removed or renumbered")
         if event.prev_hash != prev:
             return Broken(event.seq, "does not follow the event before it: an event was inserted or removed here")
-        if event.sealed().hash != event.hash:
+        if event.digest() != event.hash:
             return Broken(event.seq, "was altered after it was recorded (its hash does not match its content)")
         prev, expected_seq = event.hash, expected_seq + 1
     if head is not None and (prev, count) != head:
