@@ -26,8 +26,7 @@ def show_status(store: Store, incident_id: str, console: Console | None = None) 
     for phase, done, total in progress(playbook, states):
         table.add_row(phase, str(done), str(total))
     console.print(table)
-    milestones = [e for e in store.events(incident_id) if e.kind == "milestone"]
-    for event in milestones:
+    for event in store.events(incident_id, kinds=("milestone",)):
         console.print(f"milestone {event.message}: {event.occurred_at}")
     for late in overdue(playbook, states):
         console.print(f"[red]overdue:[/] {late}")
