@@ -26,6 +26,11 @@ KINDS = (
 )
 
 
+# JSON with sorted keys, no spaces, UTF-8 kept as such: what an event's hash is computed over. One encoder made once
+# (json.dumps with options makes a new one at every call, which costs as much as the encoding of a small event).
+canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -51,8 +56,7 @@ class Event:
     hash: str = ""
 
     def canonical(self) -> bytes:
-        return json.dumps(self.as_dict(hashed=False), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode()
+        return canonical_json(self.as_dict(hashed=False)).encode()
 
     def digest(self) -> str:
         """The hash this event should carry."""
@@ -95,8 +99,13 @@ def verify(events: Iterable[Event], head: tuple[str, int] | None = None) -> Brok
         if event.digest() != event.hash:
             return Broken(event.seq, "was altered after it was recorded (its hash does not match its content)")
         prev, expected_seq = event.hash, expected_seq + 1
-    if head is not None and (prev, count) != head:
-        return Broken(count + 1 if count < head[1] else count,
-                      f"the incident recorded {head[1]} events ending in {head[0][:12]}…, the timeline has {count} "
-                      f"ending in {prev[:12]}…: events were removed from the end or the head was changed")
-    return None
+    return ends_at(head, prev, count) if head is not None else None
+
+
+def ends_at(head: tuple[str, int], last: str, count: int) -> Broken | None:
+    """Whether a chain of `count` events whose last hash is `last` ends at the recorded `head` (hash, count)."""
+    if (last, count) == head:
+        return None
+    return Broken(count + 1 if count < head[1] else count,
+                  f"the incident recorded {head[1]} events ending in {head[0][:12]}…, the timeline has {count} "
+                  f"ending in {last[:12]}…: events were removed from the end or the head was changed")
