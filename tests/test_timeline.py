@@ -14,7 +14,7 @@ import pytest
 from ir.run.incidents import open_incident
 from ir.store.records import Draft
 from ir.store.sqlite import SqliteStore
-from ir.store.timeline import Event
+from ir.store.timeline import Event, seal
 
 from runs import DEMO
 
@@ -86,3 +86,11 @@ def test_status_lists_the_milestones(run_ir, events):
     assert result.returncode == 0, result.stderr
     shown = [text for text in result.stdout.splitlines() if text.startswith("milestone")]
     assert shown == [f"milestone detected: {events[2].occurred_at}", f"milestone contained: {events[5].occurred_at}"]
+
+
+def test_the_store_seals_an_event_as_the_chain_is_verified():
+    data = {"fields": {"host": "WS-042", "note": "naïve ☃ \"quoted\""}, "line": 2, "source": "edr.csv", "n": [1.5, None]}
+    event = Event("IR-1", 7, "imported", "2026-03-29T14:02:00-07:00", "2026-03-29T21:02:00.123Z", "Zoë", "x", None,
+                  "a/b", data, "f" * 64)
+    digest, text = seal(*event.as_dict(hashed=False).values())
+    assert digest == event.sealed().hash and json.loads(text) == data

@@ -17,7 +17,7 @@ from typing import Any
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
-from ir.store.timeline import GENESIS, Event, format_recorded, utc_now
+from ir.store.timeline import GENESIS, Event, format_recorded, seal, utc_now
 
 BUSY_MS = 10_000
 _UNDELIVERED = f"({', '.join(repr(status) for status in UNDELIVERED)})"  # for SQL: ('pending', 'sending', ...)
@@ -196,14 +196,16 @@ class SqliteStore:
         rows = []
         for draft in [drafts] if isinstance(drafts, Draft) else drafts:
             count += 1
-            event = Event(incident_id, count, draft.kind, draft.occurred_at or recorded, recorded, draft.actor,
-                          draft.message, draft.phase, draft.step, draft.data, head).sealed()
-            head = event.hash
-            rows.append((event.incident, event.seq, event.kind, event.occurred_at, event.recorded_at, event.actor,
-                         event.message, event.phase, event.step, _dumps(event.data), event.prev_hash, event.hash))
+            occurred = draft.occurred_at or recorded
+            digest, data = seal(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
+                                draft.phase, draft.step, draft.data, head)
+            rows.append((incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
+                         draft.step, data, head, digest))
+            head = digest
         self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         self.db.execute("UPDATE incidents SET head_hash = ?, event_count = ? WHERE id = ?", (head, count, incident_id))
-        return event
+        return Event(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
+                     draft.step, draft.data, rows[-1][10], head)
 
     def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
                limit: int | None = None) -> Iterator[Event]:

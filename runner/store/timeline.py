@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,7 +63,8 @@ class Event:
         return hashlib.sha256(self.canonical()).hexdigest()
 
     def sealed(self) -> Event:
-        return replace(self, hash=self.digest())
+        return Event(self.incident, self.seq, self.kind, self.occurred_at, self.recorded_at, self.actor, self.message,
+                     self.phase, self.step, self.data, self.prev_hash, self.digest())
 
     def as_dict(self, *, hashed: bool = True) -> dict[str, Any]:
         """The fields, in order (`data` is the event's own dict, not a copy: dataclasses.asdict's deep copy cost
@@ -74,6 +75,19 @@ class Event:
         if hashed:
             out["hash"] = self.hash
         return out
+
+
+def seal(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str, actor: str, message: str,
+         phase: str | None, step: str | None, data: dict[str, Any], prev_hash: str) -> tuple[str, str]:
+    """A new event's hash (what `Event(...).sealed()` gives it) and its data as canonical JSON, encoded once for
+    both: the store appends many events at a time and encoding is most of the cost. The canonical text is the
+    other fields' with `"data":...` spliced in after `actor`, the one key that sorts before it."""
+    text = canonical_json(data)
+    rest = canonical_json({"incident": incident, "seq": seq, "kind": kind, "occurred_at": occurred_at,
+                           "recorded_at": recorded_at, "actor": actor, "message": message, "phase": phase,
+                           "step": step, "prev_hash": prev_hash})
+    cut = len('{"actor":') + len(canonical_json(actor))
+    return hashlib.sha256(f'{rest[:cut]},"data":{text}{rest[cut:]}'.encode()).hexdigest(), text
 
 
 @dataclass(frozen=True)
