@@ -187,7 +187,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
            ) -> None:
     """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
     from ir.errors import UsageError
-    from ir.store.timeline import verify as check_chain
+    from ir.store.timeline import verify_links
 
     if (incident is None) == (file is None):
         raise UsageError("give an incident id or --file EXPORT.json (one of them)")
@@ -203,7 +203,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
     assert incident is not None
     store = open_store()
     found = store.incident(incident)
-    broken = check_chain(store.events(incident), head=(found.head_hash, found.event_count))
+    broken = verify_links(store.links(incident), head=(found.head_hash, found.event_count))
     if broken:
         print(f"{incident}: timeline does NOT verify: {broken}", file=sys.stderr)
         raise typer.Exit(EXIT_INVALID)

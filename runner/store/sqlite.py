@@ -17,7 +17,7 @@ from typing import Any
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
-from ir.store.timeline import GENESIS, Event, format_recorded, seal, utc_now
+from ir.store.timeline import GENESIS, Event, digest_of, format_recorded, seal, utc_now
 
 BUSY_MS = 10_000
 _UNDELIVERED = f"({', '.join(repr(status) for status in UNDELIVERED)})"  # for SQL: ('pending', 'sending', ...)
@@ -217,6 +217,16 @@ class SqliteStore:
         for row in cursor:
             yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], loads(row[9]),
                         row[10], row[11])
+
+    def links(self, incident_id: str) -> Iterator[tuple[int, str, str, str]]:
+        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? ORDER BY seq", (incident_id,))
+        for incident, seq, kind, occurred, recorded, actor, message, phase, step, data, prev, sealed in cursor:
+            # the data as stored: canonical JSON since issue 18
+            actual = digest_of(incident, seq, kind, occurred, recorded, actor, message, phase, step, data, prev)
+            if actual != sealed:  # stored in another form before, or altered: hash the data as read
+                actual = Event(incident, seq, kind, occurred, recorded, actor, message, phase, step, json.loads(data),
+                               prev, sealed).digest()
+            yield seq, prev, sealed, actual
 
     def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
         where, values = self._where(incident_id, kinds, since)

@@ -80,14 +80,20 @@ class Event:
 def seal(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str, actor: str, message: str,
          phase: str | None, step: str | None, data: dict[str, Any], prev_hash: str) -> tuple[str, str]:
     """A new event's hash (what `Event(...).sealed()` gives it) and its data as canonical JSON, encoded once for
-    both: the store appends many events at a time and encoding is most of the cost. The canonical text is the
-    other fields' with `"data":...` spliced in after `actor`, the one key that sorts before it."""
+    both: the store appends many events at a time and encoding is most of the cost."""
     text = canonical_json(data)
+    return digest_of(incident, seq, kind, occurred_at, recorded_at, actor, message, phase, step, text, prev_hash), text
+
+
+def digest_of(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str, actor: str, message: str,
+              phase: str | None, step: str | None, data_text: str, prev_hash: str) -> str:
+    """The hash of an event whose data is given as canonical JSON text: the canonical text of the other fields
+    with `"data":...` spliced in after `actor`, the one key that sorts before it."""
     rest = canonical_json({"incident": incident, "seq": seq, "kind": kind, "occurred_at": occurred_at,
                            "recorded_at": recorded_at, "actor": actor, "message": message, "phase": phase,
                            "step": step, "prev_hash": prev_hash})
     cut = len('{"actor":') + len(canonical_json(actor))
-    return hashlib.sha256(f'{rest[:cut]},"data":{text}{rest[cut:]}'.encode()).hexdigest(), text
+    return hashlib.sha256(f'{rest[:cut]},"data":{data_text}{rest[cut:]}'.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -103,16 +109,22 @@ class Broken:
 
 def verify(events: Iterable[Event], head: tuple[str, int] | None = None) -> Broken | None:
     """The first place where the chain breaks, or None. `head` is the (hash, count) the incident recorded."""
+    return verify_links(((e.seq, e.prev_hash, e.hash, e.digest()) for e in events), head)
+
+
+def verify_links(links: Iterable[tuple[int, str, str, str]], head: tuple[str, int] | None = None) -> Broken | None:
+    """`verify` over each event's (seq, prev_hash, hash, the hash its content gives), as a store can read them
+    without making Events."""
     prev, expected_seq, count = GENESIS, 1, 0
-    for event in events:
+    for seq, prev_hash, recorded, actual in links:
         count += 1
-        if event.seq != expected_seq:
-            return Broken(expected_seq, f"missing (found event {event.seq} next): events were removed or renumbered")
-        if event.prev_hash != prev:
-            return Broken(event.seq, "does not follow the event before it: an event was inserted or removed here")
-        if event.digest() != event.hash:
-            return Broken(event.seq, "was altered after it was recorded (its hash does not match its content)")
-        prev, expected_seq = event.hash, expected_seq + 1
+        if seq != expected_seq:
+            return Broken(expected_seq, f"missing (found event {seq} next): events were removed or renumbered")
+        if prev_hash != prev:
+            return Broken(seq, "does not follow the event before it: an event was inserted or removed here")
+        if actual != recorded:
+            return Broken(seq, "was altered after it was recorded (its hash does not match its content)")
+        prev, expected_seq = recorded, expected_seq + 1
     return ends_at(head, prev, count) if head is not None else None
 
 
