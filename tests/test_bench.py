@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = r"-?\d+(?:\.\d+)?"
+COUNT = r"\d[\d,]*"  # 1,337
 EXPORTED = ("markdown", "html", "json", "csv", "timesketch-jsonl", "timesketch-csv")
 
 # script, its tiny arguments, the lines its output must have (regular expressions, in order)
@@ -40,6 +41,21 @@ BENCHES = {
           for fmt in EXPORTED),
         rf"\| `ir verify --file` \(the JSON export\) \| {NUMBER} MiB, {NUMBER} s \| {NUMBER} MiB, {NUMBER} s \|  \|$",
         rf"\| `ir timeline --import` \(JSONL\) \| {NUMBER} MiB, {NUMBER} s \| {NUMBER} MiB, {NUMBER} s \|  \|$",
+    ]),
+    "large.py": (["--events", "300", "--rows", "50", "--steps", "10,20"], [
+        r"\| work \| wall clock \| CPU time, ratio to the bare loop \| budget \| peak memory \|$",
+        rf"\| `ir verify` \| {COUNT} events/s \| {COUNT} events/s, {NUMBER} \| >= 50k: (?:ok|OVER BUDGET) \| "
+        rf"{NUMBER} MiB \|$",
+        *(rf"\| `ir export --format {fmt}` \| {COUNT} events/s \| {COUNT} events/s, {NUMBER} \| \S.* \| "
+          rf"{NUMBER} MiB (?:ok|OVER) \|$" for fmt in ("json", "csv", "timesketch-jsonl", "timesketch-csv", "markdown",
+                                                     "html")),
+        rf"\| `ir verify --file` \| {COUNT} events/s \| {COUNT} events/s, {NUMBER} \| >= 50k: (?:ok|OVER BUDGET) \| "
+        rf"{NUMBER} MiB \|$",
+        rf"\| `ir timeline --import` \(50 CSV rows\) \| {COUNT} rows/s \| {COUNT} rows/s, {NUMBER} \| "
+        rf">= 30k: (?:ok|OVER BUDGET) \|",
+        rf"\| `ir status` \| {COUNT} ms \| {COUNT} ms \| - \| {NUMBER} MiB \|$",
+        rf"\| `ir timeline --kind milestone --limit 20` \| {COUNT} ms \| {COUNT} ms \| - \| {NUMBER} MiB \|$",
+        rf"dry run, in process, per step: 10 steps {NUMBER} ms, 20 steps {NUMBER} ms; largest / smallest {NUMBER}$",
     ]),
 }
 

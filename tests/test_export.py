@@ -544,3 +544,25 @@ def test_the_import_examples_in_the_docs_import(run_ir, isolated):
         (isolated / f"example.{kind}").write_text(text)
         result = run_ir("timeline", found, "--import", f"example.{kind}")
         assert result.returncode == 0, result.stderr
+
+
+def test_a_report_past_a_thousand_events_a_listing_lists_the_first_and_says_where_the_rest_are(run_ir, isolated):
+    store = SqliteStore()
+    try:
+        found = open_incident(store, "demo", "1.0.0", "Long", "low", {"demo": b"id: demo\n"}, "intake",
+                              actor="tester", live=True).id
+        store.record(found, [Draft("note", "tester", f"todo: look at host {n}" if n % 500 == 7 else f"note {n}",
+                                   occurred_at=f"2026-03-{29 - n % 2}T14:02:00+00:00") for n in range(1005)])
+    finally:
+        store.close()
+    report = export(run_ir, found, "markdown")
+    more = ("are not listed here (a listing shows at most 1000); the JSON and CSV exports have every event: "
+            f"`ir export {found} --format json`.")
+    # the opening and 1,005 notes: the timeline lists the 1,000 that happened first, the notes the first 1,000
+    assert f"\n6 more events {more}\n" in report and f"\n5 more notes {more}\n" in report
+    listed = report.split("## Timeline")[1].split("## Decisions")[0]
+    assert listed.count("| note: ") == 1000 and "| opened" not in listed
+    assert "| note: note 1003 |" in listed and "| note: note 994 |" in listed and "| note: note 996 |" not in listed
+    follow_ups = report.split("## Follow-up actions")[1].split("## Notes")[0]
+    assert [line for line in follow_ups.splitlines() if line] == ["- look at host 7", "- look at host 507"]
+    assert f'<p class="more">6 more events {more}</p>' in export(run_ir, found, "html")

@@ -121,6 +121,14 @@ def evidence(incident: IncidentArg, file: Annotated[Path, typer.Argument(help="T
 
 
 def timeline(incident: IncidentArg, as_json: JsonFlag = False,
+             since: Annotated[str | None, typer.Option(
+                 "--since", metavar="TIME", help="Only events recorded at or after TIME (2026-03-29 14:02, with an "
+                                                 "offset or a zone name; else IR_TZ's zone).")] = None,
+             kind: Annotated[list[str] | None, typer.Option(
+                 "--kind", metavar="KIND", help="Only events of this kind (milestone, note, decision, ...); "
+                                                "repeat it for several.")] = None,
+             limit: Annotated[int | None, typer.Option(
+                 "--limit", metavar="N", min=1, help="At most N events; says how many more there are.")] = None,
              import_: Annotated[Path | None, typer.Option(
                  "--import", metavar="FILE", help="Add the events of a CSV or JSONL file (an EDR export, notes "
                                                   "kept on paper); every row is checked first.")] = None,
@@ -131,6 +139,18 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
              as_: As = None) -> None:
     """Print an incident's timeline (--json: one JSON object per line, hashes included), or add events made
     elsewhere to it (--import)."""
+    from ir.errors import UsageError
+    from ir.store.timeline import KINDS, format_recorded
+    from ir.times import parse_time
+
+    kinds = tuple(dict.fromkeys(kind or ()))
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UsageError(f"--kind: no event kind {unknown[0]!r}; the kinds: {', '.join(KINDS)}")
+    try:
+        after = format_recorded(parse_time(since)) if since is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
     store = open_store()
     store.incident(incident)
     if import_ is not None:
@@ -141,15 +161,23 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
                                          tz=parse_zone(tz) if tz else None, actor=actor_name(as_))
         print(terminal(f"{incident}: {count} events imported from {import_} as events {first} to {last}"))
         return
-    events = store.events(incident)
-    if as_json:
-        for event in events:
-            sys.stdout.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
-        return
-    for e in events:
+    following = None
+    for n, e in enumerate(store.events(incident, kinds=kinds, since=after,
+                                       limit=None if limit is None else limit + 1)):
+        if n == limit:  # one more than shown: there are more
+            following = e
+            break
+        if as_json:
+            sys.stdout.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
+            continue
         when = e.recorded_at + (f" (happened {e.occurred_at})" if e.occurred_at != e.recorded_at else "")
         where = f" [{e.phase}/{e.step}]" if e.step else ""
         print(terminal(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip()))  # one event, one line
+    if following is not None:
+        more = store.count_events(incident, kinds=kinds, since=after) - (limit or 0)
+        sys.stdout.flush()
+        print(f"... {more} more event(s), from event {following.seq} (recorded {following.recorded_at}): raise "
+              f"--limit, or go on with --since {following.recorded_at}", file=sys.stderr if as_json else sys.stdout)
 
 
 def verify(incident: Annotated[str | None, typer.Argument(
@@ -158,8 +186,8 @@ def verify(incident: Annotated[str | None, typer.Argument(
                "--file", metavar="EXPORT.json", help="Check an export (`ir export --format json`) offline.")] = None
            ) -> None:
     """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
-    from ir.store.header import header_problem, playbook_problem
-    from ir.store.timeline import verify as check_chain
+    from ir.store.header import HEADER_KINDS, header_problem, playbook_problem
+    from ir.store.timeline import verify_links
 
     if (incident is None) == (file is None):
         raise UsageError("give an incident id or --file EXPORT.json (one of them)")
@@ -175,8 +203,8 @@ def verify(incident: Annotated[str | None, typer.Argument(
     assert incident is not None
     store = open_store()
     found = store.incident(incident)
-    events = list(store.events(incident))
-    broken = check_chain(events, head=(found.head_hash, found.event_count))
+    broken = verify_links(store.links(incident), head=(found.head_hash, found.event_count))
+    events = list(store.events(incident, kinds=tuple(sorted(HEADER_KINDS))))  # what the header derives from
     problem = (str(broken) if broken else None) or header_problem(found, events) \
         or playbook_problem(found, store.bundle(incident), events)
     if problem:

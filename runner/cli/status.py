@@ -28,8 +28,7 @@ def show_status(store: Store, incident_id: str, console: Console | None = None) 
     for phase, done, total in progress(playbook, states):
         table.add_row(escape(terminal(phase)), str(done), str(total))
     console.print(table)
-    milestones = [e for e in store.events(incident_id) if e.kind == "milestone"]
-    for event in milestones:
+    for event in store.events(incident_id, kinds=("milestone",)):
         console.print(terminal(f"milestone {event.message}: {event.occurred_at}"), markup=False)
     for late in overdue(playbook, states):
         console.print(f"[red]overdue:[/] {escape(terminal(late))}")

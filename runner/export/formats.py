@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from ir.export import html, markdown
 from ir.export.report import build
 from ir.sinks import csv_cell
 from ir.store.records import Incident, Store, events_to_head
-from ir.store.timeline import Event
+from ir.store.timeline import Event, canonical_json
 from ir.tabletop import aar
 from ir.times import EPOCH, moment
 
@@ -44,8 +43,7 @@ def _cells(row: list[Any], raw: bool) -> list[Any]:
     return row if raw else [csv_cell(cell) for cell in row]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_dumps = canonical_json
 
 
 def seal(head_hash: str, header: dict[str, Any]) -> str:
@@ -89,24 +87,26 @@ def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo, raw: bool = 
 def sketch_row(event: Event, tz: tzinfo, exercise: bool) -> dict[str, Any]:
     """A Timesketch line: message, datetime with its offset, timestamp_desc, integer microseconds, attributes
     (an exercise's every line says so)."""
-    occurred = moment(event.occurred_at)
+    occurred, data = moment(event.occurred_at), event.data
     where = f" {event.step}" if event.step else ""
     if event.kind == "imported":
-        description = str(event.data.get("timestamp_desc") or "Event Time")
+        description = str(data.get("timestamp_desc") or "Event Time")
     else:
-        description = "Event Recorded" if occurred == moment(event.recorded_at) else "Event Occurred"
-    return {"message": f"{event.kind}{where}: {event.message}" if event.message else f"{event.kind}{where}",
-            "datetime": occurred.astimezone(tz).isoformat(), "timestamp_desc": description,
-            "timestamp": (occurred - EPOCH) // timedelta(microseconds=1), "incident": event.incident,
-            "exercise": exercise, "seq": event.seq, "kind": event.kind, "actor": event.actor,
-            "phase": event.phase or "", "step": event.step or "",
-            **{name: _attribute(event.data.get(name)) for name in SKETCH_DATA},
-            "occurred_at": event.occurred_at, "recorded_at": event.recorded_at, "data": _dumps(event.data),
-            "hash": event.hash}
+        same = event.occurred_at == event.recorded_at or occurred == moment(event.recorded_at)
+        description = "Event Recorded" if same else "Event Occurred"
+    row = {"message": f"{event.kind}{where}: {event.message}" if event.message else f"{event.kind}{where}",
+           "datetime": occurred.astimezone(tz).isoformat(), "timestamp_desc": description,
+           "timestamp": (occurred - EPOCH) // _MICROSECOND, "incident": event.incident,
+           "exercise": exercise, "seq": event.seq, "kind": event.kind, "actor": event.actor,
+           "phase": event.phase or "", "step": event.step or ""}
+    for name in SKETCH_DATA:
+        value = data.get(name)
+        row[name] = value if isinstance(value, (str, int, float, bool)) else ""
+    row.update(occurred_at=event.occurred_at, recorded_at=event.recorded_at, data=_dumps(data), hash=event.hash)
+    return row
 
 
-def _attribute(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool)) else ""
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _sketch_jsonl(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:

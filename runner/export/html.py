@@ -15,7 +15,18 @@ from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from typing import TextIO
 
-from ir.export.report import MILESTONES, OUTCOMES, Entry, Report, chronological, headline, question, when_entry
+from ir.export.report import (
+    LISTINGS,
+    MILESTONES,
+    OUTCOMES,
+    Entry,
+    Report,
+    chronological,
+    headline,
+    omitted,
+    question,
+    when_entry,
+)
 from ir.format.model import PHASES
 from ir.times import duration, when, zone_name
 
@@ -221,6 +232,7 @@ def render(report: Report, out: TextIO, tz: tzinfo) -> None:
     for chunk in template.generate(report=report, i=report.incident, chart=chart(report, tz),
                                    timeline=chronological(report.timeline), zone=zone_name(tz),
                                    follow_ups=list(report.follow_ups()), milestones=MILESTONES, width=WIDTH, left=LEFT,
+                                   more={name: omitted(report, name) for name in LISTINGS},
                                    right=RIGHT,
                                    top=TOP, lane_height=LANE):
         out.write(chunk)

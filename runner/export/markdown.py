@@ -9,7 +9,17 @@ from datetime import tzinfo
 from typing import TextIO
 from urllib.parse import quote
 
-from ir.export.report import MILESTONES, Action, Entry, Report, chronological, headline, question, when_entry
+from ir.export.report import (
+    MILESTONES,
+    Action,
+    Entry,
+    Report,
+    chronological,
+    headline,
+    omitted,
+    question,
+    when_entry,
+)
 from ir.sinks import markdown_code
 from ir.times import duration, when, zone_name
 
@@ -39,6 +49,12 @@ def table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]], empty: str) 
     if not lines:
         return [empty, ""] if empty else []
     return [f"| {' | '.join(header)} |", f"|{'|'.join(' --- ' for _ in header)}|", *lines, ""]
+
+
+def more(report: Report, listing: str) -> list[str]:
+    """The line saying what a listing left out, if it did (ir's own words: not escaped)."""
+    said = omitted(report, listing)
+    return [said, ""] if said else []
 
 
 def render(report: Report, out: TextIO, tz: tzinfo) -> None:
@@ -109,7 +125,8 @@ def _timeline(report: Report, tz: tzinfo) -> list[str]:
     return ["## Timeline", "",
             "Everything but the routine events (steps starting and completing, checklist ticks, inputs), in the "
             "order it happened.", "",
-            *table(("#", "When", "Phase", "Step", "Event", "By"), rows, "No events."), *sources]
+            *table(("#", "When", "Phase", "Step", "Event", "By"), rows, "No events."), *more(report, "timeline"),
+            *sources]
 
 
 def _decisions(report: Report, tz: tzinfo) -> list[str]:
@@ -119,7 +136,8 @@ def _decisions(report: Report, tz: tzinfo) -> list[str]:
                 text(e.data.get("rationale") or "none given"), text(e.actor))
 
     return ["## Decisions", "", *table(("#", "When", "Step", "Question", "Choice", "Rationale", "By"),
-                                       map(row, report.decisions), "No decisions were recorded.")]
+                                       map(row, report.decisions), "No decisions were recorded."),
+            *more(report, "decisions")]
 
 
 def reference(action: Action) -> str:
@@ -137,7 +155,7 @@ def _integrations(report: Report, tz: tzinfo) -> list[str]:
             f"- **Ticket**: {code(i.ticket) if i.ticket else 'none'}",
             f"- **Channel**: {code(i.channel) if i.channel else 'none'}", "",
             *table(("#", "When", "Step", "Integration", "Action", "Outcome", "Reference"), rows,
-                   "No integration actions were requested.")]
+                   "No integration actions were requested."), *more(report, "actions")]
 
 
 def _evidence(report: Report, tz: tzinfo) -> list[str]:
@@ -147,14 +165,16 @@ def _evidence(report: Report, tz: tzinfo) -> list[str]:
                 f"{e.data.get('size', '?')} bytes", where, text(e.actor))
 
     return ["## Evidence", "", *table(("#", "When", "Description", "SHA-256", "Size", "File", "By"),
-                                      map(row, report.evidence), "No evidence was recorded.")]
+                                      map(row, report.evidence), "No evidence was recorded."),
+            *more(report, "evidence")]
 
 
 def _outcomes(report: Report, tz: tzinfo) -> list[str]:
     rows = ((str(e.seq), when_entry(e, tz), code(e.phase) if e.phase else "", code(e.step),
              e.kind.removeprefix("step."), text(e.message or "no reason given")) for e in report.outcomes)
     return ["## Skipped and failed steps", "", *table(("#", "When", "Phase", "Step", "Outcome", "Reason"), rows,
-                                                      "No step was skipped or failed.")]
+                                                      "No step was skipped or failed."),
+            *more(report, "outcomes")]
 
 
 def _follow_ups(report: Report) -> list[str]:
@@ -165,7 +185,8 @@ def _follow_ups(report: Report) -> list[str]:
 def _notes(report: Report, tz: tzinfo) -> list[str]:
     rows = ((str(e.seq), when_entry(e, tz), code(e.step) if e.step else "", text(e.message), text(e.actor))
             for e in report.notes)
-    return ["## Notes", "", *table(("#", "When", "Step", "Note", "By"), rows, "No notes were recorded.")]
+    return ["## Notes", "", *table(("#", "When", "Step", "Note", "By"), rows, "No notes were recorded."),
+            *more(report, "notes")]
 
 
 def _integrity(report: Report) -> list[str]:

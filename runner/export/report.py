@@ -3,11 +3,14 @@ them, participants and roles, decisions, integration actions, evidence, skipped 
 notes, imported events, and whether the hash chain verifies. `ir.export.markdown` and `ir.export.html` render it.
 
 The model keeps the events it shows (decisions, notes, evidence, ...) and only counts the others (step and
-checklist events, inputs), so its memory grows with what the report lists, not with the timeline.
+checklist events, inputs). Each listing keeps at most LISTED events (the timeline the earliest in the order they
+happened, the others the first recorded) and counts the rest, which the report says are in the JSON and CSV
+exports; what is left to do is kept whole. So its memory stays flat however long the timeline grows.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +28,9 @@ DURATIONS = (("time to declare", "declared"), ("time to contain", "contained"),
 FOLLOW_UP = re.compile(r"^\s*(?:follow[- ]?up|todo|action)\s*:\s*", re.I)
 OUTCOMES = {"integration.done": "done", "integration.failed": "failed", "integration.dry_run": "dry-run"}
 LINK_KEYS = ("url", "permalink", "link")
+LISTED = 1000  # events a listing keeps; past that it counts them and points to the JSON and CSV exports
+LISTINGS = {"timeline": "events", "decisions": "decisions", "evidence": "pieces of evidence",
+            "outcomes": "skipped or failed steps", "notes": "notes", "actions": "integration actions"}
 # Events that only move the run along: counted, not listed in the report's timeline.
 ROUTINE = frozenset({"step.started", "step.completed", "checklist.checked", "input.set", "role.assigned",
                      "integration.requested"})
@@ -121,7 +127,6 @@ class Report:
     phases: dict[str, Span] = field(default_factory=dict)  # "": events outside any phase; imported ones aside
     sources: dict[str, Span] = field(default_factory=dict)  # imported events, by source
     milestones: dict[str, Entry] = field(default_factory=dict)  # the first of each
-    timeline: list[Entry] = field(default_factory=list)  # every event but the routine ones
     decisions: list[Entry] = field(default_factory=list)
     evidence: list[Entry] = field(default_factory=list)
     outcomes: list[Entry] = field(default_factory=list)  # skipped and failed steps
@@ -129,6 +134,25 @@ class Report:
     actions_to_take: list[Entry] = field(default_factory=list)  # an exercise's corrective actions
     actions: dict[str, Action] = field(default_factory=dict)
     unfinished: dict[str, Entry] = field(default_factory=dict)  # steps started and not (yet) finished
+    # events of each listing not kept (timeline, decisions, evidence, outcomes, notes, actions)
+    left: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LISTINGS, 0))
+    failed: list[Entry] = field(default_factory=list)  # every failed step, listed or not
+    to_do: list[str] = field(default_factory=list)  # follow-up notes, listed or not
+    later: dict[str, Action] = field(default_factory=dict)  # actions past the listing, until their outcome
+    later_follow_ups: list[str] = field(default_factory=list)  # what those left to do
+    _earliest: list[tuple[float, int, Entry]] = field(default_factory=list)  # a heap: the timeline's LISTED
+
+    @property
+    def timeline(self) -> list[Entry]:
+        """The events but the routine ones: all of them, or the LISTED that happened first (`left["timeline"]`
+        says how many more), in the order they were recorded."""
+        return [entry for _, _, entry in sorted(self._earliest, key=lambda item: item[2].seq)]
+
+    def _listed(self, name: str, listing: list[Entry], entry: Entry) -> None:
+        if len(listing) < LISTED:
+            listing.append(entry)
+        else:
+            self.left[name] += 1
 
     def add(self, event: Event) -> None:
         entry = Entry.of(event)
@@ -140,7 +164,12 @@ class Report:
             self.participants.setdefault(entry.actor, Span()).add(entry.recorded)
             self.phases.setdefault(entry.phase or "", Span()).add(entry.occurred)
         if kind not in ROUTINE:
-            self.timeline.append(entry)
+            item = (-entry.occurred.timestamp(), -entry.seq, entry)  # the latest on top, to go first
+            if len(self._earliest) < LISTED:
+                heapq.heappush(self._earliest, item)
+            else:
+                self.left["timeline"] += 1
+                heapq.heappushpop(self._earliest, item)
         if kind == "incident.opened":
             self.opened = entry
         elif kind == "role.assigned":
@@ -150,11 +179,13 @@ class Report:
         elif kind == "incident.closed":
             self.milestones.setdefault("closed", entry)
         elif kind == "decision":
-            self.decisions.append(entry)
+            self._listed("decisions", self.decisions, entry)
         elif kind == "evidence":
-            self.evidence.append(entry)
+            self._listed("evidence", self.evidence, entry)
         elif kind == "note":
-            self.notes.append(entry)
+            self._listed("notes", self.notes, entry)
+            if FOLLOW_UP.match(entry.message):
+                self.to_do.append(FOLLOW_UP.sub("", entry.message, count=1))
         elif kind == "corrective_action":
             self.actions_to_take.append(entry)
         elif kind == "step.started" and entry.step:
@@ -162,11 +193,22 @@ class Report:
         elif kind in ("step.completed", "step.skipped", "step.failed") and entry.step:
             self.unfinished.pop(entry.step, None)
             if kind != "step.completed":
-                self.outcomes.append(entry)
+                self._listed("outcomes", self.outcomes, entry)
+            if kind == "step.failed":
+                self.failed.append(entry)
         elif kind == "integration.requested":
-            self.actions[data["key"]] = Action(data["key"], data["integration"], data["action"], entry)
+            action = Action(data["key"], data["integration"], data["action"], entry)
+            if len(self.actions) < LISTED or data["key"] in self.actions:
+                self.actions[data["key"]] = action
+            else:
+                self.left["actions"] += 1
+                self.later[data["key"]] = action
         elif kind in OUTCOMES and data.get("key") in self.actions:
             self.actions[data["key"]].outcome = entry
+        elif kind in OUTCOMES and data.get("key") in self.later:  # past the listing: only what is left to do
+            action = self.later.pop(data["key"])
+            action.outcome = entry
+            self.later_follow_ups += self._undone(action)
 
     def durations(self) -> Iterator[tuple[str, str, str, timedelta | None]]:
         """(what, from which milestone, to which, how long) for each measured duration; None: not reached."""
@@ -181,32 +223,37 @@ class Report:
         """What is left to do: failed steps, unfinished steps, the follow-up tasks opened, integration actions not
         carried out, notes that begin with `follow-up:`, `todo:` or `action:`, and an exercise's corrective
         actions (with their capability element, owner, start and due date)."""
-        for entry in self.outcomes:
-            if entry.kind == "step.failed":
-                yield f"step {entry.step} failed: {entry.message or 'no reason given'}"
+        for entry in self.failed:
+            yield f"step {entry.step} failed: {entry.message or 'no reason given'}"
         for path in self.unfinished:
             yield f"step {path} was started and not finished"
         if self.incident.cursor and self.incident.status == "closed":
             yield f"the incident was closed with the playbook still at step {self.incident.cursor}"
-        live = self.incident.mode == "live"
         for action in self.actions.values():
-            summary = action.requested.data.get("summary")
-            if action.action == "ticket.task" and summary and action.status in ("done", "dry-run"):
-                yield f"task: {summary}" + (f" ({action.ref['key']})" if action.ref.get("key") else
-                                            " (not opened: dry run)" if action.status == "dry-run" else "")
-            if action.status == "failed":
-                yield f"{action.integration} {action.action} ({action.key}) failed: {action.outcome.message}"  # type: ignore[union-attr]
-            elif action.status == "requested":
-                yield f"{action.integration} {action.action} ({action.key}) was requested, its outcome is unknown"
-            elif action.status == "dry-run" and live:
-                yield f"{action.integration} {action.action} ({action.key}) was not sent: do it by hand"
-        for note in self.notes:
-            if FOLLOW_UP.match(note.message):
-                yield FOLLOW_UP.sub("", note.message, count=1)
+            yield from self._undone(action)
+        yield from self.later_follow_ups
+        for action in self.later.values():
+            yield from self._undone(action)
+        yield from self.to_do
         for entry in self.actions_to_take:
             data = entry.data
             yield entry.message + (f" ({data['capability']})" if data.get("capability") else "") + "".join(
                 f", {k} {data[k]}" for k in ("owner", "start", "due") if data.get(k))
+
+    def _undone(self, action: Action) -> list[str]:
+        """What an integration action leaves to do: the task it opened, or doing it, when it was not done."""
+        out, live = [], self.incident.mode == "live"
+        summary = action.requested.data.get("summary")
+        if action.action == "ticket.task" and summary and action.status in ("done", "dry-run"):
+            out.append(f"task: {summary}" + (f" ({action.ref['key']})" if action.ref.get("key") else
+                                             " (not opened: dry run)" if action.status == "dry-run" else ""))
+        if action.status == "failed":
+            out.append(f"{action.integration} {action.action} ({action.key}) failed: {action.outcome.message}")  # type: ignore[union-attr]
+        elif action.status == "requested":
+            out.append(f"{action.integration} {action.action} ({action.key}) was requested, its outcome is unknown")
+        elif action.status == "dry-run" and live:
+            out.append(f"{action.integration} {action.action} ({action.key}) was not sent: do it by hand")
+        return out
 
 
 def build(incident: Incident, events: Iterable[Event]) -> Report:
@@ -223,6 +270,15 @@ def build(incident: Incident, events: Iterable[Event]) -> Report:
     for _ in stream:  # a broken chain stops the check, not the report
         pass
     return report
+
+
+def omitted(report: Report, listing: str) -> str | None:
+    """What a listing left out, when it did: how many, and where to find them."""
+    left = report.left[listing]
+    if not left:
+        return None
+    return (f"{left} more {LISTINGS[listing]} are not listed here (a listing shows at most {LISTED}); the JSON and "
+            f"CSV exports have every event: `ir export {report.incident.id} --format json`.")
 
 
 def chronological(entries: Iterable[Entry]) -> list[Entry]:

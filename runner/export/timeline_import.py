@@ -6,14 +6,16 @@ A file is CSV with a header row, or JSONL (one JSON object a line, as Timesketch
 `timestamp` (integer microseconds since the epoch). `timestamp_desc` and `actor` are kept as such; every other
 column goes into the event's `data.fields`. A time without a zone is refused unless a zone is given.
 
-Every row is checked before anything is written: a file with a bad row changes nothing. The file is read twice
-(check, then write), a row at a time, and written in batches, so large files take little memory.
+Every row is checked before anything is written: a file with a bad row changes nothing. The file is read once, a
+row at a time; the rows as checked go to a private temporary file, which is then read back and written to the
+timeline in batches, so large files take little memory.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -46,26 +48,33 @@ def import_file(store: Store, incident_id: str, path: Path, *, source: str | Non
     store.incident(incident_id)
     source = source or path.name
     problems, count = [], 0
-    for item in _rows(path, tz):
-        if isinstance(item, str):
-            problems.append(item)
-        count += 1
-    if problems:
-        shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
-        raise IrError(f"{path}: {len(problems)} bad row(s), nothing was imported:\n" + "\n".join(shown),
-                      hint="fix the rows listed and import the file again")
-    if not count:
-        raise IrError(f"{path}: no rows to import", hint="a CSV file needs a header row and at least one row")
-    drafts: list[Draft] = []
-    for item in _rows(path, tz):
-        if isinstance(item, str):  # the file changed since it was checked
-            raise IrError(f"{item} (the file changed while it was imported; nothing was imported)")
-        data = {"source": source, "line": item.line, "fields": item.fields}
-        if item.description:
-            data["timestamp_desc"] = item.description
-        drafts.append(Draft("imported", item.actor or actor, item.message, occurred_at=item.occurred, data=data))
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # private, and gone when closed
+        for item in _rows(path, tz):
+            if isinstance(item, str):
+                problems.append(item)
+            elif not problems:  # the rows as checked, for the second pass (cheaper to read than to check again)
+                spool.write(_line([item.line, item.occurred, item.message, item.actor, item.description,
+                                   item.fields]) + "\n")
+            count += 1
+        if problems:
+            shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
+            raise IrError(f"{path}: {len(problems)} bad row(s), nothing was imported:\n" + "\n".join(shown),
+                          hint="fix the rows listed and import the file again")
+        if not count:
+            raise IrError(f"{path}: no rows to import", hint="a CSV file needs a header row and at least one row")
+        spool.seek(0)
+        drafts: list[Draft] = []
+        for text in spool:
+            line, occurred, message, by, description, fields = json.loads(text)
+            data = {"source": source, "line": line, "fields": fields}
+            if description:
+                data["timestamp_desc"] = description
+            drafts.append(Draft("imported", by or actor, message, occurred_at=occurred, data=data))
     last = store.record(incident_id, drafts).seq  # one transaction: every row or none
-    return len(drafts), last - len(drafts) + 1, last
+    return count, last - count + 1, last
+
+
+_line = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _rows(path: Path, tz: tzinfo | None) -> Iterator[Row | str]:

@@ -3,8 +3,9 @@ event by event (ir.store.timeline.verify) against the head the export records, e
 incident, the incident's fields must match the seal in the head (ir.export.formats.seal), and the playbooks it
 carries must hash to what the incident opened with.
 
-The file is read twice, a member at a time and the events one by one (first for the head, then for the chain),
-so an export of any size is checked in little memory, whatever its layout or white space.
+The file is read once, a member at a time and the events one by one: the chain is checked as the events are read,
+and compared with the head (which follows them) at the end; so an export of any size is checked in little memory,
+whatever its layout or white space.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ir.errors import IrError
 from ir.export.formats import VERSION, seal
 from ir.store.header import HEADER_KINDS, header_problem
 from ir.store.records import Incident
-from ir.store.timeline import Event, verify
+from ir.store.timeline import GENESIS, Event, ends_at, verify
 
 CHUNK = 1 << 16
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -123,47 +124,55 @@ _EVENT_TYPES: dict[str, type | tuple[type, ...]] = {
 
 @dataclass
 class _Chain:
-    """The export's events as Events, noting the first one and any of another incident."""
+    """The export's events as Events, noting the first one, the last hash, how many, and the first of an incident
+    other than the first event's."""
 
     path: Path
-    incident: str
     first: Event | None = None
     stranger: Event | None = None
     header: list[Event] = field(default_factory=list)  # the events that set the incident's header fields
+    last: str = GENESIS
+    count: int = 0
 
     def events(self, items: Iterator[Any]) -> Iterator[Event]:
-        for number, item in enumerate(items, 1):
+        for item in items:
             try:
                 event = Event(**item)
             except TypeError as exc:
-                raise IrError(f"{self.path}: event {number} is not an event ({exc})", hint=_HINT) from None
+                raise IrError(f"{self.path}: event {self.count + 1} is not an event ({exc})", hint=_HINT) from None
             wrong = next((name for name, types in _EVENT_TYPES.items()
                           if not isinstance(getattr(event, name), types) or isinstance(getattr(event, name), bool)),
                          None)
             if wrong:
-                raise IrError(f"{self.path}: event {number} is not an event (its {wrong} is "
+                raise IrError(f"{self.path}: event {self.count + 1} is not an event (its {wrong} is "
                               f"{type(getattr(event, wrong)).__name__})", hint=_HINT)
-            self.first = self.first or event
             if event.kind in HEADER_KINDS:
                 self.header.append(event)
-            if event.incident != self.incident and self.stranger is None:
+            if self.first is None:
+                self.first = event
+            elif event.incident != self.first.incident and self.stranger is None:
                 self.stranger = event
+            self.last, self.count = event.hash, self.count + 1
             yield event
 
 
 def check_file(path: Path) -> Checked:
     from ir.format.bundle import bundle_hash  # with the playbook models: not needed to read the events
 
-    header = {}
-    with _reading(path) as members:
+    header: dict[str, Any] = {}
+    chain, broken = _Chain(path), None
+    with _reading(path) as members:  # one pass: the chain is checked as it is read, the head compared after it
         for name, value in members.items():
             if name == "events":
-                for _ in value:  # read for the members after them
+                if "format" in header:
+                    _format(path, header)
+                stream = chain.events(value)
+                broken = verify(stream)
+                for _ in stream:  # a broken chain stops the check; the members after the events are still read
                     pass
             else:
                 header[name] = value
-    if header.get("format") != VERSION:
-        raise IrError(f"{path}: not an ir export (format {header.get('format')!r}, expected {VERSION!r})", hint=_HINT)
+    _format(path, header)
     try:
         incident_id, recorded = str(header["incident"]["id"]), header["incident"]["playbook_hash"]
         head, count = header["head"]["hash"], header["head"]["count"]
@@ -174,13 +183,11 @@ def check_file(path: Path) -> Checked:
     except (KeyError, TypeError, AttributeError) as exc:
         raise IrError(f"{path}: not a complete ir export ({type(exc).__name__}: {exc})",
                       hint="validate it against runner/schemas/export.schema.json") from None
-    chain = _Chain(path, incident_id)
-    with _reading(path) as members:
-        events = next((value for name, value in members.items() if name == "events"), iter(()))
-        broken = verify(chain.events(events), head=(head, count))
+    broken = broken or ends_at((head, count), chain.last, chain.count)
     problem = str(broken) if broken else None
-    if problem is None and chain.stranger:
-        problem = f"event {chain.stranger.seq} belongs to {chain.stranger.incident}, the export is of {incident_id}"
+    stranger = chain.first if chain.first and chain.first.incident != incident_id else chain.stranger
+    if problem is None and stranger:
+        problem = f"event {stranger.seq} belongs to {stranger.incident}, the export is of {incident_id}"
     sealed = header["head"].get("incident")  # an optional member of ir-export/1: older exports have none
     if problem is None and sealed is not None and sealed != seal(head, header["incident"]):
         problem = "the incident's fields (title, severity, status...) were edited: they do not match head.incident"
@@ -195,6 +202,11 @@ def check_file(path: Path) -> Checked:
         problem = (f"the playbooks in the export hash to {actual[:12]}…, the incident opened with {str(opened)[:12]}… "
                    f"(header: {str(recorded)[:12]}…): a playbook was changed")
     return Checked(incident_id, count, head, problem)
+
+
+def _format(path: Path, header: dict[str, Any]) -> None:
+    if header.get("format") != VERSION:
+        raise IrError(f"{path}: not an ir export (format {header.get('format')!r}, expected {VERSION!r})", hint=_HINT)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ checklist items, integration actions) is kept and not asked for or sent again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -58,6 +58,19 @@ class IncidentRun:
         self.incident = self.store.incident(self.incident_id)
         self.steps = self.store.steps(self.incident_id)
         self.variables = self.store.variables(self.incident_id)
+        # What every step looks up, built once (rebuilding it per step made a run quadratic in its length): each
+        # playbook's step positions, decision labels and variable types; the template values of each scope, kept
+        # in step with `record`.
+        self._paths = [path for path, _ in self.bundle.paths()]
+        self._index = {pid: {s.id: n for n, s in enumerate(p.steps)} for pid, p in self.playbooks.items()}
+        self._labels = {pid: {(s.id, c.id): c.label for s in p.steps if isinstance(s, DecisionStep) for c in s.choices}
+                        for pid, p in self.playbooks.items()}
+        self._types = {pid: {f"inputs.{v.id}": v for v in p.inputs} | {
+            f"answers.{q.id}": q for s in p.steps if isinstance(s, PromptStep) for q in s.questions}
+            for pid, p in self.playbooks.items()}
+        self._scopes: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {}  # scope: (playbook id, values)
+        self._roles: dict[str, Any] = {}
+        self._values(self.variables)
 
     # the Run protocol, for responders, sessions and hooks ----------------------------------------------------
     def progress(self) -> list[tuple[str, int, int]]:
@@ -77,45 +90,48 @@ class IncidentRun:
         playbook, scope, phase = self.root, "", None
         *outer, last = path.split("/")
         for part in outer:
-            step = playbook.step(part)
+            step = playbook.steps[self._index[playbook.id][part]]
             assert isinstance(step, IncludeStep)
             playbook, scope, phase = self.playbooks[step.playbook], f"{scope}{part}/", phase or step.phase
-        index = next(i for i, s in enumerate(playbook.steps) if s.id == last)
+        index = self._index[playbook.id][last]
         return Place(path, scope.rstrip("/"), playbook, index, phase or playbook.steps[index].phase)
 
     def paths(self) -> list[str]:
         """Every step path of the incident's playbook, included playbooks' steps too."""
-        return [path for path, _ in self.bundle.paths()]
+        return list(self._paths)
 
     def state(self, place: Place) -> StepState:
         return self.steps.get(place.path) or StepState(place.path, "started")
 
     def context(self, place: Place | None) -> dict[str, Any]:
-        """The template context at `place` (None: the incident's own playbook, before its first step)."""
+        """The template context at `place` (None: the incident's own playbook, before its first step). Its values
+        are the run's own, kept up to date by `record`: templates read them, nothing changes them."""
         incident = self.incident
         playbook, scope = (place.playbook, place.scope) if place else (self.root, "")
-        prefix = f"{scope}/" if scope else ""
-        found: dict[str, dict[str, Any]] = {"inputs": {}, "answers": {}, "roles": {}}
-        types = {f"inputs.{v.id}": v for v in playbook.inputs} | {
-            f"answers.{q.id}": q for s in playbook.steps if isinstance(s, PromptStep) for q in s.questions}
-        for (var_scope, name), value in self.variables.items():
-            kind, _, key = name.partition(".")
-            if kind == "roles":
-                found["roles"][key] = templates.Live(value) if isinstance(value, str) else value  # mentions
-            elif var_scope == scope and name in types:
-                found[kind][key] = values.from_json(types[name], value)
-        labels = {(s.id, c.id): c.label for s in playbook.steps if isinstance(s, DecisionStep) for c in s.choices}
-        steps = {path[len(prefix):]: {"status": s.status, "decision": s.decision, "note": s.note,
-                                      "label": labels.get((path[len(prefix):], s.decision or "")),
-                                      "completed_at": s.finished_at}
-                 for path, s in self.steps.items()
-                 if path.startswith(prefix) and "/" not in path[len(prefix):]}
-        return {**found, "steps": steps, "now": utc_now(),
+        if scope not in self._scopes:
+            self._scopes[scope] = (playbook.id, {"inputs": {}, "answers": {}})
+            self._values({key: value for key, value in self.variables.items() if key[0] == scope})
+        found = self._scopes[scope][1]
+        return {**found, "roles": self._roles, "now": utc_now(),
+                "steps": _Steps(self.steps, f"{scope}/" if scope else "", self._labels[playbook.id]),
                 "incident": {"id": incident.id, "title": incident.title, "severity": incident.severity,
                              "status": incident.status, "exercise": incident.exercise,
                              "opened_at": incident.opened_at, "channel": incident.channel,
-                             "ticket": incident.ticket, "commander": found["roles"].get("commander")},
+                             "ticket": incident.ticket, "commander": self._roles.get("commander")},
                 "playbook": {"id": playbook.id, "title": playbook.title, "version": playbook.version}}
+
+    def _values(self, changed: Mapping[tuple[str, str], Any]) -> None:
+        """Bring the template values up to date with recorded variables: roles from any scope; a scope's inputs
+        and answers once a context of that scope was asked for (the types are its playbook's)."""
+        for (var_scope, name), value in changed.items():
+            kind, _, key = name.partition(".")
+            if kind == "roles":
+                self._roles[key] = templates.Live(value) if isinstance(value, str) else value  # mentions
+            elif var_scope in self._scopes:
+                pid, found = self._scopes[var_scope]
+                types = self._types[pid]
+                if name in types:
+                    found[kind][key] = values.from_json(types[name], value)
 
     def draft(self, kind: str, place: Place | None, message: str = "", data: dict[str, Any] | None = None,
               occurred_at: datetime | None = None) -> Draft:
@@ -131,6 +147,7 @@ class IncidentRun:
         self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also], change)
         self.steps.update((s.path, s) for s in change.steps)
         self.variables.update(change.variables)
+        self._values(change.variables)
         if change.incident:
             self.incident = replace(self.incident, **change.incident)
 
@@ -321,3 +338,25 @@ class IncidentRun:
                 return None, finished
             place, target = self.place(place.scope), None
             finished.append(place)
+
+
+class _Steps(Mapping[str, dict[str, Any]]):
+    """A context's `steps`: the steps of one scope that have a state, each made when a template reads it (making
+    them all for every template made a run quadratic in its length)."""
+
+    def __init__(self, states: Mapping[str, StepState], prefix: str, labels: Mapping[tuple[str, str], str]):
+        self.states, self.prefix, self.labels = states, prefix, labels
+
+    def __getitem__(self, step_id: str) -> dict[str, Any]:
+        state = None if "/" in step_id else self.states.get(self.prefix + step_id)
+        if state is None:
+            raise KeyError(step_id)
+        return {"status": state.status, "decision": state.decision, "note": state.note,
+                "label": self.labels.get((step_id, state.decision or "")), "completed_at": state.finished_at}
+
+    def __iter__(self) -> Iterator[str]:
+        return (path[len(self.prefix):] for path in list(self.states)
+                if path.startswith(self.prefix) and "/" not in path[len(self.prefix):])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -101,7 +101,17 @@ class Store(Protocol):
     def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
         """Append the event(s) and apply the change atomically; returns the last event."""
 
-    def events(self, incident_id: str) -> Iterator[Event]: ...
+    def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
+               limit: int | None = None) -> Iterator[Event]:
+        """The incident's events in order; only those of `kinds` (when given), recorded at or after `since` (UTC,
+        as `format_recorded` writes it), the first `limit` of them."""
+
+    def links(self, incident_id: str) -> Iterator[tuple[int, str, str, str]]:
+        """Each event's (seq, prev_hash, hash, the hash its content gives), in order: what `ir verify` checks
+        (`ir.store.timeline.verify_links`), read without making Events."""
+
+    def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
+        """How many events `events` would give without a limit."""
 
     def steps(self, incident_id: str) -> dict[str, StepState]: ...
 

@@ -18,7 +18,7 @@ from typing import Any
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
-from ir.store.timeline import GENESIS, Event, format_recorded, utc_now
+from ir.store.timeline import GENESIS, Event, digest_of, format_recorded, seal, utc_now
 
 BUSY_MS = 10_000
 MAX_MESSAGE = 100_000  # characters in one event's message
@@ -48,6 +48,8 @@ MIGRATIONS = [
         updated_at TEXT NOT NULL);
     CREATE INDEX outbox_incident ON outbox (incident, status);
     """,
+    # `ir status` reads the milestones and `ir timeline --kind` its kinds without a pass over every event
+    "CREATE INDEX events_kind ON events (incident, kind, seq)",
 ]
 _INCIDENT_FIELDS = [f.name for f in fields(Incident)]
 
@@ -192,8 +194,7 @@ class SqliteStore:
             return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else list(drafts), change)
 
     def _apply(self, incident_id: str, drafts: list[Draft], change: Change | None) -> Event:
-        for draft in drafts:
-            event = self._append(incident_id, draft)
+        event = self._append(incident_id, drafts)
         change = change or Change()
         if change.incident:
             self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in change.incident)} WHERE id = ?",
@@ -206,27 +207,63 @@ class SqliteStore:
                              for (scope, name), value in change.variables.items()])
         return event
 
-    def _append(self, incident_id: str, draft: Draft) -> Event:
-        if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not in the chain
-            raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most {MAX_MESSAGE} are "
-                          "recorded", hint="shorten it, or record the text as a file with `ir evidence`")
+    def _append(self, incident_id: str, drafts: Draft | list[Draft]) -> Event:
+        """Chain the drafts onto the incident's head, insert them together and move the head once."""
         head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
                                       (incident_id,)).fetchone()
         recorded = format_recorded(utc_now())
-        event = Event(incident_id, count + 1, draft.kind, draft.occurred_at or recorded, recorded, draft.actor,
-                      draft.message, draft.phase, draft.step, draft.data, head).sealed()
-        self.db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (event.incident, event.seq, event.kind, event.occurred_at, event.recorded_at, event.actor,
-                         event.message, event.phase, event.step, _dumps(event.data), event.prev_hash, event.hash))
-        self.db.execute("UPDATE incidents SET head_hash = ?, event_count = ? WHERE id = ?",
-                        (event.hash, event.seq, incident_id))
-        return event
+        rows = []
+        for draft in [drafts] if isinstance(drafts, Draft) else drafts:
+            if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not in the chain
+                raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most {MAX_MESSAGE} "
+                              "are recorded", hint="shorten it, or record the text as a file with `ir evidence`")
+            count += 1
+            occurred = draft.occurred_at or recorded
+            digest, data = seal(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
+                                draft.phase, draft.step, draft.data, head)
+            rows.append((incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
+                         draft.step, data, head, digest))
+            head = digest
+        self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.execute("UPDATE incidents SET head_hash = ?, event_count = ? WHERE id = ?", (head, count, incident_id))
+        return Event(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
+                     draft.step, draft.data, rows[-1][10], head)
 
-    def events(self, incident_id: str) -> Iterator[Event]:
-        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? ORDER BY seq", (incident_id,))
+    def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
+               limit: int | None = None) -> Iterator[Event]:
+        where, values = self._where(incident_id, kinds, since)
+        cursor = self.db.execute(f"SELECT * FROM events WHERE {where} ORDER BY seq"
+                                 + (" LIMIT ?" if limit is not None else ""),
+                                 [*values, limit] if limit is not None else values)
+        loads = json.loads
         for row in cursor:
-            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], json.loads(row[9]),
+            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], loads(row[9]),
                         row[10], row[11])
+
+    def links(self, incident_id: str) -> Iterator[tuple[int, str, str, str]]:
+        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? ORDER BY seq", (incident_id,))
+        for incident, seq, kind, occurred, recorded, actor, message, phase, step, data, prev, sealed in cursor:
+            # the data as stored: canonical JSON since issue 18
+            actual = digest_of(incident, seq, kind, occurred, recorded, actor, message, phase, step, data, prev)
+            if actual != sealed:  # stored in another form before, or altered: hash the data as read
+                actual = Event(incident, seq, kind, occurred, recorded, actor, message, phase, step, json.loads(data),
+                               prev, sealed).digest()
+            yield seq, prev, sealed, actual
+
+    def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
+        where, values = self._where(incident_id, kinds, since)
+        return int(self.db.execute(f"SELECT count(*) FROM events WHERE {where}", values).fetchone()[0])
+
+    @staticmethod
+    def _where(incident_id: str, kinds: Sequence[str], since: str | None) -> tuple[str, list[Any]]:
+        where, values = ["incident = ?"], [incident_id]
+        if kinds:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            values += kinds
+        if since is not None:  # recorded_at is UTC text of one width (format_recorded): it sorts as time does
+            where.append("recorded_at >= ?")
+            values.append(since)
+        return " AND ".join(where), values
 
     def steps(self, incident_id: str) -> dict[str, StepState]:
         rows = self.db.execute("SELECT path, status, started_at, finished_at, decision, note, checked FROM steps "
@@ -290,8 +327,7 @@ class _Transaction:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+_dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode  # one encoder, made once
 
 
 def _incident(row: tuple[Any, ...]) -> Incident:

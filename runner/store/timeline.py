@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,11 @@ KINDS = (
     "integration.requested", "integration.done", "integration.failed", "integration.dry_run",
     "imported", "inject", "observation", "hotwash", "corrective_action",
 )
+
+
+# JSON with sorted keys, no spaces, UTF-8 kept as such: what an event's hash is computed over. One encoder made once
+# (json.dumps with options makes a new one at every call, which costs as much as the encoding of a small event).
+canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def utc_now() -> datetime:
@@ -51,14 +56,44 @@ class Event:
     hash: str = ""
 
     def canonical(self) -> bytes:
-        body = {k: v for k, v in asdict(self).items() if k != "hash"}
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return canonical_json(self.as_dict(hashed=False)).encode()
+
+    def digest(self) -> str:
+        """The hash this event should carry."""
+        return hashlib.sha256(self.canonical()).hexdigest()
 
     def sealed(self) -> Event:
-        return Event(**{**asdict(self), "hash": hashlib.sha256(self.canonical()).hexdigest()})
+        return Event(self.incident, self.seq, self.kind, self.occurred_at, self.recorded_at, self.actor, self.message,
+                     self.phase, self.step, self.data, self.prev_hash, self.digest())
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self, *, hashed: bool = True) -> dict[str, Any]:
+        """The fields, in order (`data` is the event's own dict, not a copy: dataclasses.asdict's deep copy cost
+        more than hashing the event)."""
+        out = {"incident": self.incident, "seq": self.seq, "kind": self.kind, "occurred_at": self.occurred_at,
+               "recorded_at": self.recorded_at, "actor": self.actor, "message": self.message, "phase": self.phase,
+               "step": self.step, "data": self.data, "prev_hash": self.prev_hash}
+        if hashed:
+            out["hash"] = self.hash
+        return out
+
+
+def seal(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str, actor: str, message: str,
+         phase: str | None, step: str | None, data: dict[str, Any], prev_hash: str) -> tuple[str, str]:
+    """A new event's hash (what `Event(...).sealed()` gives it) and its data as canonical JSON, encoded once for
+    both: the store appends many events at a time and encoding is most of the cost."""
+    text = canonical_json(data)
+    return digest_of(incident, seq, kind, occurred_at, recorded_at, actor, message, phase, step, text, prev_hash), text
+
+
+def digest_of(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str, actor: str, message: str,
+              phase: str | None, step: str | None, data_text: str, prev_hash: str) -> str:
+    """The hash of an event whose data is given as canonical JSON text: the canonical text of the other fields
+    with `"data":...` spliced in after `actor`, the one key that sorts before it."""
+    rest = canonical_json({"incident": incident, "seq": seq, "kind": kind, "occurred_at": occurred_at,
+                           "recorded_at": recorded_at, "actor": actor, "message": message, "phase": phase,
+                           "step": step, "prev_hash": prev_hash})
+    cut = len('{"actor":') + len(canonical_json(actor))
+    return hashlib.sha256(f'{rest[:cut]},"data":{data_text}{rest[cut:]}'.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -74,18 +109,29 @@ class Broken:
 
 def verify(events: Iterable[Event], head: tuple[str, int] | None = None) -> Broken | None:
     """The first place where the chain breaks, or None. `head` is the (hash, count) the incident recorded."""
+    return verify_links(((e.seq, e.prev_hash, e.hash, e.digest()) for e in events), head)
+
+
+def verify_links(links: Iterable[tuple[int, str, str, str]], head: tuple[str, int] | None = None) -> Broken | None:
+    """`verify` over each event's (seq, prev_hash, hash, the hash its content gives), as a store can read them
+    without making Events."""
     prev, expected_seq, count = GENESIS, 1, 0
-    for event in events:
+    for seq, prev_hash, recorded, actual in links:
         count += 1
-        if event.seq != expected_seq:
-            return Broken(expected_seq, f"missing (found event {event.seq} next): events were removed or renumbered")
-        if event.prev_hash != prev:
-            return Broken(event.seq, "does not follow the event before it: an event was inserted or removed here")
-        if event.sealed().hash != event.hash:
-            return Broken(event.seq, "was altered after it was recorded (its hash does not match its content)")
-        prev, expected_seq = event.hash, expected_seq + 1
-    if head is not None and (prev, count) != head:
-        return Broken(count + 1 if count < head[1] else count,
-                      f"the incident recorded {head[1]} events ending in {head[0][:12]}…, the timeline has {count} "
-                      f"ending in {prev[:12]}…: events were removed from the end or the head was changed")
-    return None
+        if seq != expected_seq:
+            return Broken(expected_seq, f"missing (found event {seq} next): events were removed or renumbered")
+        if prev_hash != prev:
+            return Broken(seq, "does not follow the event before it: an event was inserted or removed here")
+        if actual != recorded:
+            return Broken(seq, "was altered after it was recorded (its hash does not match its content)")
+        prev, expected_seq = recorded, expected_seq + 1
+    return ends_at(head, prev, count) if head is not None else None
+
+
+def ends_at(head: tuple[str, int], last: str, count: int) -> Broken | None:
+    """Whether a chain of `count` events whose last hash is `last` ends at the recorded `head` (hash, count)."""
+    if (last, count) == head:
+        return None
+    return Broken(count + 1 if count < head[1] else count,
+                  f"the incident recorded {head[1]} events ending in {head[0][:12]}…, the timeline has {count} "
+                  f"ending in {last[:12]}…: events were removed from the end or the head was changed")
