@@ -101,7 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         home = folder / "home"
-        home.mkdir()
+        home.mkdir(mode=0o700)  # ir uses only a private home
         began = time.perf_counter()
         small, large = incident(home / "ir.db", args.small), incident(home / "ir.db", args.events)
         print(f"wrote {args.small + args.events} events in {time.perf_counter() - began:.1f} s", file=sys.stderr)

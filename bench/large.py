@@ -114,7 +114,7 @@ def per_step(folder: Path, steps: int) -> float:
     path = folder / f"steps-{steps}.yaml"
     path.write_text(playbook(steps))
     home = folder / f"home-{steps}"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # ir uses only a private home
     os.environ["IR_HOME"] = str(home)
     bundle = Catalog(capabilities).bundle(str(path))
     store = SqliteStore(home / "ir.db")
@@ -159,7 +159,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         home = folder / "home"
-        home.mkdir()
+        home.mkdir(mode=0o700)  # ir uses only a private home
         began = time.perf_counter()
         found = incident(home / "ir.db", args.events)
         print(f"wrote {args.events} events in {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)

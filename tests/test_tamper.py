@@ -132,3 +132,20 @@ def test_a_malformed_export_is_a_clear_error_not_a_bug(run_ir, paused, tmp_path,
     result = run_ir("verify", "--file", str(path))
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith(f"error: {path}: {said}"), result.stderr
+
+
+def test_the_header_follows_the_severity_only_where_the_run_changes_it():
+    """The incident's own severity input, and a prompt's answer, change the incident's severity; an included
+    playbook's input named severity does not (the run keeps it in the include's scope), so verify must not read
+    it as one (it did: a cloud-credential run including data-breach failed to verify)."""
+    from ir.store.header import from_events
+    from ir.store.timeline import Event
+
+    def setting(name: str, scope: str, value: str) -> Event:
+        return Event("IR-1", 1, "input.set", "t", "t", "tester", "", None, None,
+                     {"name": name, "scope": scope, "value": value})
+
+    assert from_events([setting("inputs.severity", "", "critical"),
+                        setting("inputs.severity", "breach", "high")])["severity"] == "critical"
+    assert from_events([setting("inputs.severity", "", "critical"),
+                        setting("answers.severity", "breach", "low")])["severity"] == "low"

@@ -27,7 +27,9 @@ def from_events(events: Iterable[Event]) -> dict[str, Any]:
         elif event.kind == "incident.updated" and "title" in event.data:
             out["title"] = event.data["title"]
         elif (event.kind in ("input.set", "role.assigned") and event.data.get("value") in SEVERITIES
-              and str(event.data.get("name")).partition(".")[2] == "severity"):  # an input or an answer
+              and str(event.data.get("name")).partition(".")[2] == "severity"
+              and not (str(event.data.get("name")).startswith("inputs.") and event.data.get("scope"))):
+            # the incident's own input, a role or an answer set it; an included playbook's input does not
             out["severity"] = event.data["value"]
         elif event.kind == "incident.closed":
             out["status"] = "closed"
