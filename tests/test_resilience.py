@@ -13,6 +13,7 @@ import select
 import sqlite3
 import stat
 import subprocess
+import sys
 import termios
 import threading
 import time
@@ -365,3 +366,40 @@ def test_a_bug_in_background_delivery_reaches_the_one_handler(run_ir, write_play
     assert result.stderr.endswith(f"this is a bug in ir; the traceback is in {log}\n")
     assert "Playbook finished" not in result.stdout
     assert "Traceback" in log.read_text() and stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_evidence_is_hashed_from_the_bytes_it_keeps_and_a_link_records_both_paths(run_ir, finished, isolated):
+    artefact = isolated / "memory.raw"
+    artefact.write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # more than one read of the copy loop
+    (isolated / "latest.raw").symlink_to(artefact)
+    result = run_ir("evidence", finished, "latest.raw", "--copy")
+    assert result.returncode == 0, result.stderr
+    data = timeline(run_ir, finished)[-1]["data"]
+    assert data["path"] == str(isolated / "latest.raw") and data["link_to"] == str(artefact)
+    assert data["sha256"] == hashlib.sha256(Path(data["copy"]).read_bytes()).hexdigest()
+    assert data["sha256"] == hashlib.sha256(artefact.read_bytes()).hexdigest() and data["size"] == 3145745
+    assert [p.name for p in Path(data["copy"]).parent.iterdir()] == [Path(data["copy"]).name]  # no spool left
+
+
+def test_evidence_still_being_written_is_refused_and_nothing_is_kept(run_ir, finished, isolated):
+    growing = isolated / "capture.pcap"
+    with growing.open("wb") as f:
+        f.truncate(32 * 1024 * 1024)  # sparse: quick to read, long enough for appends to land meanwhile
+    writer = subprocess.Popen([sys.executable, "-c", (  # 1 KiB a millisecond, for 10 s at most: bounded
+        "import time\n"
+        "end = time.time() + 10\n"
+        f"with open({str(growing)!r}, 'ab', buffering=0) as f:\n"
+        "    while time.time() < end:\n"
+        "        f.write(b'x' * 1024)\n"
+        "        time.sleep(0.001)\n")])
+    try:
+        time.sleep(0.3)
+        result = run_ir("evidence", finished, "capture.pcap", "--copy")
+    finally:
+        writer.kill()
+        writer.wait()
+    assert result.returncode == 1
+    assert "the file changed while it was read" in result.stderr and "nothing was recorded" in result.stderr
+    assert len(timeline(run_ir, finished)) == 32
+    kept = Path(os.environ["IR_HOME"]) / "evidence" / finished
+    assert not kept.exists() or list(kept.iterdir()) == []

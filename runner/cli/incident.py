@@ -114,7 +114,7 @@ def evidence(incident: IncidentArg, file: Annotated[Path, typer.Argument(help="T
 
     store = open_store()
     store.incident(incident)
-    record = custody.describe(file, incident, copy=copy)
+    record = custody.custody_record(file, incident, copy=copy)
     event = store.record(incident, Draft("evidence", actor_name(as_), description or file.name,
                                          occurred_at=when(at), data=record))
     print(f"{incident}: evidence {record['sha256']} ({record['size']} bytes) recorded as event {event.seq}")

@@ -172,7 +172,7 @@ class Terminal:
         if path:
             copy = self.read("  keep a private copy in the incident store? [y/N] >").lower() in ("y", "yes")
             try:
-                record = evidence.describe(Path(path), session.incident_id, copy=copy)
+                record = evidence.custody_record(Path(path), session.incident_id, copy=copy)
             except IrError as exc:  # a missing or unreadable file: say so and stay at the step
                 self.console.print(f"  [red]{_shown(str(exc))}[/]")
                 return
