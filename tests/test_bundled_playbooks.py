@@ -24,6 +24,7 @@ import yaml
 from ir.format.catalog import Catalog
 from ir.format.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketStep
 from ir.integrations.registry import capabilities
+from ir.store.sqlite import SqliteStore
 
 from conftest import BUNDLED_SCENARIOS, IR, ISOLATED_PREFIXES, isolated_environment
 from runs import incident_id, timeline
@@ -98,13 +99,20 @@ def _ir(root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 def _run(root: Path, file: Path) -> dict[str, Any]:
-    """One answers file run in dry-run, its timeline and `ir verify`, as JSON data."""
+    """One answers file run in dry-run, its timeline and `ir verify`, as JSON data. The timeline is read from the
+    store in process (what `ir timeline --json` prints, one process less per file); the run and the verify are the
+    real CLI."""
     ir = _ir(root)
     result = ir("run", _playbook(file), "--dry-run", "--non-interactive", "--answers", str(file))
     if result.returncode != 0:
         return {"result": vars(result), "events": [], "verify": None}
     incident = incident_id(result)
-    return {"result": vars(result), "events": timeline(ir, incident), "verify": vars(ir("verify", incident))}
+    store = SqliteStore(root / "home" / ".ir" / "ir.db")
+    try:
+        events = [json.loads(json.dumps(event.as_dict(), ensure_ascii=False)) for event in store.events(incident)]
+    finally:
+        store.close()
+    return {"result": vars(result), "events": events, "verify": vars(ir("verify", incident))}
 
 
 class Runs:
