@@ -266,7 +266,7 @@ class SlackConnection:
         ticket = target.refs.get("ticket.create")
         lines = [f"*{sinks.slack(incident['title'])}* ({incident['id']})",
                  f"Severity: *{incident['severity']}*  ·  Phase: *{item.payload.get('phase', '?')}*  ·  "
-                 f"Commander: {incident.get('commander') or 'unassigned'}  ·  Ticket: "
+                 f"Commander: {sinks.slack_person(incident.get('commander') or 'unassigned')}  ·  Ticket: "
                  + (f"<{ticket['url']}|{ticket['key']}>" if ticket else "none yet")]
         if item.payload.get("message"):
             lines.append(item.payload["message"])

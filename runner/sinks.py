@@ -16,8 +16,10 @@ from collections.abc import Callable
 
 # C0 controls, DEL, C1 controls (0x9b is a one-byte CSI), and the Unicode bidi overrides and isolates that make
 # text read differently than it is stored. Tab is kept (it cannot move the cursor back).
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_KEEP_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, the line and paragraph separators, and the bidirectional marks and overrides (Unicode UAX #9)
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_KEEP_NEWLINE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -31,6 +33,14 @@ def terminal(text: object, *, one_line: bool = True) -> str:
     """Text safe to print: every control character shown as an escape. `one_line=False` keeps newlines (for
     Markdown instructions and multi-line messages) but still shows a carriage return."""
     return (_CONTROL if one_line else _CONTROL_KEEP_NEWLINE).sub(_visible, str(text))
+
+
+MENTION = re.compile(r"<@[UW][A-Z0-9]{2,}>")  # a Slack user mention: the one form a role holder stays live in
+
+
+def slack_person(who: object) -> str:
+    """A role holder in Slack text: a user mention stays live, any other text is escaped like the rest."""
+    return who if isinstance(who, str) and MENTION.fullmatch(who) else slack(who)
 
 
 def slack(text: object) -> str:

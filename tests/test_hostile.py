@@ -252,3 +252,37 @@ def test_csv_exports_neutralise_formulas_unless_raw(run_ir, hostile_incident):
     raw = list(csv.DictReader(io.StringIO(run_ir("export", incident, "--format", "csv", "--raw").stdout)))
     messages = [row["message"] for row in raw]
     assert messages[messages.index(formula):][:5] == [formula, "+1", "-1", "@SUM(A1)", "\tx"]
+
+
+def test_the_terminal_sink_shows_line_separators_and_bidi_marks():
+    """U+2028 and U+2029 break a line in some terminals and U+061C reorders text: shown, like other controls."""
+    assert sinks.terminal("web\u202801\u061c\u2029") == "web\\u202801\\u061c\\u2029"
+    assert sinks.terminal("a\u2028b", one_line=False) == "a\\u2028b"
+
+
+def test_a_link_in_instructions_shows_its_address_and_a_playbook_default_is_escaped(run_ir, write_playbook):
+    """rich renders a Markdown link as an OSC 8 hyperlink whose text hides its target; the runner prints the
+    address instead. A default or example from someone else's playbook reaches the prompt escaped."""
+    write_playbook("playbooks/linky.yaml", """\
+        id: linky
+        title: Linky
+        version: "1.0.0"
+        inputs: [{id: host, type: string, default: "web\\e]0;pwned\\a01"}]
+        steps:
+          - {id: look, kind: manual, title: Look, phase: detection-analysis,
+             instructions: "[the vendor's page](https://evil.example/steal)"}
+        """)
+    result = run_ir("run", "linky", input="\nc\n\n")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert_harmless_on_a_terminal(result.stdout)
+    assert "\x1b]8;" not in result.stdout and "https://evil.example/steal" in result.stdout
+    assert "default: web\\x1b]0;pwned\\x0701" in result.stdout
+
+
+def test_a_role_holder_that_is_not_a_mention_is_escaped_in_slack(loud, slack_server, isolated):
+    """Only a role holder given as a user mention (`<@U777>`) is live; a name with a broadcast in it is text."""
+    (isolated / "answers.yaml").write_text('roles:\n  commander: "Dana <!channel>"\n')
+    incident = loud("web01")
+    texts = [m["text"] for m in slack_server.messages(f"ir-{incident.lower()}")]
+    assert "<!here> *web01* is down; commander Dana &lt;!channel&gt;" in texts
+    assert not any("<!channel>" in text for text in texts)

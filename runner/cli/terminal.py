@@ -64,8 +64,8 @@ class Terminal:
         if var.choices:
             for number, choice in enumerate(var.choices, 1):
                 self.console.print(f"  {number}. {_shown(choice)}")
-        hints = [f"default: {var.default}"] if var.default is not None else []
-        hints += [f"e.g. {var.example}"] if var.example is not None and var.default is None else []
+        hints = [f"default: {terminal(var.default)}"] if var.default is not None else []
+        hints += [f"e.g. {terminal(var.example)}"] if var.example is not None and var.default is None else []
         answer = self.read(f"  > {'[' + '; '.join(hints) + '] ' if hints else ''}")
         if not answer:
             return var.default
@@ -103,7 +103,7 @@ class Terminal:
 
     def act(self, place: Place, text: str, checklist: list[str], session: Session) -> Outcome:
         if isinstance(place.step, ManualStep):
-            self.console.print(Markdown(terminal(text, one_line=False)))
+            self.console.print(Markdown(terminal(text, one_line=False), hyperlinks=False))
             for item in place.step.evidence:
                 self.console.print(f"  [cyan]evidence to capture:[/] {_shown(item.description)} [dim]({item.id})[/]")
         else:

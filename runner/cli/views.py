@@ -16,7 +16,7 @@ def show_playbook(playbook: Playbook, console: Console | None = None) -> None:
     console.print(f"[bold]{_shown(playbook.title)}[/]  "
                   + _shown(f"({playbook.id} {playbook.version}, severity {playbook.severity})"))
     if playbook.description:
-        console.print(Markdown(terminal(playbook.description, one_line=False)))
+        console.print(Markdown(terminal(playbook.description, one_line=False), hyperlinks=False))
     if playbook.owners or playbook.tags:
         owners, tags = ", ".join(playbook.owners) or "-", ", ".join(playbook.tags) or "-"
         console.print(terminal(f"owners: {owners}   tags: {tags}"), markup=False)

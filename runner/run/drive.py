@@ -57,11 +57,11 @@ def resumable(store: Store, incident_id: str) -> tuple[Incident, Bundle]:
     if incident.status == "closed":
         raise IrError(f"{incident_id} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
     stored = store.bundle(incident_id)
-    edited = playbook_problem(incident, stored, store.events(incident_id))
+    edited = playbook_problem(incident, stored, store.events(incident_id, kinds=("incident.opened",), limit=1))
     if edited:
         raise IrError(f"{incident_id} cannot be resumed: {edited}",
                       hint=f"`ir verify {incident_id}` checks the whole store; the timeline says what was run")
-    return incident, Bundle.from_stored(stored, incident.playbook_id, incident_id)
+    return incident, Bundle.from_stored(stored, incident.playbook_id, incident_id)  # the bytes just checked
 
 
 def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder: Responder, outbox: Outbox, *,

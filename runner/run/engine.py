@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from ir import sinks
 from ir.errors import IrError, StepFailed
 from ir.format import templates, values
 from ir.format.bundle import Bundle
@@ -32,6 +33,7 @@ from ir.format.model import (
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
+from ir.store.header import sets_severity
 from ir.store.records import Change, Draft, Incident, StepState, Store
 from ir.store.timeline import Event, format_recorded, utc_now
 
@@ -126,7 +128,9 @@ class IncidentRun:
         for (var_scope, name), value in changed.items():
             kind, _, key = name.partition(".")
             if kind == "roles":
-                self._roles[key] = templates.Live(value) if isinstance(value, str) else value  # mentions
+                # a role holder given as a Slack mention stays a mention; any other text is escaped like the rest
+                self._roles[key] = templates.Live(value) if isinstance(value, str) and sinks.MENTION.fullmatch(value) \
+                    else value
             elif var_scope in self._scopes:
                 pid, found = self._scopes[var_scope]
                 types = self._types[pid]
@@ -174,7 +178,7 @@ class IncidentRun:
                 problem = str(exc)
         stored = values.to_json(value)
         changes: dict[str, Any] = {}
-        if var.id == "severity" and stored in SEVERITIES:
+        if sets_severity(name, scope) and stored in SEVERITIES:
             changes["severity"] = stored
         shown = "not given" if stored is None else stored
         self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}",

@@ -15,6 +15,13 @@ from ir.store.timeline import Event
 HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "role.assigned", "incident.closed"})
 
 
+def sets_severity(name: str, scope: str) -> bool:
+    """Whether recording the variable `name` (`inputs.severity`, `answers.severity`, ...) in `scope` sets the
+    incident's severity: the incident's own input, a role or a prompt's answer does; an included playbook's input
+    does not (the run keeps it in the include's scope). The run applies it and verify reads it back: one rule."""
+    return name.partition(".")[2] == "severity" and not (name.startswith("inputs.") and scope)
+
+
 def from_events(events: Iterable[Event]) -> dict[str, Any]:
     """The header fields as the events set them (a field no event sets is absent)."""
     out: dict[str, Any] = {}
@@ -27,9 +34,7 @@ def from_events(events: Iterable[Event]) -> dict[str, Any]:
         elif event.kind == "incident.updated" and "title" in event.data:
             out["title"] = event.data["title"]
         elif (event.kind in ("input.set", "role.assigned") and event.data.get("value") in SEVERITIES
-              and str(event.data.get("name")).partition(".")[2] == "severity"
-              and not (str(event.data.get("name")).startswith("inputs.") and event.data.get("scope"))):
-            # the incident's own input, a role or an answer set it; an included playbook's input does not
+              and sets_severity(str(event.data.get("name")), str(event.data.get("scope") or ""))):
             out["severity"] = event.data["value"]
         elif event.kind == "incident.closed":
             out["status"] = "closed"
