@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 EVENT_TYPE = "ir_action"
 HISTORY_PAGES = 10  # how far back (x200 messages) an unknown post is looked for
 POST_INTERVAL = 1.0  # Slack allows about one message per second per channel
+# Slack documents these two as "it is possible some aspect of the operation succeeded" (api.slack.com/methods,
+# common errors): the outcome is unknown, so the action is looked up before it is sent again, never just resent.
+MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
 
 
 def channel_name(text: str) -> str:
@@ -301,7 +304,10 @@ def _errors() -> Iterator[None]:
             raise Refused("rate limited by Slack", retry_after=float(retry)) from None
         if status >= 500:
             raise Unknown(f"Slack answered HTTP {status}") from None
-        raise Refused(str(exc.response.get("error") or f"HTTP {status}")) from None
+        error = str(exc.response.get("error") or f"HTTP {status}")
+        if error in MAYBE_DONE:
+            raise Unknown(f"Slack answered {error}") from None
+        raise Refused(error) from None
     except (OSError, HTTPException, SlackRequestError) as exc:  # timeout, connection dropped
         raise Unknown(f"no answer from Slack ({type(exc).__name__})") from None
 
