@@ -403,3 +403,12 @@ def test_evidence_still_being_written_is_refused_and_nothing_is_kept(run_ir, fin
     assert len(timeline(run_ir, finished)) == 32
     kept = Path(os.environ["IR_HOME"]) / "evidence" / finished
     assert not kept.exists() or list(kept.iterdir()) == []
+
+
+def test_evidence_that_is_a_pipe_is_refused_without_blocking(run_ir, finished, isolated):
+    os.mkfifo(isolated / "stream")
+    result = run_ir("evidence", finished, "stream", timeout=20)  # opening a FIFO would wait for a writer
+    assert (result.returncode, result.stderr) == (
+        1, "error: stream: not a regular file (a pipe, socket or device)\n"
+           "  fix: record a regular file: save what the pipe or device gives to a file first\n")
+    assert len(timeline(run_ir, finished)) == 32

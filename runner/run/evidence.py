@@ -25,11 +25,16 @@ def custody_record(path: Path, incident_id: str, *, copy: bool = False) -> dict[
     """The custody record of `path`: its path (and the target, for a link), SHA-256, size, and where the copy went
     (if asked)."""
     path = path.expanduser()
-    if path.is_dir():
+    try:
+        kind = path.stat().st_mode  # before opening it: a FIFO would block the open
+    except OSError:
+        raise IrError(f"{path}: no such file", hint="give the path of the file to record as evidence") from None
+    if stat.S_ISDIR(kind):
         raise IrError(f"{path}: a directory, not a file", hint="record each file, or an archive of the directory "
                                                              "(tar -czf evidence.tgz DIR)")
-    if not path.is_file():
-        raise IrError(f"{path}: no such file", hint="give the path of the file to record as evidence")
+    if not stat.S_ISREG(kind):
+        raise IrError(f"{path}: not a regular file (a pipe, socket or device)",
+                      hint="record a regular file: save what the pipe or device gives to a file first")
     given = path.absolute()
     record: dict[str, Any] = {"path": str(given)}
     if path.is_symlink():
@@ -49,8 +54,6 @@ def _read(path: Path, incident_id: str | None) -> tuple[str, int, Path | None]:
     try:
         with path.open("rb") as src:
             before = os.fstat(src.fileno())
-            if not stat.S_ISREG(before.st_mode):
-                raise IrError(f"{path}: not a regular file", hint="record a regular file (or an archive of it)")
             if incident_id is not None:
                 folder = _folder(incident_id)
                 spool = tempfile.NamedTemporaryFile(dir=folder, prefix=".incoming-", delete=False)  # noqa: SIM115 - kept or removed below; 0600
