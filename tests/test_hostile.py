@@ -254,6 +254,11 @@ def test_csv_exports_neutralise_formulas_unless_raw(run_ir, hostile_incident):
     assert messages[messages.index(formula):][:5] == [formula, "+1", "-1", "@SUM(A1)", "\tx"]
 
 
+def test_the_payload_corpus_is_there():
+    """The parametrised tests above take their cases from tests/hostile/: an empty glob would skip them all."""
+    assert len(TERMINAL) >= 4 and len(SLACK) >= 4
+
+
 def test_the_terminal_sink_shows_line_separators_and_bidi_marks():
     """U+2028 and U+2029 break a line in some terminals and U+061C reorders text: shown, like other controls."""
     assert sinks.terminal("web\u202801\u061c\u2029") == "web\\u202801\\u061c\\u2029"
