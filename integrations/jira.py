@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from ir import sinks
 from ir.errors import IrError
 from ir.format.model import Model
-from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown
+from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown, retry_after
 
 if TYPE_CHECKING:
     from jira import JIRA
@@ -240,8 +240,8 @@ def _errors() -> Iterator[None]:
     except JIRAError as exc:
         status = exc.status_code
         if status == 429:
-            retry = (getattr(exc.response, "headers", None) or {}).get("Retry-After", 1)
-            raise Refused("rate limited by Jira", retry_after=float(retry)) from None
+            header = (getattr(exc.response, "headers", None) or {}).get("Retry-After")
+            raise Refused("rate limited by Jira", retry_after=retry_after(header)) from None
         if status is None or status >= 500:
             raise Unknown(f"Jira answered {status or 'nothing'}: {exc.text or ''}".strip()) from None
         raise Refused(f"Jira refused it (HTTP {status}): {exc.text}") from None

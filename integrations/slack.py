@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ir import sinks
 from ir.format.model import Model
-from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown
+from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown, retry_after
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -300,8 +300,8 @@ def _errors() -> Iterator[None]:
     except SlackApiError as exc:
         status = exc.response.status_code
         if status == 429:
-            retry = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or 1
-            raise Refused("rate limited by Slack", retry_after=float(retry)) from None
+            header = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+            raise Refused("rate limited by Slack", retry_after=retry_after(header)) from None
         if status >= 500:
             raise Unknown(f"Slack answered HTTP {status}") from None
         error = str(exc.response.get("error") or f"HTTP {status}")

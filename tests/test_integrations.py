@@ -8,12 +8,15 @@ import os
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 from jira import JIRA
 from slack_sdk import WebClient
 
+from ir.integrations.registry import retry_after
 from ir.store.sqlite import SqliteStore
 
 from conftest import IR
@@ -413,3 +416,12 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
         "✗ slack: not configured: actions are shown and recorded, not sent",
         "  fix: set SLACK_BOT_TOKEN to a bot token (xoxb-...) to send to Slack",
     ]
+
+
+def test_retry_after_reads_seconds_and_http_dates_and_never_crashes():
+    """RFC 9110 allows delay-seconds or an HTTP-date; a malformed header gives the default wait (it was a crash)."""
+    assert retry_after("45") == 45.0 and retry_after(None) == 1.0 and retry_after("soon") == 1.0
+    assert retry_after("-5") == 0.0
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    assert 100 < retry_after(later) <= 120
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: go now
