@@ -17,7 +17,19 @@ from urllib.parse import urlsplit
 from ir import sinks
 from ir.errors import IrError
 from ir.format.model import Model
-from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown, retry_after
+from ir.integrations.registry import (
+    EnvVar,
+    Finding,
+    Integration,
+    NotConfigured,
+    Refused,
+    Target,
+    Unknown,
+    Witness,
+    retry_after,
+    witness,
+    witnesses_in,
+)
 
 if TYPE_CHECKING:
     from jira import JIRA
@@ -101,8 +113,8 @@ class JiraConnection:
                 return self._remote_link(item, self._ticket(target))
             ticket = self._ticket(target)
             if item.action == "ticket.comment":
-                comment = self.client.add_comment(ticket, f"{_exercise(item, item.payload['comment'])}\n\n"
-                                                          f"[ir:{marker(item.key)}]")
+                tail = " ".join(filter(None, [f"[ir:{marker(item.key)}]", witness(target.head)]))
+                comment = self.client.add_comment(ticket, f"{_exercise(item, item.payload['comment'])}\n\n{tail}")
                 return {"key": ticket, "comment": comment.id}
             if item.action == "ticket.transition":
                 return self._transition(ticket, item.payload["transition"])
@@ -134,6 +146,14 @@ class JiraConnection:
                 return {"key": ticket, "link": item.payload["link"], "found": True} if item.payload["link"] in linked \
                     else None
         return None
+
+    def witnesses(self, target: Target) -> list[Witness]:
+        """The heads in the incident ticket's comments."""
+        if not target.ticket:
+            return []
+        with _errors():
+            return [w for c in self.client.comments(target.ticket)
+                    for w in witnesses_in(c.body, f"Jira {target.ticket} comment {c.id}")]
 
     def check(self) -> list[Finding]:
         jira = self.settings

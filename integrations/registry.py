@@ -69,12 +69,36 @@ class Unknown(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """What an action acts on, from the incident's earlier actions: its channel, ticket and status message."""
+    """What an action acts on, from the incident's earlier actions: its channel, ticket and status message; and the
+    head of its timeline as the action is sent, which the message or comment publishes (a witness)."""
 
     incident: str
     channel: str | None = None  # Slack channel id
     ticket: str | None = None  # Jira issue key
     refs: dict[str, dict[str, Any]] = field(default_factory=dict)  # action -> ref of the latest done one
+    head: tuple[int, str] | None = None  # (event count, head hash)
+
+
+# A witness: the head of the timeline published where the store's SQL cannot reach (the incident channel, the
+# ticket), `ir timeline #57 3f2a9c1b0d4e5f67`; `ir verify --witnesses` reads them back.
+WITNESS = re.compile(r"ir timeline #(\d+) ([0-9a-f]{16})\b")
+
+
+def witness(head: tuple[int, str] | None) -> str:
+    return f"ir timeline #{head[0]} {head[1][:16]}" if head else ""
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A head read back from a service: where it was published, the event's seq and the start of its hash."""
+
+    where: str
+    seq: int
+    hash: str
+
+
+def witnesses_in(text: str, where: str) -> list[Witness]:
+    return [Witness(where, int(seq), digest) for seq, digest in WITNESS.findall(text)]
 
 
 @dataclass(frozen=True)
@@ -95,6 +119,10 @@ class Connection(Protocol):
 
     def check(self) -> list[Finding]:
         """Can the configured account do what playbooks ask (auth, channels, project, transitions)?"""
+
+    def witnesses(self, target: Target) -> list[Witness]:
+        """The timeline heads ir published to the incident's channel or ticket, read back (`ir verify
+        --witnesses`); raise `Refused` or `Unknown` when they cannot be read."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ idempotency key in its message metadata, and an unknown outcome is looked up in 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -16,7 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from ir import sinks
 from ir.format.model import Model
-from ir.integrations.registry import EnvVar, Finding, Integration, NotConfigured, Refused, Target, Unknown, retry_after
+from ir.integrations.registry import (
+    EnvVar,
+    Finding,
+    Integration,
+    NotConfigured,
+    Refused,
+    Target,
+    Unknown,
+    Witness,
+    retry_after,
+    witness,
+    witnesses_in,
+)
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -25,6 +38,7 @@ if TYPE_CHECKING:
 
 EVENT_TYPE = "ir_action"
 HISTORY_PAGES = 10  # how far back (x200 messages) an unknown post is looked for
+WITNESS_PAGES = 50  # how far back (x200 messages) `ir verify --witnesses` reads the incident channel
 POST_INTERVAL = 1.0  # Slack allows about one message per second per channel
 # Slack documents these two as "it is possible some aspect of the operation succeeded" (api.slack.com/methods,
 # common errors): the outcome is unknown, so the action is looked up before it is sent again, never just resent.
@@ -85,9 +99,10 @@ class SlackConnection:
             if item.action == "notify.status":
                 return self._status(item, target)
             if item.action == "notify.post":
-                return self._post(item, self._channel(item, target), self._text(item), self._thread(item, target))
+                return self._post(item, target, self._channel(item, target), self._text(item),
+                                  self._thread(item, target))
             if item.action == "notify.upload":
-                return self._upload(item, self._channel(item, target))
+                return self._upload(item, target, self._channel(item, target))
         raise Refused(f"slack cannot do {item.action}")
 
     def reconcile(self, item: OutboxItem, target: Target) -> dict[str, Any] | None:
@@ -132,6 +147,25 @@ class SlackConnection:
                                    "users:read.email scopes to find groups and addresses"))
         return out
 
+    def witnesses(self, target: Target) -> list[Witness]:
+        """The heads in the bot's own messages of the incident channel (a thread's replies are not read)."""
+        if not target.channel:
+            return []
+        found, cursor = [], None
+        with _errors():
+            me = self.client.auth_test()["user_id"]
+            for _ in range(WITNESS_PAGES):
+                page = self.client.conversations_history(channel=target.channel, limit=200, cursor=cursor)
+                messages: list[dict[str, Any]] = page.get("messages", [])
+                for message in messages:
+                    if message.get("user") == me:
+                        found += witnesses_in(json.dumps([message.get("text"), message.get("blocks")]),
+                                              f"Slack message {message.get('ts')}")
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        return found
+
     # actions ------------------------------------------------------------------------------------------
     def _create_channel(self, item: OutboxItem) -> dict[str, Any]:
         from slack_sdk.errors import SlackApiError
@@ -158,16 +192,16 @@ class SlackConnection:
         text = self._status_text(item, target)
         pinned = target.refs.get("notify.status")
         if pinned and pinned.get("channel") == channel:
-            self.client.chat_update(channel=channel, ts=pinned["ts"], text=text, blocks=_blocks(text, item))
+            self.client.chat_update(channel=channel, ts=pinned["ts"], text=text, blocks=_blocks(text, item, target))
             return {"channel": channel, "ts": pinned["ts"], "updated": True}
-        ref = self._post(item, channel, text, None)
+        ref = self._post(item, target, channel, text, None)
         self.client.pins_add(channel=channel, timestamp=ref["ts"])
         return ref
 
-    def _post(self, item: OutboxItem, channel: str, text: str, thread: str | None) -> dict[str, Any]:
+    def _post(self, item: OutboxItem, target: Target, channel: str, text: str, thread: str | None) -> dict[str, Any]:
         self._pace(channel)
         reply = self.client.chat_postMessage(
-            channel=channel, text=text, blocks=_blocks(text, item), thread_ts=thread, unfurl_links=False,
+            channel=channel, text=text, blocks=_blocks(text, item, target), thread_ts=thread, unfurl_links=False,
             metadata={"event_type": EVENT_TYPE, "event_payload": {"key": item.key}})
         return {"channel": reply["channel"], "ts": reply["ts"]}
 
@@ -186,12 +220,14 @@ class SlackConnection:
                 break
         return None
 
-    def _upload(self, item: OutboxItem, channel: str) -> dict[str, Any]:
+    def _upload(self, item: OutboxItem, target: Target, channel: str) -> dict[str, Any]:
         from pathlib import Path
 
         content = Path(item.payload["path"]).read_bytes()
+        title = _exercise(item, item.payload["title"])
         reply = self.client.files_upload_v2(channel=channel, content=content, filename=item.payload["filename"],
-                                            title=_exercise(item, item.payload["title"]))
+                                            title=title, initial_comment=" · ".join(filter(None, [
+                                                sinks.slack(title), witness(target.head)])))
         return {"channel": channel, "file": reply["files"][0]["id"] if reply.get("files") else reply.get("file")}
 
     def _find_file(self, channel: str, filename: str) -> dict[str, Any] | None:
@@ -280,12 +316,11 @@ def _exercise(item: OutboxItem, text: str) -> str:
     return f"[EXERCISE] {text}" if item.payload["incident"].get("exercise") else text
 
 
-def _blocks(text: str, item: OutboxItem) -> list[dict[str, Any]]:
-    incident = item.payload["incident"]
+def _blocks(text: str, item: OutboxItem, target: Target) -> list[dict[str, Any]]:
+    """The message, and a context line: the incident, the step, and the timeline's head as it is sent."""
+    context = [item.payload["incident"]["id"], sinks.slack(item.payload.get("step_title", "")), witness(target.head)]
     return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
-            {"type": "context", "elements": [{"type": "mrkdwn",
-                                              "text": f"{incident['id']} · "
-                                                      f"{sinks.slack(item.payload.get('step_title', ''))}"}]}]
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(filter(None, context))}]}]
 
 
 @contextmanager

@@ -104,5 +104,11 @@ def timeline(run_ir: Any, incident: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+def unsealed(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's data without the seals of the state rows it wrote (ir.store.state), which every event that
+    changes state carries."""
+    return {k: v for k, v in data.items() if k != "state"}
+
+
 def kinds(events: list[dict[str, Any]]) -> list[str]:
     return [f"{e['kind']} {e['step']}" if e["step"] else e["kind"] for e in events]

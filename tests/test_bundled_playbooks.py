@@ -27,7 +27,7 @@ from ir.integrations.registry import capabilities
 from ir.store.sqlite import SqliteStore
 
 from conftest import BUNDLED_SCENARIOS, IR, ISOLATED_PREFIXES, isolated_environment
-from runs import incident_id, timeline
+from runs import incident_id, timeline, unsealed
 
 ANSWERS = Path(__file__).parent / "answers"
 FILES = sorted(ANSWERS.glob("*.yaml"))
@@ -260,7 +260,7 @@ def test_each_decision_records_the_answer_or_else_the_playbook_default(file, run
         answer = run.steps.get(event["step"], default)
         if isinstance(answer, str):
             answer = {"choice": answer}
-        assert event["data"] == {"choice": answer["choice"], "label": step.choice(answer["choice"]).label,
+        assert unsealed(event["data"]) == {"choice": answer["choice"], "label": step.choice(answer["choice"]).label,
                                  "rationale": answer.get("rationale")}
     assert set(run.steps) <= {e["step"] for e in run.events if e["kind"] == "step.started"}  # none left unused
 
@@ -278,7 +278,8 @@ def test_the_integration_actions_are_those_of_the_notify_and_ticket_steps_taken(
 
     for event in requested:  # each one shown and recorded at once, and not sent
         shown = run.events[run.events.index(event) + 1]
-        assert (shown["kind"], shown["step"], shown["data"]) == ("integration.dry_run", event["step"], event["data"])
+        assert (shown["kind"], shown["step"], unsealed(shown["data"])) == ("integration.dry_run", event["step"],
+                                                                            unsealed(event["data"]))
         assert shown["message"].startswith("would ") and shown["message"] in run.result.stdout
     assert {e["kind"] for e in run.events if e["kind"].startswith("integration.")} <= {
         "integration.requested", "integration.dry_run"}
@@ -339,7 +340,8 @@ def test_supply_chain_not_affected_documents_the_evidence_and_resolves_early(run
         "(Windows 18.12.407, 18.12.416; macOS 18.11.1213, 18.12.402, 18.12.407, 18.12.416); no indicator hits "
         "since 2023-01-01. Evidence attached. Closing."]
     last = run.events[-1]
-    assert (last["kind"], last["step"], last["data"]) == ("step.completed", "not_affected_resolve", {"next": None})
+    assert (last["kind"], last["step"], unsealed(last["data"])) == ("step.completed", "not_affected_resolve",
+                                                                     {"next": None})
     assert [e["data"]["milestone"] for e in run.events if e["kind"] == "milestone"] == ["detected"]
     assert {e["data"]["integration"] for e in run.events if e["kind"] == "integration.requested"} == {"jira"}
 

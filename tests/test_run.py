@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runs import incident_id, install_demo, kinds, timeline
+from runs import incident_id, install_demo, kinds, timeline, unsealed
 
 ANSWERS = """\
 inputs: {vendor: ACME Softphone, first_seen: "2026-03-29 14:02 America/Los_Angeles"}
@@ -65,7 +65,7 @@ def test_a_non_interactive_dry_run_walks_every_step_and_says_what_it_would_send(
     assert events[1]["message"] == "inputs.vendor = 3CX"  # the input's example: a dry run without a person
     assert events[5]["message"] == "title: Compromised 3CX software"
     assert events[7]["message"] == "acknowledged without a person (non-interactive run)"
-    assert events[12]["data"] == {"choice": "yes", "label": "Yes, contain",
+    assert unsealed(events[12]["data"]) == {"choice": "yes", "label": "Yes, contain",
                                   "rationale": "not answered: the playbook's default"}
     assert run_ir("verify", incident).returncode == 0
 
@@ -115,7 +115,7 @@ def test_a_decision_can_end_the_playbook(run_ir, demo):
     assert "[4/6]" not in result.stdout and "Playbook finished" in result.stdout
     events = timeline(run_ir, incident_id(result))
     assert kinds(events)[-2:] == ["decision affected", "step.completed affected"]
-    assert events[-1]["data"] == {"next": None}
+    assert unsealed(events[-1]["data"]) == {"next": None}
     assert "inputs.vendor = Zoom" in [e["message"] for e in events]
 
 

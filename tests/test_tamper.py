@@ -149,3 +149,93 @@ def test_the_header_follows_the_severity_only_where_the_run_changes_it():
                         setting("inputs.severity", "breach", "high")])["severity"] == "critical"
     assert from_events([setting("inputs.severity", "", "critical"),
                         setting("answers.severity", "breach", "low")])["severity"] == "low"
+
+
+def sealed_by(isolated: Path, incident: str, section: str, key: str) -> int:
+    """The seq of the last event that sealed the row `key` of `section` (ir.store.state)."""
+    with database(isolated) as db:
+        rows = db.execute("SELECT seq, data FROM events WHERE incident = ? ORDER BY seq", (incident,)).fetchall()
+    return max(seq for seq, data in rows if key in json.loads(data).get("state", {}).get(section, {}))
+
+
+@pytest.mark.parametrize(("statement", "section", "key", "said"), [
+    ("UPDATE steps SET status = 'completed' WHERE incident = ? AND path = 'look'", "steps", "look",
+     "step 'look' in the steps table is not what event {seq} recorded: it was edited outside ir"),
+    ("UPDATE steps SET note = 'all clear' WHERE incident = ? AND path = 'log'", "steps", "log",
+     "step 'log' in the steps table is not what event {seq} recorded: it was edited outside ir"),
+    ("DELETE FROM variables WHERE incident = ? AND name = 'inputs.host'", "variables", "/inputs.host",
+     "variable '/inputs.host', recorded by event {seq}, is gone from the variables table: it was deleted"),
+    ("UPDATE variables SET value = '\"db01\"' WHERE incident = ? AND name = 'inputs.host'", "variables",
+     "/inputs.host", "variable '/inputs.host' in the variables table is not what event {seq} recorded: it was "
+                     "edited outside ir"),
+    ("INSERT INTO steps VALUES (?, 'extra', 'completed', NULL, NULL, NULL, NULL, '[]')", "", "",
+     "the steps table holds step 'extra', which no event recorded: it was added outside ir"),
+    ("UPDATE incidents SET cursor = NULL WHERE id = ?", "incident", "cursor",
+     "incident field 'cursor' in the incidents table is not what event {seq} recorded: it was edited outside ir"),
+    ("UPDATE incidents SET channel = 'C0ATTACKER' WHERE id = ?", "incident", "channel",
+     "incident field 'channel' in the incidents table is not what event {seq} recorded: it was edited outside ir"),
+])
+def test_verify_and_resume_catch_an_edited_state_table(run_ir, paused, isolated, statement, section, key, said):
+    """The state a run goes on from (where it is, what was answered, where it sends) is sealed into the chain:
+    an edit to a row, a deleted row and an added one are each named, and nothing is run from them."""
+    seq = sealed_by(isolated, paused, section, key) if section else None
+    sql(isolated, statement, paused)
+    said = said.format(seq=seq)
+    verified = run_ir("verify", paused)
+    assert verified.returncode == 1
+    assert verified.stderr == f"{paused}: timeline does NOT verify: {said}\n"
+    before = run_ir("timeline", paused, "--json").stdout
+    resumed = run_ir("resume", paused, input="c\n\n")
+    assert resumed.returncode == 1, resumed.stdout
+    assert resumed.stderr.startswith(f"error: {paused} cannot be resumed: {said}\n  fix: nothing was run or sent")
+    assert "Look" not in resumed.stdout  # the step is not shown, nothing is asked
+    assert run_ir("timeline", paused, "--json").stdout == before
+
+
+SENDER = """\
+id: sender
+title: Sender
+version: "1.0.0"
+steps:
+  - {id: channel, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis}
+  - {id: announce, kind: notify, title: Announce, phase: detection-analysis, message: "Declared: beacon on web01"}
+"""
+
+
+@pytest.fixture
+def undelivered(run_ir, write_playbook, slack_server) -> tuple[str, dict[str, str]]:
+    """An incident whose Slack actions are still undelivered (Slack was unreachable during the run), and the
+    environment that reaches the fake Slack now."""
+    write_playbook("playbooks/sender.yaml", SENDER)
+    down = {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": "http://127.0.0.1:9/api/"}
+    result = run_ir("run", "sender", "--non-interactive", env=down)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return incident_id(result), {**down, "IR_SLACK_BASE_URL": slack_server.url}
+
+
+def test_flush_refuses_an_action_edited_in_the_store_and_sends_nothing(run_ir, undelivered, isolated, slack_server):
+    incident, env = undelivered
+    key = f"{incident}/announce/post"
+    with database(isolated) as db:
+        (payload,) = db.execute("SELECT payload FROM outbox WHERE key = ?", (key,)).fetchone()
+    forged = json.loads(payload) | {"message": "<!channel> all clear, stand down"}
+    sql(isolated, "UPDATE outbox SET payload = ? WHERE key = ?", json.dumps(forged), key)
+    seq = sealed_by(isolated, incident, "outbox", key)
+    result = run_ir("flush", incident, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {incident} cannot be flushed: outbox action {key!r} in the outbox table "
+                                    f"is not what event {seq} recorded: it was edited outside ir\n")
+    assert slack_server.requests == []
+
+
+def test_an_action_being_sent_is_not_taken_for_an_edit_and_an_untouched_one_is_flushed(run_ir, undelivered,
+                                                                                       isolated, slack_server):
+    """`begin` marks an action sending without an event (the attempt is the courier's bookkeeping): a row left
+    sending by a crash still verifies, and flush sends it (after looking it up)."""
+    incident, env = undelivered
+    sql(isolated, "UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE key = ?",
+        f"{incident}/announce/post")
+    assert run_ir("verify", incident).returncode == 0
+    result = run_ir("flush", incident, env=env)
+    assert result.returncode == 0, result.stderr
+    assert [m["text"] for m in slack_server.messages(f"ir-{incident.lower()}")] == ["Declared: beacon on web01"]

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +31,9 @@ from ir.cli.common import (
 )
 from ir.errors import EXIT_INVALID, UsageError
 from ir.sinks import terminal
+
+if TYPE_CHECKING:
+    from ir.store.records import Store
 
 
 def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
@@ -183,14 +186,19 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
 def verify(incident: Annotated[str | None, typer.Argument(
                help="The incident id (see `ir incidents`); not with --file.")] = None,
            file: Annotated[Path | None, typer.Option(
-               "--file", metavar="EXPORT.json", help="Check an export (`ir export --format json`) offline.")] = None
+               "--file", metavar="EXPORT.json", help="Check an export (`ir export --format json`) offline.")] = None,
+           witnesses: Annotated[bool, typer.Option(
+               "--witnesses", help="Also read back the timeline heads published to the incident's Slack channel and "
+                                   "Jira ticket, and fail when the timeline no longer contains one.")] = False
            ) -> None:
-    """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
-    from ir.store.header import HEADER_KINDS, header_problem, playbook_problem
-    from ir.store.timeline import verify_links
+    """Recompute an incident's hash chain and check its header, stored playbooks and state against it; exit 1
+    naming the first event or row altered, inserted or removed."""
+    from ir.store.integrity import problem
 
     if (incident is None) == (file is None):
         raise UsageError("give an incident id or --file EXPORT.json (one of them)")
+    if witnesses and file is not None:
+        raise UsageError("--witnesses checks an incident in the store, not an export: give its id")
     if file is not None:
         from ir.export.verify import check_file
 
@@ -203,14 +211,32 @@ def verify(incident: Annotated[str | None, typer.Argument(
     assert incident is not None
     store = open_store()
     found = store.incident(incident)
-    broken = verify_links(store.links(incident), head=(found.head_hash, found.event_count))
-    events = list(store.events(incident, kinds=tuple(sorted(HEADER_KINDS))))  # what the header derives from
-    problem = (str(broken) if broken else None) or header_problem(found, events) \
-        or playbook_problem(found, store.bundle(incident), events)
-    if problem:
-        print(terminal(f"{incident}: timeline does NOT verify: {problem}"), file=sys.stderr)
+    altered = problem(store, incident)
+    if altered:
+        print(terminal(f"{incident}: timeline does NOT verify: {altered}"), file=sys.stderr)
         raise typer.Exit(EXIT_INVALID)
     print(f"{incident}: timeline verifies: {found.event_count} events, head {found.head_hash}")
+    if witnesses:
+        _check_witnesses(store, incident)
+
+
+def _check_witnesses(store: Store, incident: str) -> None:
+    from ir.run.drive import read_witnesses
+    from ir.store.integrity import unwitnessed
+
+    read = read_witnesses(store, incident)
+    for why in read.unread:
+        print(terminal(f"{incident}: witnesses not read from {why}"), file=sys.stderr)
+    missing = unwitnessed(store, incident, [(w.where, w.seq, w.hash) for w in read.found])
+    for why in missing:
+        print(terminal(f"{incident}: a published head is not in the timeline: {why}"), file=sys.stderr)
+    if missing or read.unread or not read.found:
+        if not (missing or read.unread):
+            print(f"{incident}: no published head was found in the incident's channel or ticket", file=sys.stderr)
+        raise typer.Exit(EXIT_INVALID)
+    newest = max(read.found, key=lambda w: w.seq)
+    print(terminal(f"{incident}: {len(read.found)} published head(s) are in the timeline; the newest, event "
+                   f"{newest.seq}, from {newest.where}"))
 
 
 def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--note", help="A closing note.")] = None,

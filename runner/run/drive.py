@@ -17,12 +17,14 @@ from pathlib import Path
 from ir import config
 from ir.errors import InvalidPlaybook, IrError
 from ir.format.bundle import Bundle
+from ir.integrations.registry import NotConfigured, Refused, Target, Unknown, Witness, available
+from ir.redact import redact
 from ir.run.answers import Answers, check
 from ir.run.engine import IncidentRun
 from ir.run.incidents import open_incident
 from ir.run.outbox import Outbox, open_outbox
 from ir.run.responder import Responder, StepHooks
-from ir.store.header import playbook_problem
+from ir.store.integrity import problem
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, Store
 from ir.store.timeline import format_recorded, utc_now
 
@@ -56,12 +58,8 @@ def resumable(store: Store, incident_id: str) -> tuple[Incident, Bundle]:
     incident = store.incident(incident_id)
     if incident.status == "closed":
         raise IrError(f"{incident_id} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
-    stored = store.bundle(incident_id)
-    edited = playbook_problem(incident, stored, store.events(incident_id, kinds=("incident.opened",), limit=1))
-    if edited:
-        raise IrError(f"{incident_id} cannot be resumed: {edited}",
-                      hint=f"`ir verify {incident_id}` checks the whole store; the timeline says what was run")
-    return incident, Bundle.from_stored(stored, incident.playbook_id, incident_id)  # the bytes just checked
+    _unaltered(store, incident_id, "resumed")
+    return incident, stored_bundle(store, incident)
 
 
 def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder: Responder, outbox: Outbox, *,
@@ -88,6 +86,15 @@ def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder:
     return Result(status, left)
 
 
+def _unaltered(store: Store, incident_id: str, what: str) -> None:
+    """Refuse to act on an incident whose store was changed outside ir: its state would decide what runs next."""
+    altered = problem(store, incident_id)
+    if altered:
+        raise IrError(f"{incident_id} cannot be {what}: {altered}",
+                      hint=f"nothing was run or sent; `ir timeline {incident_id}` shows what the chain recorded, "
+                           "and a backup of the store (IR_HOME/ir.db) is what to go on from")
+
+
 def stored_bundle(store: Store, incident: Incident) -> Bundle:
     """The bundle an incident keeps, each playbook checked once."""
     return Bundle.from_stored(store.bundle(incident.id), incident.playbook_id, incident.id)
@@ -103,6 +110,7 @@ def flush(store: Store, incident_id: str, actor: str, *, say: Callable[[str], No
         left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
         if not left:
             return 0
+        _unaltered(store, incident_id, "flushed")
         incident = store.incident(incident_id)
         outbox, failed, stopped = open_outbox(store, stored_bundle(store, incident), incident, actor, say=say), 0, set()
         for item in left:
@@ -116,6 +124,36 @@ def flush(store: Store, incident_id: str, actor: str, *, say: Callable[[str], No
         outbox.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
         outbox.check()
     return failed
+
+
+@dataclass(frozen=True)
+class Witnesses:
+    """What `ir verify --witnesses` read: the heads found, and each service that could not be read, with why."""
+
+    found: list[Witness]
+    unread: list[str]
+
+
+def read_witnesses(store: Store, incident_id: str) -> Witnesses:
+    """The timeline heads ir published to the incident's channel and ticket, read back from each integration the
+    incident used (with the settings and credentials in force now)."""
+    incident = store.incident(incident_id)
+    used = sorted({item.integration for item in store.outbox(incident_id) if item.status == "done"})
+    settings, secrets = config.load(stored_bundle(store, incident).playbook.integrations), config.Secrets.from_env()
+    target = Target(incident.id, incident.channel, incident.ticket)
+    found: list[Witness] = []
+    unread = []
+    for name in used:
+        integration = available().get(name)
+        if integration is None:
+            unread.append(f"{name}: the integration is not installed")
+            continue
+        try:
+            connection = integration.connect(settings.of(name), secrets.of(name))
+            found += connection.witnesses(target)
+        except (NotConfigured, Refused, Unknown) as exc:
+            unread.append(f"{name}: {redact(str(exc), secrets.values())}")
+    return Witnesses(found, unread)
 
 
 def close(store: Store, incident_id: str, actor: str, note: str | None) -> Incident:

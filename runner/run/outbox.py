@@ -200,7 +200,7 @@ class Courier:
     def target(self, store: Store) -> Target:
         incident = store.incident(self.incident_id)
         refs = {i.action: i.ref for i in store.outbox(self.incident_id) if i.status == "done"}
-        return Target(incident.id, incident.channel, incident.ticket, refs)
+        return Target(incident.id, incident.channel, incident.ticket, refs, (incident.event_count, incident.head_hash))
 
     def _done(self, store: Store, item: OutboxItem, ref: dict[str, Any]) -> str:
         fields = {"notify.create_channel": {"channel": ref.get("channel")},

@@ -110,6 +110,9 @@ class Store(Protocol):
         """Each event's (seq, prev_hash, hash, the hash its content gives), in order: what `ir verify` checks
         (`ir.store.timeline.verify_links`), read without making Events."""
 
+    def seals(self, incident_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The (seq, `data["state"]`) of each event that seals state rows, in order (ir.store.state)."""
+
     def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
         """How many events `events` would give without a limit."""
 

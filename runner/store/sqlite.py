@@ -17,6 +17,7 @@ from typing import Any
 
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
+from ir.store import state
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
 from ir.store.timeline import GENESIS, Event, digest_of, format_recorded, seal, utc_now
 
@@ -171,7 +172,7 @@ class SqliteStore:
                             list(row.values()))
             self.db.executemany("INSERT INTO bundles VALUES (?, ?, ?)",
                                 [(incident.id, pid, text) for pid, text in bundle.items()])
-            return self._append(incident.id, opened)
+            return self._append(incident.id, opened, state.of_incident(incident))
 
     def incident(self, incident_id: str) -> Incident:
         row = self.db.execute(f"SELECT {', '.join(_INCIDENT_FIELDS)} FROM incidents WHERE id = ?",
@@ -193,9 +194,11 @@ class SqliteStore:
         with self._write():
             return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else list(drafts), change)
 
-    def _apply(self, incident_id: str, drafts: list[Draft], change: Change | None) -> Event:
-        event = self._append(incident_id, drafts)
+    def _apply(self, incident_id: str, drafts: list[Draft], change: Change | None,
+               outbox: dict[str, str] | None = None) -> Event:
         change = change or Change()
+        event = self._append(incident_id, drafts, state.merged(state.of_change(change),
+                                                               {"outbox": outbox} if outbox else {}))
         if change.incident:
             self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in change.incident)} WHERE id = ?",
                             [*change.incident.values(), incident_id])
@@ -207,13 +210,19 @@ class SqliteStore:
                              for (scope, name), value in change.variables.items()])
         return event
 
-    def _append(self, incident_id: str, drafts: Draft | list[Draft]) -> Event:
-        """Chain the drafts onto the incident's head, insert them together and move the head once."""
+    def _append(self, incident_id: str, drafts: Draft | list[Draft], seals: dict[str, dict[str, str]]) -> Event:
+        """Chain the drafts onto the incident's head, insert them together and move the head once; the last one
+        carries the seals of the state rows written with them (ir.store.state)."""
         head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
                                       (incident_id,)).fetchone()
         recorded = format_recorded(utc_now())
+        drafts = [drafts] if isinstance(drafts, Draft) else list(drafts)
+        if any(state.KEY in d.data for d in drafts):
+            raise AssertionError(f"only the store writes an event's data[{state.KEY!r}]")
+        if seals:
+            drafts[-1] = replace(drafts[-1], data={**drafts[-1].data, state.KEY: seals})
         rows = []
-        for draft in [drafts] if isinstance(drafts, Draft) else drafts:
+        for draft in drafts:
             if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not in the chain
                 raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most {MAX_MESSAGE} "
                               "are recorded", hint="shorten it, or record the text as a file with `ir evidence`")
@@ -250,6 +259,14 @@ class SqliteStore:
                                prev, sealed).digest()
             yield seq, prev, sealed, actual
 
+    def seals(self, incident_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        cursor = self.db.execute("SELECT seq, data FROM events WHERE incident = ? AND instr(data, ?) > 0 ORDER BY seq",
+                                 (incident_id, f'"{state.KEY}":{{'))
+        for seq, data in cursor:  # the text may also be inside a value: the member itself is what counts
+            found = json.loads(data).get(state.KEY)
+            if isinstance(found, dict):
+                yield seq, found
+
     def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
         where, values = self._where(incident_id, kinds, since)
         return int(self.db.execute(f"SELECT count(*) FROM events WHERE {where}", values).fetchone()[0])
@@ -282,7 +299,7 @@ class SqliteStore:
                                     (item.key, item.incident, item.integration, item.action, _dumps(item.payload),
                                      item.status, item.attempts, item.error, _dumps(item.ref), now, now)).rowcount
             if added:
-                self._append(item.incident, requested)
+                self._append(item.incident, requested, {"outbox": {item.key: state.outbox_digest(item)}})
         queued = self.outbox_item(item.key)
         assert queued is not None
         return queued
@@ -307,10 +324,12 @@ class SqliteStore:
         with self._write():
             settled = self.db.execute(
                 f"UPDATE outbox SET status = ?, ref = ?, error = ?, updated_at = ? WHERE key = ? AND status IN "
-                f"{_UNDELIVERED} RETURNING incident",
+                f"{_UNDELIVERED} RETURNING *",
                 (status, _dumps(ref or {}), error, format_recorded(utc_now()), key)).fetchone()
             if settled:  # an action already settled (by another path) is not recorded twice
-                self._apply(settled[0], [outcome], Change(incident=incident or {}))
+                row = _outbox(settled)
+                self._apply(row.incident, [outcome], Change(incident=incident or {}),
+                            {key: state.outbox_digest(row)})
             return settled is not None
 
 
