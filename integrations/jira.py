@@ -208,10 +208,21 @@ class JiraConnection:
         if payload.get("due"):
             fields["duedate"] = payload["due"]
         issue = self.client.create_issue(fields=fields, prefetch=False)
-        ref = {"key": issue.key, "url": self._browse(issue.key)}
-        if task and target.ticket:
-            self.client.create_issue_link("Relates", issue.key, target.ticket)
+        ref: dict[str, Any] = {"key": issue.key, "url": self._browse(issue.key)}
+        if task:  # the task is the action; its link to the ticket is a second request, never a reason to redo it
+            ref |= self._link_task(issue.key, target)
         return ref
+
+    def _link_task(self, task: str, target: Target) -> dict[str, Any]:
+        if not target.ticket:
+            return {"warnings": [f"{task} is not linked to the incident ticket, which does not exist yet: link them "
+                                 "by hand once it does"]}
+        try:
+            with _errors():
+                self.client.create_issue_link("Relates", task, target.ticket)
+        except (Refused, Unknown) as exc:
+            return {"warnings": [f"{task} is not linked to {target.ticket} ({exc}): link them by hand"]}
+        return {}
 
     def _remote_link(self, item: OutboxItem, ticket: str) -> dict[str, Any]:
         url = item.payload["url"]

@@ -43,6 +43,12 @@ POST_INTERVAL = 1.0  # Slack allows about one message per second per channel
 # Slack documents these two as "it is possible some aspect of the operation succeeded" (api.slack.com/methods,
 # common errors): the outcome is unknown, so the action is looked up before it is sent again, never just resent.
 MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
+# conversations.invite's errors about one of the users (api.slack.com/methods/conversations.invite): Slack refuses the
+# whole list for one of them, so the others are invited one by one
+PER_USER = frozenset({"already_in_channel", "cant_invite", "cant_invite_self", "user_not_found", "user_is_restricted",
+                      "user_is_ultra_restricted", "ura_max_channels", "no_user"})
+_INVITE_FIX = ("fix the entry in [slack] invite in ir.toml or in the playbook (a user group's @handle, an e-mail "
+               "address of a Slack account, or a user id), then invite them by hand")
 
 
 def channel_name(text: str) -> str:
@@ -177,16 +183,42 @@ class SlackConnection:
             if exc.response.get("error") != "name_taken":
                 raise
             channel = self._channel_id(name)
-        users = self._people([*self.settings.invite, *item.payload.get("invite", [])])
-        if users:
-            try:
-                self.client.conversations_invite(channel=channel, users=",".join(users))
-            except SlackApiError as exc:
-                if exc.response.get("error") != "already_in_channel":
-                    raise
+        users, warnings = self._invitees([*self.settings.invite, *item.payload.get("invite", [])])
+        warnings += self._invite(channel, users)
         team_url = self.client.auth_test().get("url", "")
-        return {"channel": channel, "name": name, "url": f"{team_url}archives/{channel}" if team_url else None}
+        ref = {"channel": channel, "name": name, "url": f"{team_url}archives/{channel}" if team_url else None}
+        return ref | ({"warnings": warnings} if warnings else {})
 
+    def _invitees(self, entries: list[str]) -> tuple[list[str], list[str]]:
+        """The user ids of the invite entries, and a warning with the fix for each entry that names nobody: the
+        channel is made and used all the same."""
+        users, warnings = [], []
+        for entry in dict.fromkeys(entries):
+            try:
+                with _errors():
+                    users += self._person(entry)
+            except Refused as exc:
+                warnings.append(f"{entry} was not invited ({exc}): {_INVITE_FIX}")
+        return list(dict.fromkeys(users)), warnings
+
+    def _invite(self, channel: str, users: list[str]) -> list[str]:
+        """Invite the users; Slack refuses the whole list for one bad id, so then each one on its own. A warning for
+        each one who could not be invited (already there is fine)."""
+        from slack_sdk.errors import SlackApiError
+
+        if not users:
+            return []
+        try:
+            self.client.conversations_invite(channel=channel, users=",".join(users))
+            return []
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error not in PER_USER:
+                raise
+            if len(users) == 1:
+                return [] if error == "already_in_channel" else [
+                    f"user {users[0]} was not invited ({error}): {_INVITE_FIX}"]
+        return [warning for user in users for warning in self._invite(channel, [user])]
     def _status(self, item: OutboxItem, target: Target) -> dict[str, Any]:
         channel = self._channel(item, target)
         text = self._status_text(item, target)
@@ -195,7 +227,11 @@ class SlackConnection:
             self.client.chat_update(channel=channel, ts=pinned["ts"], text=text, blocks=_blocks(text, item, target))
             return {"channel": channel, "ts": pinned["ts"], "updated": True}
         ref = self._post(item, target, channel, text, None)
-        self.client.pins_add(channel=channel, timestamp=ref["ts"])
+        try:  # the post is the action; the pin is a courtesy, never a reason to post again
+            with _errors():
+                self.client.pins_add(channel=channel, timestamp=ref["ts"])
+        except (Refused, Unknown) as exc:
+            ref["warnings"] = [f"the status message was not pinned ({exc}): give the bot the pins:write scope"]
         return ref
 
     def _post(self, item: OutboxItem, target: Target, channel: str, text: str, thread: str | None) -> dict[str, Any]:
@@ -265,9 +301,6 @@ class SlackConnection:
         if name not in self._channel_ids:
             raise Refused(f"channel_not_found: #{name}")
         return self._channel_ids[name]
-
-    def _people(self, who: list[str]) -> list[str]:
-        return list(dict.fromkeys(user for entry in who for user in self._person(entry)))
 
     def _person(self, entry: str) -> list[str]:
         """The user ids an invite entry names: `@handle` a user group's members, an e-mail address its user, else

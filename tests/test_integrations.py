@@ -159,6 +159,11 @@ def run_short(run_ir, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[
     return result, incident_id(result)
 
 
+def item_error(run_ir, incident: str, action: str) -> str:
+    """The error the outbox recorded for the incident's `action`."""
+    return next(i["error"] for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == action)
+
+
 def posts(slack_server, incident: str) -> list[str]:
     return [m["text"] for m in slack_server.messages(f"ir-{incident.lower()}")]
 
@@ -180,7 +185,7 @@ def test_a_rate_limited_jira_create_waits_for_retry_after_and_creates_once(run_i
     ticket = only_issue(jira_server)
     assert len(jira_server.calls("POST /rest/api/2/issue")) == 2  # refused once with 429, then created
     assert jira_server.comments(ticket["key"])[0].startswith("Contain now")
-    assert "jira is not working" not in result.stdout
+    assert "failed" not in result.stdout
 
 
 @pytest.mark.parametrize(("api", "mode"), [
@@ -196,8 +201,9 @@ def test_an_unknown_slack_outcome_is_looked_up_before_it_is_sent_again(run_ir, s
     else:
         slack_server.fail(api, mode, delay=3.0 if mode == "slow" else 0.0)
     result, incident = run_short(run_ir, short)
-    assert "slack is not working" in result.stdout
-    assert f"`ir flush {incident}` sends them" in result.stdout
+    assert (f"slack notify.post failed ({{}}); what goes to its incident channel waits, retried in 5 s while this run "
+            f"is open; `ir flush {incident}` retries now").format(item_error(run_ir, incident, "notify.post")) \
+        in result.stdout.splitlines()
     item = next(i for i in json.loads(run_ir("outbox", incident, "--json").stdout) if i["action"] == "notify.post")
     assert item["status"] == "unknown"
     flushed = run_ir("flush", incident, env=short)
@@ -215,9 +221,11 @@ def test_flush_leaves_an_incident_that_another_process_runs_to_that_run(run_ir, 
     store = SqliteStore(Path(os.environ["IR_HOME"]) / "ir.db")
     with store.running(incident):  # as a run in another process would
         busy = run_ir("flush", incident, env=short)
-    assert (busy.returncode, busy.stdout) == (0, f"{incident}: not flushed: {incident} is being run by ir (pid "
-                                                 f"{os.getpid()} on {socket.gethostname()}); that run delivers "
-                                                 "its actions\n")
+    assert (busy.returncode, busy.stdout) == (0, f"{incident}: {incident} is being run by ir (pid {os.getpid()} on "
+                                                 f"{socket.gethostname()}): that run was asked to retry its "
+                                                 "undelivered actions now\n")
+    asked = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.retry"]
+    assert [e["message"] for e in asked] == ["retry of the undelivered actions asked for"]
     assert posts(slack_server, incident) == []
     flushed = run_ir("flush", incident, env=short)
     assert flushed.returncode == 0, flushed.stdout + flushed.stderr
@@ -229,7 +237,7 @@ def test_flush_leaves_an_incident_that_another_process_runs_to_that_run(run_ir, 
 def test_an_unknown_jira_create_is_found_by_its_label_not_created_twice(run_ir, short, jira_server, mode):
     jira_server.fail("POST /rest/api/2/issue", mode, delay=3.0 if mode == "slow" else 0.0)
     result, incident = run_short(run_ir, short)
-    assert "jira is not working" in result.stdout
+    assert "jira ticket.create failed (" in result.stdout
     outbox = {i["action"]: i for i in json.loads(run_ir("outbox", incident, "--json").stdout)}
     assert outbox["ticket.create"]["status"] == "unknown"
     assert outbox["ticket.comment"]["status"] == "pending"  # it waits for its ticket, in order
@@ -253,8 +261,8 @@ def test_a_refusing_slack_leaves_the_run_going_and_flush_delivers_once_fixed(run
     result, incident = run_short(run_ir, wrong)
     assert "Playbook finished" in result.stdout
     lines = [line for line in result.stdout.splitlines() if "slack" in line]
-    assert lines == [f"slack is not working (invalid_auth); its actions stay queued: `ir flush {incident}` "
-                     "sends them"]
+    assert lines == ["slack notify.create_channel failed (invalid_auth); what goes to its incident channel waits, "
+                     f"retried in 5 s while this run is open; `ir flush {incident}` retries now"]
     failed = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.failed"]
     assert [e["message"] for e in failed] == ["slack notify.create_channel failed: invalid_auth (not done)"]
     listed = run_ir("outbox", incident).stdout.splitlines()
@@ -315,7 +323,8 @@ def test_no_secret_reaches_the_store_the_timeline_the_output_or_the_logs(run_ir,
     result = run_live(run_ir, env)
     assert result.returncode == 0, result.stdout + result.stderr
     incident = incident_id(result)
-    assert "jira is not working (Jira refused it (HTTP 400): bad credentials [secret])" in result.stdout
+    assert "jira ticket.comment failed (Jira refused it (HTTP 400): bad credentials [secret]); what goes to its " \
+           "incident ticket waits" in result.stdout
     outputs = [result.stdout, result.stderr]
     for args in (["flush", incident], ["timeline", incident, "--json"], ["outbox", "--json"], ["status", incident],
                  ["note", incident, "checked"], ["verify", incident], ["integrations", "check"],

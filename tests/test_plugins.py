@@ -118,7 +118,7 @@ def test_a_plugin_has_its_table_its_secret_and_its_steps(run_ir, pager, isolated
     pages = [json.loads(line) for line in (isolated / "paged.log").read_text().splitlines()]
     assert pages == [{"service": "PSEC", "message": f"Declared {incident}",  # the playbook overrides ir.toml
                       "token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]
-    assert "pager is not working (token [secret] may not page PSEC)" in result.stdout
+    assert "(token [secret] may not page PSEC); what goes to its" in result.stdout
 
     outbox = json.loads(run_ir("outbox", incident, "--json", env=env).stdout)
     assert [(i["integration"], i["status"], i["error"]) for i in outbox] == [

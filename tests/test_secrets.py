@@ -63,7 +63,7 @@ def test_an_echoed_token_is_in_no_file_and_no_output(run_ir, live, jira_server, 
     result = run_live(run_ir, env)
     assert result.returncode == 0, result.stdout + result.stderr
     incident = incident_id(result)
-    assert "jira is not working (Jira refused it (HTTP 400): bad credentials: Authorization: Basic [secret]" \
+    assert "jira ticket.comment failed (Jira refused it (HTTP 400): bad credentials: Authorization: Basic [secret]" \
         in result.stdout
     outputs = [result.stdout, result.stderr]
     jira_server.fail("GET /rest/api/2/project/{projectIdOrKey}", "error", error=echo(jira_server.user))

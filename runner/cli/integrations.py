@@ -34,7 +34,7 @@ def flush(incident: MaybeIncident = None,
         try:
             failed += drive.flush(store, incident_id, actor, say=say)
         except IncidentBusy as exc:
-            print(terminal(f"{incident_id}: not flushed: {exc.message}; that run delivers its actions"))
+            print(terminal(f"{incident_id}: {exc.message}: that run was asked to retry its undelivered actions now"))
     if failed:
         raise typer.Exit(EXIT_INVALID)
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ir import config
-from ir.errors import InvalidPlaybook, IrError
+from ir.errors import IncidentBusy, InvalidPlaybook, IrError
 from ir.format.bundle import Bundle
 from ir.integrations.registry import NotConfigured, Refused, Target, Unknown, Witness, available
 from ir.redact import redact
 from ir.run.answers import Answers, check
 from ir.run.engine import IncidentRun
 from ir.run.incidents import open_incident
-from ir.run.outbox import Outbox, open_outbox
+from ir.run.outbox import RETRY_KIND, Outbox, lane, open_outbox
 from ir.run.responder import Responder, StepHooks
 from ir.store.integrity import problem
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, Store
@@ -101,28 +101,37 @@ def stored_bundle(store: Store, incident: Incident) -> Bundle:
 
 
 def flush(store: Store, incident_id: str, actor: str, *, say: Callable[[str], None]) -> int:
-    """Deliver an incident's undelivered actions in order, each exactly once, under the incident's lock (a run in
-    progress delivers its own: `IncidentBusy`); how many failed or stayed unknown. Nothing overtakes an action
-    that failed within its integration."""
+    """Deliver an incident's undelivered actions in order, each exactly once, under the incident's lock; how many
+    failed or stayed unknown. Nothing overtakes an action that failed in its lane (`ir.run.outbox.lane`). While a
+    run holds the incident, it is asked to retry now instead (`IncidentBusy` says by whom)."""
     if not any(i.status in UNDELIVERED for i in store.outbox(incident_id)):
         return 0  # nothing to hold the incident for
-    with store.running(incident_id):
-        left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
-        if not left:
-            return 0
-        _unaltered(store, incident_id, "flushed")
-        incident = store.incident(incident_id)
-        outbox, failed, stopped = open_outbox(store, stored_bundle(store, incident), incident, actor, say=say), 0, set()
-        for item in left:
-            if item.integration in stopped:
-                continue
-            status = outbox.courier.deliver(store, item)
-            say(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
-            if status in ("failed", "unknown"):
-                stopped.add(item.integration)
-                failed += 1
-        outbox.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
-        outbox.check()
+    try:
+        with store.running(incident_id):
+            return _flush(store, incident_id, actor, say)
+    except IncidentBusy:
+        store.record(incident_id, Draft(RETRY_KIND, actor, "retry of the undelivered actions asked for"))
+        raise
+
+
+def _flush(store: Store, incident_id: str, actor: str, say: Callable[[str], None]) -> int:
+    left = [i for i in store.outbox(incident_id) if i.status in UNDELIVERED]  # read under the lock
+    if not left:
+        return 0
+    _unaltered(store, incident_id, "flushed")
+    incident = store.incident(incident_id)
+    outbox = open_outbox(store, stored_bundle(store, incident), incident, actor, say=say, retry=False)
+    failed, stopped = 0, set()
+    for item in left:
+        if lane(item) in stopped:
+            continue
+        status = outbox.courier.deliver(store, item)
+        say(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")
+        if status in ("failed", "unknown"):
+            stopped.add(lane(item))
+            failed += 1
+    outbox.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
+    outbox.check()
     return failed
 
 

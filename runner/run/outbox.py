@@ -10,9 +10,11 @@ and a slow Jira never holds up Slack, nor the responder:
                         | unknown (no clear answer: reconciled before it is tried again)
 
 An action left `sending` by a crash is unknown too. Unknown actions are looked up first (Jira by the idempotency
-label, Slack by the message metadata in the channel history) and only repeated when they did not happen. When an
-integration fails, the responder sees one line, the timeline records it, and the rest of that integration's
-actions wait in the store for `ir flush` or `ir resume`. In a dry run, or for an integration that is not
+label, Slack by the message metadata in the channel history) and only repeated when a lookup that answered found
+nothing; a lookup that was refused, or could not be sure yet, leaves the action unknown. When an action fails, the
+responder sees one line, the timeline records it, and only the actions of its lane (`lane`: the same channel, or
+the incident ticket) wait behind it; the run retries the lane with backoff while it is open, and `ir flush` asks it
+to retry now (or, once the run has stopped, delivers itself). In a dry run, or for an integration that is not
 configured, actions are rendered and recorded as "would ...", and nothing is sent.
 """
 
@@ -42,8 +44,22 @@ _NOTIFY_FIELDS = ("channel", "message")
 _TICKET_FIELDS = ("summary", "description", "comment", "transition", "link", "due")
 _FREE_TEXT = frozenset({"message", "description", "comment"})  # read by people, in the sink's markup
 CHANNEL_TEMPLATE = "ir-{{ incident.id | lower }}"  # a notify integration's incident channel without its own
-MAX_RETRY_AFTER = 30.0  # seconds a rate-limited action waits in the courier before it is left for `ir flush`
+MAX_RETRY_AFTER = 5.0  # seconds a rate-limited action waits in its worker; a longer wait is a retry of its lane
 ATTEMPTS = 3
+BACKOFF = (5.0, 15.0, 60.0, 300.0)  # seconds before a run retries a failed lane: the first time, the second, ...
+RETRY_KIND = "integration.retry"  # `ir flush` during a run records it; the run's courier then retries now
+
+
+def lane(item: OutboxItem) -> str:
+    """What an action waits for when an earlier action failed: the channel it goes to (the incident channel unless
+    it names one) or the incident ticket. A follow-up task waits for nothing. Actions of one lane keep their order;
+    the other lanes go on."""
+    if item.action == "ticket.task":
+        return f"{item.integration} task {item.key}"
+    if item.action.startswith("ticket."):
+        return f"{item.integration} incident ticket"
+    channel = str(item.payload.get("channel") or "").lstrip("#")
+    return f"{item.integration} #{channel}" if channel else f"{item.integration} incident channel"
 
 
 def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Settings,
@@ -102,32 +118,79 @@ class Courier:
     delivery reaches the one error handler instead of dying in its thread."""
 
     def __init__(self, open_store: Callable[[], Store], incident_id: str, actor: str, *, live: bool,
-                 connections: Connections, say: Callable[[str], None]):
+                 connections: Connections, say: Callable[[str], None], retry: bool = True):
         self.open_store, self.incident_id, self.actor, self.live = open_store, incident_id, actor, live
-        self.connections, self.say = connections, say
+        self.connections, self.say, self.retry = connections, say, retry
         self._workers: dict[str, ThreadPoolExecutor] = {}
         self._futures: list[Future[str]] = []
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._down: set[str] = set()
+        self._down: dict[str, float] = {}  # lane -> when (time.monotonic) the run retries it
+        self._failures: dict[str, int] = {}  # lane -> failures in a row
+        self._stop = threading.Event()
+        self._retrier: threading.Thread | None = None
+        self._crashed: list[BaseException] = []  # what the retrier raised (a bug), for `check`
 
     # background delivery ------------------------------------------------------------------------------
     def submit(self, item: OutboxItem) -> None:
-        with self._lock:
-            worker = self._workers.get(item.integration)
-            if worker is None:
-                worker = self._workers[item.integration] = ThreadPoolExecutor(
-                    1, thread_name_prefix=f"ir-{item.integration}")
-            self._futures.append(worker.submit(self._work, item.key))
+        self._queue(item.integration, self._work, item.key)
 
-    def _work(self, key: str) -> str:
+    def _queue(self, integration: str, work: Callable[[str], str], arg: str) -> None:
+        with self._lock:
+            worker = self._workers.get(integration)
+            if worker is None:
+                worker = self._workers[integration] = ThreadPoolExecutor(1, thread_name_prefix=f"ir-{integration}")
+            self._futures.append(worker.submit(work, arg))
+
+    def _store(self) -> Store:
         store = getattr(self._local, "store", None)
         if store is None:
             store = self._local.store = self.open_store()
+        return store
+
+    def _work(self, key: str) -> str:
+        store = self._store()
         item = store.outbox_item(key)
-        if item is None or item.status not in UNDELIVERED or item.integration in self._down:
+        if item is None or item.status not in UNDELIVERED or lane(item) in self._down:
             return item.status if item else "missing"
         return self.deliver(store, item)
+
+    def _work_lane(self, name: str) -> str:
+        """Retry a lane: its undelivered actions in order, until one fails again."""
+        store = self._store()
+        with self._lock:
+            self._down.pop(name, None)
+        status = "done"
+        for item in store.outbox(self.incident_id):
+            if item.status in UNDELIVERED and lane(item) == name:
+                status = self.deliver(store, item)
+                if status in ("failed", "unknown"):
+                    break
+        return status
+
+    def _retry_lanes(self) -> None:
+        """The run's retrier: each failed lane when its backoff is over, or at once when `ir flush` asks."""
+        try:
+            self._retry_lanes_until_stopped()
+        except Exception as exc:  # a bug: raised again by `check`, in the caller, never printed by the thread
+            self._crashed.append(exc)
+
+    def _retry_lanes_until_stopped(self) -> None:
+        store = self.open_store()
+        try:
+            asked = store.count_events(self.incident_id, kinds=(RETRY_KIND,))
+            while not self._stop.wait(1.0):
+                now_asked = store.count_events(self.incident_id, kinds=(RETRY_KIND,))
+                with self._lock:
+                    due = [(name, name.split(" ", 1)[0]) for name, when in self._down.items()
+                           if now_asked > asked or when <= time.monotonic()]
+                    for name, _ in due:
+                        self._down[name] = float("inf")  # queued: not queued again while it waits its turn
+                asked = now_asked
+                for name, integration in due:
+                    self._queue(integration, self._work_lane, name)
+        finally:
+            store.close()
 
     def _close_store(self) -> None:
         store = getattr(self._local, "store", None)
@@ -140,6 +203,8 @@ class Courier:
         with self._lock:
             done = [f for f in self._futures if f.done()]
             self._futures = [f for f in self._futures if not f.done()]
+        if self._crashed:
+            raise self._crashed[0]
         for future in done:
             if not future.cancelled():
                 future.result()
@@ -149,6 +214,7 @@ class Courier:
         ticket's link to the channel); what is left stays in the store for `ir flush`. `check` then raises what a
         worker raised."""
         deadline = time.monotonic() + timeout
+        self._stop.set()  # no more retries: what failed stays queued for `ir flush`
         while True:
             with self._lock:
                 pending = [f for f in self._futures if not f.done()]
@@ -176,7 +242,11 @@ class Courier:
         target = self.target(store)
         try:
             if item.status in ("sending", "unknown"):
-                ref = connection.reconcile(item, target)
+                try:
+                    ref = connection.reconcile(item, target)
+                except (Refused, Unknown) as exc:  # no answer to "did it happen?": it stays unknown
+                    return self._failed(store, item, "unknown", f"could not check whether it went through: {exc}",
+                                        getattr(exc, "retry_after", None))
                 if ref is not None:
                     return self._done(store, item, ref)
             for attempt in range(ATTEMPTS):
@@ -192,7 +262,7 @@ class Courier:
                         raise
                     time.sleep(wait)
         except Refused as exc:
-            return self._failed(store, item, "failed", str(exc))
+            return self._failed(store, item, "failed", str(exc), exc.retry_after)
         except Unknown as exc:
             return self._failed(store, item, "unknown", str(exc))
         raise AssertionError("unreachable: every attempt returns or raises")
@@ -206,22 +276,40 @@ class Courier:
         fields = {"notify.create_channel": {"channel": ref.get("channel")},
                   "ticket.create": {"ticket": ref.get("key")}}.get(item.action, {})
         how = " (found: it had gone through before)" if ref.get("found") else ""
-        store.settle(item.key, self.draft("integration.done", item, f"{describe(item)}: done{how}", {"ref": ref}),
-                     status="done", ref=ref, incident=fields)
+        warnings = [redact(str(w), self.connections.secrets.values()) for w in ref.get("warnings", [])]
+        ref = {**ref, "warnings": warnings} if warnings else ref
+        but = "".join(f"; but {w}" for w in warnings)  # a part that did not work: said once, never redone
+        if store.settle(item.key, self.draft("integration.done", item, f"{describe(item)}: done{how}{but}",
+                                             {"ref": ref}), status="done", ref=ref, incident=fields):
+            for warning in warnings:
+                self.say(f"{item.integration} {item.action}: done, but {warning}")
+        with self._lock:
+            self._failures.pop(lane(item), None)
         if fields:
             self._link_channel(store)
         return "done"
 
-    def _failed(self, store: Store, item: OutboxItem, status: str, reason: str) -> str:
+    def _failed(self, store: Store, item: OutboxItem, status: str, reason: str,
+                retry_after: float | None = None) -> str:
         reason = redact(reason, self.connections.secrets.values())
         outcome = "outcome unknown, it will be checked before any retry" if status == "unknown" else "not done"
         store.settle(item.key, self.draft("integration.failed", item,
                                            f"{item.integration} {item.action} failed: {reason} ({outcome})",
                                            {"error": reason, "outcome": status}), status=status, error=reason)
-        if item.integration not in self._down:
-            self._down.add(item.integration)
-            self.say(f"{item.integration} is not working ({reason}); its actions stay queued: "
-                     f"`ir flush {self.incident_id}` sends them")
+        name = lane(item)
+        with self._lock:
+            failures = self._failures[name] = self._failures.get(name, 0) + 1
+            delay = max(retry_after or 0.0, BACKOFF[min(failures, len(BACKOFF)) - 1])
+            self._down[name] = time.monotonic() + delay
+            if self.retry and self._retrier is None and not self._stop.is_set():
+                self._retrier = threading.Thread(target=self._retry_lanes, name="ir-retry", daemon=True)
+                self._retrier.start()
+        if failures == 1:
+            waiting = "nothing else waits for it" if name.startswith(f"{item.integration} task ") else \
+                f"what goes to its {name.split(' ', 1)[1]} waits"
+            self.say(f"{item.integration} {item.action} failed ({reason}); {waiting}"
+                     + (f", retried in {delay:.0f} s while this run is open; `ir flush {self.incident_id}` retries now"
+                        if self.retry else ""))
         return status
 
     def _link_channel(self, store: Store) -> None:
@@ -303,7 +391,7 @@ class Outbox:
 
 
 def open_outbox(store: Store, bundle: Bundle, incident: Incident, actor: str, *,
-                say: Callable[[str], None]) -> Outbox:
+                say: Callable[[str], None], retry: bool = True) -> Outbox:
     """The outbox of an incident: the settings in force for its playbook, and the live connections (an exercise
     sends only where `[exercise]` routes it)."""
     settings = config.load(bundle.playbook.integrations)
@@ -312,5 +400,5 @@ def open_outbox(store: Store, bundle: Bundle, incident: Incident, actor: str, *,
         settings, only = settings.for_exercise(), settings.routed()
     connections = Connections(settings, config.Secrets.from_env(), say, only=only)
     courier = Courier(store.reopen, incident.id, actor, live=incident.mode == "live", connections=connections,
-                      say=say)
+                      say=say, retry=retry)
     return Outbox(store, courier, settings, exercise=incident.exercise)

@@ -21,7 +21,8 @@ KINDS = (
     "input.set", "role.assigned", "severity.changed",
     "step.started", "step.completed", "step.skipped", "step.failed", "checklist.checked",
     "decision", "note", "evidence", "milestone",
-    "integration.requested", "integration.done", "integration.failed", "integration.dry_run",
+    "integration.requested", "integration.done", "integration.failed", "integration.dry_run", "integration.retry",
+    "integration.skipped",
     "imported", "inject", "observation", "hotwash", "corrective_action",
 )
 
