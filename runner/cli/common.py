@@ -4,6 +4,8 @@ responder and prints."""
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,7 +36,8 @@ def say(text: str) -> None:
     """Print what the library says (it may quote a log line or a service's error): control characters visible."""
     from ir.sinks import terminal
 
-    print(terminal(text, one_line=False))
+    sys.stdout.write(terminal(text, one_line=False) + "\n")  # one write: a delivery thread's line stays whole
+    sys.stdout.flush()
 
 
 def open_store() -> SqliteStore:
