@@ -218,3 +218,33 @@ def test_flush_during_a_run_makes_that_run_retry_now(run_ir, env, slack_server):
     finally:
         process.communicate(input="", timeout=60)
     assert len([m for m in slack_server.messages(f"ir-{incident.lower()}") if m["text"].startswith("*")]) == 1
+
+
+def test_the_responder_skips_an_action_and_retries_one(run_ir, env, isolated, slack_server, jira_server):
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\n\n[jira]\nproject = "IR"\nissue_type = "Bug"\n')
+    result = run_ir("run", "lanes", "--non-interactive", env=env)
+    incident = incident_id(result)
+    brief, ticket = f"{incident}/brief/post", f"{incident}/ticket/create"
+
+    skipped = run_ir("outbox", "skip", brief, "--reason", "read out on the bridge call", env=env)
+    assert (skipped.returncode, skipped.stdout) == (0, f"{brief}: skipped\n"), skipped.stderr
+    again = run_ir("outbox", "skip", brief, "--reason", "twice", env=env)
+    assert (again.returncode, again.stderr) == (1, f"error: {brief} is skipped: only an undelivered action can be "
+                                                   "retried or skipped\n")
+    event = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.skipped"]
+    assert [(e["actor"], e["data"]["reason"]) for e in event] == [("tester", "read out on the bridge call")]
+    assert "was skipped by tester: read out on the bridge call" in run_ir("export", incident, "--format",
+                                                                           "markdown").stdout
+
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\n\n[jira]\nproject = "IR"\n')
+    retried = run_ir("outbox", "retry", ticket, env=env)
+    assert (retried.returncode, retried.stdout) == (0, f"{ticket}: done\n"), retried.stderr
+    items = outbox(run_ir, incident)
+    assert (items["ticket/create"]["status"], items["comment/comment"]["status"]) == ("done", "pending")
+    assert run_ir("flush", incident, env=env).returncode == 0  # the comment; the skipped brief is never sent
+    assert outbox(run_ir, incident)["comment/comment"]["status"] == "done"
+    assert texts(slack_server, "leadership") == []
+    assert run_ir("verify", incident).returncode == 0
+    missing = run_ir("outbox", "retry", f"{incident}/nothing/post")
+    assert (missing.returncode, missing.stderr) == (1, f"error: no integration action '{incident}/nothing/post'\n"
+                                                       "  fix: `ir outbox INCIDENT` lists the keys\n")

@@ -192,7 +192,7 @@ for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, 
 app.command()(cli_export.export)
 app.command()(cli_tabletop.tabletop)
 app.command()(cli_integrations.flush)
-app.command()(cli_integrations.outbox)
+app.add_typer(cli_integrations.outbox_app, name="outbox")
 app.add_typer(cli_integrations.integrations_app, name="integrations")
 
 

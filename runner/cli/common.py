@@ -5,7 +5,6 @@ responder and prints."""
 from __future__ import annotations
 
 import sys
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 

@@ -1,19 +1,33 @@
-"""The outbox and integration commands of the `ir` CLI: `ir flush`, `ir outbox`, `ir integrations check`."""
+"""The outbox and integration commands of the `ir` CLI: `ir flush`, `ir outbox` (list, retry, skip),
+`ir integrations check`."""
 
 from __future__ import annotations
 
 import json
 import sys
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from ir.cli.common import open_store, say
 from ir.errors import EXIT_INVALID, IncidentBusy
 from ir.sinks import terminal
 
 integrations_app = typer.Typer(help="Slack, Jira and other integrations.", no_args_is_help=True)
+
+
+class _OutboxGroup(TyperGroup):
+    """`ir outbox [INCIDENT]` is `ir outbox list [INCIDENT]`, as it was before `retry` and `skip`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: the Click context Typer bundles
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+outbox_app = typer.Typer(cls=_OutboxGroup, help="The integration actions: list them, retry or skip one.")
 MaybeIncident = Annotated[str | None, typer.Argument(help="An incident id; default: every incident.")]
 
 
@@ -39,6 +53,7 @@ def flush(incident: MaybeIncident = None,
         raise typer.Exit(EXIT_INVALID)
 
 
+@outbox_app.command("list")
 def outbox(incident: MaybeIncident = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False) -> None:
     """List integration actions: pending, sending, done (with their reference), failed, unknown, dry-run."""
@@ -55,6 +70,33 @@ def outbox(incident: MaybeIncident = None,
         ref = " ".join(f"{k}={v}" for k, v in i.ref.items() if k != "found")
         detail = f"  {ref}" if ref else (f"  error: {i.error}" if i.error else "")
         print(terminal(f"{i.status:8} {i.integration:6} {i.action:22} {i.key}  (attempts {i.attempts}){detail}"))
+
+
+Key = Annotated[str, typer.Argument(help="The action's key, as `ir outbox` lists it.")]
+As = Annotated[str | None, typer.Option("--as", help="Who is acting.")]
+
+
+@outbox_app.command("retry")
+def retry(key: Key, as_: As = None) -> None:
+    """Deliver one undelivered action now (an unknown one is looked up first), whatever waits before it."""
+    from ir.run import drive
+    from ir.run.incidents import actor_name
+
+    status = drive.retry_action(open_store(), key, actor_name(as_), say=say)
+    print(terminal(f"{key}: {status}"))
+    if status in ("failed", "unknown"):
+        raise typer.Exit(EXIT_INVALID)
+
+
+@outbox_app.command("skip")
+def skip(key: Key, reason: Annotated[str, typer.Option("--reason", help="Why it is not sent (recorded).")],
+         as_: As = None) -> None:
+    """Never send an undelivered action (done by hand, or not wanted); recorded on the timeline with the reason."""
+    from ir.run import drive
+    from ir.run.incidents import actor_name
+
+    drive.skip_action(open_store(), key, actor_name(as_), reason)
+    print(terminal(f"{key}: skipped"))
 
 
 @integrations_app.command("check")

@@ -26,7 +26,8 @@ MILESTONES = ("detected", "declared", "contained", "eradicated", "recovered", "c
 DURATIONS = (("time to declare", "declared"), ("time to contain", "contained"),
              ("time to eradicate", "eradicated"), ("time to recover", "recovered"), ("time to close", "closed"))
 FOLLOW_UP = re.compile(r"^\s*(?:follow[- ]?up|todo|action)\s*:\s*", re.I)
-OUTCOMES = {"integration.done": "done", "integration.failed": "failed", "integration.dry_run": "dry-run"}
+OUTCOMES = {"integration.done": "done", "integration.failed": "failed", "integration.dry_run": "dry-run",
+            "integration.skipped": "skipped"}
 LINK_KEYS = ("url", "permalink", "link")
 LISTED = 1000  # events a listing keeps; past that it counts them and points to the JSON and CSV exports
 LISTINGS = {"timeline": "events", "decisions": "decisions", "evidence": "pieces of evidence",
@@ -251,6 +252,9 @@ class Report:
             out.append(f"{action.integration} {action.action} ({action.key}) failed: {action.outcome.message}")  # type: ignore[union-attr]
         elif action.status == "requested":
             out.append(f"{action.integration} {action.action} ({action.key}) was requested, its outcome is unknown")
+        elif action.status == "skipped":
+            out.append(f"{action.integration} {action.action} ({action.key}) was skipped by {action.outcome.actor}: "  # type: ignore[union-attr]
+                       f"{action.outcome.data.get('reason')}")  # type: ignore[union-attr]
         elif action.status == "dry-run" and live:
             out.append(f"{action.integration} {action.action} ({action.key}) was not sent: do it by hand")
         return out

@@ -17,6 +17,7 @@ from pathlib import Path
 from ir import config
 from ir.errors import IncidentBusy, InvalidPlaybook, IrError
 from ir.format.bundle import Bundle
+from ir.integrations.dry_run import describe
 from ir.integrations.registry import NotConfigured, Refused, Target, Unknown, Witness, available
 from ir.redact import redact
 from ir.run.answers import Answers, check
@@ -133,6 +134,47 @@ def _flush(store: Store, incident_id: str, actor: str, say: Callable[[str], None
     outbox.finish(timeout=COURIER_WAIT)  # what these deliveries queued (the ticket's channel link)
     outbox.check()
     return failed
+
+
+def _undelivered(store: Store, key: str) -> OutboxItem:
+    item = store.outbox_item(key)
+    if item is None:
+        raise IrError(f"no integration action {key!r}", hint="`ir outbox INCIDENT` lists the keys")
+    if item.status not in UNDELIVERED:
+        raise IrError(f"{key} is {item.status}: only an undelivered action can be retried or skipped")
+    return item
+
+
+def retry_action(store: Store, key: str, actor: str, *, say: Callable[[str], None]) -> str:
+    """Deliver one undelivered action now, whatever waits before it in its lane; its status afterwards. While a
+    run holds the incident, that run is asked to retry (and "asked" is returned)."""
+    item = _undelivered(store, key)
+    try:
+        with store.running(item.incident):
+            _unaltered(store, item.incident, "flushed")
+            incident = store.incident(item.incident)
+            outbox = open_outbox(store, stored_bundle(store, incident), incident, actor, say=say, retry=False)
+            status = outbox.courier.deliver(store, _undelivered(store, key))  # read again under the lock
+            outbox.finish(timeout=COURIER_WAIT)
+            outbox.check()
+            return status
+    except IncidentBusy:
+        store.record(item.incident, Draft(RETRY_KIND, actor, f"retry of {key} asked for"))
+        return "asked the run that holds the incident to retry now"
+
+
+def skip_action(store: Store, key: str, actor: str, reason: str) -> None:
+    """Never send an undelivered action; the timeline records who skipped it and why (the report lists it)."""
+    item = _undelivered(store, key)
+    if item.status == "sending":
+        raise IrError(f"{key} is being sent right now",
+                      hint=f"wait for it; if the run that sent it died, `ir flush {item.incident}` settles it first")
+    if not reason.strip():
+        raise IrError("--reason is empty", hint="say why it is not sent: it goes on the timeline and the report")
+    data = {"key": key, "integration": item.integration, "action": item.action, "reason": reason}
+    if not store.settle(key, Draft("integration.skipped", actor, f"{describe(item)}: skipped: {reason}",
+                                   phase=item.payload.get("phase"), data=data), status="skipped"):
+        raise IrError(f"{key} was settled meanwhile: see `ir outbox {item.incident}`")
 
 
 @dataclass(frozen=True)
