@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from pydantic import field_validator
+
 from ir import sinks
 from ir.format.model import Model
 from ir.integrations.registry import (
@@ -62,8 +64,20 @@ class SlackSettings(Model):
 
     channel_template: str = "ir-{{ incident.id | lower }}"
     """The incident channel's name: a template over the incident (lowercase, digits, - and _ are kept)."""
-    channels: list[str] = []
-    """Channels that also receive every `post` (names, without #)."""
+    channels: dict[str, str] = {}
+    """The channels playbooks post to (`channel:`), each mapped to your workspace's name for it: a post to
+    `#security-leadership` goes to the channel given here (`{ security-leadership = "sec-leads" }`); a list names
+    channels kept as they are. Nothing else goes to them. `ir integrations check` checks each one."""
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _named(cls, value: object) -> object:
+        """A list names channels kept as they are; names are taken with or without their #."""
+        pairs = [(name, name) for name in value] if isinstance(value, list) else \
+            value.items() if isinstance(value, dict) else None
+        if pairs is None:
+            return value
+        return {str(k).lstrip("#"): str(v).lstrip("#") for k, v in pairs}
     invite: list[str] = []
     """People (e-mail or user id) and groups (@handle) invited to every incident channel."""
     timeout: float = 10.0
@@ -130,7 +144,7 @@ class SlackConnection:
         except (Refused, Unknown) as exc:
             return [Finding(False, f"slack: auth.test failed: {exc}",
                             "check SLACK_BOT_TOKEN (and IR_SLACK_BASE_URL if you use a proxy)")]
-        for name in self.settings.channels:
+        for name in dict.fromkeys(self.settings.channels.values()):
             try:
                 with _errors():
                     self._channel_id(name)

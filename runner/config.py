@@ -6,7 +6,7 @@ written to the store, the timeline, exports or logs, and are never printed.
 
     [slack]
     channel_template = "ir-{{ incident.id | lower }}"
-    channels = ["security-leadership"]        # also receive every post
+    channels = { security-leadership = "sec-leads" }   # a playbook's channel -> your workspace's
     invite = ["secops@example.com", "@ir-oncall"]
 
     [jira]
@@ -70,7 +70,7 @@ class Settings(Model):
     def for_exercise(self) -> Settings:
         """The settings of an exercise: its channel and project instead of the real ones, nobody invited."""
         channel, project = self.exercise.slack_channel, self.exercise.jira_project
-        slack = self.of("slack").model_copy(update={"channels": [], "invite": [], **(
+        slack = self.of("slack").model_copy(update={"channels": {}, "invite": [], **(
             {"channel_template": channel} if channel else {})})
         jira = self.of("jira").model_copy(update={"project": project} if project else {})
         return self.model_copy(update={"slack": slack, "jira": jira})

@@ -248,8 +248,8 @@ def test_schema_is_a_valid_json_schema_that_matches_the_loader(run_ir, tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
     schema = json.loads(result.stdout)
     assert schema == playbook_schema()
-    assert schema["$defs"]["SlackSettings"]["properties"]["channels"]["description"] == (
-        "Channels that also receive every `post` (names, without #).")
+    assert schema["$defs"]["SlackSettings"]["properties"]["channels"]["description"].startswith(
+        "The channels playbooks post to (`channel:`), each mapped to your workspace's name for it: ")
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     # A field's docstring in runner/format/model.py is its description, inherited ones too: what an editor shows on hover.
     assert (schema["properties"]["id"]["description"], schema["$defs"]["ManualStep"]["properties"]["phase"]

@@ -248,3 +248,21 @@ def test_the_responder_skips_an_action_and_retries_one(run_ir, env, isolated, sl
     missing = run_ir("outbox", "retry", f"{incident}/nothing/post")
     assert (missing.returncode, missing.stderr) == (1, f"error: no integration action '{incident}/nothing/post'\n"
                                                        "  fix: `ir outbox INCIDENT` lists the keys\n")
+
+
+def test_a_channel_in_ir_toml_gets_what_the_playbook_sends_it_once_and_nothing_else(run_ir, env, isolated,
+                                                                                  slack_server):
+    """`channels` maps a playbook's channel to the workspace's (with or without #); it used to copy every post there,
+    which sent a leadership brief twice and every incident-channel message to leadership."""
+    slack_server.add_channel("sec-leads")
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\nchannels = { "#leadership" = "sec-leads" }\n')
+    result = run_ir("run", "lanes", "--non-interactive", env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    incident = incident_id(result)
+    assert texts(slack_server, "sec-leads") == ["Brief"]
+    assert texts(slack_server, "leadership") == []
+    assert texts(slack_server, f"ir-{incident.lower()}")[1:] == ["Declared"]
+    assert outbox(run_ir, incident)["brief/post"]["payload"]["channel"] == "#sec-leads"
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\nchannels = ["leadership"]\n')  # a list: as they are
+    listed = run_ir("run", "lanes", "--non-interactive", env=env)
+    assert outbox(run_ir, incident_id(listed))["brief/post"]["payload"]["channel"] == "#leadership"

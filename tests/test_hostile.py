@@ -133,6 +133,8 @@ steps:
   - {id: status, kind: notify, action: status, title: "Status of {{ inputs.host }}", phase: detection-analysis}
   - {id: announce, kind: notify, title: Announce, phase: detection-analysis,
      message: "<!here> *{{ inputs.host }}* is down; commander {{ roles.commander }}"}
+  - {id: brief, kind: notify, title: Brief, phase: detection-analysis, channel: "#security-leadership",
+     message: "<!here> *{{ inputs.host }}* is down; commander {{ roles.commander }}"}
   - {id: ticket, kind: ticket, action: create, title: Open the ticket, phase: detection-analysis,
      summary: "{{ incident.title }}", description: "Host {{ inputs.host }}"}
   - {id: comment, kind: ticket, action: comment, title: Comment, phase: containment,
@@ -145,7 +147,8 @@ def loud(isolated: Path, run_ir, slack_server, jira_server):
     """Run the loud playbook live against the test servers with `host` as its input."""
     (isolated / "playbooks").mkdir()
     (isolated / "playbooks" / "loud.yaml").write_text(LOUD)
-    (isolated / "ir.toml").write_text('[slack]\nchannels = ["leadership"]\n\n[jira]\nproject = "IR"\n')
+    (isolated / "ir.toml").write_text('[slack]\nchannels = { security-leadership = "leadership" }\n\n'
+                                      '[jira]\nproject = "IR"\n')
     (isolated / "answers.yaml").write_text("roles:\n  commander: \"<@U777>\"\n")
     slack_server.add_channel("leadership")
     env = {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url,

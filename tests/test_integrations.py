@@ -37,6 +37,8 @@ steps:
   - {id: ticket, kind: ticket, action: create, title: Open the ticket, phase: detection-analysis,
      summary: "{{ incident.title }}", description: "Vendor {{ inputs.vendor }}", due: "2026-12-01"}
   - {id: announce, kind: notify, title: Announce, phase: detection-analysis, message: "Declared: {{ incident.title }}"}
+  - {id: brief, kind: notify, title: Brief, phase: detection-analysis, channel: "#security-leadership",
+     message: "Declared: {{ incident.title }}"}
   - {id: comment, kind: ticket, action: comment, title: Comment, phase: containment, comment: "Containment begins"}
   - {id: contain, kind: ticket, action: transition, title: Move to containment, phase: containment,
      transition: Contain}
@@ -51,7 +53,8 @@ def live(isolated: Path, slack_server, jira_server) -> dict[str, str]:
     """The live playbook, an ir.toml for the fake Jira project, and the environment that points ir at the fakes."""
     (isolated / "playbooks").mkdir()
     (isolated / "playbooks" / "live.yaml").write_text(LIVE)
-    (isolated / "ir.toml").write_text('[slack]\nchannels = ["leadership"]\n\n[jira]\nproject = "IR"\n')
+    (isolated / "ir.toml").write_text('[slack]\nchannels = { security-leadership = "leadership" }\n\n'
+                                      '[jira]\nproject = "IR"\n')
     slack_server.dana = slack_server.add_user("Dana Reyes", "dana@example.com")
     slack_server.add_channel("leadership")
     return {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url,
@@ -89,7 +92,7 @@ def test_a_live_run_opens_the_channel_and_ticket_and_keeps_the_status_current(ru
     replies = [m for m in messages if m.get("thread_ts") == status["ts"] and m["ts"] != status["ts"]]
     assert [m["text"] for m in replies] == ["Reimaging started"]
     assert len(slack_server.calls("chat.update")) == 1
-    assert len(slack_server.calls("chat.postMessage")) == 4  # status, announce (x2 channels), follow-up
+    assert len(slack_server.calls("chat.postMessage")) == 4  # status, announce, the brief to leadership, follow-up
 
     ticket = only_issue(jira_server)
     fields = ticket["fields"]

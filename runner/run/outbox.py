@@ -1,7 +1,7 @@
 """The outbox: nothing lost, nothing twice.
 
 Every external action is first committed to the store as pending, under a deterministic idempotency key
-(`incident/step path/action`, plus `/#channel` for each channel a post fans out to), with its
+(`incident/step path/action`), with its
 `integration.requested` event. A courier then delivers it in the background, one queue per integration so that
 an action never overtakes the one it depends on (the channel before its posts, the ticket before its comments)
 and a slow Jira never holds up Slack, nor the responder:
@@ -340,21 +340,18 @@ class Outbox:
         self.store, self.courier, self.settings, self.exercise = store, courier, settings, exercise
 
     def prepare(self, place: Place, step: NotifyStep | TicketStep, context: dict[str, Any]) -> list[OutboxItem]:
-        """The actions a step asks for (a post fans out to the configured extra channels), or what the store
-        already holds under their keys."""
+        """The action a step asks for (a post to a named channel goes to the workspace's channel `channels` maps
+        it to), or what the store already holds under its key."""
         base = f"{self.courier.incident_id}/{place.path}/{step.action}"
         rendered = payload(step, context, self.settings, place.phase)
         if self.exercise:  # an exercise posts only to its own channel, and invites nobody to it
             rendered.pop("channel", None)
             rendered.pop("invite", None)
-        items = [(base, rendered)]
-        if isinstance(step, NotifyStep) and step.action == "post" and not step.thread:
-            also = getattr(self.settings.of(step.via), "channels", [])
-            items += [(f"{base}/#{name}", {**rendered, "channel": name}) for name in also
-                      if name != rendered.get("channel")]
-        return [self.store.outbox_item(key) or OutboxItem(key, self.courier.incident_id, step.via,
-                                                          f"{step.kind}.{step.action}", data)
-                for key, data in items]
+        if rendered.get("channel"):  # the playbook's name for it, mapped to the workspace's (`channels`)
+            named = str(rendered["channel"]).lstrip("#")
+            rendered["channel"] = "#" + getattr(self.settings.of(step.via), "channels", {}).get(named, named)
+        return [self.store.outbox_item(base) or OutboxItem(base, self.courier.incident_id, step.via,
+                                                           f"{step.kind}.{step.action}", rendered)]
 
     @staticmethod
     def preview(items: list[OutboxItem]) -> str:
