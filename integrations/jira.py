@@ -37,6 +37,15 @@ if TYPE_CHECKING:
     from ir.store.records import OutboxItem
 
 
+# The status category each playbook transition leads to (Jira's three: new, indeterminate, done): where a workflow
+# has no transition of that name and ir.toml maps none, the ticket is moved to a status of that category.
+CATEGORIES = {"triage": "indeterminate", "contain": "indeterminate", "eradicate": "indeterminate",
+              "recover": "indeterminate", "resolve": "done", "close": "done", "reopen": "new"}
+SKIP = "skip"  # `transitions = { Triage = "skip" }`: the workflow has no such step; recorded, nothing sent
+OPTIONAL_FIELDS = ("priority", "duedate")  # left out, with a warning, when the project's create screen lacks them
+CLOUD_HOSTS = (".atlassian.net", ".jira.com")
+
+
 def marker(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -78,22 +87,27 @@ class Jira:
             raise IrError("JIRA_URL holds credentials (user:password@ before the host); they are not used or shown",
                              hint="set JIRA_URL to the address alone, e.g. https://example.atlassian.net, and the "
                                   "credentials in JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")
-        if "JIRA_PAT" in env:
-            auth: dict[str, Any] = {"token_auth": env["JIRA_PAT"]}
-        elif "JIRA_USER" in env and "JIRA_API_TOKEN" in env:
-            auth = {"basic_auth": (env["JIRA_USER"], env["JIRA_API_TOKEN"])}
-        else:
+        basic, pat = "JIRA_USER" in env and "JIRA_API_TOKEN" in env, "JIRA_PAT" in env
+        if not (basic or pat):
             raise NotConfigured("set JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")
-        return JiraConnection(env["JIRA_URL"].rstrip("/"), auth, settings)
+        cloud = (urlsplit(env["JIRA_URL"]).hostname or "").endswith(CLOUD_HOSTS)
+        if basic and (cloud or not pat):  # a PAT left over from a Server/DC setup never overrides Cloud's token
+            auth: dict[str, Any] = {"basic_auth": (env["JIRA_USER"], env["JIRA_API_TOKEN"])}
+            used = "JIRA_USER with JIRA_API_TOKEN" + (" (JIRA_PAT is set too, and not used)" if pat else "")
+        else:
+            auth = {"token_auth": env["JIRA_PAT"]}
+            used = "JIRA_PAT" + (" (JIRA_USER and JIRA_API_TOKEN are set too, and not used)" if basic else "")
+        return JiraConnection(env["JIRA_URL"].rstrip("/"), auth, settings, used)
 
 
 class JiraConnection:
     """Connects on first use: the client asks the server for its version as it is built."""
 
-    def __init__(self, url: str, auth: dict[str, Any], settings: JiraSettings):
-        self.url, self.settings = url, settings
+    def __init__(self, url: str, auth: dict[str, Any], settings: JiraSettings, credential: str):
+        self.url, self.settings, self.credential = url, settings, credential
         self._auth = auth
         self._client: JIRA | None = None
+        self._site: str | None = None
 
     @property
     def client(self) -> JIRA:
@@ -136,9 +150,8 @@ class JiraConnection:
                 hit = next((c for c in self.client.comments(ticket) if tag in c.body), None)
                 return {"key": ticket, "comment": hit.id, "found": True} if hit else None
             if item.action == "ticket.transition":
-                name = self._transition_name(item.payload["transition"])
-                available = [t["name"].lower() for t in self.client.transitions(ticket)]
-                return None if name.lower() in available else {"key": ticket, "transition": name, "found": True}
+                reached = self._reached(ticket, item.payload["transition"])
+                return {**reached, "found": True} if reached else None
             if item.action == "ticket.link":
                 issue = self.client.issue(ticket, fields="issuelinks")
                 linked = {getattr(link, side).key for link in issue.fields.issuelinks
@@ -163,7 +176,13 @@ class JiraConnection:
         except (Refused, Unknown) as exc:
             return [Finding(False, f"jira: cannot reach {self.url}: {exc}",
                             "check JIRA_URL and the credentials (JIRA_USER with JIRA_API_TOKEN, or JIRA_PAT)")]
-        out = [Finding(True, f"jira: {info.get('deploymentType', 'Server')} {info.get('version', '')} at {self.url}")]
+        deployment = info.get("deploymentType", "Server")
+        out = [Finding(True, f"jira: {deployment} {info.get('version', '')} at {self.url}"),
+               Finding(True, f"jira: credentials: {self.credential}")]
+        if deployment == "Cloud" and "token_auth" in self._auth:
+            out.append(Finding(False, "jira: a personal access token (JIRA_PAT) is for Jira Server / Data Center; "
+                                      "Jira Cloud does not take it", "set JIRA_USER and JIRA_API_TOKEN (an API token "
+                                      "of the account), and unset JIRA_PAT"))
         try:
             with _errors():
                 project = self.client.project(jira.project)
@@ -185,7 +204,18 @@ class JiraConnection:
             if name not in priorities:
                 out.append(Finding(False, f"jira: priority {name!r} (for {severity}) does not exist",
                                    f"set [jira] priorities in ir.toml; known: {', '.join(sorted(priorities))}"))
-        out.append(Finding(True, "jira: transition names are checked against the ticket's workflow when used"
+        try:
+            with _errors():
+                link_types = {t.name for t in self.client.issue_link_types()}
+        except (Refused, Unknown) as exc:
+            return [*out, Finding(False, f"jira: issue link types: {exc}", "check that the account can browse links")]
+        has = "Relates" in link_types
+        out.append(Finding(has, "jira: link type 'Relates' (follow-up tasks to the ticket)" + (
+            "" if has else f" does not exist (has: {', '.join(sorted(link_types))})"), None if has else
+            "tasks are opened without the link (a warning each): add the link type, or link by hand"))
+        out.append(Finding(True, "jira: transition names are checked against the ticket's workflow when used; one "
+                                 "the workflow lacks moves the ticket to a status of its category (Triage, Contain, "
+                                 "Eradicate, Recover: in progress; Resolve: done)"
                                  + (f"; mapped: {jira.transitions}" if jira.transitions else "")))
         return out
 
@@ -207,11 +237,29 @@ class JiraConnection:
             fields["priority"] = {"name": jira.priorities[incident["severity"]]}
         if payload.get("due"):
             fields["duedate"] = payload["due"]
-        issue = self.client.create_issue(fields=fields, prefetch=False)
+        issue, warnings = self._create_issue(fields)
         ref: dict[str, Any] = {"key": issue.key, "url": self._browse(issue.key)}
+        ref |= {"warnings": warnings} if warnings else {}
         if task:  # the task is the action; its link to the ticket is a second request, never a reason to redo it
             ref |= self._link_task(issue.key, target)
         return ref
+
+    def _create_issue(self, fields: dict[str, Any]) -> tuple[Any, list[str]]:
+        """Create the issue; a field the project's create screen lacks (priority, due date) is left out and said,
+        never a reason not to open the ticket. Jira refuses such a create whole, so nothing was made by it."""
+        from jira.exceptions import JIRAError
+
+        try:
+            return self.client.create_issue(fields=fields, prefetch=False), []
+        except JIRAError as exc:
+            refused = _field_errors(exc)
+            dropped = [name for name in OPTIONAL_FIELDS if name in refused and name in fields]
+            if exc.status_code != 400 or not dropped:
+                raise
+        warnings = [f"the ticket was opened without its {name} ({refused[name]}): add the field to the project's "
+                    f"create screen, or leave it out in [jira] of ir.toml" for name in dropped]
+        return self.client.create_issue(fields={k: v for k, v in fields.items() if k not in dropped},
+                                        prefetch=False), warnings
 
     def _link_task(self, task: str, target: Target) -> dict[str, Any]:
         if not target.ticket:
@@ -231,14 +279,44 @@ class JiraConnection:
         return {"key": ticket, "url": url}
 
     def _transition(self, ticket: str, wanted: str) -> dict[str, Any]:
+        """Move the ticket: by the transition's name (as ir.toml maps it), else (unmapped) to a status of the
+        category the playbook's transition leads to; a ticket already there is recorded as having reached it."""
         name = self._transition_name(wanted)
-        available = {t["name"].lower(): t for t in self.client.transitions(ticket)}
-        if name.lower() not in available:
-            names = ", ".join(sorted(t["name"] for t in available.values())) or "none"
+        if name.lower() == SKIP:
+            return {"key": ticket, "transition": wanted, "skipped": True}
+        offered = self.client.transitions(ticket)
+        reached = self._reached(ticket, wanted, offered)
+        if reached:
+            return reached
+        chosen = next((t for t in offered if t["name"].lower() == name.lower()), None)
+        category = self._category(wanted)
+        if chosen is None and category:
+            chosen = next((t for t in offered if _category(t.get("to")) == category), None)
+        if chosen is None:
+            names = ", ".join(sorted(t["name"] for t in offered)) or "none"
             raise Refused(f"no transition {name!r} from the ticket's current status (available: {names}); map it "
-                          f"under [jira] transitions in ir.toml")
-        self.client.transition_issue(ticket, available[name.lower()]["id"])
-        return {"key": ticket, "transition": name}
+                          f'under [jira] transitions in ir.toml (or {wanted} = "skip")')
+        self.client.transition_issue(ticket, chosen["id"])
+        return {"key": ticket, "transition": chosen["name"]} | (
+            {"by_category": category} if chosen["name"].lower() != name.lower() else {})
+
+    def _reached(self, ticket: str, wanted: str, offered: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """Whether the ticket is already where the playbook's transition leads (a workflow offers no transition
+        from a status to itself): no transition of that name is offered, and the ticket's status has that name
+        or, for an unmapped playbook transition, is of its category."""
+        name = self._transition_name(wanted)
+        offered = self.client.transitions(ticket) if offered is None else offered
+        if any(t["name"].lower() == name.lower() for t in offered):
+            return None
+        status = self.client.issue(ticket, fields="status").fields.status
+        category = self._category(wanted)
+        if status.name.lower() == name.lower() or (category and status.statusCategory.key == category):
+            return {"key": ticket, "transition": name, "reached": status.name}
+        return None
+
+    def _category(self, wanted: str) -> str | None:
+        """The status category an unmapped playbook transition leads to."""
+        return None if wanted in self.settings.transitions else CATEGORIES.get(wanted.lower())
 
     def _transition_name(self, wanted: str) -> str:
         return self.settings.transitions.get(wanted, wanted)
@@ -247,13 +325,30 @@ class JiraConnection:
         return f"{self.settings.label_prefix}-{marker(item.key)}"
 
     def _browse(self, key: str) -> str:
-        return f"{self.url}/browse/{key}"
+        """A link people open: the site's own address (serverInfo's baseUrl), which differs from JIRA_URL when ir
+        talks to an API gateway (scoped Cloud tokens)."""
+        if self._site is None:
+            self._site = str(self.client.server_info().get("baseUrl") or self.url).rstrip("/")
+        return f"{self._site}/browse/{key}"
 
     @staticmethod
     def _ticket(target: Target) -> str:
         if not target.ticket:
             raise Refused("the incident ticket does not exist yet (its create step has not succeeded)")
         return target.ticket
+
+
+def _category(status: Any) -> str | None:
+    return ((status or {}).get("statusCategory") or {}).get("key")
+
+
+def _field_errors(exc: Any) -> dict[str, str]:
+    """Jira's 400 answer as {field: message} (`{"errorMessages": [...], "errors": {...}}`)."""
+    try:
+        errors = exc.response.json().get("errors")
+    except (AttributeError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
 
 
 def _exercise(item: OutboxItem, text: str) -> str:
