@@ -6,6 +6,7 @@ The clients are configured as the integrations must be: they never retry a write
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,6 +18,7 @@ from slack_sdk.web import SlackResponse
 
 from fakes.httpbase import FakeServerCrashed, RecordedRequest, Reply
 from fakes.jira_server import JiraServer
+from fakes.slack_scopes import IR_SCOPES
 from fakes.slack_server import SlackServer
 
 METADATA = {"event_type": "ir_step_done", "event_payload": {"incident": "inc-1", "step": "notify"}}
@@ -266,6 +268,110 @@ def test_slack_default_client_posts_twice_after_a_drop(slack_server: SlackServer
     slack_server.fail("chat.postMessage", "drop_after_commit")
     default.chat_postMessage(channel=channel_id, text="hi")
     assert [m["text"] for m in slack_server.messages("inc-1")] == ["hi", "hi"]
+
+
+def test_slack_answers_with_the_tokens_scopes_in_a_header(slack: WebClient) -> None:
+    scopes = slack.auth_test().headers["x-oauth-scopes"]
+    assert scopes.split(",") == list(IR_SCOPES)
+
+
+@pytest.mark.parametrize(("scopes", "call", "needed"), [
+    (("channels:read",), lambda c, ch: c.chat_postMessage(channel=ch, text="hi"), "chat:write"),
+    (("chat:write",), lambda c, ch: c.pins_add(channel=ch, timestamp="1.0"), "pins:write"),
+    (("chat:write",), lambda c, ch: c.conversations_history(channel=ch), "channels:history"),
+    (("channels:history",), lambda c, ch: c.conversations_info(channel=ch), "channels:read"),
+    (("channels:read",), lambda c, ch: c.conversations_list(types="public_channel,private_channel"), "groups:read"),
+    (("groups:write",), lambda c, ch: c.conversations_create(name="inc-9"), "channels:manage"),
+    (("channels:manage",), lambda c, ch: c.conversations_create(name="inc-9", is_private=True), "groups:write"),
+    (("users:read",), lambda c, ch: c.users_lookupByEmail(email="a@example.com"), "users:read.email"),
+    (("users:read.email",), lambda c, ch: c.users_lookupByEmail(email="a@example.com"), "users:read"),
+    (("chat:write",), lambda c, ch: c.usergroups_list(), "usergroups:read"),
+    (("chat:write",), lambda c, ch: c.conversations_join(channel=ch), "channels:join"),
+    (("chat:write",), lambda c, ch: c.files_getUploadURLExternal(filename="a.txt", length=1), "files:write"),
+])
+def test_slack_refuses_a_method_without_its_scope(scopes: tuple[str, ...], call: Callable, needed: str) -> None:
+    with SlackServer(scopes=scopes) as server:
+        channel_id = server.add_channel("inc-1")
+        client = WebClient(token=server.token, base_url=server.url, retry_handlers=[])
+        refused = _refused(lambda: call(client, channel_id))
+        assert refused.data == {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(scopes)}
+        assert refused.headers["x-oauth-scopes"] == ",".join(scopes)
+        assert server.messages("inc-1") == [] and "inc-9" not in server.channels
+
+
+def test_slack_free_plan_has_no_user_groups() -> None:
+    with SlackServer(plan="free") as server:
+        client = WebClient(token=server.token, base_url=server.url, retry_handlers=[])
+        assert _refused(client.usergroups_list)["error"] == "plan_upgrade_required"
+    with pytest.raises(ValueError, match="plan must be one of"):
+        SlackServer(plan="gold")
+
+
+def test_slack_archived_channels_keep_their_names(slack: WebClient, slack_server: SlackServer) -> None:
+    channel_id = slack.conversations_create(name="inc-1")["channel"]["id"]
+    ts = slack.chat_postMessage(channel=channel_id, text="before")["ts"]
+    slack_server.archive_channel("inc-1")
+    assert _refused(lambda: slack.conversations_create(name="inc-1"))["error"] == "name_taken"
+    for call in (lambda: slack.chat_postMessage(channel=channel_id, text="after"),
+                 lambda: slack.chat_update(channel=channel_id, ts=ts, text="edited"),
+                 lambda: slack.pins_add(channel=channel_id, timestamp=ts),
+                 lambda: slack.conversations_join(channel=channel_id)):
+        assert _refused(call)["error"] == "is_archived"
+    assert [m["text"] for m in slack_server.messages("inc-1")] == ["before"]
+    listed = slack.conversations_list()["channels"]
+    assert [(c["name"], c["is_archived"]) for c in listed] == [("inc-1", True)]
+    assert slack.conversations_list(exclude_archived=True)["channels"] == []
+    assert slack.conversations_info(channel=channel_id)["channel"]["is_archived"] is True
+
+
+def test_slack_bot_joins_public_channels_only(slack: WebClient, slack_server: SlackServer) -> None:
+    public = slack_server.add_channel("security", bot_is_member=False)
+    secret = slack_server.add_channel("secret", is_private=True, bot_is_member=False)
+    joined = slack.conversations_join(channel=public)
+    assert joined["channel"]["is_member"] is True and "warning" not in joined.data
+    again = slack.conversations_join(channel=public)
+    assert (again["warning"], again["response_metadata"]["warnings"]) == ("already_in_channel", ["already_in_channel"])
+    slack.chat_postMessage(channel=public, text="hi")
+    assert _refused(lambda: slack.conversations_join(channel=secret))["error"] == "channel_not_found"
+    mine = slack.conversations_create(name="mine", is_private=True)["channel"]["id"]
+    assert _refused(lambda: slack.conversations_join(channel=mine))["error"] == "method_not_supported_for_channel_type"
+
+
+def test_slack_invite_refuses_the_whole_batch_unless_forced(slack: WebClient, slack_server: SlackServer) -> None:
+    alice, bob = slack_server.add_user("alice", "alice@example.com"), slack_server.add_user("bob", "bob@example.com")
+    channel_id = slack.conversations_create(name="inc-1")["channel"]["id"]
+    slack.conversations_invite(channel=channel_id, users=alice)
+    batch = _refused(lambda: slack.conversations_invite(channel=channel_id, users=[bob, alice, "U404"]))
+    assert batch["error"] == "already_in_channel"
+    assert batch["errors"] == [{"user": alice, "ok": False, "error": "already_in_channel"},
+                               {"user": "U404", "ok": False, "error": "user_not_found"}]
+    assert bob not in slack_server.channels["inc-1"]["members"]
+    forced = slack.conversations_invite(channel=channel_id, users=[bob, "U404"], force=True)
+    assert forced["errors"] == [{"user": "U404", "ok": False, "error": "user_not_found"}]
+    assert bob in slack_server.channels["inc-1"]["members"]
+    alone = _refused(lambda: slack.conversations_invite(channel=channel_id, users="U404", force=True))
+    assert alone["error"] == "user_not_found"
+
+
+def test_slack_lists_a_large_workspace_within_the_documented_limit(slack: WebClient,
+                                                                   slack_server: SlackServer) -> None:
+    slack_server.add_channels("team", 8000)
+    assert _refused(lambda: slack.conversations_list(limit=1001))["error"] == "invalid_limit"
+    names = [c["name"] for page in slack.conversations_list(limit=1000) for c in page["channels"]]
+    assert len(names) == 8000 and names[0] == "team-00001" and names[-1] == "team-08000"
+    assert len(slack_server.calls("conversations.list")) == 1 + 8
+
+
+def test_slack_rate_limits_a_method_by_its_tier() -> None:
+    with SlackServer(rate_limits={"conversations.list": (2, 1.5)}) as server:
+        client = WebClient(token=server.token, base_url=server.url, retry_handlers=[])
+        client.conversations_list()
+        client.conversations_list()
+        limited = _refused(client.conversations_list)
+        assert (limited.status_code, limited["error"], limited.headers["Retry-After"]) == (429, "ratelimited", "2")
+        client.auth_test()  # other methods are not limited
+        time.sleep(1.6)
+        assert client.conversations_list()["ok"]
 
 
 def test_scripted_error_uses_the_slack_envelope(slack: WebClient, slack_server: SlackServer) -> None:
