@@ -543,6 +543,109 @@ def test_jira_cloud_without_server_info_hits_the_removed_search(jira_server: Jir
     assert raised.value.status_code == 410
 
 
+def test_jira_cloud_removed_search_is_gone_for_post_too(jira: JIRA, jira_server: JiraServer) -> None:
+    with pytest.raises(JIRAError, match="Please migrate to the /rest/api/3/search/jql API") as raised:
+        jira._session.post(f"{jira_server.url}/rest/api/2/search", json={"jql": "project = IR"})
+    assert raised.value.status_code == 410
+
+
+def test_jira_cloud_search_lags_behind_writes_unless_reconciled() -> None:
+    with JiraServer("Cloud", index_lag=0.5) as server:
+        client = _cloud_client(server)
+        issue = client.create_issue(project="IR", summary="phish", issuetype={"name": "Task"}, labels=["ir-1"])
+        assert list(client.enhanced_search_issues("labels = ir-1")) == []
+        for use_post in (False, True):
+            found = client.enhanced_search_issues("labels = ir-1", reconcileIssues=[int(issue.id)], use_post=use_post)
+            assert [i.key for i in found] == [issue.key]
+        time.sleep(0.6)
+        assert [i.key for i in client.enhanced_search_issues("labels = ir-1")] == [issue.key]
+        client.add_comment(issue.key, "updated")  # a write puts it behind the index again
+        assert list(client.enhanced_search_issues("labels = ir-1")) == []
+        too_many = list(range(1, 52))
+        with pytest.raises(JIRAError, match="at most 50") as raised:
+            client.enhanced_search_issues("labels = ir-1", reconcileIssues=too_many, use_post=True)
+        assert raised.value.status_code == 400
+        client.close()
+
+
+def test_jira_server_info_answers_the_sites_base_url() -> None:
+    with JiraServer("Cloud", base_url="https://example.atlassian.net") as server:
+        client = _cloud_client(server, get_server_info=True)
+        assert client.server_info()["baseUrl"] == "https://example.atlassian.net"
+        key = client.create_issue(project="IR", summary="x", issuetype={"name": "Task"}).key
+        assert server.issues[key]["self"].startswith(server.url)  # the API's own links keep the address it serves
+        client.close()
+
+
+def test_jira_link_types_are_configurable_per_server() -> None:
+    blocks = {"id": "10000", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"}
+    with JiraServer("Cloud", link_types=[blocks]) as server:
+        client = _cloud_client(server)
+        first, second = (client.create_issue(project="IR", summary=s, issuetype={"name": "Task"}).key for s in "ab")
+        assert [t.name for t in client.issue_link_types()] == ["Blocks"]
+        with pytest.raises(JIRAError, match="No issue link type with name 'Relates' found.") as raised:
+            client.create_issue_link("Relates", first, second)
+        assert raised.value.status_code == 404 and server.links == []
+        client.create_issue_link("Blocks", first, second)
+        assert client.issue(second).fields.issuelinks[0].type.name == "Blocks"
+        client.close()
+    with pytest.raises(ValueError, match="exactly id, name, inward and outward"):
+        JiraServer(link_types=[{"name": "Relates"}])
+
+
+def test_jira_software_project_has_its_own_types_and_workflow(jira: JIRA, jira_server: JiraServer) -> None:
+    jira_server.add_software_project("SW", "Software")
+    assert [t.name for t in jira.project("SW").issueTypes] == ["Epic", "Task", "Bug", "Story"]
+    assert [t.name for t in jira.issue_types()] == ["Task", "Incident", "Epic", "Bug", "Story"]
+    with pytest.raises(JIRAError) as raised:
+        jira.create_issue(project="SW", summary="x", issuetype={"name": "Incident"})
+    assert raised.value.response.json()["errors"] == {"issuetype": "valid issue type is required"}
+    key = jira.create_issue(project="SW", summary="x", issuetype={"name": "Bug"}).key
+    status = jira.issue(key).raw["fields"]["status"]
+    assert (status["name"], status["statusCategory"]["key"], status["statusCategory"]["name"]) == (
+        "To Do", "new", "To Do")
+    offered = jira.transitions(key)
+    assert [(t["id"], t["name"], t["to"]["statusCategory"]["key"]) for t in offered] == [
+        ("21", "In Progress", "indeterminate"), ("31", "Done", "done")]
+    assert set(offered[0]["to"]["statusCategory"]) == {"self", "id", "key", "colorName", "name"}
+    jira.transition_issue(key, "In Progress")
+    assert [t["name"] for t in jira.transitions(key)] == ["To Do", "Done"]
+    with pytest.raises(JIRAError, match="Transition id '21' is not valid for this issue."):
+        jira.transition_issue(key, "21")  # no transition from a status to itself
+    jira.transition_issue(key, "Done")
+    assert jira.issue(key).raw["fields"]["status"]["statusCategory"] == {
+        "self": f"{jira_server.url}/rest/api/2/statuscategory/3", "id": 3, "key": "done", "colorName": "green",
+        "name": "Done"}
+
+
+def test_jira_createmeta_lists_the_create_screen(jira_dc: JIRA, jira_server_dc: JiraServer) -> None:
+    assert [t.name for t in jira_dc.project_issue_types("IR")] == ["Task", "Incident"]
+    fields = [f.fieldId for f in jira_dc.project_issue_fields("IR", "10001")]
+    assert fields == ["issuetype", "project", "summary", "description", "labels", "priority", "duedate"]
+    jira_server_dc.set_create_screen("IR", "Task", ["summary", "description", "labels"])
+    assert [f.fieldId for f in jira_dc.project_issue_fields("IR", "10001")] == [
+        "issuetype", "project", "summary", "description", "labels"]
+    with pytest.raises(JIRAError) as raised:
+        jira_dc.create_issue(project="IR", summary="x", issuetype={"name": "Task"}, priority={"name": "High"},
+                             duedate="2024-01-31")
+    assert raised.value.status_code == 400 and raised.value.response.json()["errors"] == {
+        "priority": "Field 'priority' cannot be set. It is not on the appropriate screen, or unknown.",
+        "duedate": "Field 'duedate' cannot be set. It is not on the appropriate screen, or unknown."}
+    assert jira_server_dc.issues == {}
+    assert jira_dc.create_issue(project="IR", summary="x", issuetype={"name": "Incident"}, priority={"name": "High"})
+    with pytest.raises(JIRAError) as unknown:
+        jira_dc._get_json("issue/createmeta/IR/issuetypes/10004")
+    assert unknown.value.status_code == 404
+
+
+def test_jira_cloud_createmeta_pages_under_its_own_keys(jira: JIRA) -> None:
+    types = jira._get_json("issue/createmeta/IR/issuetypes")
+    assert [t["name"] for t in types["issueTypes"]] == ["Task", "Incident"] and types["total"] == 2
+    fields = jira._get_json("issue/createmeta/IR/issuetypes/10002", params={"maxResults": 3})
+    assert [f["fieldId"] for f in fields["fields"]] == ["issuetype", "project", "summary"]
+    assert (fields["total"], "values" in fields) == (7, False)
+
+
 def test_jira_server_search_pages_by_start_at(jira_dc: JIRA, jira_server_dc: JiraServer) -> None:
     for number in range(5):
         jira_dc.create_issue(project="IR", summary=f"s{number}", issuetype={"name": "Task"}, prefetch=False)
