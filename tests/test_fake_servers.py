@@ -321,6 +321,11 @@ def test_slack_archived_channels_keep_their_names(slack: WebClient, slack_server
     listed = slack.conversations_list()["channels"]
     assert [(c["name"], c["is_archived"]) for c in listed] == [("inc-1", True)]
     assert slack.conversations_list(exclude_archived=True)["channels"] == []
+    for name in ("inc-2", "inc-3"):
+        slack.conversations_create(name=name)
+    # the filter applies to each page of `limit` channels, so a page may come back short
+    first = slack.conversations_list(exclude_archived=True, limit=2)
+    assert [c["name"] for c in first["channels"]] == ["inc-2"] and first["response_metadata"]["next_cursor"]
     assert slack.conversations_info(channel=channel_id)["channel"]["is_archived"] is True
 
 

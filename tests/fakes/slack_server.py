@@ -300,17 +300,17 @@ class SlackServer(FakeServer):
         limit = number(args, "limit", 100)
         if limit > MAX_LIST_LIMIT:
             raise SlackError("invalid_limit")
-        exclude_archived = flag(args, "exclude_archived")
         visible = [
             channel for channel in self._channels.values()
             if ("private_channel" if channel.is_private else "public_channel") in types
             and (not channel.is_private or self.bot_user_id in channel.members)
-            and not (exclude_archived and channel.is_archived)
         ]
         try:
             page, cursor = paginate(visible, args.get("cursor"), limit)
         except ValueError:
             raise SlackError("invalid_cursor") from None
+        if flag(args, "exclude_archived"):  # applied to the page, as Slack does: a page may come back short
+            page = [channel for channel in page if not channel.is_archived]
         return {"channels": [channel.render(self.bot_user_id) for channel in page],
                 "response_metadata": {"next_cursor": cursor or ""}}
 
