@@ -5,9 +5,11 @@ The clients are configured as the integrations must be: they never retry a write
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -721,6 +723,21 @@ class CrashingSlack(SlackServer):
         if request.api == "auth.test":
             raise RuntimeError("a bug in the fake")
         return super().handle(request)
+
+
+SERVICES_DOC = Path(__file__).resolve().parents[1] / "docs" / "services.md"
+
+
+@pytest.mark.parametrize("server", [SlackServer, JiraServer])
+def test_every_opt_in_of_a_fake_is_documented(server: type) -> None:
+    """docs/services.md names each opt-in argument and seeding method, with what the service does and the source."""
+    page = SERVICES_DOC.read_text(encoding="utf-8")
+    keyword_only = [name for name, parameter in inspect.signature(server.__init__).parameters.items()
+                    if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    seeding = {SlackServer: ("archive_channel", "add_channels"),
+               JiraServer: ("add_software_project", "set_create_screen")}[server]
+    assert keyword_only and [name for name in keyword_only if f"{name}=" not in page] == []
+    assert [name for name in seeding if f"{server.__name__}.{name}(" not in page] == []
 
 
 def test_a_crash_in_a_fake_answers_500_and_raises_when_the_server_stops() -> None:
