@@ -5,8 +5,11 @@ The clients are configured as the integrations must be: they never retry a write
 
 from __future__ import annotations
 
+import inspect
 import json
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,6 +20,7 @@ from slack_sdk.web import SlackResponse
 
 from fakes.httpbase import FakeServerCrashed, RecordedRequest, Reply
 from fakes.jira_server import JiraServer
+from fakes.slack_scopes import IR_SCOPES
 from fakes.slack_server import SlackServer
 
 METADATA = {"event_type": "ir_step_done", "event_payload": {"incident": "inc-1", "step": "notify"}}
@@ -268,6 +272,115 @@ def test_slack_default_client_posts_twice_after_a_drop(slack_server: SlackServer
     assert [m["text"] for m in slack_server.messages("inc-1")] == ["hi", "hi"]
 
 
+def test_slack_answers_with_the_tokens_scopes_in_a_header(slack: WebClient) -> None:
+    scopes = slack.auth_test().headers["x-oauth-scopes"]
+    assert scopes.split(",") == list(IR_SCOPES)
+
+
+@pytest.mark.parametrize(("scopes", "call", "needed"), [
+    (("channels:read",), lambda c, ch: c.chat_postMessage(channel=ch, text="hi"), "chat:write"),
+    (("chat:write",), lambda c, ch: c.pins_add(channel=ch, timestamp="1.0"), "pins:write"),
+    (("chat:write",), lambda c, ch: c.conversations_history(channel=ch), "channels:history"),
+    (("channels:history",), lambda c, ch: c.conversations_info(channel=ch), "channels:read"),
+    (("channels:read",), lambda c, ch: c.conversations_list(types="public_channel,private_channel"), "groups:read"),
+    (("groups:write",), lambda c, ch: c.conversations_create(name="inc-9"), "channels:manage"),
+    (("channels:manage",), lambda c, ch: c.conversations_create(name="inc-9", is_private=True), "groups:write"),
+    (("users:read",), lambda c, ch: c.users_lookupByEmail(email="a@example.com"), "users:read.email"),
+    (("users:read.email",), lambda c, ch: c.users_lookupByEmail(email="a@example.com"), "users:read"),
+    (("chat:write",), lambda c, ch: c.usergroups_list(), "usergroups:read"),
+    (("chat:write",), lambda c, ch: c.conversations_join(channel=ch), "channels:join"),
+    (("chat:write",), lambda c, ch: c.files_getUploadURLExternal(filename="a.txt", length=1), "files:write"),
+])
+def test_slack_refuses_a_method_without_its_scope(scopes: tuple[str, ...], call: Callable, needed: str) -> None:
+    with SlackServer(scopes=scopes) as server:
+        channel_id = server.add_channel("inc-1")
+        client = WebClient(token=server.token, base_url=server.url, retry_handlers=[])
+        refused = _refused(lambda: call(client, channel_id))
+        assert refused.data == {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(scopes)}
+        assert refused.headers["x-oauth-scopes"] == ",".join(scopes)
+        assert server.messages("inc-1") == [] and "inc-9" not in server.channels
+
+
+def test_slack_free_plan_has_no_user_groups() -> None:
+    with SlackServer(plan="free") as server:
+        client = WebClient(token=server.token, base_url=server.url, retry_handlers=[])
+        assert _refused(client.usergroups_list)["error"] == "plan_upgrade_required"
+    with pytest.raises(ValueError, match="plan must be one of"):
+        SlackServer(plan="gold")
+
+
+def test_slack_archived_channels_keep_their_names(slack: WebClient, slack_server: SlackServer) -> None:
+    channel_id = slack.conversations_create(name="inc-1")["channel"]["id"]
+    ts = slack.chat_postMessage(channel=channel_id, text="before")["ts"]
+    slack_server.archive_channel("inc-1")
+    assert _refused(lambda: slack.conversations_create(name="inc-1"))["error"] == "name_taken"
+    for call in (lambda: slack.chat_postMessage(channel=channel_id, text="after"),
+                 lambda: slack.chat_update(channel=channel_id, ts=ts, text="edited"),
+                 lambda: slack.pins_add(channel=channel_id, timestamp=ts),
+                 lambda: slack.conversations_join(channel=channel_id)):
+        assert _refused(call)["error"] == "is_archived"
+    assert [m["text"] for m in slack_server.messages("inc-1")] == ["before"]
+    listed = slack.conversations_list()["channels"]
+    assert [(c["name"], c["is_archived"]) for c in listed] == [("inc-1", True)]
+    assert slack.conversations_list(exclude_archived=True)["channels"] == []
+    for name in ("inc-2", "inc-3"):
+        slack.conversations_create(name=name)
+    # the filter applies to each page of `limit` channels, so a page may come back short
+    first = slack.conversations_list(exclude_archived=True, limit=2)
+    assert [c["name"] for c in first["channels"]] == ["inc-2"] and first["response_metadata"]["next_cursor"]
+    assert slack.conversations_info(channel=channel_id)["channel"]["is_archived"] is True
+
+
+def test_slack_bot_joins_public_channels_only(slack: WebClient, slack_server: SlackServer) -> None:
+    public = slack_server.add_channel("security", bot_is_member=False)
+    secret = slack_server.add_channel("secret", is_private=True, bot_is_member=False)
+    joined = slack.conversations_join(channel=public)
+    assert joined["channel"]["is_member"] is True and "warning" not in joined.data
+    again = slack.conversations_join(channel=public)
+    assert (again["warning"], again["response_metadata"]["warnings"]) == ("already_in_channel", ["already_in_channel"])
+    slack.chat_postMessage(channel=public, text="hi")
+    assert _refused(lambda: slack.conversations_join(channel=secret))["error"] == "channel_not_found"
+    mine = slack.conversations_create(name="mine", is_private=True)["channel"]["id"]
+    assert _refused(lambda: slack.conversations_join(channel=mine))["error"] == "method_not_supported_for_channel_type"
+
+
+def test_slack_invite_refuses_the_whole_batch_unless_forced(slack: WebClient, slack_server: SlackServer) -> None:
+    alice, bob = slack_server.add_user("alice", "alice@example.com"), slack_server.add_user("bob", "bob@example.com")
+    channel_id = slack.conversations_create(name="inc-1")["channel"]["id"]
+    slack.conversations_invite(channel=channel_id, users=alice)
+    batch = _refused(lambda: slack.conversations_invite(channel=channel_id, users=[bob, alice, "U404"]))
+    assert batch["error"] == "already_in_channel"
+    assert batch["errors"] == [{"user": alice, "ok": False, "error": "already_in_channel"},
+                               {"user": "U404", "ok": False, "error": "user_not_found"}]
+    assert bob not in slack_server.channels["inc-1"]["members"]
+    forced = slack.conversations_invite(channel=channel_id, users=[bob, "U404"], force=True)
+    assert forced["errors"] == [{"user": "U404", "ok": False, "error": "user_not_found"}]
+    assert bob in slack_server.channels["inc-1"]["members"]
+    alone = _refused(lambda: slack.conversations_invite(channel=channel_id, users="U404", force=True))
+    assert alone["error"] == "user_not_found"
+
+
+def test_slack_lists_a_large_workspace_within_the_documented_limit(slack: WebClient,
+                                                                   slack_server: SlackServer) -> None:
+    slack_server.add_channels("team", 8000)
+    assert _refused(lambda: slack.conversations_list(limit=1001))["error"] == "invalid_limit"
+    names = [c["name"] for page in slack.conversations_list(limit=1000) for c in page["channels"]]
+    assert len(names) == 8000 and names[0] == "team-00001" and names[-1] == "team-08000"
+    assert len(slack_server.calls("conversations.list")) == 1 + 8
+
+
+def test_slack_rate_limits_a_method_by_its_tier() -> None:
+    with SlackServer(rate_limits={"conversations.list": (2, 1.5)}) as server:
+        client = WebClient(token=server.token, base_url=server.url, retry_handlers=[])
+        client.conversations_list()
+        client.conversations_list()
+        limited = _refused(client.conversations_list)
+        assert (limited.status_code, limited["error"], limited.headers["Retry-After"]) == (429, "ratelimited", "2")
+        client.auth_test()  # other methods are not limited
+        time.sleep(1.6)
+        assert client.conversations_list()["ok"]
+
+
 def test_scripted_error_uses_the_slack_envelope(slack: WebClient, slack_server: SlackServer) -> None:
     slack_server.fail("auth.test", "error", error="account_inactive")
     assert _refused(slack.auth_test).data == {"ok": False, "error": "account_inactive"}
@@ -437,6 +550,109 @@ def test_jira_cloud_without_server_info_hits_the_removed_search(jira_server: Jir
     assert raised.value.status_code == 410
 
 
+def test_jira_cloud_removed_search_is_gone_for_post_too(jira: JIRA, jira_server: JiraServer) -> None:
+    with pytest.raises(JIRAError, match="Please migrate to the /rest/api/3/search/jql API") as raised:
+        jira._session.post(f"{jira_server.url}/rest/api/2/search", json={"jql": "project = IR"})
+    assert raised.value.status_code == 410
+
+
+def test_jira_cloud_search_lags_behind_writes_unless_reconciled() -> None:
+    with JiraServer("Cloud", index_lag=0.5) as server:
+        client = _cloud_client(server)
+        issue = client.create_issue(project="IR", summary="phish", issuetype={"name": "Task"}, labels=["ir-1"])
+        assert list(client.enhanced_search_issues("labels = ir-1")) == []
+        for use_post in (False, True):
+            found = client.enhanced_search_issues("labels = ir-1", reconcileIssues=[int(issue.id)], use_post=use_post)
+            assert [i.key for i in found] == [issue.key]
+        time.sleep(0.6)
+        assert [i.key for i in client.enhanced_search_issues("labels = ir-1")] == [issue.key]
+        client.add_comment(issue.key, "updated")  # a write puts it behind the index again
+        assert list(client.enhanced_search_issues("labels = ir-1")) == []
+        too_many = list(range(1, 52))
+        with pytest.raises(JIRAError, match="at most 50") as raised:
+            client.enhanced_search_issues("labels = ir-1", reconcileIssues=too_many, use_post=True)
+        assert raised.value.status_code == 400
+        client.close()
+
+
+def test_jira_server_info_answers_the_sites_base_url() -> None:
+    with JiraServer("Cloud", base_url="https://example.atlassian.net") as server:
+        client = _cloud_client(server, get_server_info=True)
+        assert client.server_info()["baseUrl"] == "https://example.atlassian.net"
+        key = client.create_issue(project="IR", summary="x", issuetype={"name": "Task"}).key
+        assert server.issues[key]["self"].startswith(server.url)  # the API's own links keep the address it serves
+        client.close()
+
+
+def test_jira_link_types_are_configurable_per_server() -> None:
+    blocks = {"id": "10000", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"}
+    with JiraServer("Cloud", link_types=[blocks]) as server:
+        client = _cloud_client(server)
+        first, second = (client.create_issue(project="IR", summary=s, issuetype={"name": "Task"}).key for s in "ab")
+        assert [t.name for t in client.issue_link_types()] == ["Blocks"]
+        with pytest.raises(JIRAError, match="No issue link type with name 'Relates' found.") as raised:
+            client.create_issue_link("Relates", first, second)
+        assert raised.value.status_code == 404 and server.links == []
+        client.create_issue_link("Blocks", first, second)
+        assert client.issue(second).fields.issuelinks[0].type.name == "Blocks"
+        client.close()
+    with pytest.raises(ValueError, match="exactly id, name, inward and outward"):
+        JiraServer(link_types=[{"name": "Relates"}])
+
+
+def test_jira_software_project_has_its_own_types_and_workflow(jira: JIRA, jira_server: JiraServer) -> None:
+    jira_server.add_software_project("SW", "Software")
+    assert [t.name for t in jira.project("SW").issueTypes] == ["Epic", "Task", "Bug", "Story"]
+    assert [t.name for t in jira.issue_types()] == ["Task", "Incident", "Epic", "Bug", "Story"]
+    with pytest.raises(JIRAError) as raised:
+        jira.create_issue(project="SW", summary="x", issuetype={"name": "Incident"})
+    assert raised.value.response.json()["errors"] == {"issuetype": "valid issue type is required"}
+    key = jira.create_issue(project="SW", summary="x", issuetype={"name": "Bug"}).key
+    status = jira.issue(key).raw["fields"]["status"]
+    assert (status["name"], status["statusCategory"]["key"], status["statusCategory"]["name"]) == (
+        "To Do", "new", "To Do")
+    offered = jira.transitions(key)
+    assert [(t["id"], t["name"], t["to"]["statusCategory"]["key"]) for t in offered] == [
+        ("21", "In Progress", "indeterminate"), ("31", "Done", "done")]
+    assert set(offered[0]["to"]["statusCategory"]) == {"self", "id", "key", "colorName", "name"}
+    jira.transition_issue(key, "In Progress")
+    assert [t["name"] for t in jira.transitions(key)] == ["To Do", "Done"]
+    with pytest.raises(JIRAError, match="Transition id '21' is not valid for this issue."):
+        jira.transition_issue(key, "21")  # no transition from a status to itself
+    jira.transition_issue(key, "Done")
+    assert jira.issue(key).raw["fields"]["status"]["statusCategory"] == {
+        "self": f"{jira_server.url}/rest/api/2/statuscategory/3", "id": 3, "key": "done", "colorName": "green",
+        "name": "Done"}
+
+
+def test_jira_createmeta_lists_the_create_screen(jira_dc: JIRA, jira_server_dc: JiraServer) -> None:
+    assert [t.name for t in jira_dc.project_issue_types("IR")] == ["Task", "Incident"]
+    fields = [f.fieldId for f in jira_dc.project_issue_fields("IR", "10001")]
+    assert fields == ["issuetype", "project", "summary", "description", "labels", "priority", "duedate"]
+    jira_server_dc.set_create_screen("IR", "Task", ["summary", "description", "labels"])
+    assert [f.fieldId for f in jira_dc.project_issue_fields("IR", "10001")] == [
+        "issuetype", "project", "summary", "description", "labels"]
+    with pytest.raises(JIRAError) as raised:
+        jira_dc.create_issue(project="IR", summary="x", issuetype={"name": "Task"}, priority={"name": "High"},
+                             duedate="2024-01-31")
+    assert raised.value.status_code == 400 and raised.value.response.json()["errors"] == {
+        "priority": "Field 'priority' cannot be set. It is not on the appropriate screen, or unknown.",
+        "duedate": "Field 'duedate' cannot be set. It is not on the appropriate screen, or unknown."}
+    assert jira_server_dc.issues == {}
+    assert jira_dc.create_issue(project="IR", summary="x", issuetype={"name": "Incident"}, priority={"name": "High"})
+    with pytest.raises(JIRAError) as unknown:
+        jira_dc._get_json("issue/createmeta/IR/issuetypes/10004")
+    assert unknown.value.status_code == 404
+
+
+def test_jira_cloud_createmeta_pages_under_its_own_keys(jira: JIRA) -> None:
+    types = jira._get_json("issue/createmeta/IR/issuetypes")
+    assert [t["name"] for t in types["issueTypes"]] == ["Task", "Incident"] and types["total"] == 2
+    fields = jira._get_json("issue/createmeta/IR/issuetypes/10002", params={"maxResults": 3})
+    assert [f["fieldId"] for f in fields["fields"]] == ["issuetype", "project", "summary"]
+    assert (fields["total"], "values" in fields) == (7, False)
+
+
 def test_jira_server_search_pages_by_start_at(jira_dc: JIRA, jira_server_dc: JiraServer) -> None:
     for number in range(5):
         jira_dc.create_issue(project="IR", summary=f"s{number}", issuetype={"name": "Task"}, prefetch=False)
@@ -507,6 +723,21 @@ class CrashingSlack(SlackServer):
         if request.api == "auth.test":
             raise RuntimeError("a bug in the fake")
         return super().handle(request)
+
+
+SERVICES_DOC = Path(__file__).resolve().parents[1] / "docs" / "services.md"
+
+
+@pytest.mark.parametrize("server", [SlackServer, JiraServer])
+def test_every_opt_in_of_a_fake_is_documented(server: type) -> None:
+    """docs/services.md names each opt-in argument and seeding method, with what the service does and the source."""
+    page = SERVICES_DOC.read_text(encoding="utf-8")
+    keyword_only = [name for name, parameter in inspect.signature(server.__init__).parameters.items()
+                    if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    seeding = {SlackServer: ("archive_channel", "add_channels"),
+               JiraServer: ("add_software_project", "set_create_screen")}[server]
+    assert keyword_only and [name for name in keyword_only if f"{name}=" not in page] == []
+    assert [name for name in seeding if f"{server.__name__}.{name}(" not in page] == []
 
 
 def test_a_crash_in_a_fake_answers_500_and_raises_when_the_server_stops() -> None:

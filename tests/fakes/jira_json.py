@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .jira_model import ISSUE_TYPES, LINK_TYPES, PRIORITIES, Issue, Project
+from .jira_model import ALL_ISSUE_TYPES, CREATE_SCREEN, DEFAULT_PRIORITY, FIELDS, PRIORITIES, Issue, Project
 
 API = "/rest/api/2"
 ACCOUNT_ID = "5b10a2844c20165700ede21g"
@@ -18,6 +18,7 @@ class JiraJson:
     root: str  # the server root, "http://127.0.0.1:PORT"
     deployment: str  # "Cloud" or "Server"
     user: str  # the one user, owner of the credentials
+    link_types: tuple[dict[str, str], ...]
 
     def link(self, path: str) -> str:
         return f"{self.root}{API}{path}"
@@ -41,7 +42,7 @@ class JiraJson:
 
     def issue_type(self, type_id: str) -> dict[str, Any]:
         return {"self": self.link(f"/issuetype/{type_id}"), "id": type_id, "description": "", "iconUrl": "",
-                "name": ISSUE_TYPES[type_id], "subtask": False}
+                "name": ALL_ISSUE_TYPES[type_id], "subtask": False}
 
     def priority(self, name: str) -> dict[str, Any]:
         priority_id = next(key for key, value in PRIORITIES.items() if value == name)
@@ -54,7 +55,7 @@ class JiraJson:
         return {"expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
                 "self": self.link(f"/project/{project.id}"), "id": project.id, "key": project.key,
                 "name": project.name, "projectTypeKey": "software", "simplified": False,
-                "issueTypes": [self.issue_type(type_id) for type_id in ISSUE_TYPES]}
+                "issueTypes": [self.issue_type(type_id) for type_id in project.issue_types]}
 
     def _brief(self, issue: Issue) -> dict[str, Any]:
         return {"id": issue.id, "key": issue.key, "self": self.link(f"/issue/{issue.id}"),
@@ -69,7 +70,7 @@ class JiraJson:
         for link in links:
             if issue.key not in (link["inward"], link["outward"]):
                 continue
-            link_type = next(t for t in LINK_TYPES if t["name"] == link["type"])
+            link_type = next(t for t in self.link_types if t["name"] == link["type"])
             if link["inward"] == issue.key:
                 other, side = link["outward"], "outwardIssue"
             else:
@@ -107,3 +108,26 @@ class JiraJson:
 
     def remote_link(self, issue: Issue, link: dict[str, Any]) -> dict[str, Any]:
         return {**link, "self": self.link(f"/issue/{issue.key}/remotelink/{link['id']}")}
+
+    def create_field(self, project: Project, type_id: str, field_id: str) -> dict[str, Any]:
+        """A field of the create screen of `type_id` in `project`, as the createmeta endpoints describe it."""
+        name, kind = next((name, kind) for fid, name, _, kind in FIELDS if fid == field_id)
+        meta: dict[str, Any] = {"required": field_id in ("summary", "issuetype", "project"),
+                                "schema": {"type": kind, "system": field_id}, "name": name, "fieldId": field_id,
+                                "key": field_id, "hasDefaultValue": field_id == "priority",
+                                "operations": ["add", "set", "remove"] if field_id == "labels" else ["set"]}
+        if kind == "array":
+            meta["schema"]["items"] = "string"
+        if field_id == "priority":
+            meta["allowedValues"] = [self.priority(name) for name in PRIORITIES.values()]
+            meta["defaultValue"] = self.priority(DEFAULT_PRIORITY)
+        elif field_id == "issuetype":
+            meta["allowedValues"] = [self.issue_type(type_id)]
+        elif field_id == "project":
+            meta["allowedValues"] = [{"self": self.link(f"/project/{project.id}"), "id": project.id,
+                                      "key": project.key, "name": project.name}]
+        return meta
+
+    def create_fields(self, project: Project, type_id: str) -> list[dict[str, Any]]:
+        on_screen = project.screens.get(type_id, CREATE_SCREEN)
+        return [self.create_field(project, type_id, field_id) for field_id in ("issuetype", "project", *on_screen)]

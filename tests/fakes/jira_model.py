@@ -20,6 +20,15 @@ DEFAULT_WORKFLOW = {
 }
 INITIAL_STATUS = "Open"
 ISSUE_TYPES = {"10001": "Task", "10002": "Incident"}
+# A Jira Software project as Jira creates it (add_software_project): these issue types, and a simplified
+# workflow whose global transitions are named after the statuses they lead to (docs/services.md).
+SOFTWARE_ISSUE_TYPES = {"10000": "Epic", "10001": "Task", "10003": "Bug", "10004": "Story"}
+SOFTWARE_INITIAL_STATUS = "To Do"
+SOFTWARE_WORKFLOW = {"To Do": "To Do", "In Progress": "In Progress", "Done": "Done"}
+ALL_ISSUE_TYPES = {**ISSUE_TYPES, **SOFTWARE_ISSUE_TYPES}
+# The fields on a create screen unless a test takes some off (set_create_screen); project and issue type are
+# always on it.
+CREATE_SCREEN = ("summary", "description", "labels", "priority", "duedate")
 PRIORITIES = {"1": "Highest", "2": "High", "3": "Medium", "4": "Low", "5": "Lowest"}
 DEFAULT_PRIORITY = "Medium"
 LINK_TYPES = (
@@ -66,7 +75,10 @@ class Project:
     key: str
     name: str
     workflow: dict[str, str]
-    status_ids: dict[str, str]  # every status of the workflow, INITIAL_STATUS included
+    status_ids: dict[str, str]  # every status of the workflow, the initial one included
+    initial: str = INITIAL_STATUS
+    issue_types: dict[str, str] = field(default_factory=lambda: dict(ISSUE_TYPES))  # id -> name
+    screens: dict[str, tuple[str, ...]] = field(default_factory=dict)  # issue type id -> create-screen fields
     issue_count: int = 0
 
     def transitions(self) -> list[tuple[str, str, str]]:
@@ -74,7 +86,7 @@ class Project:
         return [(str(10 * number + 11), name, status) for number, (name, status) in enumerate(self.workflow.items())]
 
     def status_category(self, status: str) -> str:
-        if status == INITIAL_STATUS:
+        if status == self.initial:
             return "new"
         return "done" if status == list(self.workflow.values())[-1] else "indeterminate"
 
@@ -88,7 +100,8 @@ class Issue:
     fields: dict[str, Any]  # the editable ones: summary, description, labels, priority, duedate
     created: str
     updated: str
-    status: str = INITIAL_STATUS
+    status: str
+    written_at: float  # time.monotonic() of the last write, for the search index's lag
     comments: list[dict[str, Any]] = field(default_factory=list)
     transitions_done: list[str] = field(default_factory=list)
     remote_links: list[dict[str, Any]] = field(default_factory=list)

@@ -9,6 +9,11 @@ The request log names a request by its method and the path template of Atlassian
 "POST /rest/api/2/issue" or "GET /rest/api/2/issue/{issueIdOrKey}"; `fail()` takes the same names.
 Cloud answers search on /rest/api/2/search/jql only (nextPageToken), Server on /rest/api/2/search
 only (startAt/total), as the services do today.
+
+Opt-in realism (docs/services.md says what each models and where Atlassian documents it): `add_software_project()`
+for a project as Jira Software creates it, `set_create_screen()` for fields taken off a create screen,
+`link_types=` for a site without some link types, `index_lag=` for Cloud's eventually consistent search, and
+`base_url=` for a site reached through another address (an API gateway).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import base64
 import itertools
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -24,6 +30,8 @@ from . import jql
 from .httpbase import FakeServer, RecordedRequest, Reply, json_reply, paginate
 from .jira_json import API, JiraJson
 from .jira_model import (
+    ALL_ISSUE_TYPES,
+    CREATE_SCREEN,
     DEFAULT_PRIORITY,
     DEFAULT_WORKFLOW,
     FIELDS,
@@ -31,6 +39,9 @@ from .jira_model import (
     ISSUE_TYPES,
     LINK_TYPES,
     PRIORITIES,
+    SOFTWARE_INITIAL_STATUS,
+    SOFTWARE_ISSUE_TYPES,
+    SOFTWARE_WORKFLOW,
     FieldErrors,
     Issue,
     Project,
@@ -93,11 +104,22 @@ class JiraServer(FakeServer):
     and link types, and one user: the one the credentials belong to."""
 
     def __init__(self, deployment: str = "Cloud", user: str = "ir-bot@example.com",
-                 token: str = "jira-token") -> None:
+                 token: str = "jira-token", *, link_types: Iterable[dict[str, str]] = LINK_TYPES,
+                 index_lag: float = 0.0, base_url: str | None = None) -> None:
+        """`link_types`: the site's issue link types ({"id", "name", "inward", "outward"}); `index_lag`: seconds
+        after a write during which Cloud's /search/jql does not see the issue (unless reconciled); `base_url`:
+        the site's address that serverInfo answers (default: the address this server listens on)."""
         if deployment not in ("Cloud", "Server"):
             raise ValueError(f"deployment must be 'Cloud' or 'Server', not {deployment!r}")
+        self.link_types = tuple(dict(link_type) for link_type in link_types)
+        for link_type in self.link_types:
+            if set(link_type) != {"id", "name", "inward", "outward"}:
+                raise ValueError(f"a link type has exactly id, name, inward and outward, not {sorted(link_type)}")
+        if index_lag < 0:
+            raise ValueError(f"index_lag must be >= 0 seconds, not {index_lag}")
         super().__init__()
         self.deployment, self.user, self.token = deployment, user, token
+        self.index_lag, self.base_url = index_lag, base_url
         self._serial = itertools.count(10000)
         self._clock = itertools.count(1)
         self._projects: dict[str, Project] = {}
@@ -111,6 +133,8 @@ class JiraServer(FakeServer):
             ("GET", "/project", self._project_list),
             ("GET", "/project/{projectIdOrKey}", self._project_get),
             ("GET", "/issuetype", self._issue_types),
+            ("GET", "/issue/createmeta/{projectIdOrKey}/issuetypes", self._createmeta_types),
+            ("GET", "/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}", self._createmeta_fields),
             ("GET", "/priority", self._priorities),
             ("POST", "/issue", self._issue_create),
             ("GET", "/issue/{issueIdOrKey}", self._issue_get),
@@ -142,16 +166,40 @@ class JiraServer(FakeServer):
 
     # -- seeding and inspection by tests ------------------------------------------------------
 
-    def add_project(self, key: str, name: str, workflow: dict[str, str] | None = None) -> str:
-        """A project whose workflow maps transition names to the statuses they lead to."""
+    def add_project(self, key: str, name: str, workflow: dict[str, str] | None = None, *,
+                    initial: str = INITIAL_STATUS, issue_types: dict[str, str] | None = None) -> str:
+        """A project whose workflow maps transition names to the statuses they lead to; issues start in
+        `initial`. `issue_types` (id -> name) defaults to Task and Incident."""
         workflow = dict(workflow or DEFAULT_WORKFLOW)
+        types = dict(ISSUE_TYPES if issue_types is None else issue_types)
+        unknown = set(types.items()) - set(ALL_ISSUE_TYPES.items())
+        if unknown:
+            raise ValueError(f"unknown issue types {sorted(unknown)}; known: {ALL_ISSUE_TYPES}")
         with self._lock:
-            statuses = [INITIAL_STATUS, *workflow.values()]
+            statuses = [initial, *workflow.values()]
             status_ids = {status: self._status_ids.setdefault(status, str(len(self._status_ids) + 1))
                           for status in statuses}
-            project = Project(str(next(self._serial)), key, name, workflow, status_ids)
+            project = Project(str(next(self._serial)), key, name, workflow, status_ids, initial, types)
             self._projects[key] = project
             return project.id
+
+    def add_software_project(self, key: str, name: str) -> str:
+        """A project as Jira Software creates it: Epic, Task, Bug and Story, and To Do -> In Progress -> Done."""
+        return self.add_project(key, name, SOFTWARE_WORKFLOW, initial=SOFTWARE_INITIAL_STATUS,
+                                issue_types=SOFTWARE_ISSUE_TYPES)
+
+    def set_create_screen(self, project: str, issue_type: str, fields: Iterable[str]) -> None:
+        """The fields on the create screen of an issue type (by name) of a project, project and issue type aside;
+        a create that sets any other field is refused."""
+        with self._lock:
+            found = self._projects[project]
+            type_id = next(tid for tid, type_name in found.issue_types.items() if type_name == issue_type)
+            on_screen = tuple(fields)
+            unknown = set(on_screen) - set(CREATE_SCREEN)
+            if unknown:
+                raise ValueError(f"fields {sorted(unknown)} are not fields this fake can put on a screen: "
+                                 f"{CREATE_SCREEN}")
+            found.screens[type_id] = on_screen
 
     @property
     def issues(self) -> dict[str, dict[str, Any]]:
@@ -218,7 +266,7 @@ class JiraServer(FakeServer):
 
     @property
     def _json(self) -> JiraJson:
-        return JiraJson(self.root_url, self.deployment, self.user)
+        return JiraJson(self.root_url, self.deployment, self.user, self.link_types)
 
     def _issue_json(self, issue: Issue, selected: set[str] | None) -> dict[str, Any]:
         return self._json.issue(issue, selected, self._links, self._issues)
@@ -238,7 +286,7 @@ class JiraServer(FakeServer):
     def _new_comment(self, issue: Issue, body: str) -> dict[str, Any]:
         comment = {"id": str(next(self._serial)), "body": body, "created": timestamp(next(self._clock))}
         issue.comments.append(comment)
-        issue.updated = comment["created"]
+        issue.updated, issue.written_at = comment["created"], time.monotonic()
         return comment
 
     def _query(self, args: dict[str, Any]) -> list[Issue]:
@@ -263,7 +311,7 @@ class JiraServer(FakeServer):
 
     def _server_info(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
         version = [1001, 0, 0] if self.deployment == "Cloud" else [9, 12, 2]
-        return 200, {"baseUrl": self.root_url, "version": ".".join(map(str, version)), "versionNumbers": version,
+        return 200, {"baseUrl": self.base_url or self.root_url, "version": ".".join(map(str, version)), "versionNumbers": version,
                      "deploymentType": self.deployment, "buildNumber": 100000, "serverTitle": "Jira"}
 
     def _fields(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
@@ -278,7 +326,32 @@ class JiraServer(FakeServer):
         return 200, self._json.project(self._project(params["projectIdOrKey"]))
 
     def _issue_types(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
-        return 200, [self._json.issue_type(type_id) for type_id in ISSUE_TYPES]
+        types = dict.fromkeys(type_id for project in self._projects.values() for type_id in project.issue_types)
+        return 200, [self._json.issue_type(type_id) for type_id in sorted(types, key=list(ALL_ISSUE_TYPES).index)]
+
+    def _createmeta_page(self, request: RecordedRequest, items: list[Any], cloud_key: str) -> dict[str, Any]:
+        """A page as the createmeta endpoints answer: `values` on Server / DC, `cloud_key` on Cloud."""
+        try:
+            start, size = int(request.args.get("startAt") or 0), int(request.args.get("maxResults") or 50)
+        except ValueError:
+            raise JiraError(400, "startAt and maxResults must be integers.") from None
+        page = items[start:start + size]
+        if self.deployment == "Cloud":
+            return {"maxResults": size, "startAt": start, "total": len(items), cloud_key: page}
+        return {"maxResults": size, "startAt": start, "total": len(items), "isLast": start + size >= len(items),
+                "values": page}
+
+    def _createmeta_types(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
+        project = self._project(params["projectIdOrKey"])
+        types = [self._json.issue_type(type_id) for type_id in project.issue_types]
+        return 200, self._createmeta_page(request, types, "issueTypes")
+
+    def _createmeta_fields(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
+        project = self._project(params["projectIdOrKey"])
+        type_id = params["issueTypeId"]
+        if type_id not in project.issue_types:
+            raise JiraError(404, f"Issue type with id '{type_id}' is not valid for project '{project.key}'.")
+        return 200, self._createmeta_page(request, self._json.create_fields(project, type_id), "fields")
 
     def _priorities(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
         return 200, [self._json.priority(name) for name in PRIORITIES.values()]
@@ -290,11 +363,16 @@ class JiraServer(FakeServer):
         fields, errors = dict(fields), {}
         project_ref, type_ref = _reference(fields.pop("project", None)), _reference(fields.pop("issuetype", None))
         project = next((p for p in self._projects.values() if project_ref in (p.id, p.key)), None)
-        type_id = next((key for key, name in ISSUE_TYPES.items() if type_ref in (key, name)), None)
+        types = project.issue_types if project is not None else ALL_ISSUE_TYPES
+        type_id = next((key for key, name in types.items() if type_ref in (key, name)), None)
         if project is None:
             errors["project"] = "valid project is required" if project_ref else "project is required"
         if type_id is None:
             errors["issuetype"] = "valid issue type is required" if type_ref else "issue type is required"
+        if project is not None and type_id is not None:
+            on_screen = project.screens.get(type_id, CREATE_SCREEN)
+            errors.update({name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                           for name in fields if name not in on_screen})
         fields.setdefault("summary", None)
         fields.setdefault("labels", [])
         fields.setdefault("priority", {"name": DEFAULT_PRIORITY})
@@ -308,7 +386,8 @@ class JiraServer(FakeServer):
         project.issue_count += 1
         created = timestamp(next(self._clock))
         issue = Issue(str(next(self._serial)), f"{project.key}-{project.issue_count}", project, type_id,
-                      {"description": None, "duedate": None, **values}, created, created)
+                      {"description": None, "duedate": None, **values}, created, created, project.initial,
+                      time.monotonic())
         self._issues[issue.key] = issue
         for body in comments:
             self._new_comment(issue, body)
@@ -322,7 +401,7 @@ class JiraServer(FakeServer):
         """Apply the `fields` and `update` of an edit or a transition, all or nothing."""
         fields = {**issue.fields, **checked_fields(args.get("fields") or {})}
         issue.fields, comments = apply_operations(fields, args.get("update") or {})
-        issue.updated = timestamp(next(self._clock))
+        issue.updated, issue.written_at = timestamp(next(self._clock)), time.monotonic()
         for body in comments:
             self._new_comment(issue, body)
 
@@ -382,12 +461,12 @@ class JiraServer(FakeServer):
         return 201, {"id": link["id"], "self": self._json.remote_link(issue, link)["self"]}
 
     def _link_types(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
-        return 200, {"issueLinkTypes": [self._json.link_type(link_type) for link_type in LINK_TYPES]}
+        return 200, {"issueLinkTypes": [self._json.link_type(link_type) for link_type in self.link_types]}
 
     def _link_create(self, request: RecordedRequest, params: dict[str, str]) -> tuple[int, Any]:
         args = request.args
         type_ref = _reference(args.get("type"))
-        link_type = next((t for t in LINK_TYPES if type_ref in (t["id"], t["name"])), None)
+        link_type = next((t for t in self.link_types if type_ref in (t["id"], t["name"])), None)
         if link_type is None:
             raise JiraError(404, f"No issue link type with name '{type_ref}' found.")
         if args.get("comment") is not None:
@@ -418,7 +497,7 @@ class JiraServer(FakeServer):
         """Cloud's enhanced search, paged by nextPageToken; only ids unless `fields` asks for more."""
         if self.deployment != "Cloud":
             raise JiraError(404, f"null for uri: {self.root_url}{request.path}")
-        issues = self._query(request.args)
+        issues = self._indexed(self._query(request.args), request.args.get("reconcileIssues"))
         try:
             size = int(request.args.get("maxResults") or 50)
             page, token = paginate(issues, request.args.get("nextPageToken"), size)
@@ -430,3 +509,15 @@ class JiraServer(FakeServer):
         if token is not None:
             payload["nextPageToken"] = token
         return 200, payload
+
+    def _indexed(self, issues: list[Issue], reconcile: Any) -> list[Issue]:
+        """The issues Cloud's search index holds: not those written less than `index_lag` seconds ago, unless
+        listed (by numeric id) in `reconcileIssues`."""
+        if not self.index_lag:
+            return issues
+        parts = reconcile if isinstance(reconcile, list) else [reconcile] if reconcile is not None else []
+        wanted = {str(number).strip() for part in parts for number in str(part).split(",") if str(number).strip()}
+        if len(wanted) > 50:
+            raise JiraError(400, "reconcileIssues accepts at most 50 issue ids.")
+        settled = time.monotonic() - self.index_lag
+        return [issue for issue in issues if issue.written_at <= settled or issue.id in wanted]

@@ -14,11 +14,12 @@ _CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
 
 
 class SlackError(Exception):
-    """Ends a method with `{"ok": false, "error": error}`."""
+    """Ends a method with `{"ok": false, "error": error, **extra}`."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, **extra: Any) -> None:
         super().__init__(error)
         self.error = error
+        self.extra = extra
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Channel:
     members: set[str]
     messages: list[dict[str, Any]] = field(default_factory=list)
     pins: list[str] = field(default_factory=list)
+    is_archived: bool = False
 
     def render(self, viewer: str) -> dict[str, Any]:
         return {
@@ -41,7 +43,7 @@ class Channel:
             "is_im": False,
             "is_mpim": False,
             "is_private": self.is_private,
-            "is_archived": False,
+            "is_archived": self.is_archived,
             "is_general": False,
             "created": EPOCH,
             "creator": self.creator,

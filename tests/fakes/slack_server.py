@@ -4,7 +4,9 @@
         client = WebClient(token=slack.token, base_url=slack.url, retry_handlers=[])
 
 Every method answers HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error": "..."}`, as Slack
-does. The request log names Web API calls by their method ("chat.postMessage") and the raw POST of
+does, with the token's scopes in the `X-OAuth-Scopes` header. Opt-in realism (docs/services.md says what each
+models and where Slack documents it): `scopes=` for a token without some scopes, `plan="free"` for a workspace
+without user groups, `rate_limits=` for a method's tier, `archive_channel()` and `add_channels()` for seeding. The request log names Web API calls by their method ("chat.postMessage") and the raw POST of
 a file's bytes to its upload URL by UPLOAD_API.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .httpbase import FakeServer, RecordedRequest, Reply, json_reply, paginate
+from .ratewindow import RateWindow
 from .slack_model import (
     EPOCH,
     Channel,
@@ -30,10 +33,13 @@ from .slack_model import (
     ts_bound,
     ts_key,
 )
+from .slack_scopes import IR_SCOPES, needed
 
 UPLOAD_API = "files.upload"  # the POST of a file's bytes to the upload_url, not a Web API method
 _FAILURES = {"ratelimit": (429, "ratelimited"), "server_error": (500, "internal_error"),
              "error": (200, "fatal_error")}
+PLANS = ("free", "pro", "business+", "enterprise")
+MAX_LIST_LIMIT = 1000  # conversations.list: "Must be an integer no larger than 1000"
 
 
 class SlackServer(FakeServer):
@@ -46,9 +52,17 @@ class SlackServer(FakeServer):
     bot_id = "B0BOT0001"
     admin_user_id = "U0ADMIN01"  # creator of the channels tests seed with add_channel
 
-    def __init__(self, token: str = "xoxb-test") -> None:
+    def __init__(self, token: str = "xoxb-test", *, scopes: tuple[str, ...] | None = None, plan: str = "pro",
+                 rate_limits: dict[str, tuple[int, float]] | None = None) -> None:
+        """`scopes`: the token's OAuth scopes (default: every scope ir asks for); `plan`: the workspace's plan
+        ("free" has no user groups); `rate_limits`: method -> (calls, window seconds) beyond which it answers 429."""
+        if plan not in PLANS:
+            raise ValueError(f"plan must be one of {PLANS}, not {plan!r}")
         super().__init__()
-        self.token = token
+        self.token, self.plan = token, plan
+        self.scopes = tuple(IR_SCOPES if scopes is None else scopes)
+        self._windows = {method: RateWindow(calls, window) for method, (calls, window) in (rate_limits or {}).items()}
+        self._names: set[str] = set()
         self._serial = itertools.count(1)
         self._clock = itertools.count(1)
         self._channels: dict[str, Channel] = {}
@@ -61,6 +75,7 @@ class SlackServer(FakeServer):
             "conversations.list": self._conversations_list,
             "conversations.info": self._conversations_info,
             "conversations.invite": self._conversations_invite,
+            "conversations.join": self._conversations_join,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "chat.postMessage": self._chat_post_message,
@@ -130,6 +145,19 @@ class SlackServer(FakeServer):
                 return channel
         raise KeyError(f"no channel {name_or_id!r}; channels: {sorted(c.name for c in self._channels.values())}")
 
+    def archive_channel(self, name_or_id: str) -> None:
+        """Archive a channel, as a workspace member would: it keeps its name and members."""
+        with self._lock:
+            self._known_channel(name_or_id).is_archived = True
+
+    def add_channels(self, prefix: str, count: int, *, is_private: bool = False,
+                     bot_is_member: bool = False) -> list[str]:
+        """`count` channels named prefix-00001, prefix-00002...: a large workspace, seeded fast."""
+        with self._lock:
+            members = {self.bot_user_id} if bot_is_member else set()
+            return [self._new_channel(f"{prefix}-{number:05d}", is_private, creator=self.admin_user_id,
+                                      members=set(members)).id for number in range(1, count + 1)]
+
     # -- FakeServer hooks ---------------------------------------------------------------------
 
     def api_for(self, method: str, path: str) -> str:
@@ -147,10 +175,21 @@ class SlackServer(FakeServer):
             return json_reply(404, {"ok": False, "error": "unknown_method"})
         try:
             self._authenticate(request)
-            payload = method(request.args)
         except SlackError as refusal:
             return json_reply(200, {"ok": False, "error": refusal.error})
-        return json_reply(200, {"ok": True, **payload})
+        window = self._windows.get(request.api)
+        wait = window.admit() if window is not None else None
+        if wait is not None:
+            reply = json_reply(429, {"ok": False, "error": "ratelimited"})
+            reply.headers["Retry-After"] = str(wait)
+        else:
+            try:
+                self._check_scopes(request)
+                reply = json_reply(200, {"ok": True, **method(request.args)})
+            except SlackError as refusal:
+                reply = json_reply(200, {"ok": False, "error": refusal.error, **refusal.extra})
+        reply.headers["x-oauth-scopes"] = ",".join(self.scopes)  # lower case, as slack.com sends it
+        return reply
 
     def failure_reply(self, mode: str, error: str | None, status: int | None) -> Reply:
         usual_status, usual_error = _FAILURES[mode]
@@ -166,6 +205,17 @@ class SlackServer(FakeServer):
         if token != self.token:
             raise SlackError("invalid_auth")
 
+    def _check_scopes(self, request: RecordedRequest) -> None:
+        args = request.args
+        if request.api == "conversations.create":
+            private: bool | None = flag(args, "is_private")
+        else:
+            channel = self._channels.get(str(args.get("channel", "")))
+            private = None if channel is None else channel.is_private
+        for scope in needed(request.api, private, csv_list(args.get("types") or "public_channel")):
+            if scope not in self.scopes:
+                raise SlackError("missing_scope", needed=scope, provided=",".join(self.scopes))
+
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._serial):08d}"
 
@@ -175,10 +225,11 @@ class SlackServer(FakeServer):
 
     def _new_channel(self, name: str, is_private: bool, creator: str, members: set[str]) -> Channel:
         check_channel_name(name)
-        if any(channel.name == name for channel in self._channels.values()):
+        if name in self._names:  # archived channels keep their names
             raise SlackError("name_taken")
         channel = Channel(self._new_id("C"), name, is_private, creator, members)
         self._channels[channel.id] = channel
+        self._names.add(name)
         return channel
 
     def _channel(self, channel_id: Any) -> Channel:
@@ -193,6 +244,13 @@ class SlackServer(FakeServer):
         if self.bot_user_id not in channel.members:
             raise SlackError("not_in_channel")
         return channel
+
+    def _writable_channel(self, channel_id: Any) -> Channel:
+        """A channel the bot may change: an archived one refuses with is_archived."""
+        channel = self._channel(channel_id)
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        return self._joined_channel(channel.id)
 
     def _post(self, channel: Channel, body: dict[str, Any], thread_ts: str | None) -> dict[str, Any]:
         message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "team": self.team_id,
@@ -239,34 +297,58 @@ class SlackServer(FakeServer):
 
     def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
         types = set(csv_list(args.get("types") or "public_channel"))
+        limit = number(args, "limit", 100)
+        if limit > MAX_LIST_LIMIT:
+            raise SlackError("invalid_limit")
         visible = [
-            channel.render(self.bot_user_id)
-            for channel in self._channels.values()
+            channel for channel in self._channels.values()
             if ("private_channel" if channel.is_private else "public_channel") in types
             and (not channel.is_private or self.bot_user_id in channel.members)
         ]
         try:
-            page, cursor = paginate(visible, args.get("cursor"), number(args, "limit", 100))
+            page, cursor = paginate(visible, args.get("cursor"), limit)
         except ValueError:
             raise SlackError("invalid_cursor") from None
-        return {"channels": page, "response_metadata": {"next_cursor": cursor or ""}}
+        if flag(args, "exclude_archived"):  # applied to the page, as Slack does: a page may come back short
+            page = [channel for channel in page if not channel.is_archived]
+        return {"channels": [channel.render(self.bot_user_id) for channel in page],
+                "response_metadata": {"next_cursor": cursor or ""}}
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": self._channel(args.get("channel")).render(self.bot_user_id)}
 
     def _conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._joined_channel(args.get("channel"))
+        """All or nothing, unless `force`: then the valid users are invited and the others listed in `errors`."""
+        channel = self._writable_channel(args.get("channel"))
         users = csv_list(args.get("users"))
         if not users:
             raise SlackError("no_user")
+        refused = []
         for user in users:
             if user == self.bot_user_id:
-                raise SlackError("cant_invite_self")
-            if user not in self._users:
-                raise SlackError("user_not_found")
-            if user in channel.members:
-                raise SlackError("already_in_channel")
-        channel.members.update(users)
+                error = "cant_invite_self"
+            elif user not in self._users:
+                error = "user_not_found"
+            elif user in channel.members:
+                error = "already_in_channel"
+            else:
+                continue
+            refused.append({"user": user, "ok": False, "error": error})
+        if refused and not (flag(args, "force") and len(refused) < len(users)):
+            raise SlackError(refused[0]["error"], errors=refused)
+        channel.members.update(user for user in users if user not in {r["user"] for r in refused})
+        return {"channel": channel.render(self.bot_user_id), **({"errors": refused} if refused else {})}
+
+    def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        if channel.is_private:
+            raise SlackError("method_not_supported_for_channel_type")
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        if self.bot_user_id in channel.members:
+            return {"channel": channel.render(self.bot_user_id), "warning": "already_in_channel",
+                    "response_metadata": {"warnings": ["already_in_channel"]}}
+        channel.members.add(self.bot_user_id)
         return {"channel": channel.render(self.bot_user_id)}
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -285,12 +367,12 @@ class SlackServer(FakeServer):
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         name = str(args.get("channel", "")).removeprefix("#")
         by_name = next((c.id for c in self._channels.values() if c.name == name and not c.is_private), name)
-        channel = self._joined_channel(by_name)
+        channel = self._writable_channel(by_name)
         message = self._post(channel, message_content(args), args.get("thread_ts"))
         return {"channel": channel.id, "ts": message["ts"], "message": render_message(message, with_metadata=True)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._joined_channel(args.get("channel"))
+        channel = self._writable_channel(args.get("channel"))
         message = channel.message(str(args.get("ts")))
         if message["user"] != self.bot_user_id:
             raise SlackError("cant_update_message")
@@ -299,7 +381,7 @@ class SlackServer(FakeServer):
                 "message": render_message(message, with_metadata=True)}
 
     def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._joined_channel(args.get("channel"))
+        channel = self._writable_channel(args.get("channel"))
         if not args.get("timestamp"):
             raise SlackError("no_item_specified")
         ts = channel.message(str(args["timestamp"]))["ts"]
@@ -316,6 +398,8 @@ class SlackServer(FakeServer):
         raise SlackError("users_not_found")
 
     def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.plan == "free":
+            raise SlackError("plan_upgrade_required")
         with_users = flag(args, "include_users")
         return {"usergroups": [
             {**group, "user_count": len(group["users"]), "users": list(group["users"]) if with_users else []}
@@ -343,7 +427,7 @@ class SlackServer(FakeServer):
         if not isinstance(wanted, list) or not wanted:
             raise SlackError("invalid_arguments")
         shared_in = csv_list(args.get("channel_id") or args.get("channels"))
-        channels = [self._joined_channel(channel_id) for channel_id in shared_in]
+        channels = [self._writable_channel(channel_id) for channel_id in shared_in]
         files = []
         for entry in wanted:
             file = self._files.get(str(entry.get("id")) if isinstance(entry, dict) else "")
