@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -69,6 +70,9 @@ class JiraSettings(Model):
     """Playbook transition names (Triage, Contain, Eradicate, Recover, Resolve) mapped to your workflow's."""
     timeout: float = 10.0
     """Seconds before a request counts as unanswered (its outcome is then checked before any retry)."""
+    index_lag: float = 120.0
+    """Seconds after an unanswered create during which a search that does not find the ticket is not trusted: Jira
+    Cloud's search index lags behind writes, so the ticket is looked for again later instead of created twice."""
 
 
 class Jira:
@@ -141,7 +145,13 @@ class JiraConnection:
         with _errors():
             if item.action in ("ticket.create", "ticket.task"):
                 found = self.client.search_issues(f'labels = "{self._label(item)}"', maxResults=1)
-                return {"key": found[0].key, "url": self._browse(found[0].key), "found": True} if found else None
+                if found:
+                    return {"key": found[0].key, "url": self._browse(found[0].key), "found": True}
+                since = (datetime.now(UTC) - datetime.fromisoformat(item.updated_at)).total_seconds()
+                if since < self.settings.index_lag:
+                    raise Unknown(f"not found by its label {since:.0f} s after the attempt, which Jira's search "
+                                  f"may not show yet; looked for again after {self.settings.index_lag:.0f} s")
+                return None
             if item.action == "ticket.remote_link":
                 return None  # looks before it writes
             ticket = self._ticket(target)
@@ -279,8 +289,8 @@ class JiraConnection:
         return {"key": ticket, "url": url}
 
     def _transition(self, ticket: str, wanted: str) -> dict[str, Any]:
-        """Move the ticket: by the transition's name (as ir.toml maps it), else (unmapped) to a status of the
-        category the playbook's transition leads to; a ticket already there is recorded as having reached it."""
+        """Move the ticket: by the transition's name (as ir.toml maps it), else to a status of the category the
+        playbook's transition leads to; a ticket already there is recorded as having reached it."""
         name = self._transition_name(wanted)
         if name.lower() == SKIP:
             return {"key": ticket, "transition": wanted, "skipped": True}
@@ -297,13 +307,17 @@ class JiraConnection:
             raise Refused(f"no transition {name!r} from the ticket's current status (available: {names}); map it "
                           f'under [jira] transitions in ir.toml (or {wanted} = "skip")')
         self.client.transition_issue(ticket, chosen["id"])
-        return {"key": ticket, "transition": chosen["name"]} | (
-            {"by_category": category} if chosen["name"].lower() != name.lower() else {})
+        if chosen["name"].lower() == name.lower():
+            return {"key": ticket, "transition": chosen["name"]}
+        mapped = [f"the workflow has no transition {name!r} (from [jira] transitions in ir.toml): the ticket was "
+                  f"moved by {chosen['name']!r} to a status of the category {category!r}"] if wanted != name else []
+        return {"key": ticket, "transition": chosen["name"], "by_category": category} | (
+            {"warnings": mapped} if mapped else {})
 
     def _reached(self, ticket: str, wanted: str, offered: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
         """Whether the ticket is already where the playbook's transition leads (a workflow offers no transition
         from a status to itself): no transition of that name is offered, and the ticket's status has that name
-        or, for an unmapped playbook transition, is of its category."""
+        or is of the playbook transition's category."""
         name = self._transition_name(wanted)
         offered = self.client.transitions(ticket) if offered is None else offered
         if any(t["name"].lower() == name.lower() for t in offered):
@@ -314,9 +328,10 @@ class JiraConnection:
             return {"key": ticket, "transition": name, "reached": status.name}
         return None
 
-    def _category(self, wanted: str) -> str | None:
-        """The status category an unmapped playbook transition leads to."""
-        return None if wanted in self.settings.transitions else CATEGORIES.get(wanted.lower())
+    @staticmethod
+    def _category(wanted: str) -> str | None:
+        """The status category a playbook transition leads to (Contain: in progress)."""
+        return CATEGORIES.get(wanted.lower())
 
     def _transition_name(self, wanted: str) -> str:
         return self.settings.transitions.get(wanted, wanted)

@@ -77,6 +77,7 @@ class Target:
     ticket: str | None = None  # Jira issue key
     refs: dict[str, dict[str, Any]] = field(default_factory=dict)  # action -> ref of the latest done one
     head: tuple[int, str] | None = None  # (event count, head hash)
+    channels: dict[str, str] = field(default_factory=dict)  # channel name -> id, as earlier posts found them
 
 
 # A witness: the head of the timeline published where the store's SQL cannot reach (the incident channel, the

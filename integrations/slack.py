@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 EVENT_TYPE = "ir_action"
 HISTORY_PAGES = 10  # how far back (x200 messages) an unknown post is looked for
+LIST_LIMIT = 1000  # channels a conversations.list page asks for: Slack's maximum (it pages larger workspaces)
 WITNESS_PAGES = 50  # how far back (x200 messages) `ir verify --witnesses` reads the incident channel
 POST_INTERVAL = 1.0  # Slack allows about one message per second per channel
 # Slack documents these two as "it is possible some aspect of the operation succeeded" (api.slack.com/methods,
@@ -107,6 +108,7 @@ class SlackConnection:
     def __init__(self, client: WebClient, settings: SlackSettings):
         self.client, self.settings = client, settings
         self._channel_ids: dict[str, str] = {}
+        self._listed: str | None = ""  # where the channel list goes on: "" its start, None its end (all read)
         self._groups: list[dict[str, Any]] | None = None  # the workspace's user groups, read once when needed
         self._last_post: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -119,7 +121,7 @@ class SlackConnection:
             if item.action == "notify.status":
                 return self._status(item, target)
             if item.action == "notify.post":
-                return self._post(item, target, self._channel(item, target), self._text(item),
+                return self._post(item, target, self._destination(item, target), self._text(item),
                                   self._thread(item, target))
             if item.action == "notify.upload":
                 return self._upload(item, target, self._channel(item, target))
@@ -188,20 +190,36 @@ class SlackConnection:
 
     # actions ------------------------------------------------------------------------------------------
     def _create_channel(self, item: OutboxItem) -> dict[str, Any]:
-        from slack_sdk.errors import SlackApiError
 
-        name = channel_name(item.payload["channel_name"])
-        try:
-            channel = self.client.conversations_create(name=name)["channel"]["id"]
-        except SlackApiError as exc:
-            if exc.response.get("error") != "name_taken":
-                raise
-            channel = self._channel_id(name)
+        wanted = channel_name(item.payload["channel_name"])
+        channel, name = self._new_channel(wanted)
         users, warnings = self._invitees([*self.settings.invite, *item.payload.get("invite", [])])
+        if name != wanted:
+            warnings.insert(0, f"#{wanted} is the name of an archived channel (Slack keeps it), so the incident "
+                               f"channel is #{name}")
         warnings += self._invite(channel, users)
         team_url = self.client.auth_test().get("url", "")
         ref = {"channel": channel, "name": name, "url": f"{team_url}archives/{channel}" if team_url else None}
         return ref | ({"warnings": warnings} if warnings else {})
+
+    def _new_channel(self, wanted: str) -> tuple[str, str]:
+        """Create the channel (id, name); a name already taken by an active channel is that channel (a create
+        done before, whose answer was lost); one kept by an archived channel is passed over for -2, -3, ..."""
+        from slack_sdk.errors import SlackApiError
+
+        for name in [wanted, *(f"{wanted[:77]}-{n}" for n in range(2, 10))]:
+            try:
+                made = self._channel_ids[name] = self.client.conversations_create(name=name)["channel"]["id"]
+                return made, name
+            except SlackApiError as exc:
+                if exc.response.get("error") != "name_taken":
+                    raise
+            try:
+                return self._channel_id(name), name
+            except Refused:  # not among the active channels: an archived one holds the name
+                continue
+        raise Refused(f"name_taken: #{wanted} and #{wanted}-2 to -9 are all held by archived channels; set "
+                      "[slack] channel_template in ir.toml")
 
     def _invitees(self, entries: list[str]) -> tuple[list[str], list[str]]:
         """The user ids of the invite entries, and a warning with the fix for each entry that names nobody: the
@@ -249,11 +267,19 @@ class SlackConnection:
         return ref
 
     def _post(self, item: OutboxItem, target: Target, channel: str, text: str, thread: str | None) -> dict[str, Any]:
+        """Post to a channel id, or a channel's name (chat.postMessage takes either): its id comes back and is kept,
+        so a named channel is found without listing the workspace's channels."""
         self._pace(channel)
         reply = self.client.chat_postMessage(
             channel=channel, text=text, blocks=_blocks(text, item, target), thread_ts=thread, unfurl_links=False,
             metadata={"event_type": EVENT_TYPE, "event_payload": {"key": item.key}})
-        return {"channel": reply["channel"], "ts": reply["ts"]}
+        ref = {"channel": reply["channel"], "ts": reply["ts"]}
+        named = item.payload.get("channel")
+        if named:
+            name = channel_name(named)
+            self._channel_ids[name] = reply["channel"]
+            ref["name"] = name
+        return ref
 
     def _find(self, channel: str, key: str) -> dict[str, Any] | None:
         cursor = None
@@ -290,28 +316,35 @@ class SlackConnection:
         return None
 
     # helpers ------------------------------------------------------------------------------------------
+    def _destination(self, item: OutboxItem, target: Target) -> str:
+        """Where a post goes: the id of a channel found before, else its name, else the incident channel."""
+        named = item.payload.get("channel")
+        if named:
+            name = channel_name(named)
+            return target.channels.get(name) or self._channel_ids.get(name) or name
+        return self._channel(item, target)
+
     def _channel(self, item: OutboxItem, target: Target) -> str:
         named = item.payload.get("channel")
         if named:
-            return self._channel_id(named)
+            name = channel_name(named)
+            return target.channels.get(name) or self._channel_id(name)
         if not target.channel:
             raise Refused("the incident channel does not exist yet (its create_channel step has not succeeded)")
         return target.channel
 
     def _channel_id(self, name: str) -> str:
+        """A channel's id by its name, from the workspace's channel list: read once, a page at a time, going on
+        where it stopped (a rate limit of its tier stops it in a large workspace), as far as the name."""
         name = name.lstrip("#")
         if re.fullmatch(r"[CG][A-Z0-9]{6,}", name):
             return name
-        if name not in self._channel_ids:
-            cursor = None
-            while True:
-                page = self.client.conversations_list(types="public_channel,private_channel", limit=200,
-                                                      exclude_archived=True, cursor=cursor)
-                for channel in page["channels"]:
-                    self._channel_ids[channel["name"]] = channel["id"]
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if name in self._channel_ids or not cursor:
-                    break
+        while name not in self._channel_ids and self._listed is not None:
+            page = self.client.conversations_list(types="public_channel,private_channel", limit=LIST_LIMIT,
+                                                  exclude_archived=True, cursor=self._listed or None)
+            for channel in page["channels"]:
+                self._channel_ids.setdefault(channel["name"], channel["id"])
+            self._listed = (page.get("response_metadata") or {}).get("next_cursor") or None
         if name not in self._channel_ids:
             raise Refused(f"channel_not_found: #{name}")
         return self._channel_ids[name]

@@ -69,8 +69,8 @@ def test_a_failure_holds_back_only_what_needs_it(run_ir, env, isolated, slack_se
     lines = result.stdout.splitlines()
     assert ("slack notify.post failed (not_in_channel); what goes to its #leadership waits, retried in 5 s while "
             f"this run is open; `ir flush {incident}` retries now") in lines
-    assert ("jira ticket.create failed (Jira refused it (HTTP 400): valid issue type is required); what "
-            f"goes to its incident ticket waits, retried in 5 s while this run is open; `ir flush {incident}` "
+    assert ("jira ticket.create failed (Jira refused it (HTTP 400): valid issue type is required); what acts "
+            f"on the incident ticket waits, retried in 5 s while this run is open; `ir flush {incident}` "
             "retries now") in lines
     tasks = [i for i in jira_server.issues.values() if i["fields"]["issuetype"]["name"] == "Task"]
     assert [t["fields"]["summary"] for t in tasks] == ["Reimage hosts"]

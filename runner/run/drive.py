@@ -23,7 +23,7 @@ from ir.redact import redact
 from ir.run.answers import Answers, check
 from ir.run.engine import IncidentRun
 from ir.run.incidents import open_incident
-from ir.run.outbox import RETRY_KIND, Outbox, lane, open_outbox
+from ir.run.outbox import RETRY_KIND, Outbox, lane, needs, open_outbox
 from ir.run.responder import Responder, StepHooks
 from ir.store.integrity import problem
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, Store
@@ -124,7 +124,7 @@ def _flush(store: Store, incident_id: str, actor: str, say: Callable[[str], None
     outbox = open_outbox(store, stored_bundle(store, incident), incident, actor, say=say, retry=False)
     failed, stopped = 0, set()
     for item in left:
-        if lane(item) in stopped:
+        if needs(item) & stopped:
             continue
         status = outbox.courier.deliver(store, item)
         say(f"{incident_id}: {item.integration} {item.action} ({item.key.split('/', 1)[1]}): {status}")

@@ -51,15 +51,20 @@ RETRY_KIND = "integration.retry"  # `ir flush` during a run records it; the run'
 
 
 def lane(item: OutboxItem) -> str:
-    """What an action waits for when an earlier action failed: the channel it goes to (the incident channel unless
-    it names one) or the incident ticket. A follow-up task waits for nothing. Actions of one lane keep their order;
-    the other lanes go on."""
-    if item.action == "ticket.task":
-        return f"{item.integration} task {item.key}"
-    if item.action.startswith("ticket."):
+    """What an action's failure holds back: the incident ticket (its create), the channel a post goes to (the
+    incident channel unless it names one; its create_channel too); any other ticket action holds only itself."""
+    if item.action == "ticket.create":
         return f"{item.integration} incident ticket"
+    if item.action.startswith("ticket."):
+        return f"{item.integration} {item.key}"
     channel = str(item.payload.get("channel") or "").lstrip("#")
     return f"{item.integration} #{channel}" if channel else f"{item.integration} incident channel"
+
+
+def needs(item: OutboxItem) -> set[str]:
+    """The lanes an action waits for when they failed: its own, and the incident ticket for what acts on it."""
+    ticket = item.action.startswith("ticket.") and item.action not in ("ticket.create", "ticket.task")
+    return {lane(item), f"{item.integration} incident ticket"} if ticket else {lane(item)}
 
 
 def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Settings,
@@ -151,7 +156,7 @@ class Courier:
     def _work(self, key: str) -> str:
         store = self._store()
         item = store.outbox_item(key)
-        if item is None or item.status not in UNDELIVERED or lane(item) in self._down:
+        if item is None or item.status not in UNDELIVERED or needs(item) & self._down.keys():
             return item.status if item else "missing"
         return self.deliver(store, item)
 
@@ -162,9 +167,9 @@ class Courier:
             self._down.pop(name, None)
         status = "done"
         for item in store.outbox(self.incident_id):
-            if item.status in UNDELIVERED and lane(item) == name:
+            if item.status in UNDELIVERED and name in needs(item) and not needs(item) & self._down.keys():
                 status = self.deliver(store, item)
-                if status in ("failed", "unknown"):
+                if status in ("failed", "unknown") and lane(item) == name:
                     break
         return status
 
@@ -269,8 +274,10 @@ class Courier:
 
     def target(self, store: Store) -> Target:
         incident = store.incident(self.incident_id)
-        refs = {i.action: i.ref for i in store.outbox(self.incident_id) if i.status == "done"}
-        return Target(incident.id, incident.channel, incident.ticket, refs, (incident.event_count, incident.head_hash))
+        done = [i for i in store.outbox(self.incident_id) if i.status == "done"]
+        channels = {i.ref["name"]: i.ref["channel"] for i in done if "name" in i.ref and "channel" in i.ref}
+        return Target(incident.id, incident.channel, incident.ticket, {i.action: i.ref for i in done},
+                      (incident.event_count, incident.head_hash), channels)
 
     def _done(self, store: Store, item: OutboxItem, ref: dict[str, Any]) -> str:
         fields = {"notify.create_channel": {"channel": ref.get("channel")},
@@ -305,8 +312,9 @@ class Courier:
                 self._retrier = threading.Thread(target=self._retry_lanes, name="ir-retry", daemon=True)
                 self._retrier.start()
         if failures == 1:
-            waiting = "nothing else waits for it" if name.startswith(f"{item.integration} task ") else \
-                f"what goes to its {name.split(' ', 1)[1]} waits"
+            what = name.split(" ", 1)[1]
+            waiting = "what acts on the incident ticket waits" if item.action == "ticket.create" else \
+                "nothing else waits for it" if item.action.startswith("ticket.") else f"what goes to its {what} waits"
             self.say(f"{item.integration} {item.action} failed ({reason}); {waiting}"
                      + (f", retried in {delay:.0f} s while this run is open; `ir flush {self.incident_id}` retries now"
                         if self.retry else ""))
