@@ -184,11 +184,12 @@ class JiraConnection:
             with _errors():
                 info = self.client.server_info()
         except (Refused, Unknown) as exc:
-            return [Finding(False, f"jira: cannot reach {self.url}: {exc}",
+            return [Finding(True, f"jira: credentials: {self.credential}"),
+                    Finding(False, f"jira: cannot reach {self.url}: {exc}",
                             "check JIRA_URL and the credentials (JIRA_USER with JIRA_API_TOKEN, or JIRA_PAT)")]
         deployment = info.get("deploymentType", "Server")
-        out = [Finding(True, f"jira: {deployment} {info.get('version', '')} at {self.url}"),
-               Finding(True, f"jira: credentials: {self.credential}")]
+        out = [Finding(True, f"jira: credentials: {self.credential}"),
+               Finding(True, f"jira: {deployment} {info.get('version', '')} at {self.url}")]
         if deployment == "Cloud" and "token_auth" in self._auth:
             out.append(Finding(False, "jira: a personal access token (JIRA_PAT) is for Jira Server / Data Center; "
                                       "Jira Cloud does not take it", "set JIRA_USER and JIRA_API_TOKEN (an API token "

@@ -40,6 +40,16 @@ if TYPE_CHECKING:
 
 EVENT_TYPE = "ir_action"
 HISTORY_PAGES = 10  # how far back (x200 messages) an unknown post is looked for
+# The bot token's scopes ir uses, and what for (api.slack.com/methods: each method's required scopes)
+SCOPES = {"chat:write": "post messages and update the pinned status",
+          "channels:manage": "create the incident channel and invite people (public channels)",
+          "groups:write": "invite people to private channels",
+          "channels:read": "find channels by name", "groups:read": "find private channels by name",
+          "channels:history": "look up a post whose outcome is unknown before posting again, and read back the "
+                              "published heads (ir verify --witnesses)",
+          "pins:write": "pin the status message", "users:read": "find invitees", "users:read.email":
+          "find invitees by e-mail address", "usergroups:read": "invite user groups (@handle)",
+          "files:write": "upload the closing report"}
 LIST_LIMIT = 1000  # channels a conversations.list page asks for: Slack's maximum (it pages larger workspaces)
 WITNESS_PAGES = 50  # how far back (x200 messages) `ir verify --witnesses` reads the incident channel
 POST_INTERVAL = 1.0  # Slack allows about one message per second per channel
@@ -108,6 +118,7 @@ class SlackConnection:
     def __init__(self, client: WebClient, settings: SlackSettings):
         self.client, self.settings = client, settings
         self._channel_ids: dict[str, str] = {}
+        self._member: dict[str, bool] = {}  # channel name -> whether the bot is in it, as the list said
         self._listed: str | None = ""  # where the channel list goes on: "" its start, None its end (all read)
         self._groups: list[dict[str, Any]] | None = None  # the workspace's user groups, read once when needed
         self._last_post: dict[str, float] = {}
@@ -146,14 +157,27 @@ class SlackConnection:
         except (Refused, Unknown) as exc:
             return [Finding(False, f"slack: auth.test failed: {exc}",
                             "check SLACK_BOT_TOKEN (and IR_SLACK_BASE_URL if you use a proxy)")]
+        granted = (who.headers or {}).get("x-oauth-scopes") or (who.headers or {}).get("X-OAuth-Scopes")
+        if granted is not None:  # Slack reports the token's scopes in a header of every answer
+            has = {scope.strip() for scope in str(granted).split(",")}
+            missing = [scope for scope in SCOPES if scope not in has]
+            out += [Finding(False, f"slack: the bot lacks the {scope} scope, which ir uses to {SCOPES[scope]}",
+                            f"add {scope} to the app's bot token scopes (OAuth & Permissions) and reinstall the app")
+                    for scope in missing]
+            if not missing:
+                out.append(Finding(True, f"slack: the token has every scope ir uses ({', '.join(SCOPES)})"))
         for name in dict.fromkeys(self.settings.channels.values()):
             try:
                 with _errors():
                     self._channel_id(name)
-                out.append(Finding(True, f"slack: channel #{name} found"))
             except (Refused, Unknown) as exc:
                 out.append(Finding(False, f"slack: channel #{name}: {exc}",
                                    f"create #{name} or fix [slack] channels in ir.toml, and invite the bot"))
+                continue
+            member = self._member.get(name, True)
+            out.append(Finding(member, f"slack: channel #{name} found" + ("" if member else
+                               ", but the bot is not in it: its posts there would be refused (not_in_channel)"),
+                               None if member else f"invite the bot to #{name} (/invite @{who['user']})"))
         for entry in self.settings.invite:
             if "@" not in entry:
                 out.append(Finding(True, f"slack: invite {entry}: a user id, used as it is (not looked up)"))
@@ -344,6 +368,7 @@ class SlackConnection:
                                                   exclude_archived=True, cursor=self._listed or None)
             for channel in page["channels"]:
                 self._channel_ids.setdefault(channel["name"], channel["id"])
+                self._member.setdefault(channel["name"], bool(channel.get("is_member", True)))
             self._listed = (page.get("response_metadata") or {}).get("next_cursor") or None
         if name not in self._channel_ids:
             raise Refused(f"channel_not_found: #{name}")

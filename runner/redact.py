@@ -16,7 +16,9 @@ from collections.abc import Iterable
 
 SECRET = "[secret]"
 SHORTEST = 8  # the shortest start or end of a secret that is redacted on its own
-_AUTHORIZATION = re.compile(r"\b(Basic|Bearer|Token)(\s+|%20|=)[A-Za-z0-9._~+/=%-]{4,}", re.I)
+# a credential after its scheme: not a plain word ("token scopes" is prose; a credential has a digit or a sign)
+_AUTHORIZATION = re.compile(r"\b(Basic|Bearer|Token)(\s+|%20|=)(?=[A-Za-z]*[0-9._~+/=%-])[A-Za-z0-9._~+/=%-]{4,}",
+                            re.I)
 _USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@?#]*@", re.I)
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 

@@ -129,6 +129,26 @@ def team_url(slack_server) -> str:
     return slack_client(slack_server).auth_test()["url"]
 
 
+def test_integrations_check_names_each_missing_scope_and_a_channel_the_bot_is_not_in(run_ir, live, isolated):
+    from fakes.slack_scopes import IR_SCOPES
+    from fakes.slack_server import SlackServer
+
+    with SlackServer(scopes=[s for s in IR_SCOPES if s not in ("pins:write", "usergroups:read")]) as slack:
+        slack.add_channel("sec-leads", bot_is_member=False)
+        (isolated / "ir.toml").write_text('[slack]\nchannels = { security-leadership = "sec-leads" }\n')
+        result = run_ir("integrations", "check", env={**live, "SLACK_BOT_TOKEN": slack.token,
+                                                      "IR_SLACK_BASE_URL": slack.url})
+    lines = [line for line in result.stdout.splitlines() if "slack" in line or line.startswith("  fix")]
+    assert result.returncode == 1
+    fix = "  fix: add {} to the app's bot token scopes (OAuth & Permissions) and reinstall the app"
+    assert lines[1:] == [
+        "✗ slack: the bot lacks the pins:write scope, which ir uses to pin the status message", fix.format("pins:write"),
+        "✗ slack: the bot lacks the usergroups:read scope, which ir uses to invite user groups (@handle)",
+        fix.format("usergroups:read"),
+        "✗ slack: channel #sec-leads found, but the bot is not in it: its posts there would be refused "
+        "(not_in_channel)", "  fix: invite the bot to #sec-leads (/invite @ir-bot)"], lines
+
+
 def jira_server_info(jira_server) -> dict:
     client = JIRA(server=jira_server.url, basic_auth=(jira_server.user, jira_server.token), max_retries=0)
     try:
@@ -394,12 +414,17 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
     info = jira_server_info(jira_server)
     slack_auth = slack_client(slack_server).auth_test()
     assert result.stdout.splitlines() == [
+        "✓ jira: credentials: JIRA_USER with JIRA_API_TOKEN",
         f"✓ jira: Cloud {info['version']} at {jira_server.url}",
         "✓ jira: project IR (Incident Response)",
         "✓ jira: issue type 'Incident'",
         "✓ jira: issue type 'Task'",
-        "✓ jira: transition names are checked against the ticket's workflow when used",
+        "✓ jira: link type 'Relates' (follow-up tasks to the ticket)",
+        "✓ jira: transition names are checked against the ticket's workflow when used; one the workflow lacks moves "
+        "the ticket to a status of its category (Triage, Contain, Eradicate, Recover: in progress; Resolve: done)",
         f"✓ slack: authenticated as {slack_auth['user']} in {slack_auth['team']}",
+        "✓ slack: the token has every scope ir uses (chat:write, channels:manage, groups:write, channels:read, "
+        "groups:read, channels:history, pins:write, users:read, users:read.email, usergroups:read, files:write)",
         "✓ slack: channel #leadership found",
     ]
 
@@ -420,6 +445,12 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
     down = run_ir("integrations", "check", env=live)
     assert down.returncode == 1 and down.stderr == ""
     assert "✗ slack: invite dana@example.com: Slack answered HTTP 500" in down.stdout.splitlines()
+
+    # Both kinds of credential: a site that is not *.atlassian.net is taken for Server / Data Center, and says so
+    pat = run_ir("integrations", "check", env={**live, "JIRA_PAT": "left-over"})
+    assert pat.stdout.splitlines()[0] == ("✓ jira: credentials: JIRA_PAT (JIRA_USER and JIRA_API_TOKEN are set too, "
+                                          "and not used)")
+    assert "left-over" not in pat.stdout + pat.stderr
 
     bare = run_ir("integrations", "check")
     assert bare.returncode == 1

@@ -47,6 +47,9 @@ def test_every_form_of_a_secret_is_redacted(text):
 def test_redacting_leaves_other_text_alone():
     assert redact("Jira refused it (HTTP 400): Field 'due' is invalid", [TOKEN]) == \
         "Jira refused it (HTTP 400): Field 'due' is invalid"
+    prose = "add pins:write to the app's bot token scopes; the token lacks it; Bearer tokens expire"
+    assert redact(prose, [TOKEN]) == prose  # a word after "token" is not a credential
+    assert redact("Authorization: Bearer 9f8e7d6c5b4a", []) == "Authorization: Bearer [secret]"  # one unknown to ir
 
 
 def scan(root: Path, outputs: list[str], user: str) -> None:

@@ -122,7 +122,7 @@ def _flush(store: Store, incident_id: str, actor: str, say: Callable[[str], None
     _unaltered(store, incident_id, "flushed")
     incident = store.incident(incident_id)
     outbox = open_outbox(store, stored_bundle(store, incident), incident, actor, say=say, retry=False)
-    failed, stopped = 0, set()
+    failed, stopped = 0, set[str]()
     for item in left:
         if needs(item) & stopped:
             continue
