@@ -266,3 +266,21 @@ def test_a_channel_in_ir_toml_gets_what_the_playbook_sends_it_once_and_nothing_e
     (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\nchannels = ["leadership"]\n')  # a list: as they are
     listed = run_ir("run", "lanes", "--non-interactive", env=env)
     assert outbox(run_ir, incident_id(listed))["brief/post"]["payload"]["channel"] == "#leadership"
+
+
+def test_a_queued_post_is_sent_to_another_channel_and_the_change_is_recorded(run_ir, env, slack_server):
+    slack_server.add_channel("sec-leads")
+    result = run_ir("run", "lanes", "--non-interactive", env=env)
+    incident = incident_id(result)
+    brief = f"{incident}/brief/post"
+    assert outbox(run_ir, incident)["brief/post"]["status"] == "failed"  # the bot is not in #leadership
+    wrong = run_ir("outbox", "edit", brief, "--invite", "dana@example.com")
+    assert (wrong.returncode, wrong.stderr) == (1, f"error: {brief} is a notify.post: only a create_channel "
+                                                   "invites people\n")
+    edited = run_ir("outbox", "edit", brief, "--channel", "#sec-leads")
+    assert (edited.returncode, edited.stdout) == (0, f"{brief}: failed, now channel #sec-leads\n"), edited.stderr
+    (event,) = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.amended"]
+    assert (event["data"]["was"], event["data"]["now"]) == ({"channel": "#leadership"}, {"channel": "#sec-leads"})
+    assert run_ir("verify", incident).returncode == 0  # the new payload is sealed by its event
+    assert run_ir("flush", incident, env=env).returncode == 0
+    assert texts(slack_server, "sec-leads") == ["Brief"] and texts(slack_server, "leadership") == []

@@ -99,6 +99,22 @@ def skip(key: Key, reason: Annotated[str, typer.Option("--reason", help="Why it 
     print(terminal(f"{key}: skipped"))
 
 
+@outbox_app.command("edit")
+def edit(key: Key,
+         channel: Annotated[str | None, typer.Option("--channel", help="Post to this channel instead.")] = None,
+         invite: Annotated[list[str] | None, typer.Option(
+             "--invite", help="Invite these instead (a user group's @handle, an e-mail address, a user id); "
+                              "give it once per entry.")] = None,
+         as_: As = None) -> None:
+    """Change a queued action before it is sent: a post's channel, a new channel's invitees (recorded)."""
+    from ir.run import drive
+    from ir.run.incidents import actor_name
+
+    item = drive.amend_action(open_store(), key, actor_name(as_), channel=channel, invite=invite)
+    print(terminal(f"{key}: {item.status}, now " + "; ".join(
+        f"{name} {item.payload[name]}" for name in ("channel", "invite") if name in item.payload)))
+
+
 @integrations_app.command("check")
 def check() -> None:
     """Check the configured integrations: credentials, channels, project, issue types, priorities."""

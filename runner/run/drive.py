@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ir import config
-from ir.errors import IncidentBusy, InvalidPlaybook, IrError
+from ir.errors import IncidentBusy, InvalidPlaybook, IrError, UsageError
 from ir.format.bundle import Bundle
 from ir.integrations.dry_run import describe
 from ir.integrations.registry import NotConfigured, Refused, Target, Unknown, Witness, available
@@ -175,6 +175,34 @@ def skip_action(store: Store, key: str, actor: str, reason: str) -> None:
     if not store.settle(key, Draft("integration.skipped", actor, f"{describe(item)}: skipped: {reason}",
                                    phase=item.payload.get("phase"), data=data), status="skipped"):
         raise IrError(f"{key} was settled meanwhile: see `ir outbox {item.incident}`")
+
+
+def amend_action(store: Store, key: str, actor: str, *, channel: str | None = None,
+                 invite: list[str] | None = None) -> OutboxItem:
+    """Send an undelivered action elsewhere: a post to another channel, a channel with other invitees. Recorded
+    on the timeline (what it was, what it is); the courier sends what the store holds."""
+    item = _undelivered(store, key)
+    changes: dict[str, object] = {}
+    if channel is not None:
+        if item.action != "notify.post":
+            raise IrError(f"{key} is a {item.action}: only a post goes to a channel it names")
+        changes["channel"] = "#" + channel.lstrip("#")
+    if invite is not None:
+        if item.action != "notify.create_channel":
+            raise IrError(f"{key} is a {item.action}: only a create_channel invites people")
+        changes["invite"] = [entry for entry in dict.fromkeys(invite) if entry.strip()]
+    if not changes:
+        raise UsageError("say what changes: --channel NAME, or --invite ENTRY (as often as needed)")
+    shown = "; ".join(f"{name}: {item.payload.get(name)!r} -> {value!r}" for name, value in changes.items())
+    data = {"key": key, "integration": item.integration, "action": item.action,
+            "was": {name: item.payload.get(name) for name in changes}, "now": changes}
+    if not store.amend(key, {**item.payload, **changes}, Draft("integration.amended", actor, f"{key}: {shown}",
+                                                                phase=item.payload.get("phase"), data=data)):
+        raise IrError(f"{key} is being sent right now, or was settled meanwhile",
+                      hint=f"see `ir outbox list {item.incident}`")
+    amended = store.outbox_item(key)
+    assert amended is not None
+    return amended
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,10 @@ class Store(Protocol):
         """Mark an action as being sent (counting the attempt) before the request leaves: after a crash it is
         known to be in doubt. False (and nothing changed) when it is no longer undelivered: settled elsewhere."""
 
+    def amend(self, key: str, payload: dict[str, Any], amended: Draft) -> bool:
+        """Change an undelivered action's payload (not one being sent), with its event, atomically. False (and
+        nothing changed) when it is being sent or no longer undelivered."""
+
     def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
                error: str | None = None, incident: dict[str, Any] | None = None) -> bool:
         """Record what became of an undelivered action, with its event (done, failed, unknown, dry-run) and the

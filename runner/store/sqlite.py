@@ -319,6 +319,17 @@ class SqliteStore:
                 f"status IN {_UNDELIVERED} RETURNING key",
                 (format_recorded(utc_now()), key)).fetchone() is not None
 
+    def amend(self, key: str, payload: dict[str, Any], amended: Draft) -> bool:
+        with self._write():
+            row = self.db.execute(
+                "UPDATE outbox SET payload = ?, updated_at = ? WHERE key = ? AND status IN "
+                f"{tuple(s for s in UNDELIVERED if s != 'sending')} RETURNING *",
+                (_dumps(payload), format_recorded(utc_now()), key)).fetchone()
+            if row:
+                item = _outbox(row)
+                self._append(item.incident, amended, {"outbox": {key: state.outbox_digest(item)}})
+            return row is not None
+
     def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
                error: str | None = None, incident: dict[str, Any] | None = None) -> bool:
         with self._write():

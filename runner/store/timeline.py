@@ -22,7 +22,7 @@ KINDS = (
     "step.started", "step.completed", "step.skipped", "step.failed", "checklist.checked",
     "decision", "note", "evidence", "milestone",
     "integration.requested", "integration.done", "integration.failed", "integration.dry_run", "integration.retry",
-    "integration.skipped",
+    "integration.skipped", "integration.amended",
     "imported", "inject", "observation", "hotwash", "corrective_action",
 )
 
