@@ -121,6 +121,7 @@ class SlackConnection:
         self._member: dict[str, bool] = {}  # channel name -> whether the bot is in it, as the list said
         self._listed: str | None = ""  # where the channel list goes on: "" its start, None its end (all read)
         self._groups: list[dict[str, Any]] | None = None  # the workspace's user groups, read once when needed
+        self._users: list[dict[str, Any]] | None = None  # its members, read once when a role holder is a name
         self._last_post: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -211,6 +212,63 @@ class SlackConnection:
                 if not cursor:
                     break
         return found
+
+    def person(self, entry: str) -> tuple[str, str] | None:
+        """The Slack user a role holder's text names (id, how Slack names them): a user id, an e-mail address, an
+        @handle, or a name (real or display; the workspace's members read once). None for the @handle of a user
+        group (kept as typed, invited as the group); a ValueError, saying why, for text naming nobody or several."""
+        text = entry.strip()
+        if re.fullmatch(r"[UW][A-Z0-9]{6,}", text):
+            return self._user(lambda: self.client.users_info(user=text)["user"], f"no Slack user has the id {text}")
+        if "@" in text[1:]:
+            return self._user(lambda: self.client.users_lookupByEmail(email=text)["user"],
+                              f"no Slack account has the address {text}")
+        handle, wanted = text.startswith("@"), text.lstrip("@").casefold()
+
+        def names(user: dict[str, Any]) -> set[str]:
+            found = [user.get("name")] if handle else [user.get("real_name"), user.get("profile", {}).get(
+                "display_name")]
+            return {str(name).casefold() for name in found if name}
+
+        with _errors():
+            matches = [user for user in self._members() if wanted in names(user)]
+        if len(matches) == 1:
+            return matches[0]["id"], _shown(matches[0])
+        if handle and not matches and self._group(text) is not None:
+            return None
+        if matches:
+            raise ValueError(f"{len(matches)} Slack users are named {text}: give an e-mail address or an @handle")
+        raise ValueError(f"no Slack user is named {text}: give their e-mail address, @handle or user id")
+
+    def _user(self, lookup: Any, missing: str) -> tuple[str, str]:
+        try:
+            with _errors():
+                user = lookup()
+        except Refused as exc:
+            if str(exc) in ("users_not_found", "user_not_found"):
+                raise ValueError(f"{missing}: give their e-mail address, @handle or user id") from None
+            raise
+        return user["id"], _shown(user)
+
+    def _members(self) -> list[dict[str, Any]]:
+        if self._users is None:
+            users: list[dict[str, Any]] = []
+            cursor = None
+            while True:
+                page = self.client.users_list(limit=LIST_LIMIT, cursor=cursor)
+                members: list[dict[str, Any]] = page.get("members", [])
+                users += [u for u in members if not u.get("deleted") and not u.get("is_bot")]
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+            self._users = users
+        return self._users
+
+    def _group(self, handle: str) -> dict[str, Any] | None:
+        with _errors():
+            if self._groups is None:
+                self._groups = self.client.usergroups_list(include_users=True)["usergroups"]
+        return next((g for g in self._groups if g["handle"] == handle.lstrip("@")), None)
 
     # actions ------------------------------------------------------------------------------------------
     def _create_channel(self, item: OutboxItem) -> dict[str, Any]:
@@ -378,9 +436,7 @@ class SlackConnection:
         """The user ids an invite entry names: `@handle` a user group's members, an e-mail address its user, else
         a user id as it is."""
         if entry.startswith("@"):
-            if self._groups is None:
-                self._groups = self.client.usergroups_list(include_users=True)["usergroups"]
-            found = next((g for g in self._groups if g["handle"] == entry[1:]), None)
+            found = self._group(entry)
             if found is None:
                 raise Refused(f"no Slack user group {entry}")
             return list(found.get("users", []))
@@ -415,6 +471,10 @@ class SlackConnection:
         if item.payload.get("message"):
             lines.append(item.payload["message"])
         return _exercise(item, "\n".join(lines))
+
+
+def _shown(user: dict[str, Any]) -> str:
+    return f"{user.get('real_name') or user.get('name')} (@{user.get('name')}, {user['id']})"
 
 
 def _exercise(item: OutboxItem, text: str) -> str:

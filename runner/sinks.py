@@ -38,13 +38,33 @@ def terminal(text: object, *, one_line: bool = True) -> str:
 MENTION = re.compile(r"<@[UW][A-Z0-9]{2,}>")  # a Slack user mention: the one form a role holder stays live in
 
 
+class Person(str):
+    """A role holder: the name people read (the report, Jira, the terminal), and the Slack user it was found to be,
+    mentioned in Slack text (`<@U123>`) and invited by id."""
+
+    slack: str | None
+
+    def __new__(cls, name: str, slack: str | None = None) -> Person:
+        person = super().__new__(cls, name)
+        person.slack = slack
+        return person
+
+
+def invitee(value: object) -> str:
+    """A value in an invite list: a role holder as the Slack user found for them, anything else as its text."""
+    return value.slack if isinstance(value, Person) and value.slack else str(value)
+
+
 def slack_person(who: object) -> str:
     """A role holder in Slack text: a user mention stays live, any other text is escaped like the rest."""
     return who if isinstance(who, str) and MENTION.fullmatch(who) else slack(who)
 
 
 def slack(text: object) -> str:
-    """A value inside Slack message text or mrkdwn: the three characters Slack's control sequences use, escaped."""
+    """A value inside Slack message text or mrkdwn: the three characters Slack's control sequences use, escaped;
+    a role holder found in Slack is mentioned."""
+    if isinstance(text, Person) and text.slack:
+        return f"<@{text.slack}>"
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

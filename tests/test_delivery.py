@@ -284,3 +284,42 @@ def test_a_queued_post_is_sent_to_another_channel_and_the_change_is_recorded(run
     assert run_ir("verify", incident).returncode == 0  # the new payload is sealed by its event
     assert run_ir("flush", incident, env=env).returncode == 0
     assert texts(slack_server, "sec-leads") == ["Brief"] and texts(slack_server, "leadership") == []
+
+
+ROLES = """\
+id: roles
+title: Roles
+version: "1.0.0"
+roles: [{id: commander, title: Incident commander}]
+steps:
+  - {id: channel, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis,
+     invite: ["{{ roles.commander }}"]}
+  - {id: announce, kind: notify, title: Announce, phase: detection-analysis,
+     message: "Commander: {{ roles.commander }}"}
+  - {id: ticket, kind: ticket, action: create, title: Open the ticket, phase: detection-analysis, summary: Roles}
+  - {id: comment, kind: ticket, action: comment, title: Comment, phase: containment,
+     comment: "Commander: {{ roles.commander }}"}
+"""
+
+
+def test_a_role_holder_typed_as_a_name_is_found_in_slack_mentioned_and_invited(run_ir, env, isolated, slack_server,
+                                                                              jira_server):
+    (isolated / "playbooks" / "roles.yaml").write_text(ROLES)
+    (isolated / "answers.yaml").write_text("roles:\n  commander: dana reyes\n")
+    result = run_ir("run", "roles", "--non-interactive", "--answers", "answers.yaml", env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    incident = incident_id(result)
+    dana = slack_server.dana
+    assert f"commander: dana reyes is Dana Reyes (@Dana Reyes, {dana}) in Slack" in result.stdout.splitlines()
+    assert dana in slack_server.channels[f"ir-{incident.lower()}"]["members"]
+    assert texts(slack_server, f"ir-{incident.lower()}") == [f"Commander: <@{dana}>"]
+    (ticket,) = jira_server.issues
+    assert jira_server.comments(ticket)[0].startswith("Commander: dana reyes\n")  # Jira gets the name
+    assigned = [e for e in timeline(run_ir, incident) if e["kind"] == "role.assigned"]
+    assert [(e["data"]["value"], e["data"]["slack"]) for e in assigned] == [("dana reyes", dana)]
+
+    (isolated / "answers.yaml").write_text("roles:\n  commander: Nobody Here\n")
+    refused = run_ir("run", "roles", "--non-interactive", "--answers", "answers.yaml", env=env)
+    assert refused.returncode == 1
+    assert "the value for roles.commander is refused: no Slack user is named Nobody Here: give their e-mail " \
+           "address, @handle or user id" in refused.stderr

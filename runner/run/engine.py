@@ -72,6 +72,8 @@ class IncidentRun:
             for pid, p in self.playbooks.items()}
         self._scopes: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {}  # scope: (playbook id, values)
         self._roles: dict[str, Any] = {}
+        self._named: dict[str, Any] = {}  # role -> the holder's text
+        self._people: dict[str, str] = {}  # role -> the Slack user found for its holder
         self._values(self.variables)
 
     # the Run protocol, for responders, sessions and hooks ----------------------------------------------------
@@ -127,10 +129,14 @@ class IncidentRun:
         and answers once a context of that scope was asked for (the types are its playbook's)."""
         for (var_scope, name), value in changed.items():
             kind, _, key = name.partition(".")
+            if kind == "people":  # the Slack user a role holder was found to be
+                self._people[key] = value
+                value, kind = self._named.get(key), "roles"
             if kind == "roles":
                 # a role holder given as a Slack mention stays a mention; any other text is escaped like the rest
+                self._named[key] = value
                 self._roles[key] = templates.Live(value) if isinstance(value, str) and sinks.MENTION.fullmatch(value) \
-                    else value
+                    else sinks.Person(value, self._people.get(key)) if isinstance(value, str) else value
             elif var_scope in self._scopes:
                 pid, found = self._scopes[var_scope]
                 types = self._types[pid]
@@ -163,7 +169,7 @@ class IncidentRun:
         key = f"{place.path}.{var.id}" if place else name
         if (scope, name) in self.variables:
             return
-        problem, value = None, None
+        problem, value, found = None, None, None
         while True:
             raw = self.responder.value(var, key, problem)
             if raw is None or raw == "":
@@ -173,17 +179,32 @@ class IncidentRun:
                 continue
             try:
                 value = values.parse(var, raw)
+                found = self._person(kind, values.to_json(value))  # not found: asked again, saying why
                 break
             except ValueError as exc:
                 problem = str(exc)
         stored = values.to_json(value)
         changes: dict[str, Any] = {}
+        if found is not None:  # a role holder is a person: the Slack user found for them is kept beside the name
+            slack_id, shown_as = found
+            self.responder.say(f"{var.id}: {stored} is {shown_as} in Slack")
+            self.record("role.assigned", place, f"{name} = {stored}", {"name": name, "scope": scope, "value": stored,
+                                                                        "slack": slack_id},
+                        variables={(scope, name): stored, (scope, f"people.{var.id}"): slack_id})
+            return
         if sets_severity(name, scope) and stored in SEVERITIES:
             changes["severity"] = stored
         shown = "not given" if stored is None else stored
         self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}",
                     {"name": name, "scope": scope, "value": stored},
                     variables={(scope, name): stored}, incident=changes)
+
+    def _person(self, kind: str, value: Any) -> tuple[str, str] | None:
+        """The Slack user (id, how Slack names them) a role holder's text names, when a person finder is live;
+        text it cannot match is refused, so the responder is asked again."""
+        if kind != "roles" or not isinstance(value, str) or sinks.MENTION.fullmatch(value):
+            return None
+        return self.outbox.person(value)
 
     def open(self) -> None:
         """The incident's inputs, roles and title; on resume only what was not recorded yet."""

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from ir import config
+from ir import config, sinks
 from ir.format import templates
 from ir.format.bundle import Bundle
 from ir.format.model import NotifyStep, TicketStep
@@ -75,8 +75,9 @@ def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Se
     out: dict[str, Any] = {name: templates.render(getattr(step, name), context,
                                                   escape if name in _FREE_TEXT else None)
                            for name in fields if getattr(step, name)}
-    if isinstance(step, NotifyStep):
-        invite = [who for who in dict.fromkeys(templates.render(i, context).strip() for i in step.invite) if who]
+    if isinstance(step, NotifyStep):  # a role holder found in Slack is invited as that user
+        invite = [who for who in dict.fromkeys(templates.render(i, context, sinks.invitee).strip()
+                                               for i in step.invite) if who]
         out |= {"invite": invite} if invite else {}  # once each: two roles may fall back to the same group
         out |= {"thread": True} if step.thread else {}
         if step.action == "create_channel":
@@ -87,6 +88,9 @@ def payload(step: NotifyStep | TicketStep, context: dict[str, Any], settings: Se
         out |= {"link_type": step.link_type} if step.action == "link" else {}
     incident = context["incident"]
     out["incident"] = {k: incident[k] for k in ("id", "title", "severity", "exercise", "commander")}
+    commander = incident["commander"]
+    if isinstance(commander, sinks.Person) and commander.slack:  # mentioned where Slack shows the commander
+        out["incident"]["commander"] = f"<@{commander.slack}>"
     out["step_title"] = templates.render(step.title, context)
     out["phase"] = phase
     return out
@@ -344,8 +348,28 @@ class Courier:
 class Outbox:
     """What the engine talks to: prepare a step's actions, show them, request them."""
 
-    def __init__(self, store: Store, courier: Courier, settings: Settings, *, exercise: bool = False):
+    def __init__(self, store: Store, courier: Courier, settings: Settings, *, exercise: bool = False,
+                 uses: frozenset[str] = frozenset()):
         self.store, self.courier, self.settings, self.exercise = store, courier, settings, exercise
+        self.uses = uses  # the integrations the incident's playbooks use
+
+    def person(self, entry: str) -> tuple[str, str] | None:
+        """The user (id, how the service names them) a role holder's text names, from the first live integration
+        of the incident's that finds people (Slack); None when none does (a dry run, an exercise, not configured,
+        or the text names a group). Text that names nobody, or several people, is a ValueError saying so."""
+        if not self.courier.live or self.exercise:
+            return None
+        for name in sorted(self.uses):
+            find = getattr(self.courier.connections.get(name), "person", None)
+            if find is None:
+                continue
+            try:
+                found: tuple[str, str] | None = find(entry)
+                return found
+            except (Refused, Unknown) as exc:  # the service cannot say now: the holder is kept as typed
+                self.courier.say(f"{name}: {entry} was not looked up ({exc}); kept as typed")
+                return None
+        return None
 
     def prepare(self, place: Place, step: NotifyStep | TicketStep, context: dict[str, Any]) -> list[OutboxItem]:
         """The action a step asks for (a post to a named channel goes to the workspace's channel `channels` maps
@@ -406,4 +430,6 @@ def open_outbox(store: Store, bundle: Bundle, incident: Incident, actor: str, *,
     connections = Connections(settings, config.Secrets.from_env(), say, only=only)
     courier = Courier(store.reopen, incident.id, actor, live=incident.mode == "live", connections=connections,
                       say=say, retry=retry)
-    return Outbox(store, courier, settings, exercise=incident.exercise)
+    uses = frozenset(step.via for playbook in bundle.playbooks.values() for step in playbook.steps
+                     if isinstance(step, (NotifyStep, TicketStep)))
+    return Outbox(store, courier, settings, exercise=incident.exercise, uses=uses)

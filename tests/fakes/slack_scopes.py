@@ -27,6 +27,8 @@ _FIXED = {
     "chat.update": ("chat:write",),
     "pins.add": ("pins:write",),
     "users.lookupByEmail": ("users:read.email", "users:read"),
+    "users.list": ("users:read",),
+    "users.info": ("users:read",),
     "usergroups.list": ("usergroups:read",),
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),

@@ -82,6 +82,8 @@ class SlackServer(FakeServer):
             "chat.update": self._chat_update,
             "pins.add": self._pins_add,
             "users.lookupByEmail": self._users_lookup_by_email,
+            "users.list": self._users_list,
+            "users.info": self._users_info,
             "usergroups.list": self._usergroups_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
@@ -396,6 +398,23 @@ class SlackServer(FakeServer):
             if user["profile"]["email"].lower() == email:
                 return {"user": copy.deepcopy(user)}
         raise SlackError("users_not_found")
+
+    def _users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The workspace's members, a page at a time (limit up to 1000, cursor), as users.list answers."""
+        limit = number(args, "limit", 100)
+        if limit > MAX_LIST_LIMIT:
+            raise SlackError("invalid_limit")
+        try:
+            page, cursor = paginate(list(self._users.values()), args.get("cursor"), limit)
+        except ValueError:
+            raise SlackError("invalid_cursor") from None
+        return {"members": copy.deepcopy(page), "response_metadata": {"next_cursor": cursor or ""}}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._users.get(str(args.get("user", "")))
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": copy.deepcopy(user)}
 
     def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.plan == "free":
