@@ -323,3 +323,18 @@ def test_a_role_holder_typed_as_a_name_is_found_in_slack_mentioned_and_invited(r
     assert refused.returncode == 1
     assert "the value for roles.commander is refused: no Slack user is named Nobody Here: give their e-mail " \
            "address, @handle or user id" in refused.stderr
+
+
+def test_a_ticket_that_arrives_after_the_status_was_posted_is_named_in_it(run_ir, env, isolated, slack_server,
+                                                                          jira_server):
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\n\n[jira]\nproject = "IR"\nissue_type = "Bug"\n')
+    result = run_ir("run", "lanes", "--non-interactive", env=env)  # the ticket fails: the status says none yet
+    incident = incident_id(result)
+    channel = f"ir-{incident.lower()}"
+    assert "Ticket: none yet" in texts(slack_server, channel)[0]
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\n\n[jira]\nproject = "IR"\n')
+    run_ir("flush", incident, env=env)
+    status = texts(slack_server, channel)[0]
+    (ticket,) = [key for key, issue in jira_server.issues.items() if issue["fields"]["summary"] == "Beacon"]
+    assert f"|{ticket}>" in status and "none yet" not in status
+    assert len(slack_server.calls("chat.update")) == 1

@@ -298,6 +298,8 @@ class Courier:
             self._failures.pop(lane(item), None)
         if fields:
             self._link_channel(store)
+        if item.action == "ticket.create":
+            self._refresh_status(store)
         return "done"
 
     def _failed(self, store: Store, item: OutboxItem, status: str, reason: str,
@@ -334,6 +336,19 @@ class Courier:
                           "ticket.remote_link", {"url": channel["url"], "title": f"Slack #{channel.get('name')}",
                                                  "incident": {"id": self.incident_id}})
         item = store.enqueue(item, self.draft("integration.requested", item, "jira ticket.remote_link requested"))
+        if item.status == "pending":
+            self.submit(item)
+
+    def _refresh_status(self, store: Store) -> None:
+        """A ticket that arrives after the pinned status was posted: the status is updated to name it."""
+        posted = [i for i in store.outbox(self.incident_id) if i.action == "notify.status" and i.status == "done"]
+        if not posted:
+            return
+        last = posted[-1]
+        item = OutboxItem(f"{self.incident_id}/_links/notify.status", self.incident_id, last.integration,
+                          "notify.status", dict(last.payload))
+        item = store.enqueue(item, self.draft("integration.requested", item,
+                                              f"{item.integration} notify.status requested (the ticket is there)"))
         if item.status == "pending":
             self.submit(item)
 
