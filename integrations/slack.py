@@ -50,6 +50,7 @@ SCOPES = {"chat:write": "post messages and update the pinned status",
           "pins:write": "pin the status message", "users:read": "find invitees", "users:read.email":
           "find invitees by e-mail address", "usergroups:read": "invite user groups (@handle)",
           "files:write": "upload the closing report"}
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")  # a channel's id, as opposed to its name (which is lowercase)
 LIST_LIMIT = 1000  # channels a conversations.list page asks for: Slack's maximum (it pages larger workspaces)
 WITNESS_PAGES = 50  # how far back (x200 messages) `ir verify --witnesses` reads the incident channel
 POST_INTERVAL = 1.0  # Slack allows about one message per second per channel
@@ -356,8 +357,8 @@ class SlackConnection:
             channel=channel, text=text, blocks=_blocks(text, item, target), thread_ts=thread, unfurl_links=False,
             metadata={"event_type": EVENT_TYPE, "event_payload": {"key": item.key}})
         ref = {"channel": reply["channel"], "ts": reply["ts"]}
-        named = item.payload.get("channel")
-        if named:
+        named = str(item.payload.get("channel") or "").lstrip("#")
+        if named and not CHANNEL_ID.fullmatch(named):
             name = channel_name(named)
             self._channel_ids[name] = reply["channel"]
             ref["name"] = name
@@ -400,17 +401,17 @@ class SlackConnection:
     # helpers ------------------------------------------------------------------------------------------
     def _destination(self, item: OutboxItem, target: Target) -> str:
         """Where a post goes: the id of a channel found before, else its name, else the incident channel."""
-        named = item.payload.get("channel")
-        if named:
+        named = str(item.payload.get("channel") or "").lstrip("#")
+        if named and not CHANNEL_ID.fullmatch(named):
             name = channel_name(named)
             return target.channels.get(name) or self._channel_ids.get(name) or name
         return self._channel(item, target)
 
     def _channel(self, item: OutboxItem, target: Target) -> str:
-        named = item.payload.get("channel")
+        named = str(item.payload.get("channel") or "").lstrip("#")
         if named:
-            name = channel_name(named)
-            return target.channels.get(name) or self._channel_id(name)
+            return named if CHANNEL_ID.fullmatch(named) else target.channels.get(channel_name(named)) or \
+                self._channel_id(channel_name(named))
         if not target.channel:
             raise Refused("the incident channel does not exist yet (its create_channel step has not succeeded)")
         return target.channel
@@ -419,7 +420,7 @@ class SlackConnection:
         """A channel's id by its name, from the workspace's channel list: read once, a page at a time, going on
         where it stopped (a rate limit of its tier stops it in a large workspace), as far as the name."""
         name = name.lstrip("#")
-        if re.fullmatch(r"[CG][A-Z0-9]{6,}", name):
+        if CHANNEL_ID.fullmatch(name):
             return name
         while name not in self._channel_ids and self._listed is not None:
             page = self.client.conversations_list(types="public_channel,private_channel", limit=LIST_LIMIT,
