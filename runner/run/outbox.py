@@ -341,10 +341,10 @@ class Courier:
 
     def _refresh_status(self, store: Store) -> None:
         """A ticket that arrives after the pinned status was posted: the status is updated to name it."""
-        posted = [i for i in store.outbox(self.incident_id) if i.action == "notify.status" and i.status == "done"]
-        if not posted:
-            return
-        last = posted[-1]
+        statuses = [i for i in store.outbox(self.incident_id) if i.action == "notify.status"]
+        if not statuses or statuses[-1].status != "done":
+            return  # none yet, or the newest is still to be sent, and names the ticket when it is
+        last = statuses[-1]
         item = OutboxItem(f"{self.incident_id}/_links/notify.status", self.incident_id, last.integration,
                           "notify.status", dict(last.payload))
         item = store.enqueue(item, self.draft("integration.requested", item,
