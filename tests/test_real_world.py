@@ -183,3 +183,31 @@ def test_a_dropped_create_behind_a_lagging_index_is_created_once(run_ir, env, is
     assert (create["status"], create["ref"].get("found")) == ("done", True)
     labels = idempotency_labels(project)
     assert len(labels) == len(set(labels))
+
+
+@pytest.mark.parametrize(("service", "api"), [
+    ("slack", "conversations.create"), ("slack", "chat.postMessage"), ("slack", "chat.update"),
+    ("jira", "POST /rest/api/2/issue"), ("jira", "POST /rest/api/2/issue/{issueIdOrKey}/comment"),
+    ("jira", "POST /rest/api/2/issue/{issueIdOrKey}/transitions"),
+])
+def test_a_connection_dropped_after_the_service_acted_leaves_nothing_twice(run_ir, env, isolated, workspace, project,
+                                                                          service, api):
+    """The service did it and the answer was lost, at each kind of request: after the run and `ir flush`, every
+    message, ticket, task and comment exists once."""
+    (isolated / "ir.toml").write_text((isolated / "ir.toml").read_text().replace('issue_type = "Incident"',
+                                                                                 'issue_type = "Task"'))
+    answers = live_answers(isolated, breach(project))
+    project.index_lag = 0.0
+    (workspace if service == "slack" else project).fail(api, "drop_after_commit")
+    result = run_ir("run", "supply-chain", "--non-interactive", "--answers", answers, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    incident = incident_id(result)
+    run_ir("flush", incident, env=env, timeout=300)
+    assert [(i["key"], i["status"], i["error"]) for i in outbox(run_ir, incident) if i["status"] != "done"] == []
+    once_each(workspace, incident)
+    labels = idempotency_labels(project)
+    assert len(labels) == len(set(labels))
+    for key in project.issues:
+        markers = re.findall(r"\[ir:[0-9a-f]{12}\]", "\n".join(project.comments(key)))
+        assert len(markers) == len(set(markers)), key
+    assert len([n for n in workspace.channels if n.startswith("ir-")]) == 1
