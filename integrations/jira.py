@@ -44,6 +44,10 @@ CATEGORIES = {"triage": "indeterminate", "contain": "indeterminate", "eradicate"
               "recover": "indeterminate", "resolve": "done", "close": "done", "reopen": "new"}
 SKIP = "skip"  # `transitions = { Triage = "skip" }`: the workflow has no such step; recorded, nothing sent
 OPTIONAL_FIELDS = ("priority", "duedate")  # left out, with a warning, when the project's create screen lacks them
+SCREEN_FIELDS = {"summary": "tickets cannot be opened", "description": "tickets cannot be opened",
+                 "labels": "tickets cannot be opened, and ir finds a ticket again by its label",
+                 "priority": "tickets are opened without one (a warning each)",
+                 "duedate": "tickets are opened without one (a warning each)"}
 CLOUD_HOSTS = (".atlassian.net", ".jira.com")
 
 
@@ -201,11 +205,13 @@ class JiraConnection:
             return [*out, Finding(False, f"jira: project {jira.project}: {exc}",
                                   "set [jira] project in ir.toml to a project key the account can create issues in")]
         out.append(Finding(True, f"jira: project {jira.project} ({project.name})"))
-        types = {t.name for t in getattr(project, "issueTypes", [])}
-        for wanted in (jira.issue_type, jira.task_type):
+        types = {t.name: t.id for t in getattr(project, "issueTypes", [])}
+        for wanted in dict.fromkeys((jira.issue_type, jira.task_type)):
             out.append(Finding(wanted in types, f"jira: issue type {wanted!r}" + ("" if wanted in types else
                                f" not in {jira.project} (has: {', '.join(sorted(types))})"),
                                None if wanted in types else "set [jira] issue_type / task_type in ir.toml"))
+            if wanted in types:
+                out += self._screen(wanted, types[wanted])
         try:
             with _errors():
                 priorities = {p.name for p in self.client.priorities()}
@@ -229,6 +235,23 @@ class JiraConnection:
                                  "Eradicate, Recover: in progress; Resolve: done)"
                                  + (f"; mapped: {jira.transitions}" if jira.transitions else "")))
         return out
+
+    def _screen(self, issue_type: str, type_id: str) -> list[Finding]:
+        """The fields ir sets that the issue type's create screen lacks (createmeta: Cloud, and Server / DC 8.4+)."""
+        try:
+            with _errors():
+                page = self.client._get_json(f"issue/createmeta/{self.settings.project}/issuetypes/{type_id}")
+        except (Refused, Unknown) as exc:
+            return [Finding(True, f"jira: the create screen of {issue_type!r} cannot be read ({exc}); its fields "
+                                  "are checked when a ticket is opened")]
+        on_screen = {f.get("fieldId") or f.get("key") for f in page.get("fields", page.get("values", []))}
+        missing = [name for name in SCREEN_FIELDS if name not in on_screen]
+        if not missing:
+            return [Finding(True, f"jira: the create screen of {issue_type!r} has every field ir sets")]
+        return [Finding(name in OPTIONAL_FIELDS, f"jira: the create screen of {issue_type!r} has no {name} field: "
+                        + SCREEN_FIELDS[name], None if name in OPTIONAL_FIELDS else
+                        f"add {name} to the create screen of {issue_type!r} in {self.settings.project}")
+                for name in missing]
 
     # actions ------------------------------------------------------------------------------------------
     def _create(self, item: OutboxItem, target: Target) -> dict[str, Any]:

@@ -149,6 +149,20 @@ def test_integrations_check_names_each_missing_scope_and_a_channel_the_bot_is_no
         "(not_in_channel)", "  fix: invite the bot to #sec-leads (/invite @ir-bot)"], lines
 
 
+def test_integrations_check_reads_a_default_software_projects_create_screens(run_ir, live, isolated, jira_server):
+    jira_server.add_software_project("SEC", "Security")
+    jira_server.set_create_screen("SEC", "Task", ["summary", "description", "duedate"])
+    (isolated / "ir.toml").write_text('[jira]\nproject = "SEC"\nissue_type = "Task"\n')
+    result = run_ir("integrations", "check", env=live)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[3:7] == [
+        "✓ jira: issue type 'Task'",
+        "✗ jira: the create screen of 'Task' has no labels field: tickets cannot be opened, and ir finds a ticket "
+        "again by its label", "  fix: add labels to the create screen of 'Task' in SEC",
+        "✓ jira: the create screen of 'Task' has no priority field: tickets are opened without one (a warning each)"]
+
+
 def jira_server_info(jira_server) -> dict:
     client = JIRA(server=jira_server.url, basic_auth=(jira_server.user, jira_server.token), max_retries=0)
     try:
@@ -418,7 +432,9 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
         f"✓ jira: Cloud {info['version']} at {jira_server.url}",
         "✓ jira: project IR (Incident Response)",
         "✓ jira: issue type 'Incident'",
+        "✓ jira: the create screen of 'Incident' has every field ir sets",
         "✓ jira: issue type 'Task'",
+        "✓ jira: the create screen of 'Task' has every field ir sets",
         "✓ jira: link type 'Relates' (follow-up tasks to the ticket)",
         "✓ jira: transition names are checked against the ticket's workflow when used; one the workflow lacks moves "
         "the ticket to a status of its category (Triage, Contain, Eradicate, Recover: in progress; Resolve: done)",
