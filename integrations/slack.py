@@ -174,7 +174,8 @@ class SlackConnection:
                     self._channel_id(name)
             except (Refused, Unknown) as exc:
                 out.append(Finding(False, f"slack: channel #{name}: {exc}",
-                                   f"create #{name} or fix [slack] channels in ir.toml, and invite the bot"))
+                                   f"create #{name} and invite the bot, or map the name to your channel in "
+                                   "[slack] channels of ir.toml"))
                 continue
             member = self._member.get(name, True)
             out.append(Finding(member, f"slack: channel #{name} found" + ("" if member else
@@ -191,7 +192,8 @@ class SlackConnection:
                                                                          if entry.startswith("@") else "")))
             except (Refused, Unknown) as exc:
                 out.append(Finding(False, f"slack: invite {entry}: {exc}",
-                                   "fix [slack] invite in ir.toml; the bot needs the usergroups:read and "
+                                   "create it in Slack, or fix the entry where it is named ([slack] invite in "
+                                   "ir.toml, a playbook's invite list); the bot needs the usergroups:read and "
                                    "users:read.email scopes to find groups and addresses"))
         return out
 

@@ -135,9 +135,10 @@ def test_integrations_check_names_each_missing_scope_and_a_channel_the_bot_is_no
 
     with SlackServer(scopes=[s for s in IR_SCOPES if s not in ("pins:write", "usergroups:read")]) as slack:
         slack.add_channel("sec-leads", bot_is_member=False)
+        slack.add_user("Dana Reyes", "dana@example.com")
         (isolated / "ir.toml").write_text('[slack]\nchannels = { security-leadership = "sec-leads" }\n')
-        result = run_ir("integrations", "check", env={**live, "SLACK_BOT_TOKEN": slack.token,
-                                                      "IR_SLACK_BASE_URL": slack.url})
+        result = run_ir("integrations", "check", "--playbook", "live", env={**live, "SLACK_BOT_TOKEN": slack.token,
+                                                                            "IR_SLACK_BASE_URL": slack.url})
     lines = [line for line in result.stdout.splitlines() if "slack" in line or line.startswith("  fix")]
     assert result.returncode == 1
     fix = "  fix: add {} to the app's bot token scopes (OAuth & Permissions) and reinstall the app"
@@ -146,7 +147,8 @@ def test_integrations_check_names_each_missing_scope_and_a_channel_the_bot_is_no
         "✗ slack: the bot lacks the usergroups:read scope, which ir uses to invite user groups (@handle)",
         fix.format("usergroups:read"),
         "✗ slack: channel #sec-leads found, but the bot is not in it: its posts there would be refused "
-        "(not_in_channel)", "  fix: invite the bot to #sec-leads (/invite @ir-bot)"], lines
+        "(not_in_channel)", "  fix: invite the bot to #sec-leads (/invite @ir-bot)",
+        "✓ slack: invite dana@example.com found"], lines
 
 
 def test_integrations_check_reads_a_default_software_projects_create_screens(run_ir, live, isolated, jira_server):
@@ -423,7 +425,7 @@ def test_a_mistake_in_ir_toml_is_named_at_its_line_and_nothing_runs(run_ir, isol
 
 def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir, live, slack_server, jira_server,
                                                                          isolated):
-    result = run_ir("integrations", "check", env=live)
+    result = run_ir("integrations", "check", "--playbook", "live", env=live)
     assert result.returncode == 0, result.stdout
     info = jira_server_info(jira_server)
     slack_auth = slack_client(slack_server).auth_test()
@@ -442,23 +444,28 @@ def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir,
         "✓ slack: the token has every scope ir uses (chat:write, channels:manage, groups:write, channels:read, "
         "groups:read, channels:history, pins:write, users:read, users:read.email, usergroups:read, files:write)",
         "✓ slack: channel #leadership found",
+        "✓ slack: invite dana@example.com found",
     ]
+    every = run_ir("integrations", "check", env=live)  # the bundled playbooks' invitees and channels too
+    assert every.returncode == 1
+    assert "✗ slack: invite @soc: no Slack user group @soc" in every.stdout.splitlines()
+    assert "✗ slack: channel #it-announcements: channel_not_found: #it-announcements" in every.stdout.splitlines()
 
     (isolated / "ir.toml").write_text('[slack]\nchannels = ["nowhere"]\ninvite = ["dana@example.com", "@nobody", '
                                       '"ghost@example.com", "U0DANA"]\n\n[jira]\nproject = "NOPE"\n')
-    broken = run_ir("integrations", "check", env=live)
+    broken = run_ir("integrations", "check", "--playbook", "live", env=live)
     assert broken.returncode == 1
     assert "✗ jira: project NOPE: Jira refused it (HTTP 404)" in broken.stdout
     assert "  fix: set [jira] project in ir.toml to a project key the account can create issues in" in broken.stdout
     assert "✗ slack: channel #nowhere: channel_not_found: #nowhere" in broken.stdout
-    fix = ("  fix: fix [slack] invite in ir.toml; the bot needs the usergroups:read and users:read.email scopes to "
-           "find groups and addresses")
+    fix = ("  fix: create it in Slack, or fix the entry where it is named ([slack] invite in ir.toml, a playbook's "
+           "invite list); the bot needs the usergroups:read and users:read.email scopes to find groups and addresses")
     assert broken.stdout.splitlines()[-6:] == [
         "✓ slack: invite dana@example.com found", "✗ slack: invite @nobody: no Slack user group @nobody", fix,
         "✗ slack: invite ghost@example.com: users_not_found", fix,
         "✓ slack: invite U0DANA: a user id, used as it is (not looked up)"]
     slack_server.fail("users.lookupByEmail", "server_error")  # a service in trouble is a finding, not a crash
-    down = run_ir("integrations", "check", env=live)
+    down = run_ir("integrations", "check", "--playbook", "live", env=live)
     assert down.returncode == 1 and down.stderr == ""
     assert "✗ slack: invite dana@example.com: Slack answered HTTP 500" in down.stdout.splitlines()
 

@@ -116,19 +116,28 @@ def edit(key: Key,
 
 
 @integrations_app.command("check")
-def check() -> None:
-    """Check the configured integrations: credentials, channels, project, issue types, priorities."""
+def check(playbook: Annotated[str | None, typer.Option(
+              "--playbook", help="Check the invitees and channels of this playbook (and what it includes) only; "
+                                 "default: of every playbook ir finds.")] = None) -> None:
+    """Check the configured integrations: credentials, scopes, channels, invitees (of ir.toml and of the
+    playbooks), project, issue types, create screens, priorities, link types."""
     from ir import config
     from ir.integrations.registry import NotConfigured, available
     from ir.redact import redact
 
     settings, secrets = config.load(), config.Secrets.from_env()
     hidden = secrets.values()
+    invites, channels = _named_in_playbooks(playbook)
 
     bad = 0
     for name, integration in available().items():
+        ours = settings.of(name)
+        current = ours.model_dump()
+        if {"invite", "channels"} <= current.keys():  # a notify integration: what the playbooks name too
+            ours = ours.model_copy(update={"invite": list(dict.fromkeys([*current["invite"], *invites])),
+                                           "channels": {**{c: c for c in channels}, **current["channels"]}})
         try:
-            findings = integration.connect(settings.of(name), secrets.of(name)).check()
+            findings = integration.connect(ours, secrets.of(name)).check()
         except NotConfigured as exc:
             print(f"✗ {name}: not configured: actions are shown and recorded, not sent\n"
                   f"  fix: {terminal(redact(str(exc), hidden))}")
@@ -140,6 +149,29 @@ def check() -> None:
             bad += not finding.ok
     if bad:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _named_in_playbooks(ref: str | None) -> tuple[list[str], list[str]]:
+    """The invitees and channels playbooks name as they are: invite entries and channels without a template, the
+    fallbacks of templated invitees (`{{ roles.x | default('@soc') }}`), and the channels inputs default to."""
+    import re
+
+    from ir.cli.common import catalog
+    from ir.format.model import NotifyStep
+
+    found = catalog()
+    playbooks = found.bundle(ref).playbooks.values() if ref else [
+        found.load(pid).playbook for pid, entry in found.entries().items() if entry.error is None]
+    invites: list[str] = []
+    channels: list[str] = []
+    for book in playbooks:
+        channels += [str(v.default) for v in book.inputs if isinstance(v.default, str) and v.default.startswith("#")]
+        for step in book.steps:
+            if isinstance(step, NotifyStep):
+                invites += [e for entry in step.invite for e in (
+                    re.findall(r"default\(['\"]([^'\"]+)['\"]\)", entry) if "{{" in entry else [entry])]
+                channels += [step.channel] if step.channel and "{{" not in step.channel else []
+    return list(dict.fromkeys(invites)), list(dict.fromkeys(c.lstrip("#") for c in channels))
 
 
 @integrations_app.command("list")
