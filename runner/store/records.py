@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ir.store.timeline import Event
+from ir.store.timeline import Event, Stored
 
 UNCHANGED: Any = object()
 
@@ -109,6 +109,10 @@ class Store(Protocol):
     def links(self, incident_id: str) -> Iterator[tuple[int, str, str, str]]:
         """Each event's (seq, prev_hash, hash, the hash its content gives), in order: what `ir verify` checks
         (`ir.store.timeline.verify_links`), read without making Events."""
+
+    def stored(self, incident_id: str, last: int) -> Iterator[Stored]:
+        """Events 1 to `last` as stored, in order, their data as canonical JSON text, not parsed: what the streaming
+        exports write."""
 
     def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
         """How many events `events` would give without a limit."""

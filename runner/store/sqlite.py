@@ -18,7 +18,7 @@ from typing import Any
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
-from ir.store.timeline import GENESIS, Event, digest_of, format_recorded, seal, utc_now
+from ir.store.timeline import GENESIS, Event, Stored, canonical_json, digest_of, format_recorded, seal, utc_now
 
 BUSY_MS = 10_000
 MAX_MESSAGE = 100_000  # characters in one event's message
@@ -249,6 +249,14 @@ class SqliteStore:
                 actual = Event(incident, seq, kind, occurred, recorded, actor, message, phase, step, json.loads(data),
                                prev, sealed).digest()
             yield seq, prev, sealed, actual
+
+    def stored(self, incident_id: str, last: int) -> Iterator[Stored]:
+        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? AND seq <= ? ORDER BY seq",
+                                 (incident_id, last))
+        for row in cursor:
+            # Stored before issue 18 with the separators ", " and ": ", which canonical JSON has only inside strings
+            # (where encoding it again changes nothing).
+            yield row if '": ' not in row[9] else (*row[:9], canonical_json(json.loads(row[9])), row[10], row[11])
 
     def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
         where, values = self._where(incident_id, kinds, since)

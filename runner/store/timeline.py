@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+# An event as the store keeps it: Event's fields in order, with `data` as its canonical JSON text.
+Stored = tuple[str, int, str, str, str, str, str, str | None, str | None, str, str, str]
 
 KINDS = (
     "incident.opened", "incident.resumed", "incident.paused", "incident.closed", "incident.updated",
