@@ -482,6 +482,14 @@ def test_verify_file_accepts_an_export_and_names_the_first_edited_event(run_ir, 
     assert run_ir("verify", "--file", str(path)).returncode == 0
 
     doc = json.loads(original)
+    doc["events"] = [dict(reversed(e.items())) for e in doc["events"]]  # not the order ir writes: checked apart
+    path.write_text(json.dumps(doc))
+    assert run_ir("verify", "--file", str(path)).returncode == 0
+    doc["events"][note["seq"] - 1]["message"] = "no beacon seen"
+    path.write_text(json.dumps(doc))
+    assert f"does NOT verify: event {note['seq']}: was altered" in run_ir("verify", "--file", str(path)).stderr
+
+    doc = json.loads(original)
     doc["events"].pop()
     path.write_text(json.dumps(doc))
     result = run_ir("verify", "--file", str(path))

@@ -10,6 +10,7 @@ whatever its layout or white space.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from ir.errors import IrError
 from ir.export.formats import VERSION, seal
 from ir.store.header import HEADER_KINDS, header_problem
 from ir.store.records import Incident
-from ir.store.timeline import GENESIS, Event, ends_at, verify
+from ir.store.timeline import GENESIS, Event, canonical_json, ends_at, verify_links
 
 CHUNK = 1 << 16
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -109,11 +110,11 @@ class Members:
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise ValueError(f"the member {name!r} is there twice in one object")
-        out[name] = value
+    out = dict(pairs)
+    if len(out) < len(pairs):  # a name is there twice: which one
+        names = [name for name, _ in pairs]
+        twice = next(name for n, name in enumerate(names) if name in names[:n])
+        raise ValueError(f"the member {twice!r} is there twice in one object")
     return out
 
 
@@ -122,10 +123,15 @@ _EVENT_TYPES: dict[str, type | tuple[type, ...]] = {
     "phase": (str, type(None)), "step": (str, type(None)), "data": dict, "prev_hash": str, "hash": str}
 
 
+_FIELDS = tuple(sorted(_EVENT_TYPES))  # an event as `ir export` writes it: canonical JSON, its keys sorted
+_SHAPES = frozenset(tuple({"phase": phase, "step": step}.get(name, _EVENT_TYPES[name]) for name in _FIELDS)
+                    for phase in (str, type(None)) for step in (str, type(None)))  # each value's exact type
+
+
 @dataclass
 class _Chain:
-    """The export's events as Events, noting the first one, the last hash, how many, and the first of an incident
-    other than the first event's."""
+    """The export's events as links to verify (ir.store.timeline.verify_links), noting the first one, the last
+    hash, how many, and the first of an incident other than the first event's."""
 
     path: Path
     first: Event | None = None
@@ -134,26 +140,42 @@ class _Chain:
     last: str = GENESIS
     count: int = 0
 
-    def events(self, items: Iterator[Any]) -> Iterator[Event]:
+    def links(self, items: Iterator[Any]) -> Iterator[tuple[int, str, str, str]]:
+        fields, shapes, encode, sha256 = _FIELDS, _SHAPES, canonical_json, hashlib.sha256
         for item in items:
-            try:
-                event = Event(**item)
-            except TypeError as exc:
-                raise IrError(f"{self.path}: event {self.count + 1} is not an event ({exc})", hint=_HINT) from None
-            wrong = next((name for name, types in _EVENT_TYPES.items()
-                          if not isinstance(getattr(event, name), types) or isinstance(getattr(event, name), bool)),
-                         None)
-            if wrong:
-                raise IrError(f"{self.path}: event {self.count + 1} is not an event (its {wrong} is "
-                              f"{type(getattr(event, wrong)).__name__})", hint=_HINT)
-            if event.kind in HEADER_KINDS:
-                self.header.append(event)
-            if self.first is None:
-                self.first = event
-            elif event.incident != self.first.incident and self.stranger is None:
-                self.stranger = event
-            self.last, self.count = event.hash, self.count + 1
-            yield event
+            if isinstance(item, dict) and tuple(item) == fields and tuple(map(type, item.values())) in shapes:
+                # the form ir writes, every value of its type (the parser makes no subclasses): hashed as it is
+                sealed = item.pop("hash")
+                actual = sha256(encode(item).encode()).hexdigest()
+                if item["kind"] in HEADER_KINDS or self.first is None or (
+                        item["incident"] != self.first.incident and self.stranger is None):
+                    self._note(Event(**item, hash=sealed))
+            else:
+                event = self._event(item)
+                sealed, actual = event.hash, event.digest()
+                self._note(event)
+            self.last, self.count = sealed, self.count + 1
+            yield item["seq"], item["prev_hash"], sealed, actual
+
+    def _event(self, item: Any) -> Event:
+        try:
+            event = Event(**item)
+        except TypeError as exc:
+            raise IrError(f"{self.path}: event {self.count + 1} is not an event ({exc})", hint=_HINT) from None
+        wrong = next((name for name, types in _EVENT_TYPES.items()
+                      if not isinstance(getattr(event, name), types) or isinstance(getattr(event, name), bool)), None)
+        if wrong:
+            raise IrError(f"{self.path}: event {self.count + 1} is not an event (its {wrong} is "
+                          f"{type(getattr(event, wrong)).__name__})", hint=_HINT)
+        return event
+
+    def _note(self, event: Event) -> None:
+        if event.kind in HEADER_KINDS:
+            self.header.append(event)
+        if self.first is None:
+            self.first = event
+        elif event.incident != self.first.incident and self.stranger is None:
+            self.stranger = event
 
 
 def check_file(path: Path) -> Checked:
@@ -166,8 +188,8 @@ def check_file(path: Path) -> Checked:
             if name == "events":
                 if "format" in header:
                     _format(path, header)
-                stream = chain.events(value)
-                broken = verify(stream)
+                stream = chain.links(value)
+                broken = verify_links(stream)
                 for _ in stream:  # a broken chain stops the check; the members after the events are still read
                     pass
             else:
