@@ -90,12 +90,26 @@ def seal(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str,
 def digest_of(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str, actor: str, message: str,
               phase: str | None, step: str | None, data_text: str, prev_hash: str) -> str:
     """The hash of an event whose data is given as canonical JSON text: the canonical text of the other fields
-    with `"data":...` spliced in after `actor`, the one key that sorts before it."""
+    with `"data":...` spliced in after `actor`, the one key that sorts before it. Written out in key order, each
+    text as the JSON encoder writes it, when every field is of its type (else encoded as a dict)."""
+    if seq.__class__ is int:
+        try:
+            return _sha256((f'{{"actor":{_text(actor)},"data":{data_text},"incident":{_text(incident)},"kind":'
+                            f'{_text(kind)},"message":{_text(message)},"occurred_at":{_text(occurred_at)},"phase":'
+                            f'{"null" if phase is None else _text(phase)},"prev_hash":{_text(prev_hash)},'
+                            f'"recorded_at":{_text(recorded_at)},"seq":{seq},"step":'
+                            f'{"null" if step is None else _text(step)}}}').encode()).hexdigest()
+        except TypeError:  # a field that is not text
+            pass
     rest = canonical_json({"incident": incident, "seq": seq, "kind": kind, "occurred_at": occurred_at,
                            "recorded_at": recorded_at, "actor": actor, "message": message, "phase": phase,
                            "step": step, "prev_hash": prev_hash})
     cut = len('{"actor":') + len(canonical_json(actor))
-    return hashlib.sha256(f'{rest[:cut]},"data":{data_text}{rest[cut:]}'.encode()).hexdigest()
+    return _sha256(f'{rest[:cut]},"data":{data_text}{rest[cut:]}'.encode()).hexdigest()
+
+
+_sha256 = hashlib.sha256
+_text = json.encoder.encode_basestring  # a str as canonical_json writes it (ensure_ascii=False): quoted, escaped
 
 
 @dataclass(frozen=True)
