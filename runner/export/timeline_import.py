@@ -62,12 +62,12 @@ def _rows(path: Path, tz: tzinfo | None, source: str, actor: str) -> Iterator[Dr
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             records = _csv(path, fh) if kind == "csv" else _jsonl(path, fh)
-            for line, record in records:
+            for line, record, fields in records:
                 if isinstance(record, str):
                     yield f"{path}:{line}: {record}"
                     continue
                 try:
-                    yield _event(line, record, tz, source, actor)
+                    yield _event(line, record, fields, tz, source, actor)
                 except ValueError as exc:
                     yield f"{path}:{line}: {exc}"
     except OSError as exc:
@@ -77,7 +77,12 @@ def _rows(path: Path, tz: tzinfo | None, source: str, actor: str) -> Iterator[Dr
                       hint="save the file as UTF-8") from None
 
 
-def _csv(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+# What a reader gives for each row: its line, its values by column (or the problem with it), the columns other than
+# KNOWN.
+Record = tuple[int, dict[str, Any] | str, dict[str, Any]]
+
+
+def _csv(path: Path, fh: Any) -> Iterator[Record]:
     reader = csv.reader(fh, strict=True)
     try:
         header = next(reader, None)
@@ -92,29 +97,32 @@ def _csv(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
             what = (f"the header lacks {', '.join(missing)}" if missing else
                     f"the header names {', '.join(doubled)} twice" if doubled else "the header has an empty name")
             raise IrError(f"{path}:1: {what}", hint="the first row names the columns: datetime,message,...")
-        end = reader.line_num
+        end, others = reader.line_num, [(n, i) for i, n in enumerate(names) if n not in KNOWN]
         for values in reader:
             line, end = end + 1, reader.line_num
             if not values:
                 continue
             if len(values) != len(names):
-                yield line, f"{len(values)} values, the header has {len(names)} columns"
+                yield line, f"{len(values)} values, the header has {len(names)} columns", {}
             else:
-                yield line, dict(zip(names, values))
+                yield line, dict(zip(names, values)), {n: values[i] for n, i in others}
     except csv.Error as exc:
         raise IrError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
 
 
-def _jsonl(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _jsonl(path: Path, fh: Any) -> Iterator[Record]:
     for line, text in enumerate(fh, 1):
         if not text.strip():
             continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield line, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            yield line, f"not valid JSON ({exc.msg} at column {exc.colno})", {}
             continue
-        yield line, (_unicode(text, record) or record) if isinstance(record, dict) else "not a JSON object"
+        if not isinstance(record, dict):
+            yield line, "not a JSON object", {}
+        else:
+            yield line, _unicode(text, record) or record, {k: v for k, v in record.items() if k not in KNOWN}
 
 
 def _unicode(text: str, record: Any) -> str | None:
@@ -129,15 +137,18 @@ def _unicode(text: str, record: Any) -> str | None:
     return None
 
 
-def _event(line: int, record: dict[str, Any], tz: tzinfo | None, source: str, actor: str) -> Draft:
+_TEXT = (str, type(None))
+
+
+def _event(line: int, record: dict[str, Any], fields: dict[str, Any], tz: tzinfo | None, source: str,
+           actor: str) -> Draft:
     message = record.get("message")
     if not isinstance(message, str) or not message.strip():
         raise ValueError("`message` is missing or empty")
     by, description = record.get("actor"), record.get("timestamp_desc")
-    for name, value in (("actor", by), ("timestamp_desc", description)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"`{name}` must be text")
-    data = {"source": source, "line": line, "fields": {k: v for k, v in record.items() if k not in KNOWN}}
+    if not (isinstance(by, _TEXT) and isinstance(description, _TEXT)):
+        raise ValueError(f"`{'actor' if not isinstance(by, _TEXT) else 'timestamp_desc'}` must be text")
+    data = {"source": source, "line": line, "fields": fields}
     if description:
         data["timestamp_desc"] = description
     return Draft("imported", by or actor, message, occurred_at=_time(record, tz).isoformat(), data=data)
