@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,7 +27,7 @@ from ir.export import html, markdown
 from ir.export.report import build
 from ir.sinks import csv_row
 from ir.store.records import Incident, Store, events_to_head
-from ir.store.timeline import canonical_json
+from ir.store.timeline import Event, canonical_json
 from ir.tabletop import aar
 from ir.times import EPOCH, moment
 
@@ -39,6 +39,7 @@ SKETCH_DATA = ("choice", "rationale", "integration", "action", "sha256", "source
 SKETCH_FIELDS = ("message", "datetime", "timestamp_desc", "timestamp", "incident", "exercise", "seq", "kind", "actor",
                  "phase", "step", *SKETCH_DATA, "occurred_at", "recorded_at", "data", "hash")
 
+_EVENT_FIELDS = tuple(field.name for field in fields(Event))  # in the order of ir.store.timeline.Stored
 Writer = Callable[[Store, Incident, TextIO, tzinfo], None]
 
 
@@ -70,9 +71,11 @@ def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     playbooks = {pid: text.decode("utf-8") for pid, text in store.bundle(incident.id).items()}
     out.write(f'{{"format":{_dumps(VERSION)},\n"incident":{_dumps(header)},\n"playbooks":{_dumps(playbooks)},\n'
               '"events":[')
-    separator = "\n"
-    for event in events_to_head(store, incident):
-        out.write(separator + _dumps(event.as_dict()))
+    separator, names, loads = "\n", _EVENT_FIELDS, json.loads
+    for stored in store.stored(incident.id, incident.event_count):
+        event: dict[str, Any] = dict(zip(names, stored))
+        event["data"] = loads(event["data"])  # parsed, so that only JSON reaches the file, whatever the store holds
+        out.write(separator + _dumps(event))
         separator = ",\n"
     head = {"count": incident.event_count, "hash": incident.head_hash, "incident": seal(incident.head_hash, header)}
     out.write(f'\n],\n"head":{_dumps(head)}}}\n')

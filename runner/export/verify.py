@@ -27,6 +27,7 @@ from ir.store.timeline import GENESIS, Event, canonical_json, ends_at, verify_li
 
 CHUNK = 1 << 16
 _SPACE = re.compile(r"[ \t\n\r]*")
+_BETWEEN = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")  # between an array's items, or after the last
 _HINT = "give the file `ir export --format json` wrote"
 
 
@@ -70,10 +71,18 @@ class Members:
         if self._next() == "]":
             self.pos += 1
             return
+        between = _BETWEEN.match
         while True:
             yield self._value()
-            if self._expect(",]") == "]":
+            found = between(self.buffer, self.pos)  # most often all there, with the next item's start after it
+            if found is None or found.end() == len(self.buffer):
+                if self._expect(",]") == "]":
+                    return
+            elif found.group(1) == "]":
+                self.pos = found.end(1)
                 return
+            else:
+                self.pos = found.end()
 
     def _more(self) -> bool:
         chunk = self.stream.read(self.chunk)
