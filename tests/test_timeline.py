@@ -14,7 +14,7 @@ import pytest
 from ir.run.incidents import open_incident
 from ir.store.records import Draft
 from ir.store.sqlite import SqliteStore
-from ir.store.timeline import Event, canonical_json, digest_of, seal
+from ir.store.timeline import Event, canonical_json, compact_json, digest_of, seal
 
 from runs import DEMO
 
@@ -110,3 +110,12 @@ def test_an_event_hashes_as_its_canonical_json_whatever_a_tampered_store_holds(f
         fields[field] = {"actor": 42, "phase": 1.5, "seq": True}[field]
     event = Event(**fields)
     assert digest_of(*(canonical_json(v) if k == "data" else v for k, v in fields.items())) == event.digest()
+
+
+@pytest.mark.parametrize("value", [
+    {"b": [1.5, float("nan"), float("inf"), -0.0, 1e300, True, None], "a": {"z": "☃ \"\\\n\u2028\x00", "y": {}}},
+    "Zoë", 5, -2.5, None, [], {3: "int keys", 1: "as text"}])
+def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces(value):
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(value) == expected
+    assert compact_json(sort_keys=False)(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -27,7 +27,7 @@ from ir.export import html, markdown
 from ir.export.report import build
 from ir.sinks import csv_row
 from ir.store.records import Incident, Store, events_to_head
-from ir.store.timeline import Event, canonical_json
+from ir.store.timeline import Event, canonical_json, compact_json
 from ir.tabletop import aar
 from ir.times import EPOCH, moment
 
@@ -129,7 +129,7 @@ _MICROSECOND = timedelta(microseconds=1)
 # Whether an event's data (canonical JSON, which writes these names as they are) may hold a value a Timesketch line
 # shows: most events' data is not parsed at all.
 _SKETCHED = re.compile(f'"(?:{"|".join((*SKETCH_DATA, "timestamp_desc"))})":').search
-_line = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # canonical_json without the sorting
+_line = compact_json(sort_keys=False)  # canonical_json without the sorting
 
 
 def _sketch_jsonl(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +28,20 @@ KINDS = (
 )
 
 
-# JSON with sorted keys, no spaces, UTF-8 kept as such: what an event's hash is computed over. One encoder made once
-# (json.dumps with options makes a new one at every call, which costs as much as the encoding of a small event).
-canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+def compact_json(*, sort_keys: bool) -> Callable[[Any], str]:
+    """JSON with no spaces, UTF-8 kept as such: the C encoder made once. `JSONEncoder.encode` makes a new one (and
+    a closure) at every call, which costs as much as encoding a small event. No check for circular data (that
+    recursion ends in a RecursionError): what ir encodes is parsed JSON or its own records."""
+    options = json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
+    if make is None:  # an interpreter without the json module's C part
+        return options.encode
+    encode = make(None, options.default, json.encoder.encode_basestring, None, ":", ",", sort_keys, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+# Sorted keys: what an event's hash is computed over.
+canonical_json = compact_json(sort_keys=True)
 
 
 def utc_now() -> datetime:
