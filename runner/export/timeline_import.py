@@ -7,8 +7,8 @@ A file is CSV with a header row, or JSONL (one JSON object a line, as Timesketch
 column goes into the event's `data.fields`. A time without a zone is refused unless a zone is given.
 
 Every row is checked before anything is written: a file with a bad row changes nothing. The file is read once, a
-row at a time, each row as checked kept as the event it becomes; then they are all added in one transaction
-(every row or none), so memory grows with the rows, a few hundred bytes each.
+row at a time, each row kept as checked; then they are all added in one transaction (every row or none), made
+into events one at a time. Memory grows with the rows, a few hundred bytes each.
 """
 
 from __future__ import annotations
@@ -36,25 +36,35 @@ def import_file(store: Store, incident_id: str, path: Path, *, source: str | Non
     store.incident(incident_id)
     source = source or path.name
     problems: list[str] = []
-    drafts: list[Draft] = []
-    for item in _rows(path, tz, source, actor):
+    rows: list[Row] = []
+    for item in _rows(path, tz):
         if isinstance(item, str):
             problems.append(item)
-            drafts.clear()
+            rows.clear()
         elif not problems:
-            drafts.append(item)
+            rows.append(item)
     if problems:
         shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
         raise IrError(f"{path}: {len(problems)} bad row(s), nothing was imported:\n" + "\n".join(shown),
                       hint="fix the rows listed and import the file again")
-    if not drafts:
+    if not rows:
         raise IrError(f"{path}: no rows to import", hint="a CSV file needs a header row and at least one row")
-    last = store.record(incident_id, drafts).seq  # one transaction: every row or none
-    return len(drafts), last - len(drafts) + 1, last
+    drafts = (Draft("imported", by or actor, message, occurred_at=occurred,
+                    data={"source": source, "line": line, "fields": fields} | (
+                        {"timestamp_desc": description} if description else {}))
+              for line, occurred, message, by, description, fields in rows)
+    last = store.record(incident_id, drafts).seq  # one transaction: every row or none, made events one by one
+    return len(rows), last - len(rows) + 1, last
 
 
-def _rows(path: Path, tz: tzinfo | None, source: str, actor: str) -> Iterator[Draft | str]:
-    """Each row of the file, checked, as the event it becomes, or a problem (`file:line: what`)."""
+# A checked row: its line, its time (ISO 8601 with its offset), message, actor, timestamp_desc, the other columns.
+# A tuple of text and a dict of text, which the garbage collector soon stops tracking: a large file's rows cost it
+# nothing while they wait for the transaction.
+Row = tuple[int, str, str, str | None, str | None, dict[str, Any]]
+
+
+def _rows(path: Path, tz: tzinfo | None) -> Iterator[Row | str]:
+    """Each row of the file, checked, or a problem (`file:line: what`)."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise IrError(f"{path}: cannot tell its format from the name",
@@ -67,7 +77,7 @@ def _rows(path: Path, tz: tzinfo | None, source: str, actor: str) -> Iterator[Dr
                     yield f"{path}:{line}: {record}"
                     continue
                 try:
-                    yield _event(line, record, fields, tz, source, actor)
+                    yield _row(line, record, fields, tz)
                 except ValueError as exc:
                     yield f"{path}:{line}: {exc}"
     except OSError as exc:
@@ -140,18 +150,14 @@ def _unicode(text: str, record: Any) -> str | None:
 _TEXT = (str, type(None))
 
 
-def _event(line: int, record: dict[str, Any], fields: dict[str, Any], tz: tzinfo | None, source: str,
-           actor: str) -> Draft:
+def _row(line: int, record: dict[str, Any], fields: dict[str, Any], tz: tzinfo | None) -> Row:
     message = record.get("message")
     if not isinstance(message, str) or not message.strip():
         raise ValueError("`message` is missing or empty")
     by, description = record.get("actor"), record.get("timestamp_desc")
     if not (isinstance(by, _TEXT) and isinstance(description, _TEXT)):
         raise ValueError(f"`{'actor' if not isinstance(by, _TEXT) else 'timestamp_desc'}` must be text")
-    data = {"source": source, "line": line, "fields": fields}
-    if description:
-        data["timestamp_desc"] = description
-    return Draft("imported", by or actor, message, occurred_at=_time(record, tz).isoformat(), data=data)
+    return line, _time(record, tz).isoformat(), message, by or None, description or None, fields
 
 
 def _time(record: dict[str, Any], tz: tzinfo | None) -> datetime:

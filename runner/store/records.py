@@ -7,7 +7,7 @@ changes, committed together before the runner does anything else. The embedded S
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -98,8 +98,9 @@ class Store(Protocol):
 
     def bundle(self, incident_id: str) -> dict[str, bytes]: ...
 
-    def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
-        """Append the event(s) and apply the change atomically; returns the last event."""
+    def record(self, incident_id: str, drafts: Draft | Iterable[Draft], change: Change | None = None) -> Event:
+        """Append the event(s) and apply the change atomically; returns the last event. The drafts are taken one
+        at a time (an import's can be a generator)."""
 
     def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
                limit: int | None = None) -> Iterator[Event]:

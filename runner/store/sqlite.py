@@ -9,7 +9,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -189,11 +189,11 @@ class SqliteStore:
         return {pid: bytes(text) for pid, text in rows}
 
     # events and state --------------------------------------------------------------------------------
-    def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
+    def record(self, incident_id: str, drafts: Draft | Iterable[Draft], change: Change | None = None) -> Event:
         with self._write():
-            return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else list(drafts), change)
+            return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else drafts, change)
 
-    def _apply(self, incident_id: str, drafts: list[Draft], change: Change | None) -> Event:
+    def _apply(self, incident_id: str, drafts: Iterable[Draft], change: Change | None) -> Event:
         event = self._append(incident_id, drafts)
         change = change or Change()
         if change.incident:
@@ -207,27 +207,38 @@ class SqliteStore:
                              for (scope, name), value in change.variables.items()])
         return event
 
-    def _append(self, incident_id: str, drafts: Draft | list[Draft]) -> Event:
-        """Chain the drafts onto the incident's head, insert them together and move the head once."""
+    def _append(self, incident_id: str, drafts: Draft | Iterable[Draft]) -> Event:
+        """Chain the drafts onto the incident's head, insert them together and move the head once. The drafts are
+        taken one at a time as they are inserted, so a large import never holds them all."""
         head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
                                       (incident_id,)).fetchone()
         recorded = format_recorded(utc_now())
-        rows = []
-        for draft in [drafts] if isinstance(drafts, Draft) else drafts:
-            if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not in the chain
-                raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most {MAX_MESSAGE} "
-                              "are recorded", hint="shorten it, or record the text as a file with `ir evidence`")
-            count += 1
-            occurred = draft.occurred_at or recorded
-            digest, data = seal(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
-                                draft.phase, draft.step, draft.data, head)
-            rows.append((incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
-                         draft.step, data, head, digest))
-            head = digest
-        self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        last: list[Event] = []
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            nonlocal head, count
+            draft = None
+            for draft in [drafts] if isinstance(drafts, Draft) else drafts:
+                if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not the chain
+                    raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most "
+                                  f"{MAX_MESSAGE} are recorded",
+                                  hint="shorten it, or record the text as a file with `ir evidence`")
+                count += 1
+                occurred = draft.occurred_at or recorded
+                digest, data = seal(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
+                                    draft.phase, draft.step, draft.data, head)
+                yield (incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
+                       draft.step, data, head, digest)
+                prev, head = head, digest
+            if draft is not None:
+                last.append(Event(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
+                                  draft.phase, draft.step, draft.data, prev, head))
+
+        self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+        if not last:
+            raise ValueError("no events to record")
         self.db.execute("UPDATE incidents SET head_hash = ?, event_count = ? WHERE id = ?", (head, count, incident_id))
-        return Event(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
-                     draft.step, draft.data, rows[-1][10], head)
+        return last[0]
 
     def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
                limit: int | None = None) -> Iterator[Event]:
