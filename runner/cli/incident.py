@@ -186,7 +186,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
                "--file", metavar="EXPORT.json", help="Check an export (`ir export --format json`) offline.")] = None
            ) -> None:
     """Recompute an incident's hash chain; exit 1 naming the first event altered, inserted or removed."""
-    from ir.store.header import HEADER_KINDS, header_problem, playbook_problem
+    from ir.store.header import HEADER_KINDS, from_events, header_problem, playbook_problem
     from ir.store.timeline import verify_links
 
     if (incident is None) == (file is None):
@@ -205,7 +205,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
     found = store.incident(incident)
     broken = verify_links(store.links(incident), head=(found.head_hash, found.event_count))
     events = list(store.events(incident, kinds=tuple(sorted(HEADER_KINDS))))  # what the header derives from
-    problem = (str(broken) if broken else None) or header_problem(found, events) \
+    problem = (str(broken) if broken else None) or header_problem(found, from_events(events)) \
         or playbook_problem(found, store.bundle(incident), events)
     if problem:
         print(terminal(f"{incident}: timeline does NOT verify: {problem}"), file=sys.stderr)

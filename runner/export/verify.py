@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from ir.errors import IrError
 from ir.export.formats import VERSION, seal
-from ir.store.header import HEADER_KINDS, header_problem
+from ir.store.header import HEADER_KINDS, from_events, header_problem
 from ir.store.records import Incident
 from ir.store.timeline import GENESIS, Event, canonical_json, ends_at, verify_links
 
@@ -71,9 +71,17 @@ class Members:
         if self._next() == "]":
             self.pos += 1
             return
-        between = _BETWEEN.match
+        decode, between = self.decoder.raw_decode, _BETWEEN.match
         while True:
-            yield self._value()
+            try:  # most often the item is all there, at the position
+                value, end = decode(self.buffer, self.pos)
+            except json.JSONDecodeError:  # white space first, cut by the chunk's end, or not JSON: read it as any value
+                value, end = self._value(), -1
+            if end == len(self.buffer):  # a number may go on in the next chunk
+                value = self._value()
+            elif end > 0:
+                self.pos = end
+            yield value
             found = between(self.buffer, self.pos)  # most often all there, with the next item's start after it
             if found is None or found.end() == len(self.buffer):
                 if self._expect(",]") == "]":
@@ -145,7 +153,7 @@ class _Chain:
     path: Path
     first: Event | None = None
     stranger: Event | None = None
-    header: list[Event] = field(default_factory=list)  # the events that set the incident's header fields
+    header: dict[str, Any] = field(default_factory=dict)  # the incident's fields as its events set them
     last: str = GENESIS
     count: int = 0
 
@@ -179,8 +187,8 @@ class _Chain:
         return event
 
     def _note(self, event: Event) -> None:
-        if event.kind in HEADER_KINDS:
-            self.header.append(event)
+        if event.kind in HEADER_KINDS:  # folded in as they come: an input.set every few events adds up
+            self.header = from_events([event], self.header)
         if self.first is None:
             self.first = event
         elif event.incident != self.first.incident and self.stranger is None:
