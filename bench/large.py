@@ -5,11 +5,12 @@
 An incident of `--events` events is written straight through ir.store.sqlite.SqliteStore in batches (the mix of
 bench/export.py, with milestones), then the real `ir` runs on it, each command in a fresh process: `ir verify`,
 every `ir export` format, `ir verify --file` of the JSON export, `ir timeline --import` of a CSV file of `--rows`
-rows, `ir status` and `ir timeline --limit`. Each figure is events (or rows) per second with its ratio to the bare
-loop, canonical JSON and SHA-256 chained in plain Python, measured in the same run; and the command's peak memory
+rows, `ir status` and `ir timeline --limit`. Each figure is events (or rows) per CPU second with its ratio to the
+bare loop, canonical JSON and SHA-256 chained in plain Python, measured just before it, judged against the issue's
+budget as a ratio (its events per second over its bare loop's 90,000); and the command's peak memory
 (maximum resident set size, interpreter and imports included). Then a dry run of a playbook of each size in
 `--steps`, in process through ir.run.drive with an AnswersResponder: the time per step must not grow with the
-playbook. Prints a Markdown table; exit 0.
+playbook. Prints a Markdown table and whether every budget holds; exit 0.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ from export import BATCH, drafts  # noqa: E402  (a script beside this one)
 from run import playbook  # noqa: E402
 
 FORMATS = ("json", "csv", "timesketch-jsonl", "timesketch-csv", "markdown", "html")
+# The issue's budgets, events (rows) per second, on a machine where the bare loop ran at ISSUE_BARE: each is judged
+# as that ratio to the bare loop measured in the same run (50k / 90k = 0.56), so that a loaded machine cannot pass or
+# fail a figure by itself.
 BUDGETS = {"verify": 50_000, "verify --file": 50_000, "json": 40_000, "csv": 40_000, "timesketch-jsonl": 40_000,
-           "timesketch-csv": 40_000, "import": 30_000}  # events (rows) per second
+           "timesketch-csv": 40_000, "import": 30_000}
+ISSUE_BARE = 90_000
 MEMORY = 100  # MiB, every export
 MILESTONES = ("detected", "declared", "contained", "eradicated", "recovered")
 # Runs `ir ARGS` and prints its peak memory (KiB), wall time and CPU time (user + system): a fresh parent per
@@ -141,6 +146,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} at the start")
     rows: list[tuple[str, str, str, str, str]] = []  # work, wall rate, CPU rate and ratio, budget, memory
     limits: list[float] = []
+    missed: list[str] = []  # the figures over their budget
     sample = min(args.events, 100_000)
 
     def add(work: str, count: int, figures: tuple[float, float, float], budget: int | None, unit: str = "events/s",
@@ -149,8 +155,14 @@ def main() -> None:
         limits.append(limit)
         mib, wall, cpu = figures
         memory = f"{mib:.0f} MiB" + ((" ok" if mib < MEMORY else " OVER") if memory_budget else "")
-        judged = "-" if budget is None else f">= {budget / 1000:.0f}k: " + ("ok" if count / cpu >= budget else
-                                                                             "OVER BUDGET")
+        if memory_budget and mib >= MEMORY:
+            missed.append(f"{work} memory")
+        judged = "-"
+        if budget is not None:
+            ratio, held = budget / ISSUE_BARE, count / cpu / limit >= budget / ISSUE_BARE
+            judged = f"ratio >= {ratio:.2f} ({budget / 1000:.0f}k): " + ("ok" if held else "OVER BUDGET")
+            if not held:
+                missed.append(work)
         rows.append((work, f"{count / wall:,.0f} {unit}", f"{count / cpu:,.0f} {unit}, {count / cpu / limit:.2f}",
                      judged, memory))
         print(f"  {work}: {wall:.2f} s, {cpu:.2f} s CPU; bare loop {limit:,.0f} events/s", file=sys.stderr,
@@ -186,12 +198,13 @@ def main() -> None:
         costs = [per_step(folder, n) for n in steps]
     print(f"bare loop (canonical JSON + SHA-256, chained, plain Python): {min(limits):,.0f} to {max(limits):,.0f} "
           f"events per CPU second over the run")
-    print(f"\n{args.events:,} events. Budgets are judged on CPU time (the machine is shared); the ratio is to the "
-          "bare loop measured just before\n")
+    print(f"\n{args.events:,} events. Budgets are judged on CPU time (the machine is shared), as the ratio to the "
+          f"bare loop measured just before (the issue's budgets over its bare loop, {ISSUE_BARE:,} events/s)\n")
     print("| work | wall clock | CPU time, ratio to the bare loop | budget | peak memory |")
     print("| --- | --- | --- | --- | --- |")
     for row in rows:
         print(f"| {' | '.join(row)} |")
+    print("\nevery budget holds" if not missed else f"\nOVER BUDGET: {', '.join(missed)}")
     print("\ndry run, in process, per step: " + ", ".join(f"{n:,} steps {c:.2f} ms" for n, c in zip(steps, costs))
           + f"; largest / smallest {costs[-1] / costs[0]:.2f}")
 

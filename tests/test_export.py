@@ -31,7 +31,7 @@ from ir.export.verify import Members
 from ir.run.incidents import open_incident
 from ir.store.records import Draft, Incident
 from ir.store.sqlite import SqliteStore
-from ir.store.timeline import KINDS, Event
+from ir.store.timeline import KINDS, Event, canonical_json
 
 from runs import incident_id, install_demo, timeline
 
@@ -355,6 +355,21 @@ def test_every_format_exports_byte_identical_files_twice(run_ir, incident, isola
         assert export(run_ir, incident, fmt).encode() == first.read_bytes(), fmt
 
 
+def test_a_store_written_before_issue_18_exports_and_verifies_the_same(run_ir, incident, isolated):
+    """Events whose data was stored as `json.dumps(sort_keys=True)` wrote it (", " and ": "), not as the canonical
+    JSON the store seals with now: the exports show the same, and `ir verify` hashes the data as read."""
+    before = {fmt: export(run_ir, incident, fmt) for fmt in FORMATS}
+    with sqlite3.connect(Path(os.environ["IR_HOME"]) / "ir.db") as db:
+        rows = db.execute("SELECT seq, data FROM events WHERE incident = ?", (incident,)).fetchall()
+        older = [(json.dumps(json.loads(data), sort_keys=True, ensure_ascii=False), seq) for seq, data in rows]
+        assert db.executemany("UPDATE events SET data = ? WHERE incident = ? AND seq = ?",
+                              [(data, incident, seq) for data, seq in older]).rowcount == len(rows)
+    db.close()
+    assert sum('": ' in data for data, _ in older) > len(rows) / 2
+    assert {fmt: export(run_ir, incident, fmt) for fmt in FORMATS} == before
+    assert run_ir("verify", incident).stdout.startswith(f"{incident}: timeline verifies: ")
+
+
 def test_the_json_export_holds_everything_and_matches_its_published_schema(run_ir, incident):
     doc = json.loads(export(run_ir, incident, "json"))
     schema = json.loads(resources.files("ir.export").joinpath("schemas/export.schema.json").read_text())
@@ -399,7 +414,9 @@ def test_timesketch_jsonl_follows_the_import_rules(run_ir, incident, isolated):
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     events = timeline(run_ir, incident)
     assert len(lines) == len(events)
-    for line in lines:
+    for text, line, event in zip(path.read_text().splitlines(), lines, events):
+        assert text == canonical_json(line)  # keys sorted, as the other JSON ir writes
+        assert line["data"] == canonical_json(event["data"])
         assert isinstance(line["timestamp"], int)
         assert_timesketch(line)
     note = next(line for line in lines if line["message"] == "note: first beacon seen")
@@ -463,6 +480,14 @@ def test_verify_file_accepts_an_export_and_names_the_first_edited_event(run_ir, 
 
     path.write_text(json.dumps(json.loads(original), indent=2))  # any layout: read member by member
     assert run_ir("verify", "--file", str(path)).returncode == 0
+
+    doc = json.loads(original)
+    doc["events"] = [dict(reversed(e.items())) for e in doc["events"]]  # not the order ir writes: checked apart
+    path.write_text(json.dumps(doc))
+    assert run_ir("verify", "--file", str(path)).returncode == 0
+    doc["events"][note["seq"] - 1]["message"] = "no beacon seen"
+    path.write_text(json.dumps(doc))
+    assert f"does NOT verify: event {note['seq']}: was altered" in run_ir("verify", "--file", str(path)).stderr
 
     doc = json.loads(original)
     doc["events"].pop()

@@ -14,7 +14,7 @@ import pytest
 from ir.run.incidents import open_incident
 from ir.store.records import Draft
 from ir.store.sqlite import SqliteStore
-from ir.store.timeline import Event, seal
+from ir.store.timeline import Event, canonical_json, compact_json, digest_of, seal
 
 from runs import DEMO
 
@@ -97,3 +97,25 @@ def test_the_store_seals_an_event_as_the_chain_is_verified():
     # the hash ir 0.1.0 (c4b7491) gave this event: a change to the canonical encoding fails here, not in the field,
     # where every store and export written before it would stop verifying
     assert digest == "ebf6384c33217718be23fc16416405602d292bb2ee5a6ed671684420b845cae5"
+
+
+@pytest.mark.parametrize("field", [None, "actor", "phase", "seq"])
+def test_an_event_hashes_as_its_canonical_json_whatever_a_tampered_store_holds(field):
+    """The store hashes its fields written out in key order; a value of another type (SQLite keeps what it is given,
+    so an edited store can hold an integer as an actor) is hashed as canonical JSON writes it, as before."""
+    fields = {"incident": "IR-1", "seq": 7, "kind": "note", "occurred_at": "2026-03-29T14:02:00-07:00",
+              "recorded_at": "2026-03-29T21:02:00.123Z", "actor": "Zoë \"Z\" \\ \n\u2028", "message": "x\ty",
+              "phase": "containment", "step": None, "data": {"b": [1.5, None, True], "a": "☃"}, "prev_hash": "f" * 64}
+    if field is not None:
+        fields[field] = {"actor": 42, "phase": 1.5, "seq": True}[field]
+    event = Event(**fields)
+    assert digest_of(*(canonical_json(v) if k == "data" else v for k, v in fields.items())) == event.digest()
+
+
+@pytest.mark.parametrize("value", [
+    {"b": [1.5, float("nan"), float("inf"), -0.0, 1e300, True, None], "a": {"z": "☃ \"\\\n\u2028\x00", "y": {}}},
+    "Zoë", 5, -2.5, None, [], {3: "int keys", 1: "as text"}])
+def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces(value):
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(value) == expected
+    assert compact_json(sort_keys=False)(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)

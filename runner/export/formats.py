@@ -9,21 +9,25 @@ chain and the playbooks, so `ir verify --file` checks it offline (ir.export.veri
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import json
+import operator
 import os
+import re
 import tempfile
-from collections.abc import Callable
-from dataclasses import asdict
-from datetime import timedelta, tzinfo
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, fields
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
 from ir.errors import IrError
 from ir.export import html, markdown
 from ir.export.report import build
-from ir.sinks import csv_cell
+from ir.sinks import csv_row
 from ir.store.records import Incident, Store, events_to_head
-from ir.store.timeline import Event, canonical_json
+from ir.store.timeline import Event, canonical_json, compact_json
 from ir.tabletop import aar
 from ir.times import EPOCH, moment
 
@@ -35,12 +39,13 @@ SKETCH_DATA = ("choice", "rationale", "integration", "action", "sha256", "source
 SKETCH_FIELDS = ("message", "datetime", "timestamp_desc", "timestamp", "incident", "exercise", "seq", "kind", "actor",
                  "phase", "step", *SKETCH_DATA, "occurred_at", "recorded_at", "data", "hash")
 
+_EVENT_FIELDS = tuple(field.name for field in fields(Event))  # in the order of ir.store.timeline.Stored
 Writer = Callable[[Store, Incident, TextIO, tzinfo], None]
 
 
-def _cells(row: list[Any], raw: bool) -> list[Any]:
+def _cells(row: Sequence[Any], raw: bool) -> Sequence[Any]:
     """A CSV row; unless `raw`, a cell that a spreadsheet would run as a formula starts with `'`."""
-    return row if raw else [csv_cell(cell) for cell in row]
+    return row if raw else csv_row(row)
 
 
 _dumps = canonical_json
@@ -66,9 +71,11 @@ def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
     playbooks = {pid: text.decode("utf-8") for pid, text in store.bundle(incident.id).items()}
     out.write(f'{{"format":{_dumps(VERSION)},\n"incident":{_dumps(header)},\n"playbooks":{_dumps(playbooks)},\n'
               '"events":[')
-    separator = "\n"
-    for event in events_to_head(store, incident):
-        out.write(separator + _dumps(event.as_dict()))
+    separator, names, loads = "\n", _EVENT_FIELDS, json.loads
+    for stored in store.stored(incident.id, incident.event_count):
+        event: dict[str, Any] = dict(zip(names, stored))
+        event["data"] = loads(event["data"])  # parsed, so that only JSON reaches the file, whatever the store holds
+        out.write(separator + _dumps(event))
         separator = ",\n"
     head = {"count": incident.event_count, "hash": incident.head_hash, "incident": seal(incident.head_hash, header)}
     out.write(f'\n],\n"head":{_dumps(head)}}}\n')
@@ -77,49 +84,65 @@ def _json(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
 def _csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo, raw: bool = False) -> None:
     """One row per event, the values as stored (`data` as JSON; a formula-like cell prefixed with `'` unless
     `raw`), each saying whether it is an exercise's."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n")  # it writes None as an empty cell
     writer.writerow(CSV_FIELDS)
-    for event in events_to_head(store, incident):
-        row = event.as_dict() | {"data": _dumps(event.data), "exercise": incident.exercise}
-        writer.writerow(_cells(["" if row[name] is None else row[name] for name in CSV_FIELDS], raw))
+    exercise = incident.exercise
+    for who, seq, kind, occurred, recorded, actor, message, phase, step, data, prev, sealed in store.stored(
+            incident.id, incident.event_count):
+        writer.writerow(_cells((who, exercise, seq, occurred, recorded, actor, kind, phase, step, message, data, prev,
+                                sealed), raw))
 
 
-def sketch_row(event: Event, tz: tzinfo, exercise: bool) -> dict[str, Any]:
-    """A Timesketch line: message, datetime with its offset, timestamp_desc, integer microseconds, attributes
-    (an exercise's every line says so)."""
-    occurred, data = moment(event.occurred_at), event.data
-    where = f" {event.step}" if event.step else ""
-    if event.kind == "imported":
-        description = str(data.get("timestamp_desc") or "Event Time")
-    else:
-        same = event.occurred_at == event.recorded_at or occurred == moment(event.recorded_at)
-        description = "Event Recorded" if same else "Event Occurred"
-    row = {"message": f"{event.kind}{where}: {event.message}" if event.message else f"{event.kind}{where}",
-           "datetime": occurred.astimezone(tz).isoformat(), "timestamp_desc": description,
-           "timestamp": (occurred - EPOCH) // _MICROSECOND, "incident": event.incident,
-           "exercise": exercise, "seq": event.seq, "kind": event.kind, "actor": event.actor,
-           "phase": event.phase or "", "step": event.step or ""}
-    for name in SKETCH_DATA:
-        value = data.get(name)
-        row[name] = value if isinstance(value, (str, int, float, bool)) else ""
-    row.update(occurred_at=event.occurred_at, recorded_at=event.recorded_at, data=_dumps(data), hash=event.hash)
-    return row
+def _sketch(store: Store, incident: Incident, tz: tzinfo) -> Iterator[dict[str, Any]]:
+    """Each event's Timesketch line: message, datetime with its offset, timestamp_desc, integer microseconds,
+    attributes (an exercise's every line says so). The keys are in sorted order, so the line encoded as it is is
+    canonical JSON."""
+    exercise, loads, shown, wanted = incident.exercise, json.loads, frozenset(SKETCH_DATA), _SKETCHED
+
+    @functools.lru_cache(maxsize=1024)  # events recorded together share their times
+    def when(text: str) -> tuple[datetime, str, int]:
+        found = moment(text)
+        return found, found.astimezone(tz).isoformat(), (found - EPOCH) // _MICROSECOND
+
+    for who, seq, kind, occurred_at, recorded_at, actor, message, phase, step, text, _, sealed in store.stored(
+            incident.id, incident.event_count):
+        data = loads(text) if wanted(text) else {}
+        occurred, datetime_, timestamp = when(occurred_at)
+        if kind == "imported":
+            description = str(data.get("timestamp_desc") or "Event Time")
+        else:
+            same = occurred_at == recorded_at or occurred == when(recorded_at)[0]
+            description = "Event Recorded" if same else "Event Occurred"
+        where = f" {step}" if step else ""
+        row = {"action": "", "actor": actor, "choice": "", "data": text, "datetime": datetime_, "exercise": exercise,
+               "hash": sealed, "incident": who, "integration": "", "kind": kind,
+               "message": f"{kind}{where}: {message}" if message else f"{kind}{where}", "occurred_at": occurred_at,
+               "phase": phase or "", "rationale": "", "recorded_at": recorded_at, "seq": seq, "sha256": "",
+               "source": "", "step": step or "", "timestamp": timestamp, "timestamp_desc": description}
+        for name, value in data.items():
+            if name in shown and isinstance(value, (str, int, float, bool)):
+                row[name] = value
+        yield row
 
 
 _MICROSECOND = timedelta(microseconds=1)
+# Whether an event's data (canonical JSON, which writes these names as they are) may hold a value a Timesketch line
+# shows: most events' data is not parsed at all.
+_SKETCHED = re.compile(f'"(?:{"|".join((*SKETCH_DATA, "timestamp_desc"))})":').search
+_line = compact_json(sort_keys=False)  # canonical_json without the sorting
 
 
 def _sketch_jsonl(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:
-    for event in events_to_head(store, incident):
-        out.write(_dumps(sketch_row(event, tz, incident.exercise)) + "\n")
+    for row in _sketch(store, incident, tz):
+        out.write(_line(row) + "\n")
 
 
 def _sketch_csv(store: Store, incident: Incident, out: TextIO, tz: tzinfo, raw: bool = False) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(SKETCH_FIELDS)
-    for event in events_to_head(store, incident):
-        row = sketch_row(event, tz, incident.exercise)
-        writer.writerow(_cells([row[name] for name in SKETCH_FIELDS], raw))
+    cells = operator.itemgetter(*SKETCH_FIELDS)
+    for row in _sketch(store, incident, tz):
+        writer.writerow(_cells(cells(row), raw))
 
 
 def _aar(store: Store, incident: Incident, out: TextIO, tz: tzinfo) -> None:

@@ -7,17 +7,15 @@ A file is CSV with a header row, or JSONL (one JSON object a line, as Timesketch
 column goes into the event's `data.fields`. A time without a zone is refused unless a zone is given.
 
 Every row is checked before anything is written: a file with a bad row changes nothing. The file is read once, a
-row at a time; the rows as checked go to a private temporary file, which is then read back and written to the
-timeline in batches, so large files take little memory.
+row at a time, each row kept as checked; then they are all added in one transaction (every row or none), made
+into events one at a time. Memory grows with the rows, a few hundred bytes each.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -26,19 +24,9 @@ from ir.errors import IrError
 from ir.store.records import Draft, Store
 from ir.times import EPOCH, aware, moment, parse_time
 
-KNOWN = ("datetime", "timestamp", "message", "timestamp_desc", "actor")
+KNOWN = frozenset(("datetime", "timestamp", "message", "timestamp_desc", "actor"))
 SHOWN = 20  # problems listed; the rest are counted
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    occurred: str
-    message: str
-    actor: str | None
-    description: str | None
-    fields: dict[str, Any]
 
 
 def import_file(store: Store, incident_id: str, path: Path, *, source: str | None, tz: tzinfo | None,
@@ -47,34 +35,32 @@ def import_file(store: Store, incident_id: str, path: Path, *, source: str | Non
     last event numbers."""
     store.incident(incident_id)
     source = source or path.name
-    problems, count = [], 0
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # private, and gone when closed
-        for item in _rows(path, tz):
-            if isinstance(item, str):
-                problems.append(item)
-            elif not problems:  # the rows as checked, for the second pass (cheaper to read than to check again)
-                spool.write(_line([item.line, item.occurred, item.message, item.actor, item.description,
-                                   item.fields]) + "\n")
-            count += 1
-        if problems:
-            shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
-            raise IrError(f"{path}: {len(problems)} bad row(s), nothing was imported:\n" + "\n".join(shown),
-                          hint="fix the rows listed and import the file again")
-        if not count:
-            raise IrError(f"{path}: no rows to import", hint="a CSV file needs a header row and at least one row")
-        spool.seek(0)
-        drafts: list[Draft] = []
-        for text in spool:
-            line, occurred, message, by, description, fields = json.loads(text)
-            data = {"source": source, "line": line, "fields": fields}
-            if description:
-                data["timestamp_desc"] = description
-            drafts.append(Draft("imported", by or actor, message, occurred_at=occurred, data=data))
-    last = store.record(incident_id, drafts).seq  # one transaction: every row or none
-    return count, last - count + 1, last
+    problems: list[str] = []
+    rows: list[Row] = []
+    for item in _rows(path, tz):
+        if isinstance(item, str):
+            problems.append(item)
+            rows.clear()
+        elif not problems:
+            rows.append(item)
+    if problems:
+        shown = problems[:SHOWN] + ([f"... and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
+        raise IrError(f"{path}: {len(problems)} bad row(s), nothing was imported:\n" + "\n".join(shown),
+                      hint="fix the rows listed and import the file again")
+    if not rows:
+        raise IrError(f"{path}: no rows to import", hint="a CSV file needs a header row and at least one row")
+    drafts = (Draft("imported", by or actor, message, occurred_at=occurred,
+                    data={"source": source, "line": line, "fields": fields} | (
+                        {"timestamp_desc": description} if description else {}))
+              for line, occurred, message, by, description, fields in rows)
+    last = store.record(incident_id, drafts).seq  # one transaction: every row or none, made events one by one
+    return len(rows), last - len(rows) + 1, last
 
 
-_line = json.JSONEncoder(ensure_ascii=False).encode
+# A checked row: its line, its time (ISO 8601 with its offset), message, actor, timestamp_desc, the other columns.
+# A tuple of text and a dict of text, which the garbage collector soon stops tracking: a large file's rows cost it
+# nothing while they wait for the transaction.
+Row = tuple[int, str, str, str | None, str | None, dict[str, Any]]
 
 
 def _rows(path: Path, tz: tzinfo | None) -> Iterator[Row | str]:
@@ -86,12 +72,12 @@ def _rows(path: Path, tz: tzinfo | None) -> Iterator[Row | str]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             records = _csv(path, fh) if kind == "csv" else _jsonl(path, fh)
-            for line, record in records:
+            for line, record, fields in records:
                 if isinstance(record, str):
                     yield f"{path}:{line}: {record}"
                     continue
                 try:
-                    yield _row(line, record, tz)
+                    yield _row(line, record, fields, tz)
                 except ValueError as exc:
                     yield f"{path}:{line}: {exc}"
     except OSError as exc:
@@ -101,7 +87,12 @@ def _rows(path: Path, tz: tzinfo | None) -> Iterator[Row | str]:
                       hint="save the file as UTF-8") from None
 
 
-def _csv(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+# What a reader gives for each row: its line, its values by column (or the problem with it), the columns other than
+# KNOWN.
+Record = tuple[int, dict[str, Any] | str, dict[str, Any]]
+
+
+def _csv(path: Path, fh: Any) -> Iterator[Record]:
     reader = csv.reader(fh, strict=True)
     try:
         header = next(reader, None)
@@ -116,45 +107,57 @@ def _csv(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
             what = (f"the header lacks {', '.join(missing)}" if missing else
                     f"the header names {', '.join(doubled)} twice" if doubled else "the header has an empty name")
             raise IrError(f"{path}:1: {what}", hint="the first row names the columns: datetime,message,...")
-        end = reader.line_num
+        end, others = reader.line_num, [(n, i) for i, n in enumerate(names) if n not in KNOWN]
         for values in reader:
             line, end = end + 1, reader.line_num
             if not values:
                 continue
             if len(values) != len(names):
-                yield line, f"{len(values)} values, the header has {len(names)} columns"
+                yield line, f"{len(values)} values, the header has {len(names)} columns", {}
             else:
-                yield line, dict(zip(names, values))
+                yield line, dict(zip(names, values)), {n: values[i] for n, i in others}
     except csv.Error as exc:
         raise IrError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
 
 
-def _jsonl(path: Path, fh: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _jsonl(path: Path, fh: Any) -> Iterator[Record]:
     for line, text in enumerate(fh, 1):
         if not text.strip():
             continue
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield line, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            yield line, f"not valid JSON ({exc.msg} at column {exc.colno})", {}
             continue
-        yield line, record if isinstance(record, dict) else "not a JSON object"
+        if not isinstance(record, dict):
+            yield line, "not a JSON object", {}
+        else:
+            yield line, _unicode(text, record) or record, {k: v for k, v in record.items() if k not in KNOWN}
 
 
-def _row(line: int, record: dict[str, Any], tz: tzinfo | None) -> Row:
+def _unicode(text: str, record: Any) -> str | None:
+    """Why a JSON line's values are not text that can be stored, or None. Only an escape (`"\\ud800"`) can make a
+    lone surrogate: a line read as UTF-8 holds none as such (and a CSV file's values are such text)."""
+    if "\\u" not in text:
+        return None
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate ({exc.object[exc.start:exc.end]!a}) is not text"
+    return None
+
+
+_TEXT = (str, type(None))
+
+
+def _row(line: int, record: dict[str, Any], fields: dict[str, Any], tz: tzinfo | None) -> Row:
     message = record.get("message")
     if not isinstance(message, str) or not message.strip():
         raise ValueError("`message` is missing or empty")
-    actor, description = record.get("actor"), record.get("timestamp_desc")
-    for name, value in (("actor", actor), ("timestamp_desc", description)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"`{name}` must be text")
-    fields = {k: v for k, v in record.items() if k not in KNOWN}
-    try:
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:  # "\ud800" in JSON: valid JSON, not text that can be stored
-        raise ValueError(f"a lone surrogate ({exc.object[exc.start:exc.end]!a}) is not text") from None
-    return Row(line, _time(record, tz).isoformat(), message, actor or None, description or None, fields)
+    by, description = record.get("actor"), record.get("timestamp_desc")
+    if not (isinstance(by, _TEXT) and isinstance(description, _TEXT)):
+        raise ValueError(f"`{'actor' if not isinstance(by, _TEXT) else 'timestamp_desc'}` must be text")
+    return line, _time(record, tz).isoformat(), message, by or None, description or None, fields
 
 
 def _time(record: dict[str, Any], tz: tzinfo | None) -> datetime:
@@ -182,6 +185,8 @@ def _aware(text: str, tz: tzinfo | None) -> datetime:
         raise ValueError(f"`datetime` {text!r} has no time zone; add an offset (2026-03-29T14:02:00-07:00) "
                          "or give --tz")
     out = aware(found, tz)
+    if 1 < out.year < 9999:  # an offset is less than a day: only a time in the first or last year can be outside
+        return out
     try:
         _ = out.astimezone(UTC) - EPOCH  # every export shows it in UTC, or as microseconds since 1970
     except OverflowError:

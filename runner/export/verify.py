@@ -10,6 +10,7 @@ whatever its layout or white space.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -20,12 +21,13 @@ from typing import Any, TextIO
 
 from ir.errors import IrError
 from ir.export.formats import VERSION, seal
-from ir.store.header import HEADER_KINDS, header_problem
+from ir.store.header import HEADER_KINDS, from_events, header_problem
 from ir.store.records import Incident
-from ir.store.timeline import GENESIS, Event, ends_at, verify
+from ir.store.timeline import GENESIS, Event, canonical_json, ends_at, verify_links
 
 CHUNK = 1 << 16
 _SPACE = re.compile(r"[ \t\n\r]*")
+_BETWEEN = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")  # between an array's items, or after the last
 _HINT = "give the file `ir export --format json` wrote"
 
 
@@ -69,10 +71,26 @@ class Members:
         if self._next() == "]":
             self.pos += 1
             return
+        decode, between = self.decoder.raw_decode, _BETWEEN.match
         while True:
-            yield self._value()
-            if self._expect(",]") == "]":
+            try:  # most often the item is all there, at the position
+                value, end = decode(self.buffer, self.pos)
+            except json.JSONDecodeError:  # white space first, cut by the chunk's end, or not JSON: read it as any value
+                value, end = self._value(), -1
+            if end == len(self.buffer):  # a number may go on in the next chunk
+                value = self._value()
+            elif end > 0:
+                self.pos = end
+            yield value
+            found = between(self.buffer, self.pos)  # most often all there, with the next item's start after it
+            if found is None or found.end() == len(self.buffer):
+                if self._expect(",]") == "]":
+                    return
+            elif found.group(1) == "]":
+                self.pos = found.end(1)
                 return
+            else:
+                self.pos = found.end()
 
     def _more(self) -> bool:
         chunk = self.stream.read(self.chunk)
@@ -109,11 +127,11 @@ class Members:
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise ValueError(f"the member {name!r} is there twice in one object")
-        out[name] = value
+    out = dict(pairs)
+    if len(out) < len(pairs):  # a name is there twice: which one
+        names = [name for name, _ in pairs]
+        twice = next(name for n, name in enumerate(names) if name in names[:n])
+        raise ValueError(f"the member {twice!r} is there twice in one object")
     return out
 
 
@@ -122,38 +140,59 @@ _EVENT_TYPES: dict[str, type | tuple[type, ...]] = {
     "phase": (str, type(None)), "step": (str, type(None)), "data": dict, "prev_hash": str, "hash": str}
 
 
+_FIELDS = tuple(sorted(_EVENT_TYPES))  # an event as `ir export` writes it: canonical JSON, its keys sorted
+_SHAPES = frozenset(tuple({"phase": phase, "step": step}.get(name, _EVENT_TYPES[name]) for name in _FIELDS)
+                    for phase in (str, type(None)) for step in (str, type(None)))  # each value's exact type
+
+
 @dataclass
 class _Chain:
-    """The export's events as Events, noting the first one, the last hash, how many, and the first of an incident
-    other than the first event's."""
+    """The export's events as links to verify (ir.store.timeline.verify_links), noting the first one, the last
+    hash, how many, and the first of an incident other than the first event's."""
 
     path: Path
     first: Event | None = None
     stranger: Event | None = None
-    header: list[Event] = field(default_factory=list)  # the events that set the incident's header fields
+    header: dict[str, Any] = field(default_factory=dict)  # the incident's fields as its events set them
     last: str = GENESIS
     count: int = 0
 
-    def events(self, items: Iterator[Any]) -> Iterator[Event]:
+    def links(self, items: Iterator[Any]) -> Iterator[tuple[int, str, str, str]]:
+        fields, shapes, encode, sha256 = _FIELDS, _SHAPES, canonical_json, hashlib.sha256
         for item in items:
-            try:
-                event = Event(**item)
-            except TypeError as exc:
-                raise IrError(f"{self.path}: event {self.count + 1} is not an event ({exc})", hint=_HINT) from None
-            wrong = next((name for name, types in _EVENT_TYPES.items()
-                          if not isinstance(getattr(event, name), types) or isinstance(getattr(event, name), bool)),
-                         None)
-            if wrong:
-                raise IrError(f"{self.path}: event {self.count + 1} is not an event (its {wrong} is "
-                              f"{type(getattr(event, wrong)).__name__})", hint=_HINT)
-            if event.kind in HEADER_KINDS:
-                self.header.append(event)
-            if self.first is None:
-                self.first = event
-            elif event.incident != self.first.incident and self.stranger is None:
-                self.stranger = event
-            self.last, self.count = event.hash, self.count + 1
-            yield event
+            if isinstance(item, dict) and tuple(item) == fields and tuple(map(type, item.values())) in shapes:
+                # the form ir writes, every value of its type (the parser makes no subclasses): hashed as it is
+                sealed = item.pop("hash")
+                actual = sha256(encode(item).encode()).hexdigest()
+                if item["kind"] in HEADER_KINDS or self.first is None or (
+                        item["incident"] != self.first.incident and self.stranger is None):
+                    self._note(Event(**item, hash=sealed))
+            else:
+                event = self._event(item)
+                sealed, actual = event.hash, event.digest()
+                self._note(event)
+            self.last, self.count = sealed, self.count + 1
+            yield item["seq"], item["prev_hash"], sealed, actual
+
+    def _event(self, item: Any) -> Event:
+        try:
+            event = Event(**item)
+        except TypeError as exc:
+            raise IrError(f"{self.path}: event {self.count + 1} is not an event ({exc})", hint=_HINT) from None
+        wrong = next((name for name, types in _EVENT_TYPES.items()
+                      if not isinstance(getattr(event, name), types) or isinstance(getattr(event, name), bool)), None)
+        if wrong:
+            raise IrError(f"{self.path}: event {self.count + 1} is not an event (its {wrong} is "
+                          f"{type(getattr(event, wrong)).__name__})", hint=_HINT)
+        return event
+
+    def _note(self, event: Event) -> None:
+        if event.kind in HEADER_KINDS:  # folded in as they come: an input.set every few events adds up
+            self.header = from_events([event], self.header)
+        if self.first is None:
+            self.first = event
+        elif event.incident != self.first.incident and self.stranger is None:
+            self.stranger = event
 
 
 def check_file(path: Path) -> Checked:
@@ -166,8 +205,8 @@ def check_file(path: Path) -> Checked:
             if name == "events":
                 if "format" in header:
                     _format(path, header)
-                stream = chain.events(value)
-                broken = verify(stream)
+                stream = chain.links(value)
+                broken = verify_links(stream)
                 for _ in stream:  # a broken chain stops the check; the members after the events are still read
                     pass
             else:

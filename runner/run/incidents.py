@@ -12,7 +12,6 @@ import platform
 import secrets
 from datetime import datetime
 
-from ir.format.bundle import bundle_hash
 from ir.store.records import Draft, Incident, Store
 from ir.store.timeline import format_recorded, utc_now
 
@@ -39,6 +38,8 @@ def open_incident(store: Store, playbook_id: str, version: str, title: str, seve
                   bundle: dict[str, bytes], first_step: str, *, actor: str, live: bool,
                   exercise: bool = False) -> Incident:
     """A new incident on the stored form of a bundle (`Bundle.stored()`), with its opening event."""
+    from ir.format.bundle import bundle_hash  # with the playbook models: `ir note` and imports need only actor_name
+
     now = utc_now()
     incident = Incident(
         id=new_id(now), playbook_id=playbook_id, playbook_version=version, playbook_hash=bundle_hash(bundle),

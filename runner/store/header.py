@@ -22,9 +22,10 @@ def sets_severity(name: str, scope: str) -> bool:
     return name.partition(".")[2] == "severity" and not (name.startswith("inputs.") and scope)
 
 
-def from_events(events: Iterable[Event]) -> dict[str, Any]:
-    """The header fields as the events set them (a field no event sets is absent)."""
-    out: dict[str, Any] = {}
+def from_events(events: Iterable[Event], before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The header fields as the events set them, after what earlier events set (`before`, as this gave it): a
+    field no event sets is absent. So the events can be taken as they come, without keeping them."""
+    out: dict[str, Any] = dict(before or {})
     for event in events:
         if event.kind == "incident.opened":
             out |= {"opened_by": event.actor, "status": "open", "playbook_hash": event.data.get("hash"),
@@ -41,9 +42,8 @@ def from_events(events: Iterable[Event]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def header_problem(incident: Incident, events: Iterable[Event]) -> str | None:
-    """What in the incident's header differs from its events, or None."""
-    derived = from_events(events)
+def header_problem(incident: Incident, derived: Mapping[str, Any]) -> str | None:
+    """What in the incident's header differs from what its events set (`from_events`), or None."""
     edited = [name for name, value in derived.items() if getattr(incident, name) != value]
     if not edited:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ir.store.header import HEADER_KINDS, header_problem, playbook_problem
+from ir.store.header import HEADER_KINDS, from_events, header_problem, playbook_problem
 from ir.store.records import Store
 from ir.store.state import state_problem
 from ir.store.timeline import verify_links
@@ -19,7 +19,7 @@ def problem(store: Store, incident_id: str) -> str | None:
     if broken:
         return str(broken)
     events = list(store.events(incident_id, kinds=tuple(sorted(HEADER_KINDS))))  # what the header derives from
-    return (header_problem(found, events) or playbook_problem(found, store.bundle(incident_id), events)
+    return (header_problem(found, from_events(events)) or playbook_problem(found, store.bundle(incident_id), events)
             or state_problem(store.seals(incident_id), found, store.steps(incident_id), store.variables(incident_id),
                              store.outbox(incident_id)))
 

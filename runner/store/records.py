@@ -7,12 +7,12 @@ changes, committed together before the runner does anything else. The embedded S
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ir.store.timeline import Event
+from ir.store.timeline import Event, Stored
 
 UNCHANGED: Any = object()
 
@@ -98,8 +98,9 @@ class Store(Protocol):
 
     def bundle(self, incident_id: str) -> dict[str, bytes]: ...
 
-    def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
-        """Append the event(s) and apply the change atomically; returns the last event."""
+    def record(self, incident_id: str, drafts: Draft | Iterable[Draft], change: Change | None = None) -> Event:
+        """Append the event(s) and apply the change atomically; returns the last event. The drafts are taken one
+        at a time (an import's can be a generator)."""
 
     def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
                limit: int | None = None) -> Iterator[Event]:
@@ -112,6 +113,10 @@ class Store(Protocol):
 
     def seals(self, incident_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """The (seq, `data["state"]`) of each event that seals state rows, in order (ir.store.state)."""
+
+    def stored(self, incident_id: str, last: int) -> Iterator[Stored]:
+        """Events 1 to `last` as stored, in order, their data as canonical JSON text, not parsed: what the streaming
+        exports write."""
 
     def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
         """How many events `events` would give without a limit."""

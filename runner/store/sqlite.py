@@ -9,7 +9,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -19,7 +19,7 @@ from ir.errors import IncidentBusy, IrError
 from ir.paths import home
 from ir.store import state
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
-from ir.store.timeline import GENESIS, Event, digest_of, format_recorded, seal, utc_now
+from ir.store.timeline import GENESIS, Event, Stored, canonical_json, digest_of, format_recorded, seal, utc_now
 
 BUSY_MS = 10_000
 MAX_MESSAGE = 100_000  # characters in one event's message
@@ -190,11 +190,11 @@ class SqliteStore:
         return {pid: bytes(text) for pid, text in rows}
 
     # events and state --------------------------------------------------------------------------------
-    def record(self, incident_id: str, drafts: Draft | Sequence[Draft], change: Change | None = None) -> Event:
+    def record(self, incident_id: str, drafts: Draft | Iterable[Draft], change: Change | None = None) -> Event:
         with self._write():
-            return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else list(drafts), change)
+            return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else drafts, change)
 
-    def _apply(self, incident_id: str, drafts: list[Draft], change: Change | None,
+    def _apply(self, incident_id: str, drafts: Iterable[Draft], change: Change | None,
                outbox: dict[str, str] | None = None) -> Event:
         change = change or Change()
         event = self._append(incident_id, drafts, state.merged(state.of_change(change),
@@ -210,33 +210,47 @@ class SqliteStore:
                              for (scope, name), value in change.variables.items()])
         return event
 
-    def _append(self, incident_id: str, drafts: Draft | list[Draft], seals: dict[str, dict[str, str]]) -> Event:
+    def _append(self, incident_id: str, drafts: Draft | Iterable[Draft], seals: dict[str, dict[str, str]]) -> Event:
         """Chain the drafts onto the incident's head, insert them together and move the head once; the last one
-        carries the seals of the state rows written with them (ir.store.state)."""
+        carries the seals of the state rows written with them (ir.store.state). Without seals (an import) the
+        drafts are taken one at a time as they are inserted, so a large import never holds them all."""
         head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
                                       (incident_id,)).fetchone()
         recorded = format_recorded(utc_now())
-        drafts = [drafts] if isinstance(drafts, Draft) else list(drafts)
-        if any(state.KEY in d.data for d in drafts):
-            raise AssertionError(f"only the store writes an event's data[{state.KEY!r}]")
+        last: list[Event] = []
+        given: Iterable[Draft] = [drafts] if isinstance(drafts, Draft) else drafts
+        sealed = -1  # the draft that carries the seals
         if seals:
-            drafts[-1] = replace(drafts[-1], data={**drafts[-1].data, state.KEY: seals})
-        rows = []
-        for draft in drafts:
-            if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not in the chain
-                raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most {MAX_MESSAGE} "
-                              "are recorded", hint="shorten it, or record the text as a file with `ir evidence`")
-            count += 1
-            occurred = draft.occurred_at or recorded
-            digest, data = seal(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
-                                draft.phase, draft.step, draft.data, head)
-            rows.append((incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
-                         draft.step, data, head, digest))
-            head = digest
-        self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            listed = list(given)
+            listed[-1] = replace(listed[-1], data={**listed[-1].data, state.KEY: seals})
+            given, sealed = listed, len(listed) - 1
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            nonlocal head, count
+            draft = None
+            for number, draft in enumerate(given):
+                if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not the chain
+                    raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most "
+                                  f"{MAX_MESSAGE} are recorded",
+                                  hint="shorten it, or record the text as a file with `ir evidence`")
+                if state.KEY in draft.data and number != sealed:
+                    raise AssertionError(f"only the store writes an event's data[{state.KEY!r}]")
+                count += 1
+                occurred = draft.occurred_at or recorded
+                digest, data = seal(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
+                                    draft.phase, draft.step, draft.data, head)
+                yield (incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
+                       draft.step, data, head, digest)
+                prev, head = head, digest
+            if draft is not None:
+                last.append(Event(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
+                                  draft.phase, draft.step, draft.data, prev, head))
+
+        self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+        if not last:
+            raise ValueError("no events to record")
         self.db.execute("UPDATE incidents SET head_hash = ?, event_count = ? WHERE id = ?", (head, count, incident_id))
-        return Event(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
-                     draft.step, draft.data, rows[-1][10], head)
+        return last[0]
 
     def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
                limit: int | None = None) -> Iterator[Event]:
@@ -266,6 +280,14 @@ class SqliteStore:
             found = json.loads(data).get(state.KEY)
             if isinstance(found, dict):
                 yield seq, found
+
+    def stored(self, incident_id: str, last: int) -> Iterator[Stored]:
+        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? AND seq <= ? ORDER BY seq",
+                                 (incident_id, last))
+        for row in cursor:
+            # Stored before issue 18 with the separators ", " and ": ", which canonical JSON has only inside strings
+            # (where encoding it again changes nothing).
+            yield row if '": ' not in row[9] else (*row[:9], canonical_json(json.loads(row[9])), row[10], row[11])
 
     def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
         where, values = self._where(incident_id, kinds, since)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+# An event as the store keeps it: Event's fields in order, with `data` as its canonical JSON text.
+Stored = tuple[str, int, str, str, str, str, str, str | None, str | None, str, str, str]
 
 KINDS = (
     "incident.opened", "incident.resumed", "incident.paused", "incident.closed", "incident.updated",
@@ -27,9 +29,20 @@ KINDS = (
 )
 
 
-# JSON with sorted keys, no spaces, UTF-8 kept as such: what an event's hash is computed over. One encoder made once
-# (json.dumps with options makes a new one at every call, which costs as much as the encoding of a small event).
-canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+def compact_json(*, sort_keys: bool) -> Callable[[Any], str]:
+    """JSON with no spaces, UTF-8 kept as such: the C encoder made once. `JSONEncoder.encode` makes a new one (and
+    a closure) at every call, which costs as much as encoding a small event. No check for circular data (that
+    recursion ends in a RecursionError): what ir encodes is parsed JSON or its own records."""
+    options = json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
+    if make is None:  # an interpreter without the json module's C part
+        return options.encode
+    encode = make(None, options.default, json.encoder.encode_basestring, None, ":", ",", sort_keys, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+# Sorted keys: what an event's hash is computed over.
+canonical_json = compact_json(sort_keys=True)
 
 
 def utc_now() -> datetime:
@@ -89,12 +102,26 @@ def seal(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str,
 def digest_of(incident: str, seq: int, kind: str, occurred_at: str, recorded_at: str, actor: str, message: str,
               phase: str | None, step: str | None, data_text: str, prev_hash: str) -> str:
     """The hash of an event whose data is given as canonical JSON text: the canonical text of the other fields
-    with `"data":...` spliced in after `actor`, the one key that sorts before it."""
+    with `"data":...` spliced in after `actor`, the one key that sorts before it. Written out in key order, each
+    text as the JSON encoder writes it, when every field is of its type (else encoded as a dict)."""
+    if seq.__class__ is int:
+        try:
+            return _sha256((f'{{"actor":{_text(actor)},"data":{data_text},"incident":{_text(incident)},"kind":'
+                            f'{_text(kind)},"message":{_text(message)},"occurred_at":{_text(occurred_at)},"phase":'
+                            f'{"null" if phase is None else _text(phase)},"prev_hash":{_text(prev_hash)},'
+                            f'"recorded_at":{_text(recorded_at)},"seq":{seq},"step":'
+                            f'{"null" if step is None else _text(step)}}}').encode()).hexdigest()
+        except TypeError:  # a field that is not text
+            pass
     rest = canonical_json({"incident": incident, "seq": seq, "kind": kind, "occurred_at": occurred_at,
                            "recorded_at": recorded_at, "actor": actor, "message": message, "phase": phase,
                            "step": step, "prev_hash": prev_hash})
     cut = len('{"actor":') + len(canonical_json(actor))
-    return hashlib.sha256(f'{rest[:cut]},"data":{data_text}{rest[cut:]}'.encode()).hexdigest()
+    return _sha256(f'{rest[:cut]},"data":{data_text}{rest[cut:]}'.encode()).hexdigest()
+
+
+_sha256 = hashlib.sha256
+_text = json.encoder.encode_basestring  # a str as canonical_json writes it (ensure_ascii=False): quoted, escaped
 
 
 @dataclass(frozen=True)
