@@ -290,9 +290,11 @@ def test_a_link_in_instructions_shows_its_address_and_a_playbook_default_is_esca
 
 
 def test_a_role_holder_that_is_not_a_mention_is_escaped_in_slack(loud, slack_server, isolated):
-    """Only a role holder given as a user mention (`<@U777>`) is live; a name with a broadcast in it is text."""
+    """Only a role holder given as a user mention (`<@U777>`), or found in Slack (then mentioned by id), is live; a
+    name with a broadcast in it is text, where it is shown, and never reaches Slack as one."""
+    dana = slack_server.add_user("Dana <!channel>", "dana@example.com")  # a display name is the user's to choose
     (isolated / "answers.yaml").write_text('roles:\n  commander: "Dana <!channel>"\n')
     incident = loud("web01")
     texts = [m["text"] for m in slack_server.messages(f"ir-{incident.lower()}")]
-    assert "<!here> *web01* is down; commander Dana &lt;!channel&gt;" in texts
+    assert f"<!here> *web01* is down; commander <@{dana}>" in texts
     assert not any("<!channel>" in text for text in texts)
