@@ -3,12 +3,16 @@ and durations as ir shows them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ir.format.values import to_json
-from ir.times import duration, parse_duration, parse_time
+from ir.format.model import Variable
+from ir.format.templates import add_business_days
+from ir.format.values import parse, to_json
+from ir.times import duration, parse_duration, parse_time, zone, zone_name
 
 
 @pytest.mark.parametrize(("text", "stored"), [
@@ -57,3 +61,107 @@ def test_a_duration_reads_the_same_everywhere(delta, shown):
     """The report's durations, the exercise's clock and the after-action report's time per phase."""
     assert duration(delta) == shown
     assert duration(parse_duration("2d3h4m")) == "2d 3h 04m"
+
+
+# What people type, read as they mean it (issue 14) -----------------------------------------------------------------
+def test_a_time_said_in_utc_is_utc_whatever_ir_tz_says(monkeypatch):
+    monkeypatch.setenv("IR_TZ", "Europe/Berlin")
+    for text in ("2026-03-29 14:02 UTC", "2026-03-29 14:02 Z", "2026-03-29T14:02 UTC"):
+        read = parse_time(text)
+        assert (read.utcoffset(), read.hour, read.tzinfo) == (timedelta(0), 14, UTC), text
+        assert to_json(read) == "2026-03-29T14:02:00+00:00", text
+
+
+def test_a_zone_name_and_an_offset_together_are_refused_not_one_of_them_ignored():
+    with pytest.raises(ValueError) as raised:
+        parse_time("2026-03-29T14:02-07:00 America/Los_Angeles")
+    assert str(raised.value) == "give either an offset or a time zone name, not both"
+    with pytest.raises(ValueError):
+        parse_time("2026-03-29T14:02+00:00 UTC")
+
+
+@pytest.mark.parametrize(("word", "meant"), [
+    ("no", False), ("No", False), (" n ", False), ("false", False), ("0", False), ("off", False), (False, False),
+    ("yes", True), ("Y", True), ("true", True), ("1", True), ("on", True), (True, True)])
+def test_a_boolean_answer_means_what_it_says(word, meant):
+    assert parse(Variable(id="contained", type="boolean"), word) is meant
+
+
+@pytest.mark.parametrize("word", ["maybe", "", "nope", "2"])
+def test_a_boolean_answer_that_is_neither_is_asked_again(word):
+    with pytest.raises(ValueError) as raised:
+        parse(Variable(id="contained", type="boolean"), word)
+    assert str(raised.value) == "answer yes or no"
+
+
+@pytest.mark.parametrize(("start", "days", "due"), [
+    ("2026-03-27T11:00:00+01:00", 1, "2026-03-30T11:00:00+01:00"),  # Friday + 1: Monday
+    ("2026-03-28T11:00:00+01:00", 1, "2026-03-30T11:00:00+01:00"),  # Saturday + 1: Monday
+    ("2026-03-29T11:00:00+01:00", 1, "2026-03-30T11:00:00+01:00"),  # Sunday + 1: Monday
+    ("2026-03-23T11:00:00+01:00", 5, "2026-03-30T11:00:00+01:00"),  # Monday + 5: the next Monday
+    ("2026-03-23T11:00:00+01:00", 10, "2026-04-06T11:00:00+01:00"),
+    ("2026-03-25T11:00:00+01:00", 0, "2026-03-25T11:00:00+01:00"),
+])
+def test_business_days_skip_the_weekend(start, days, due):
+    assert add_business_days(start, days).isoformat() == due
+
+
+# Properties over the whole input space (bounded: each runs in well under a second) ----------------------------------
+ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata", "Australia/Lord_Howe",
+                         "America/St_Johns", "Pacific/Chatham", "Africa/Casablanca"])
+MOMENTS = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC))
+BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@BOUNDED
+@given(MOMENTS, ZONES)
+def test_any_time_stored_reads_back_as_the_same_moment_and_zone(moment, name):
+    local = moment.astimezone(zone(name)).replace(microsecond=0)
+    stored = to_json(local)
+    read = parse_time(stored)
+    assert read == local and read.utcoffset() == local.utcoffset()
+    assert to_json(read) == stored
+    assert zone_name(read.tzinfo) == name
+
+
+@BOUNDED
+@given(MOMENTS, ZONES)
+def test_any_time_typed_with_its_zone_name_is_that_wall_clock_time_there(moment, name):
+    wall = moment.astimezone(zone(name)).replace(microsecond=0, tzinfo=None)
+    read = parse_time(f"{wall:%Y-%m-%d %H:%M:%S} {name}")
+    assert read.replace(tzinfo=None) == wall
+    assert zone_name(read.tzinfo) == name
+
+
+@BOUNDED
+@given(MOMENTS, st.integers(min_value=-14 * 60, max_value=14 * 60))
+def test_any_time_with_an_offset_keeps_its_moment(moment, minutes):
+    offset = timezone(timedelta(minutes=minutes))
+    local = moment.astimezone(offset).replace(microsecond=0)
+    read = parse_time(local.isoformat())
+    assert read == local and read.utcoffset() == timedelta(minutes=minutes)
+    with pytest.raises(ValueError):
+        parse_time(f"{local.isoformat()} Europe/Berlin")
+
+
+@BOUNDED
+@given(MOMENTS, st.integers(min_value=0, max_value=40))
+def test_business_days_land_on_a_weekday_after_as_many_weekdays(moment, days):
+    due = add_business_days(moment, days)
+    assert (due - moment).days >= days and due.time() == moment.time()
+    if days:
+        assert due.weekday() < 5
+        between = [moment + timedelta(d) for d in range(1, (due - moment).days + 1)]
+        assert sum(d.weekday() < 5 for d in between) == days
+
+
+@BOUNDED
+@given(st.text(max_size=12))
+def test_any_boolean_answer_is_read_as_yes_or_no_or_asked_again(word):
+    try:
+        read = parse(Variable(id="contained", type="boolean"), word)
+    except ValueError as exc:
+        assert str(exc) == "answer yes or no"
+        assert word.strip().lower() not in {"y", "yes", "true", "1", "on", "n", "no", "false", "0", "off"}
+    else:
+        assert read is (word.strip().lower() in {"y", "yes", "true", "1", "on"})
