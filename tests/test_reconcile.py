@@ -1,0 +1,237 @@
+"""Nothing lost, nothing twice, in process (issue 14): every outbox status transition in the store, and each answer
+a reconcile can give (found, not found, refused, unknown) from the real Slack and Jira connections against the fake
+servers on 127.0.0.1, with the request the server received. In process so that they run for every mutant of
+ir.store.sqlite and the two integrations (docs/testing.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ir.integrations.jira import JiraSettings, marker
+from ir.integrations.jira import integration as jira
+from ir.integrations.registry import Refused, Target, Unknown
+from ir.integrations.slack import SlackSettings
+from ir.integrations.slack import integration as slack
+from ir.store.records import Draft, Incident, OutboxItem
+from ir.store.sqlite import SqliteStore
+
+
+def item(key: str, integration: str, action: str, **payload: object) -> OutboxItem:
+    incident = key.split("/")[0]
+    return OutboxItem(key, incident, integration, action, {
+        "incident": {"id": incident, "title": "Beacon", "severity": "high", "exercise": False, "commander": None},
+        "step_title": "Step", "phase": "containment", **payload})
+
+
+# The store: pending -> sending -> done | failed | unknown, and a done action never again ---------------------------
+@pytest.fixture
+def store(isolated: Path) -> SqliteStore:
+    opened = SqliteStore(isolated / "ir.db")
+    opened.create(Incident("IR-1", "demo", "1.0.0", "h" * 64, "Beacon", "high", "live", False,
+                           "2026-03-29T21:00:00.000Z", "dana"), {}, Draft("incident.opened", "dana", "opened"))
+    yield opened
+    opened.close()
+
+
+def outcome(kind: str) -> Draft:
+    return Draft(kind, "dana", kind, data={"key": "IR-1/tell/notify.post"})
+
+
+def kinds(store: SqliteStore) -> list[str]:
+    return [e.kind for e in store.events("IR-1")][1:]
+
+
+def test_an_action_goes_pending_sending_done_and_is_never_sent_or_settled_again(store):
+    post = item("IR-1/tell/notify.post", "slack", "notify.post", message="hello")
+    queued = store.enqueue(post, outcome("integration.requested"))
+    assert (queued.status, queued.attempts, queued.created_at != "") == ("pending", 0, True)
+    assert store.begin(post.key)
+    sending = store.outbox_item(post.key)
+    assert (sending.status, sending.attempts) == ("sending", 1)
+    assert store.settle(post.key, outcome("integration.done"), status="done", ref={"ts": "1.0"},
+                        incident={"channel": "C1"})
+    done = store.outbox_item(post.key)
+    assert (done.status, done.ref, done.error, store.incident("IR-1").channel) == ("done", {"ts": "1.0"}, None, "C1")
+    # settled by another path meanwhile, begun again, enqueued again: nothing changes, nothing is recorded twice
+    assert not store.settle(post.key, outcome("integration.failed"), status="failed", error="late")
+    assert not store.begin(post.key)
+    again = store.enqueue(post, outcome("integration.requested"))
+    assert (again.status, again.attempts, again.ref) == ("done", 1, {"ts": "1.0"})
+    assert store.outbox_item(post.key) == again
+    assert kinds(store) == ["integration.requested", "integration.done"]
+    assert store.outbox("IR-1") == [again] and store.outbox() == [again]
+
+
+@pytest.mark.parametrize("status", ["failed", "unknown"])
+def test_a_failed_or_unknown_action_is_tried_again_and_then_done(store, status):
+    post = item("IR-1/tell/notify.post", "slack", "notify.post", message="hello")
+    store.enqueue(post, outcome("integration.requested"))
+    assert store.begin(post.key)
+    assert store.settle(post.key, outcome("integration.failed"), status=status, error="HTTP 500")
+    left = store.outbox_item(post.key)
+    assert (left.status, left.error, left.attempts) == (status, "HTTP 500", 1)
+    assert store.enqueue(post, outcome("integration.requested")).status == status  # a re-enqueue keeps it
+    assert store.begin(post.key)
+    assert store.outbox_item(post.key).attempts == 2
+    assert store.settle(post.key, outcome("integration.done"), status="done", ref={"ts": "2.0"})
+    assert (store.outbox_item(post.key).status, store.outbox_item(post.key).error) == ("done", None)
+    assert kinds(store) == ["integration.requested", "integration.failed", "integration.done"]
+
+
+def test_an_action_left_sending_by_a_crash_can_be_settled_and_a_dry_run_is_final(store):
+    post = item("IR-1/tell/notify.post", "slack", "notify.post", message="hello")
+    store.enqueue(post, outcome("integration.requested"))
+    assert store.begin(post.key)
+    assert store.reopen().settle(post.key, outcome("integration.done"), status="done")  # another process
+    shown = item("IR-1/show/notify.post", "slack", "notify.post", message="hi")
+    store.enqueue(shown, outcome("integration.requested"))
+    assert store.settle(shown.key, outcome("integration.dry_run"), status="dry-run")
+    assert not store.begin(shown.key)
+    assert [i.status for i in store.outbox("IR-1")] == ["done", "dry-run"]
+
+
+# Slack -------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def slack_connection(slack_server):  # noqa: ANN201 - ir.integrations.slack.SlackConnection
+    return slack.connect(SlackSettings(), {"SLACK_BOT_TOKEN": slack_server.token,
+                                           "IR_SLACK_BASE_URL": slack_server.url})
+
+
+def history_args(slack_server) -> dict[str, list[str]]:
+    request = slack_server.calls("conversations.history")[-1]
+    return parse_qs(request.body.decode()) | parse_qs(urlsplit(request.path).query)
+
+
+def test_a_slack_post_is_found_by_its_own_key_not_by_any_of_irs_messages(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    target = Target("IR-1", channel, None, {})
+    first, second = (item(f"IR-1/{step}/notify.post", "slack", "notify.post", message=step) for step in ("a", "b"))
+    posted = {i.key: slack_connection.perform(i, target) for i in (first, second)}
+    slack_server.add_channel("other")
+    for one in (first, second):
+        assert slack_connection.reconcile(one, target) == {"channel": channel, "ts": posted[one.key]["ts"],
+                                                           "found": True}
+    assert history_args(slack_server)["channel"] == [channel]
+    assert history_args(slack_server)["include_all_metadata"] == ["1"]
+    never = item("IR-1/c/notify.post", "slack", "notify.post", message="c")
+    assert slack_connection.reconcile(never, target) is None  # not found: it is sent
+    assert slack_connection.reconcile(item("IR-2/a/notify.post", "slack", "notify.post", message="a"),
+                                      target) is None
+
+
+def test_a_slack_reconcile_that_is_refused_or_unanswered_says_so(slack_server, slack_connection):
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="a")
+    with pytest.raises(Refused) as refused:
+        slack_connection.reconcile(post, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "the incident channel does not exist yet (its create_channel step has not succeeded)"
+    assert slack_server.requests == []
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.fail("conversations.history", "error", error="not_in_channel")
+    with pytest.raises(Refused) as refused:
+        slack_connection.reconcile(post, Target("IR-1", channel, None, {}))
+    assert str(refused.value) == "not_in_channel"
+    slack_server.fail("conversations.history", "server_error")
+    with pytest.raises(Unknown) as unknown:
+        slack_connection.reconcile(post, Target("IR-1", channel, None, {}))
+    assert str(unknown.value) == "Slack answered HTTP 500"
+
+
+def test_a_slack_channel_is_found_again_by_its_name_when_it_was_made(slack_server, slack_connection):
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-1")
+    made = slack_connection.perform(make, Target("IR-1", None, None, {}))
+    assert made["name"] == "ir-ir-1" and made["channel"] == slack_server.channels["ir-ir-1"]["id"]
+    again = slack_connection.reconcile(make, Target("IR-1", None, None, {}))  # name_taken: the same channel
+    assert again == made
+    assert len(slack_server.calls("conversations.create")) == 2 and len(slack_server.channels) == 1
+    slack_server.fail("conversations.create", "error", error="invalid_name")
+    with pytest.raises(Refused) as refused:
+        slack_connection.reconcile(make, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "invalid_name"
+
+
+def test_a_pinned_status_is_not_looked_up_and_an_upload_is_found_by_its_file_name(slack_server, slack_connection,
+                                                                                   isolated):
+    channel = slack_server.add_channel("ir-ir-1")
+    status = item("IR-1/status/notify.status", "slack", "notify.status", message="Recovering")
+    target = Target("IR-1", channel, None, {"notify.status": {"channel": channel, "ts": "1.0"}})
+    assert slack_connection.reconcile(status, target) is None and slack_server.requests == []
+    (isolated / "report.md").write_text("# Report\n")
+    upload = item("IR-1/_close/notify.upload", "slack", "notify.upload", path=str(isolated / "report.md"),
+                  filename="IR-1-report.md", title="Report")
+    target = Target("IR-1", channel, None, {})
+    assert slack_connection.reconcile(upload, target) is None
+    sent = slack_connection.perform(upload, target)
+    assert slack_connection.reconcile(upload, target) == {"channel": channel, "file": sent["file"], "found": True}
+    other = item("IR-1/_close/notify.upload", "slack", "notify.upload", path=str(isolated / "report.md"),
+                 filename="IR-9-report.md", title="Report")
+    assert slack_connection.reconcile(other, target) is None
+
+
+# Jira --------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def jira_connection(jira_server):  # noqa: ANN201 - ir.integrations.jira.JiraConnection
+    return jira.connect(JiraSettings(), {"JIRA_URL": jira_server.url, "JIRA_USER": jira_server.user,
+                                         "JIRA_API_TOKEN": jira_server.token})
+
+
+def last_jql(jira_server) -> str:
+    request = jira_server.requests[-1]
+    query = parse_qs(urlsplit(request.path).query).get("jql") or [json.loads(request.body or b"{}").get("jql")]
+    return query[0]
+
+
+def test_a_jira_ticket_is_found_by_the_label_of_its_own_key_and_incident(jira_server, jira_connection):
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")
+    assert jira_connection.reconcile(create, Target("IR-1", None, None, {})) is None  # not found: it is created
+    assert last_jql(jira_server) == f'labels = "ir-{marker(create.key)}"'
+    made = jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert f"ir-{marker(create.key)}" in jira_server.issues[made["key"]]["fields"]["labels"]
+    assert jira_connection.reconcile(create, Target("IR-1", None, None, {})) == {**made, "found": True}
+    elsewhere = item("IR-2/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")  # same step, other incident
+    assert marker(elsewhere.key) != marker(create.key)
+    assert jira_connection.reconcile(elsewhere, Target("IR-2", None, None, {})) is None
+    assert last_jql(jira_server) == f'labels = "ir-{marker(elsewhere.key)}"'
+
+
+def test_a_jira_comment_transition_and_link_are_found_when_done_and_not_before(jira_server, jira_connection):
+    ticket = jira_connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B"),
+                                     Target("IR-1", None, None, {}))["key"]
+    other = jira_connection.perform(item("IR-1/other/ticket.create", "jira", "ticket.create", summary="C"),
+                                    Target("IR-1", None, None, {}))["key"]
+    target = Target("IR-1", None, ticket, {})
+    for action, payload, found in [
+        ("ticket.comment", {"comment": "Contain now"}, lambda ref: {"comment": ref["comment"]}),
+        ("ticket.transition", {"transition": "Contain"}, lambda ref: {"transition": "Contain"}),
+        ("ticket.link", {"link": other}, lambda ref: {"link": other}),
+    ]:
+        one = item(f"IR-1/{action}/{action}", "jira", action, **payload)
+        assert jira_connection.reconcile(one, target) is None, action
+        ref = jira_connection.perform(one, target)
+        assert jira_connection.reconcile(one, target) == {"key": ticket, **found(ref), "found": True}, action
+    assert jira_server.comments(ticket)[0].startswith("Contain now")
+    assert jira_server.transitions_done(ticket) == ["Contain"]
+    unrelated = item("IR-1/again/ticket.comment", "jira", "ticket.comment", comment="Contain now")
+    assert jira_connection.reconcile(unrelated, target) is None  # the same text, another key: not this one
+    assert jira_connection.reconcile(item("IR-1/l/ticket.remote_link", "jira", "ticket.remote_link", url="u"),
+                                     target) is None
+
+
+def test_a_jira_reconcile_that_is_refused_or_unanswered_says_so(jira_server, jira_connection):
+    comment = item("IR-1/c/ticket.comment", "jira", "ticket.comment", comment="x")
+    with pytest.raises(Refused) as refused:
+        jira_connection.reconcile(comment, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "the incident ticket does not exist yet (its create step has not succeeded)"
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")
+    jira_connection.reconcile(create, Target("IR-1", None, None, {}))  # connects
+    jira_server.fail("GET /rest/api/2/search/jql", "error", error="bad JQL", status=400)
+    with pytest.raises(Refused) as refused:
+        jira_connection.reconcile(create, Target("IR-1", None, None, {}))
+    assert str(refused.value).startswith("Jira refused it (HTTP 400): ")
+    jira_server.fail("GET /rest/api/2/search/jql", "server_error")
+    with pytest.raises(Unknown) as unknown:
+        jira_connection.reconcile(create, Target("IR-1", None, None, {}))
+    assert str(unknown.value).startswith("Jira answered 500")
