@@ -1,0 +1,152 @@
+"""Nothing lost, nothing twice, in process (issue 14): live runs through the library entry point (ir.run.drive)
+against the fake Slack and Jira on 127.0.0.1, for each way a delivery ends (done, refused, unknown, rate limited)
+and each way `flush` then settles it (found by reconcile, or sent once), with the requests the servers received.
+The CLI runs the same driver (tests/test_integrations.py); these run in process, fast enough for each mutant of
+ir.run.outbox (docs/testing.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_integrations import SHORT, live  # noqa: F401 - the short live playbook, and ir.toml for the fakes
+
+from ir.format.catalog import Catalog
+from ir.integrations.jira import marker
+from ir.integrations.registry import capabilities
+from ir.run.answers import Answers, AnswersResponder
+from ir.run.drive import drive, flush, start
+from ir.run.outbox import open_outbox
+from ir.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+def env(live, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # noqa: F811
+    (isolated / "playbooks" / "short.yaml").write_text(SHORT)
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\nchannels = ["leadership"]\n\n'
+                                      '[jira]\nproject = "IR"\ntimeout = 1\n')
+    for name, value in live.items():
+        monkeypatch.setenv(name, value)
+    return live
+
+
+@pytest.fixture
+def store(isolated: Path) -> SqliteStore:
+    opened = SqliteStore(isolated / "ir.db")
+    yield opened
+    opened.close()
+
+
+def run(store: SqliteStore) -> tuple[str, list[str]]:
+    """A live run of the short playbook (channel, ticket, post to it and to #leadership, comment)."""
+    bundle = Catalog(capabilities).bundle("short")
+    incident = start(store, bundle, "tester", live=True)
+    said: list[str] = []
+    outbox = open_outbox(store, bundle, incident, "tester", say=said.append)
+    responder = AnswersResponder(Answers({}, {}, {}), person=None, examples=True, say=said.append)
+    result = drive(store, bundle, incident.id, "tester", responder, outbox, wait=10)
+    assert result.status == "finished"
+    return incident.id, said
+
+
+def statuses(store: SqliteStore, incident: str) -> dict[str, str]:
+    return {i.key.split("/", 1)[1]: i.status for i in store.outbox(incident)}
+
+
+def done_events(store: SqliteStore, incident: str) -> list[tuple[str, bool]]:
+    return [(e.data["key"].split("/", 1)[1], bool(e.data["ref"].get("found")))
+            for e in store.events(incident, kinds=("integration.done",))]
+
+
+def posts(slack_server, channel: str) -> list[str]:
+    return [m["text"] for m in slack_server.messages(channel)]
+
+
+def test_a_live_run_delivers_each_action_once_in_order_and_records_it(store, env, slack_server, jira_server):
+    incident, said = run(store)
+    channel = f"ir-{incident.lower()}"
+    assert statuses(store, incident) == {
+        "channel/create_channel": "done", "ticket/create": "done", "announce/post": "done",
+        "announce/post/#leadership": "done", "comment/comment": "done", "_links/ticket.remote_link": "done"}
+    assert posts(slack_server, channel) == ["Declared"] and posts(slack_server, "leadership") == ["Declared"]
+    sent = json.loads(slack_server.calls("chat.postMessage")[0].body)
+    assert sent["metadata"]["event_payload"] == {"key": f"{incident}/announce/post"}
+    (issue,) = jira_server.issues.values()
+    assert f"ir-{marker(f'{incident}/ticket/create')}" in issue["fields"]["labels"]
+    assert jira_server.comments(issue["key"])[0].startswith("Contain now")
+    assert jira_server.remote_links(issue["key"])[0]["object"]["url"].endswith(slack_server.channels[channel]["id"])
+    assert store.incident(incident).channel == slack_server.channels[channel]["id"]
+    assert store.incident(incident).ticket == issue["key"]
+    requested = [e.data["key"].split("/", 1)[1] for e in store.events(incident, kinds=("integration.requested",))]
+    assert sorted(requested) == sorted(statuses(store, incident))
+    assert sorted(key for key, _ in done_events(store, incident)) == sorted(requested)
+    assert not [text for text in said if "not working" in text]
+    assert flush(store, incident, "tester", say=said.append) == 0  # nothing left, nothing sent again
+    assert len(slack_server.calls("chat.postMessage")) == 2
+
+
+@pytest.mark.parametrize(("mode", "found"), [("drop_after_commit", True), ("server_error", False)])
+def test_an_unknown_post_is_reconciled_by_flush_and_sent_at_most_once(store, env, slack_server, mode, found):
+    slack_server.fail("chat.postMessage", mode)
+    incident, said = run(store)
+    assert statuses(store, incident)["announce/post"] == "unknown"
+    assert f"`ir flush {incident}` sends them" in " ".join(said)
+    failed = [e for e in store.events(incident, kinds=("integration.failed",))]
+    assert [e.data["outcome"] for e in failed] == ["unknown"]
+    assert failed[0].message.endswith("(outcome unknown, it will be checked before any retry)")
+    history = len(slack_server.calls("conversations.history"))
+    assert flush(store, incident, "tester", say=said.append) == 0
+    assert len(slack_server.calls("conversations.history")) == history + 1  # looked up first
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
+    assert statuses(store, incident)["announce/post"] == "done"
+    assert ("announce/post", found) in done_events(store, incident)
+    assert len(slack_server.calls("chat.postMessage")) == (2 if found else 3)
+
+
+def test_a_refused_post_fails_holds_its_integration_back_and_flush_sends_it_once(store, env, slack_server):
+    slack_server.fail("chat.postMessage", "error", error="not_in_channel")
+    incident, said = run(store)
+    assert statuses(store, incident)["announce/post"] == "failed"
+    assert statuses(store, incident)["announce/post/#leadership"] == "pending"  # waits behind it
+    assert said.count(f"slack is not working (not_in_channel); its actions stay queued: `ir flush {incident}` "
+                      "sends them") == 1
+    history = len(slack_server.calls("conversations.history"))
+    assert flush(store, incident, "tester", say=said.append) == 0
+    assert len(slack_server.calls("conversations.history")) == history  # refused: not looked up, sent again
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
+    assert posts(slack_server, "leadership") == ["Declared"]
+    item = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
+    assert (item.status, item.attempts, item.error) == ("done", 2, None)
+
+
+def test_a_flush_that_fails_again_stops_that_integration_and_counts_it(store, env, slack_server):
+    slack_server.fail("chat.postMessage", "error", error="not_in_channel", times=2)
+    incident, said = run(store)
+    assert flush(store, incident, "tester", say=said.append) == 1
+    assert f"{incident}: slack notify.post (announce/post): failed" in said
+    assert not [text for text in said if "(announce/post/#leadership)" in text]  # held back behind it
+    assert statuses(store, incident)["announce/post/#leadership"] == "pending"
+
+
+def test_an_unknown_ticket_is_found_by_its_label_and_its_comment_waits_for_it(store, env, jira_server):
+    jira_server.fail("POST /rest/api/2/issue", "drop_after_commit")
+    incident, said = run(store)
+    assert statuses(store, incident)["ticket/create"] == "unknown"
+    assert statuses(store, incident)["comment/comment"] == "pending"
+    assert flush(store, incident, "tester", say=said.append) == 0
+    (issue,) = jira_server.issues.values()
+    assert ("ticket/create", True) in done_events(store, incident)
+    assert len(jira_server.calls("POST /rest/api/2/issue")) == 1
+    assert [c.split("\n")[0] for c in jira_server.comments(issue["key"])] == ["Contain now"]
+    assert store.incident(incident).ticket == issue["key"]
+
+
+def test_a_rate_limited_post_waits_and_is_sent_once(store, env, slack_server):
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=1)
+    incident, _ = run(store)
+    assert statuses(store, incident)["announce/post"] == "done"
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
+    assert len(slack_server.calls("chat.postMessage")) == 3  # refused once with 429, then both channels
+    item = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
+    assert item.attempts == 2
