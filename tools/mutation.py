@@ -1,0 +1,271 @@
+"""Mutation testing of the modules that carry ir's guarantees, with cosmic-ray, in bounded time.
+
+    pip install -e '.[test,mutation]'        # an editable install: the mutated file is what `ir` imports
+    python tools/mutation.py                 # every module, at most --minutes each (default 12)
+    python tools/mutation.py timeline values --minutes 5
+    python tools/mutation.py --report        # the figures of the sessions so far, and each survivor's diff
+
+cosmic-ray writes each mutant to the source file on disk, runs the module's tests, and puts the file back, so the
+tests may run `ir` in a subprocess too; the tests chosen for each module below are the fast ones, mostly in process,
+that exercise it (a mutant costs one pytest start and those tests). Do not edit the sources while it runs. Sessions
+are kept in build/mutation/<module>.sqlite: a run stopped by its time cap goes on from there the next time
+(`--fresh` starts over). The source file is restored from a copy after every run, even an interrupted one.
+
+Which mutants count (docs/testing.md explains each choice):
+- every mutant cosmic-ray's core operators make, except that a binary or comparison operator is replaced by its
+  nearest neighbours only (`+` by `-`, `<` by `<=` and `>`, `==` by `!=`...), not by every other operator;
+- mutants in annotations are not run: with `from __future__ import annotations` they are never evaluated, except
+  in pydantic models (which read them), where they are run;
+- mutants in the functions listed as out of scope (not a guarantee: `integrations check`) are not run;
+- EQUIVALENT lists the mutants triaged as equivalent (no test can tell them apart), each with the reason.
+The score is killed / (run - equivalent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSIONS = ROOT / "build" / "mutation"
+
+
+@dataclass(frozen=True)
+class Module:
+    path: str
+    tests: tuple[str, ...]
+    out_of_scope: tuple[str, ...] = ()  # function names whose mutants are not run
+
+
+CHAIN = ("tests/test_chain.py::test_an_untouched_chain_verifies_up_to_its_head",
+         "tests/test_chain.py::test_each_field_of_an_event_is_hashed",
+         "tests/test_chain.py::test_each_way_a_chain_breaks_names_the_event_and_why",
+         "tests/test_chain.py::test_the_head_must_match_in_hash_and_count",
+         "tests/test_chain.py::test_the_store_chains_what_it_appends_and_links_read_it_back",
+         "tests/test_chain.py::test_the_store_reads_each_field_into_the_hash")
+CANONICAL = ("tests/test_properties.py::test_any_event_round_trips_through_its_canonical_encoding_and_verifies",
+             "tests/test_properties.py::test_any_one_character_change_to_an_event_breaks_verification",
+             "tests/test_properties.py::test_any_change_to_an_events_data_breaks_verification",
+             "tests/test_timeline.py::test_the_store_seals_an_event_as_the_chain_is_verified")
+STORE = ("tests/test_reconcile.py::test_an_action_goes_pending_sending_done_and_is_never_sent_or_settled_again",
+         "tests/test_reconcile.py::test_a_failed_or_unknown_action_is_tried_again_and_then_done",
+         "tests/test_reconcile.py::test_an_action_left_sending_by_a_crash_can_be_settled_and_a_dry_run_is_final")
+MODULES = {
+    "timeline": Module("runner/store/timeline.py", CHAIN + CANONICAL),
+    "sqlite": Module("runner/store/sqlite.py", CHAIN + STORE + (
+        "tests/test_outbox.py", "tests/test_drive.py",
+        "tests/test_properties.py::test_any_file_of_valid_rows_imports_every_row_as_written",
+        "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused")),
+    "outbox": Module("runner/run/outbox.py", ("tests/test_outbox.py", "tests/test_drive.py")),
+    "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", "tests/test_outbox.py"),
+                    out_of_scope=("check",)),
+    "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", "tests/test_outbox.py"),
+                   out_of_scope=("check",)),
+    "templates": Module("runner/format/templates.py", ("tests/test_templates.py", "tests/test_values.py")),
+    "values": Module("runner/format/values.py", ("tests/test_values.py",
+                                                 "tests/test_properties.py::test_any_answers_file_of_well_typed_values_is_accepted_as_written",
+                                                 "tests/test_properties.py::test_a_value_of_the_wrong_type_is_reported_at_its_line")),
+    "paths": Module("runner/paths.py", ("tests/test_paths.py",)),
+    "evidence": Module("runner/run/evidence.py", ("tests/test_evidence.py",)),
+}
+
+# The one replacement kept for each binary operator, and the ones kept for each comparison: the mistakes people
+# make (an off-by-one boundary, a negation, the opposite operation), not every operator in the language.
+BINARY = {"Add": "Sub", "Sub": "Add", "Mult": "Div", "Mul": "Div", "Div": "Mul", "FloorDiv": "Div", "Mod": "FloorDiv",
+          "Pow": "Mul", "BitOr": "BitAnd", "BitAnd": "BitOr", "BitXor": "BitOr", "LShift": "RShift",
+          "RShift": "LShift", "MatMul": "Mul"}
+COMPARISON = {"Eq": {"NotEq"}, "NotEq": {"Eq"}, "Lt": {"LtE", "Gt"}, "LtE": {"Lt", "GtE"}, "Gt": {"GtE", "Lt"},
+              "GtE": {"Gt", "LtE"}, "Is": {"IsNot"}, "IsNot": {"Is"}, "In": {"NotIn"}, "NotIn": {"In"}}
+
+# (module, operator, text on the mutated line, why no test can tell the mutant from the original)
+EQUIVALENT: list[tuple[str, str, str, str]] = []
+
+
+def config(name: str, module: Module, timeout: float) -> Path:
+    tests = " ".join(module.tests)
+    path = SESSIONS / f"{name}.toml"
+    path.write_text(f"""[cosmic-ray]
+module-path = "{module.path}"
+timeout = {timeout}
+excluded-modules = []
+test-command = "{sys.executable} -m pytest -x -q -p no:cacheprovider -o addopts= {tests}"
+
+[cosmic-ray.distributor]
+name = "local"
+""")
+    return path
+
+
+def _annotations(tree: ast.AST) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The spans of annotations that are never evaluated (all but those in pydantic models' bodies)."""
+    spans = []
+    models = {id(n) for c in ast.walk(tree) if isinstance(c, ast.ClassDef)
+              and any(getattr(b, "id", getattr(b, "attr", "")) in ("Model", "BaseModel") for b in c.bases)
+              for n in c.body}
+    for node in ast.walk(tree):
+        found = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            found = [a.annotation for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+                     if a is not None and a.annotation is not None] + ([node.returns] if node.returns else [])
+        elif isinstance(node, ast.AnnAssign) and id(node) not in models:
+            found = [node.annotation]
+        spans += [((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)) for n in found]
+    return spans
+
+
+def _functions(tree: ast.AST, names: tuple[str, ...]) -> list[tuple[int, int]]:
+    return [(n.lineno, n.end_lineno or n.lineno) for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in names]
+
+
+def why_not_run(name: str, module: Module, operator: str, start: tuple[int, int], lines: list[str],
+                tree: ast.AST) -> str | None:
+    """Why a mutant is not run (sampled out, an annotation, out of scope, equivalent), or None to run it."""
+    kind = operator.removeprefix("core/")
+    binary = re.fullmatch(r"ReplaceBinaryOperator_(\w+?)_(\w+)", kind)
+    if binary and BINARY.get(binary[1]) != binary[2]:
+        return "sampled out: not the nearest operator"
+    comparison = re.fullmatch(r"ReplaceComparisonOperator_(\w+?)_(\w+)", kind)
+    if comparison and comparison[2] not in COMPARISON.get(comparison[1], set()):
+        return "sampled out: not the nearest operator"
+    if any(a <= start < b for a, b in _annotations(tree)):
+        return "annotation: never evaluated"
+    if any(a <= start[0] <= b for a, b in _functions(tree, module.out_of_scope)):
+        return "out of scope"
+    text = lines[start[0] - 1]
+    for where, op, line, reason in EQUIVALENT:
+        if where == name and op == kind and line in text:
+            return f"equivalent: {reason}"
+    return None
+
+
+def prepare(name: str, module: Module, timeout: float, fresh: bool) -> tuple[Path, Path]:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    SESSIONS.mkdir(parents=True, exist_ok=True)
+    cfg, db = config(name, module, timeout), SESSIONS / f"{name}.sqlite"
+    if fresh or not db.exists():
+        db.unlink(missing_ok=True)
+        subprocess.run(["cosmic-ray", "init", str(cfg), str(db)], cwd=ROOT, check=True)
+    source = (ROOT / module.path).read_text()
+    lines, tree = source.splitlines(), ast.parse(source)
+    with use_db(str(db), WorkDB.Mode.open) as work:
+        results = dict(work.results)
+        for item in list(work.work_items):
+            mutation, result = item.mutations[0], results.get(item.job_id)
+            reason = why_not_run(name, module, mutation.operator_name, tuple(mutation.start_pos), lines, tree)
+            # a mutant not run yet, or a survivor triaged as equivalent since it ran
+            if reason and (result is None or reason.startswith("equivalent")
+                           and result.worker_outcome != WorkerOutcome.SKIPPED):
+                work.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=reason,
+                                                        diff=result.diff if result else None))
+    return cfg, db
+
+
+def baseline(module: Module) -> float:
+    """The module's tests on the unmutated source: they must pass; how long they take."""
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                           *module.tests], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"the tests of {module.path} fail without any mutant:\n{done.stdout[-3000:]}")
+    return time.monotonic() - began
+
+
+def execute(cfg: Path, db: Path, module: Module, minutes: float) -> None:
+    original = (ROOT / module.path).read_bytes()
+    process = subprocess.Popen(["cosmic-ray", "exec", str(cfg), str(db)], cwd=ROOT, start_new_session=True)
+    try:
+        process.wait(timeout=minutes * 60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGINT)  # cosmic-ray puts the file back as it stops
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    finally:
+        if (ROOT / module.path).read_bytes() != original:
+            (ROOT / module.path).write_bytes(original)
+
+
+def figures(name: str, module: Module, *, survivors: bool) -> dict[str, int]:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    db = SESSIONS / f"{name}.sqlite"
+    count: Counter[str] = Counter()
+    shown = []
+    with use_db(str(db), WorkDB.Mode.open) as work:
+        results = dict(work.results)
+        for item in work.work_items:
+            result = results.get(item.job_id)
+            if result is None:
+                count["not run yet"] += 1
+            elif result.worker_outcome == WorkerOutcome.SKIPPED:
+                reason = str(result.output)
+                count["equivalent" if reason.startswith("equivalent") else reason.split(":")[0]] += 1
+            elif result.test_outcome == TestOutcome.SURVIVED:
+                count["survived"] += 1
+                mutation = item.mutations[0]
+                shown.append(f"--- {module.path}:{mutation.start_pos[0]} {mutation.operator_name} "
+                             f"#{mutation.occurrence}\n{result.diff}")
+            elif result.test_outcome == TestOutcome.INCOMPETENT:
+                count["incompetent"] += 1
+            else:
+                count["killed" if result.output != "timeout" else "timed out"] += 1
+    if survivors:
+        print("\n".join(shown))
+    return count
+
+
+def line(name: str, count: dict[str, int]) -> str:
+    killed = count.get("killed", 0) + count.get("timed out", 0)
+    run = killed + count.get("survived", 0)
+    score = f"{100 * killed / run:.1f}%" if run else "-"
+    return (f"{name:10} score {score:>6}  killed {killed:4} (timed out {count.get('timed out', 0)})  survived "
+            f"{count.get('survived', 0):3}  equivalent {count.get('equivalent', 0):3}  not run yet "
+            f"{count.get('not run yet', 0):4}  incompetent {count.get('incompetent', 0)}  | not counted: sampled out "
+            f"{count.get('sampled out', 0)}, annotations {count.get('annotation', 0)}, out of scope "
+            f"{count.get('out of scope', 0)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", choices=[[], *MODULES], default=[], metavar="MODULE",
+                        help=f"of: {', '.join(MODULES)} (default: all)")
+    parser.add_argument("--minutes", type=float, default=12.0, help="the cap on each module's run")
+    parser.add_argument("--fresh", action="store_true", help="start the modules' sessions over")
+    parser.add_argument("--report", action="store_true", help="only print the figures and the survivors")
+    args = parser.parse_args()
+    names = args.modules or list(MODULES)
+    for name in names:
+        module = MODULES[name]
+        if not args.report:
+            took = baseline(module)
+            cfg, db = prepare(name, module, timeout=max(10.0, round(4 * took)), fresh=args.fresh)
+            print(f"{name}: tests take {took:.1f} s unmutated; running for at most {args.minutes:g} min", flush=True)
+            execute(cfg, db, module, args.minutes)
+        elif (SESSIONS / f"{name}.sqlite").exists():
+            prepare(name, module, timeout=30, fresh=False)  # the equivalents triaged since the run
+    print()
+    for name in names:
+        if (SESSIONS / f"{name}.sqlite").exists():
+            print(line(name, figures(name, MODULES[name], survivors=args.report)))
+        else:
+            print(f"{name:10} not run")
+
+
+if __name__ == "__main__":
+    main()
