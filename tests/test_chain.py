@@ -207,3 +207,17 @@ def test_the_store_reads_each_field_into_the_hash(isolated, column, value):
     broken = verify(store.events(incident), (header.head_hash, header.event_count))
     assert broken is not None and broken.seq == 2
     store.close()
+
+
+def test_an_event_and_a_break_cannot_be_changed_once_made_and_the_chain_starts_at_64_zeros():
+    """Events are handed to hooks, exports and verify as they were read: none of them can alter one in memory. The
+    first event follows 64 zeros, as every store and export since ir 0.1.0 has it."""
+    from dataclasses import FrozenInstanceError
+
+    first, *_ = chain()
+    with pytest.raises(FrozenInstanceError):
+        first.message = "edited"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        Broken(1, "x").seq = 2  # type: ignore[misc]
+    assert GENESIS == "0" * 64 and first.prev_hash == GENESIS
+    assert verify([replace(first, prev_hash="0" * 63).sealed()]) is not None

@@ -17,7 +17,9 @@ Which mutants count (docs/testing.md explains each choice):
 - mutants in annotations are not run: with `from __future__ import annotations` they are never evaluated, except
   in pydantic models (which read them), where they are run;
 - mutants in the functions listed as out of scope (not a guarantee: `integrations check`) are not run;
-- EQUIVALENT lists the mutants triaged as equivalent (no test can tell them apart), each with the reason.
+- a mutant that survived is counted as equivalent when it is listed in EQUIVALENT (triaged: no test can tell it
+  from the original, each with the reason) or is a signature's bare `*` made `/`; a listed one that is killed
+  counts as killed.
 The score is killed / (run - equivalent).
 """
 
@@ -51,7 +53,8 @@ CHAIN = ("tests/test_chain.py::test_an_untouched_chain_verifies_up_to_its_head",
          "tests/test_chain.py::test_each_way_a_chain_breaks_names_the_event_and_why",
          "tests/test_chain.py::test_the_head_must_match_in_hash_and_count",
          "tests/test_chain.py::test_the_store_chains_what_it_appends_and_links_read_it_back",
-         "tests/test_chain.py::test_the_store_reads_each_field_into_the_hash")
+         "tests/test_chain.py::test_the_store_reads_each_field_into_the_hash",
+         "tests/test_chain.py::test_an_event_and_a_break_cannot_be_changed_once_made_and_the_chain_starts_at_64_zeros")
 CANONICAL = ("tests/test_properties.py::test_any_event_round_trips_through_its_canonical_encoding_and_verifies",
              "tests/test_properties.py::test_any_one_character_change_to_an_event_breaks_verification",
              "tests/test_properties.py::test_any_change_to_an_events_data_breaks_verification",
@@ -87,7 +90,10 @@ COMPARISON = {"Eq": {"NotEq"}, "NotEq": {"Eq"}, "Lt": {"LtE", "Gt"}, "LtE": {"Lt
               "GtE": {"Gt", "LtE"}, "Is": {"IsNot"}, "IsNot": {"Is"}, "In": {"NotIn"}, "NotIn": {"In"}}
 
 # (module, operator, text on the mutated line, why no test can tell the mutant from the original)
-EQUIVALENT: list[tuple[str, str, str, str]] = []
+EQUIVALENT: list[tuple[str, str, str, str]] = [
+    ("paths", "ReplaceFalseWithTrue", "def _private_dir(path: Path, *, parents",
+     "the one caller without `parents` (log_dir) makes logs/ right after home() made its parent"),
+]
 
 
 def config(name: str, module: Module, timeout: float) -> Path:
@@ -128,9 +134,8 @@ def _functions(tree: ast.AST, names: tuple[str, ...]) -> list[tuple[int, int]]:
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in names]
 
 
-def why_not_run(name: str, module: Module, operator: str, start: tuple[int, int], lines: list[str],
-                tree: ast.AST) -> str | None:
-    """Why a mutant is not run (sampled out, an annotation, out of scope, equivalent), or None to run it."""
+def why_not_run(module: Module, operator: str, start: tuple[int, int], tree: ast.AST) -> str | None:
+    """Why a mutant is not run (sampled out, an annotation, out of scope), or None to run it."""
     kind = operator.removeprefix("core/")
     binary = re.fullmatch(r"ReplaceBinaryOperator_(\w+?)_(\w+)", kind)
     if binary and BINARY.get(binary[1]) != binary[2]:
@@ -142,16 +147,23 @@ def why_not_run(name: str, module: Module, operator: str, start: tuple[int, int]
         return "annotation: never evaluated"
     if any(a <= start[0] <= b for a, b in _functions(tree, module.out_of_scope)):
         return "out of scope"
-    text = lines[start[0] - 1]
+    return None
+
+
+def equivalent(name: str, operator: str, start: tuple[int, int], lines: list[str]) -> str | None:
+    """Why a mutant that survived is equivalent (EQUIVALENT, or a bare `*` of a signature made `/`), or None."""
+    kind, text = operator.removeprefix("core/"), lines[start[0] - 1]
+    if kind.startswith("ReplaceBinaryOperator_Mul_") and re.match(r"\*\s*,", text[start[1]:]):
+        return "a signature's bare `*` made `/`: the arguments after it are still passed by name"
     for where, op, line, reason in EQUIVALENT:
         if where == name and op == kind and line in text:
-            return f"equivalent: {reason}"
+            return reason
     return None
 
 
 def prepare(name: str, module: Module, timeout: float, fresh: bool) -> tuple[Path, Path]:
     from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
     SESSIONS.mkdir(parents=True, exist_ok=True)
     cfg, db = config(name, module, timeout), SESSIONS / f"{name}.sqlite"
@@ -164,12 +176,16 @@ def prepare(name: str, module: Module, timeout: float, fresh: bool) -> tuple[Pat
         results = dict(work.results)
         for item in list(work.work_items):
             mutation, result = item.mutations[0], results.get(item.job_id)
-            reason = why_not_run(name, module, mutation.operator_name, tuple(mutation.start_pos), lines, tree)
-            # a mutant not run yet, or a survivor triaged as equivalent since it ran
-            if reason and (result is None or reason.startswith("equivalent")
-                           and result.worker_outcome != WorkerOutcome.SKIPPED):
-                work.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=reason,
-                                                        diff=result.diff if result else None))
+            start = tuple(mutation.start_pos)
+            if result is None:
+                reason = why_not_run(module, mutation.operator_name, start, tree)
+                if reason:
+                    work.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=reason))
+            elif result.test_outcome == TestOutcome.SURVIVED:
+                reason = equivalent(name, mutation.operator_name, start, lines)
+                if reason:  # triaged: it ran, survived, and no test can tell it from the original
+                    work.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, diff=result.diff,
+                                                            output=f"equivalent: {reason}"))
     return cfg, db
 
 
