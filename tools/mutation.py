@@ -189,6 +189,14 @@ def prepare(name: str, module: Module, timeout: float, fresh: bool) -> tuple[Pat
     return cfg, db
 
 
+def forget_survivors(db: Path) -> None:
+    """Let the survivors run again: cosmic-ray runs the mutants that have no result."""
+    import sqlite3
+
+    with sqlite3.connect(db) as work:
+        work.execute("DELETE FROM work_results WHERE test_outcome = 'survived'")
+
+
 def baseline(module: Module) -> float:
     """The module's tests on the unmutated source: they must pass; how long they take."""
     began = time.monotonic()
@@ -264,10 +272,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=12.0, help="the cap on each module's run")
     parser.add_argument("--fresh", action="store_true", help="start the modules' sessions over")
     parser.add_argument("--report", action="store_true", help="only print the figures and the survivors")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run the survivors again (after a test was added to kill them)")
     args = parser.parse_args()
     names = args.modules or list(MODULES)
     for name in names:
         module = MODULES[name]
+        if args.survivors and (SESSIONS / f"{name}.sqlite").exists():
+            forget_survivors(SESSIONS / f"{name}.sqlite")
         if not args.report:
             took = baseline(module)
             cfg, db = prepare(name, module, timeout=max(10.0, round(4 * took)), fresh=args.fresh)
