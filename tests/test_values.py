@@ -3,7 +3,7 @@ and durations as ir shows them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ir.format.model import Variable
 from ir.format.templates import add_business_days
-from ir.format.values import parse, to_json
+from ir.format.values import from_json, parse, to_json
 from ir.times import duration, parse_duration, parse_time, zone, zone_name
 
 
@@ -165,3 +165,74 @@ def test_any_boolean_answer_is_read_as_yes_or_no_or_asked_again(word):
         assert word.strip().lower() not in {"y", "yes", "true", "1", "on", "n", "no", "false", "0", "off"}
     else:
         assert read is (word.strip().lower() in {"y", "yes", "true", "1", "on"})
+
+
+# Every type a value can have, read as written and refused with the reason (issue 14) --------------------------------
+@pytest.mark.parametrize(("kind", "choices", "raw", "read"), [
+    ("string", None, " 3CX ", "3CX"),
+    ("list", None, "WS-1, WS-2,,", ["WS-1", "WS-2"]),
+    ("list", None, ["WS-1", 2], ["WS-1", "2"]),
+    ("multi-choice", ["a", "b"], "b,a", ["b", "a"]),
+    ("choice", ["low", "high"], "high", "high"),
+    ("integer", None, " 12 ", 12),
+    ("integer", None, 7, 7),
+    ("date", None, "2026-07-22", date(2026, 7, 22)),
+    ("date", None, date(2026, 7, 22), date(2026, 7, 22)),
+    ("url", None, "https://example.com/x", "https://example.com/x"),
+    ("url", None, "http://a", "http://a"),
+    ("ip", None, "10.0.0.1", "10.0.0.1"),
+    ("ip", None, "2001:DB8::1", "2001:db8::1"),
+    ("hash", None, "D41D8CD98F00B204E9800998ECF8427E", "d41d8cd98f00b204e9800998ecf8427e"),
+    ("hash", None, "a" * 40, "a" * 40),
+    ("hash", None, "a" * 64, "a" * 64),
+    ("hash", None, "a" * 128, "a" * 128),
+    ("email", None, "dana@example.com", "dana@example.com"),
+    ("domain", None, "cdn.example.com", "cdn.example.com"),
+    ("cve", None, "cve-2025-48927", "CVE-2025-48927"),
+])
+def test_each_type_reads_a_value_as_written(kind, choices, raw, read):
+    assert parse(Variable(id="v", type=kind, choices=choices), raw) == read
+
+
+@pytest.mark.parametrize(("kind", "choices", "raw", "said"), [
+    ("string", None, "  ", "a value is needed"),
+    ("multi-choice", ["a", "b"], "a,c,d", "c, d not among the choices: a, b"),
+    ("choice", ["low", "high"], "medium", "choose one of: low, high"),
+    ("integer", None, "twelve", "a whole number is needed"),
+    ("integer", None, True, "a whole number is needed"),
+    ("date", None, "22/07/2026", "a date like 2026-07-22 is needed"),
+    ("date", None, datetime(2026, 7, 22, tzinfo=UTC), "a date like 2026-07-22 is needed"),
+    ("url", None, "ftp://example.com", "a full http(s):// URL is needed"),
+    ("url", None, "https://", "a full http(s):// URL is needed"),
+    ("ip", None, "10.0.0.256", "'10.0.0.256' is not an IPv4 or IPv6 address"),
+    ("hash", None, "a" * 63, "a hex MD5, SHA-1, SHA-256 or SHA-512 hash is needed"),
+    ("hash", None, "a" * 31, "a hex MD5, SHA-1, SHA-256 or SHA-512 hash is needed"),
+    ("hash", None, "a" * 41, "a hex MD5, SHA-1, SHA-256 or SHA-512 hash is needed"),
+    ("hash", None, "g" * 32, "a hex MD5, SHA-1, SHA-256 or SHA-512 hash is needed"),
+    ("email", None, "dana@example", "'dana@example' is not an e-mail address"),
+    ("domain", None, "-bad-.example", "'-bad-.example' is not a domain name"),
+    ("cve", None, "CVE-25-1", "'CVE-25-1' is not a CVE id like CVE-2025-48927"),
+])
+def test_each_type_refuses_a_value_with_the_reason(kind, choices, raw, said):
+    with pytest.raises(ValueError) as raised:
+        parse(Variable(id="v", type=kind, choices=choices), raw)
+    assert str(raised.value) == said
+
+
+def test_a_list_without_choices_takes_anything_and_a_datetime_keeps_its_zone():
+    assert parse(Variable(id="v", type="list"), "x,y") == ["x", "y"]
+    seen = datetime(2026, 3, 29, 14, 2, tzinfo=zone("America/Los_Angeles"))
+    assert parse(Variable(id="v", type="datetime"), seen) is seen
+    assert parse(Variable(id="v", type="datetime"), "2026-03-29 14:02 America/Los_Angeles") == seen
+    naive = datetime(2026, 3, 29, 14, 2)
+    assert parse(Variable(id="v", type="datetime"), naive).tzinfo is not None  # read as text, given a zone
+
+
+def test_stored_values_read_back_as_their_type():
+    assert to_json(date(2026, 7, 22)) == "2026-07-22" and to_json(["a"]) == ["a"]
+    assert to_json(datetime(2026, 3, 29, 21, 2, tzinfo=UTC)) == "2026-03-29T21:02:00+00:00"
+    assert from_json(Variable(id="v", type="date"), "2026-07-22") == date(2026, 7, 22)
+    assert from_json(Variable(id="v", type="datetime"), "2026-03-29T14:02:00-07:00[America/Los_Angeles]") == \
+        datetime(2026, 3, 29, 14, 2, tzinfo=zone("America/Los_Angeles"))
+    assert from_json(Variable(id="v", type="string"), "2026-07-22") == "2026-07-22"
+    assert from_json(Variable(id="v", type="date"), None) is None
