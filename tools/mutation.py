@@ -73,7 +73,9 @@ MODULES = {
                     out_of_scope=("check",)),
     "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", "tests/test_outbox.py"),
                    out_of_scope=("check",)),
-    "templates": Module("runner/format/templates.py", ("tests/test_templates.py", "tests/test_values.py")),
+    "templates": Module("runner/format/templates.py", (
+        "tests/test_templates.py", "tests/test_values.py::test_business_days_skip_the_weekend",
+        "tests/test_values.py::test_business_days_land_on_a_weekday_after_as_many_weekdays")),
     "values": Module("runner/format/values.py", ("tests/test_values.py",
                                                  "tests/test_properties.py::test_any_answers_file_of_well_typed_values_is_accepted_as_written",
                                                  "tests/test_properties.py::test_a_value_of_the_wrong_type_is_reported_at_its_line")),
