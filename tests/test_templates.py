@@ -3,12 +3,12 @@ named as rendering names it (not quietly None)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from ir.format.templates import TemplateProblem, evaluate, render, syntax_error, value
+from ir.format.templates import Live, TemplateProblem, evaluate, references, render, syntax_error, value
 
 CONTEXT = {"inputs": {"hosts": ["WS-1", "WS-2"], "seen": datetime(2026, 3, 27, 11, tzinfo=ZoneInfo("Europe/Berlin"))}}
 
@@ -91,3 +91,103 @@ def test_sizes_are_bounded_by_the_sandbox():
             render(template, {})
         assert said in str(raised.value)
     assert render("{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ range(3) | list }}", {}) == "ababab 1024 [0, 1, 2]"
+
+
+# The filters and the checks `ir validate` makes of a template ------------------------------------------------------
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize(("template", "shown"), [
+    ("{{ inputs.seen | add_hours(72) }}", "2026-03-30 12:00:00+02:00"),  # elapsed: the clocks went forward
+    ("{{ inputs.seen | add_hours(-1.5) }}", "2026-03-27 09:30:00+01:00"),
+    ("{{ inputs.seen | add_days(3) }}", "2026-03-30 11:00:00+02:00"),  # calendar days: the same wall-clock time
+    ("{{ inputs.seen | add_days(-1) }}", "2026-03-26 11:00:00+01:00"),
+    ("{{ inputs.seen | add_business_days(1) }}", "2026-03-30 11:00:00+02:00"),  # Friday + 1
+    ("{{ inputs.seen | add_business_days(0) }}", "2026-03-27 11:00:00+01:00"),
+    ("{{ inputs.seen | in_zone('America/Los_Angeles') }}", "2026-03-27 03:00:00-07:00"),
+    ("{{ inputs.seen | in_zone('UTC') | timestamp }}", "2026-03-27 10:00 UTC (+00:00)"),
+    ("{{ inputs.seen | timestamp }}", "2026-03-27 11:00 CET (+01:00)"),
+    ("{{ '2026-03-29T14:02:00-07:00' | timestamp }}", "2026-03-29 14:02 UTC-07:00 (-07:00)"),
+    ("{{ inputs.day | add_days(1) | timestamp }}", "2026-03-28 00:00 UTC (+00:00)"),  # a date: its midnight, UTC
+    ("{{ inputs.none | default('the on-call') }}", "the on-call"),
+    ("{{ inputs.nosuch | default('the on-call') }}", "the on-call"),
+    ("{{ inputs.empty | default('x') }}|{{ inputs.empty | default('x', true) }}", "|x"),
+    ("{{ inputs.none | d('y') }}", "y"),
+    ("[{{ inputs.none }}]", "[]"),  # a value not given renders as nothing
+    ("plain text", "plain text"),
+])
+def test_the_filters_and_defaults(template, shown):
+    context = {"inputs": {"seen": datetime(2026, 3, 27, 11, tzinfo=BERLIN), "day": date(2026, 3, 27), "none": None,
+                          "empty": ""}}
+    assert render(template, context) == shown
+
+
+@pytest.mark.parametrize(("template", "said"), [
+    ("{{ 'soon' | add_hours(1) }}", "'soon' is not a date-time with a time zone"),
+    ("{{ 5 | timestamp }}", "5 is not a date-time with a time zone"),
+    ("{{ '2026-03-27T11:00' | add_days(1) }}", "'2026-03-27T11:00' is not a date-time with a time zone"),
+    ("{{ inputs.seen | in_zone('Mars/Base') }}", "unknown time zone 'Mars/Base'"),
+])
+def test_a_filter_given_what_is_not_a_time_says_so(template, said):
+    with pytest.raises(TemplateProblem) as raised:
+        render(template, {"inputs": {"seen": datetime(2026, 3, 27, 11, tzinfo=BERLIN)}})
+    assert str(raised.value).startswith(f"template {template!r} failed: {said}")
+
+
+def test_a_template_past_its_output_limit_is_stopped():
+    """(The 2-second limit uses SIGALRM, which pytest-timeout holds here: tests/test_limits.py checks it.)"""
+    with pytest.raises(TemplateProblem) as raised:
+        render("{% for i in range(60000) %}ab{% endfor %}", {})
+    assert str(raised.value).startswith("template '{% for i in range(60000) %}ab{% endfor %}' renders more than "
+                                        "100000 characters")
+    assert len(render("{% for i in range(50000) %}ab{% endfor %}", {})) == 100000
+    long = "{{ x }}" + "y" * 100
+    with pytest.raises(TemplateProblem) as raised:
+        render(long, {})
+    assert str(raised.value).startswith(f"template {long[:77] + '...'!r} failed: ")
+
+
+@pytest.mark.parametrize(("source", "expression", "error"), [
+    ("{{ inputs.vendor | upper }}", False, None),
+    ("{{ inputs.vendor | nosuch }}", False, "No filter named 'nosuch'."),
+    ("{% if inputs.x is nosuch %}{% endif %}", False, "No test named 'nosuch'."),
+    ("{{ inputs.vendor ", False, "unexpected end of template, expected 'end of print statement'."),
+    ("inputs.hosts | length > 2", True, None),
+    ("inputs.hosts |", True, "expected token 'name', got ')'"),
+    ("{% for x in inputs.hosts %}{{ loop.nosuch() }}{% endfor %}", False, None),
+    ("{% block a %}{% endblock %}{% block a %}{% endblock %}", False, "block 'a' defined twice"),
+    ("{{ inputs.seen | in_zone(inputs.zone) }}", False, None),  # known only when it runs
+])
+def test_syntax_errors_are_found_before_anything_runs(source, expression, error):
+    assert syntax_error(source, expression=expression) == error
+
+
+def test_references_name_what_a_template_reads_and_not_what_it_sets():
+    source = ("{{ inputs.vendor }} {{ answers['hosts'] }} {{ steps[name] }} {{ now }} {% set x = 1 %}{{ x }}"
+              "{% for h in inputs.hosts %}{{ h.name }}{% endfor %}")
+    assert sorted(references(source), key=str) == sorted(
+        [("inputs", "vendor"), ("answers", "hosts"), ("steps", None), ("name", None), ("now", None),
+         ("inputs", "hosts")], key=str)
+    assert list(references("incident.id == 'x'", expression=True)) == [("incident", "id")]
+
+
+def test_a_template_for_a_sink_escapes_its_values_but_not_its_own_text_or_a_live_value():
+    def loud(value: object) -> str:
+        return str(value).upper()
+
+    context = {"inputs": {"who": "dana", "mention": Live("<@U1>")}}
+    assert render("hi {{ inputs.who }} {{ inputs.mention }} {{ inputs.none }}", {**context, "inputs": {
+        **context["inputs"], "none": None}}, loud) == "hi DANA <@U1> "
+    assert render("{{ inputs.who }}", context) == "dana"
+
+
+def test_a_when_on_a_missing_value_is_false_and_a_broken_one_is_named():
+    assert evaluate("inputs.hosts | length > 1", CONTEXT) is True
+    assert evaluate("inputs.nosuch", CONTEXT) is None
+    with pytest.raises(TemplateProblem) as raised:
+        evaluate("1 / 0", CONTEXT)
+    assert str(raised.value) == ("condition '1 / 0' failed: division by zero\n"
+                                 "  fix: use `is defined` or the `default` filter for values that may be missing")
+    assert value("{{ inputs.nosuch | default(3) }}", CONTEXT) == 3
+    with pytest.raises(TemplateProblem):
+        value("{{ 1 / 0 }}", CONTEXT)
