@@ -196,7 +196,7 @@ def forget_survivors(db: Path) -> None:
     import sqlite3
 
     with sqlite3.connect(db) as work:
-        work.execute("DELETE FROM work_results WHERE test_outcome = 'survived'")
+        work.execute("DELETE FROM work_results WHERE lower(test_outcome) = 'survived'")
 
 
 def baseline(module: Module) -> float:
