@@ -85,3 +85,18 @@ def test_an_unreadable_file_is_refused_and_leaves_no_spool(isolated):
         custody_record(isolated / "secret.bin", "IR-1", copy=True)
     assert raised.value.message == f"{isolated / 'secret.bin'}: cannot read it (Permission denied)"
     assert list((Path(os.environ["IR_HOME"]) / "evidence" / "IR-1").iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
+def test_a_file_that_is_not_what_its_size_says_or_fails_mid_read_is_refused_and_no_copy_is_left(isolated):
+    """/proc/self/status says 0 bytes and reads as more (a file that changed as it was read, as far as a reader can
+    tell); /proc/self/mem fails at its first read. Neither is recorded, and no part of a copy stays behind."""
+    status = Path("/proc/self/status")
+    with pytest.raises(IrError) as raised:
+        custody_record(status, "IR-1", copy=True)
+    assert raised.value.message == (f"{status}: the file changed while it was read (0 bytes, then 0); nothing was "
+                                    "recorded")
+    with pytest.raises(IrError) as raised:
+        custody_record(Path("/proc/self/mem"), "IR-1", copy=True)
+    assert raised.value.message == "/proc/self/mem: cannot read it (Input/output error)"
+    assert list((Path(os.environ["IR_HOME"]) / "evidence" / "IR-1").iterdir()) == []

@@ -95,6 +95,8 @@ COMPARISON = {"Eq": {"NotEq"}, "NotEq": {"Eq"}, "Lt": {"LtE", "Gt"}, "LtE": {"Lt
 EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("paths", "ReplaceFalseWithTrue", "def _private_dir(path: Path, *, parents",
      "the one caller without `parents` (log_dir) makes logs/ right after home() made its parent"),
+    ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
+     "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
 
 
