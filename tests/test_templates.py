@@ -191,3 +191,49 @@ def test_a_when_on_a_missing_value_is_false_and_a_broken_one_is_named():
     assert value("{{ inputs.nosuch | default(3) }}", CONTEXT) == 3
     with pytest.raises(TemplateProblem):
         value("{{ 1 / 0 }}", CONTEXT)
+
+
+def test_the_power_limit_is_at_its_boundary():
+    assert render("{{ (2 ** 200000) > 0 }} {{ 2 ** 0 }}", {}) == "True 1"  # 2 bits a step: 400000 bits, the limit
+    with pytest.raises(TemplateProblem) as raised:
+        render("{{ (2 ** 200001) > 0 }}", {})
+    assert "2 ** 200001 is too large" in str(raised.value)
+
+
+def test_a_long_template_is_shortened_in_a_message_past_80_characters():
+    for length, shown in ((80, None), (81, 77)):
+        source = "{{ x }}" + "y" * (length - 7)
+        with pytest.raises(TemplateProblem) as raised:
+            render(source, {})
+        assert str(raised.value).startswith(f"template {source if shown is None else source[:shown] + '...'!r} "
+                                            "failed: ")
+
+
+def test_an_unknown_zone_is_found_in_a_filter_call_with_more_arguments():
+    assert syntax_error("{{ inputs.seen | in_zone('Mars/Base', inputs.other) }}") == (
+        "unknown time zone 'Mars/Base'; use an IANA name such as Europe/Berlin")
+
+
+def test_a_render_leaves_a_timer_it_did_not_set_alone():
+    """Under pytest-timeout's alarm (as under any caller's timer) a render does not take SIGALRM over."""
+    import signal
+
+    signal.setitimer(signal.ITIMER_REAL, 100)  # this test's own timeout, as pytest-timeout sets it
+    try:
+        assert render("{{ 1 + 1 }}", {}) == "2"
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+@pytest.mark.timeout(0)  # the render's own 2-second timer needs SIGALRM, which pytest-timeout holds otherwise
+def test_a_render_past_two_seconds_is_stopped():
+    import signal
+
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    slow = "{% for i in inputs.many %}{% for j in inputs.many %}{{ '' }}{% endfor %}{% endfor %}"
+    with pytest.raises(TemplateProblem) as raised:
+        render(slow, {"inputs": {"many": list(range(4000))}})
+    assert str(raised.value) == (f"template {slow[:77] + '...'!r} took longer than 2 s to render\n"
+                                 "  fix: remove the loops or the large arithmetic from it")
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0  # and the timer is gone

@@ -95,6 +95,10 @@ COMPARISON = {"Eq": {"NotEq"}, "NotEq": {"Eq"}, "Lt": {"LtE", "Gt"}, "LtE": {"Lt
 EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("paths", "ReplaceFalseWithTrue", "def _private_dir(path: Path, *, parents",
      "the one caller without `parents` (log_dir) makes logs/ right after home() made its parent"),
+    ("templates", "NumberReplacer", "isinstance(right, int) and right > 0 and",
+     "`> -1` lets `x ** 0` into the check, which it passes (0 bits)"),
+    ("templates", "NumberReplacer", "left[0] -= len(made)", "the budget is a list of one: [-1] is [0]"),
+    ("templates", "NumberReplacer", "@lru_cache(maxsize=8)", "the size of a cache of two or three sink environments"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
