@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from ir.errors import IrError
 from ir.integrations.jira import JiraSettings, marker
 from ir.integrations.jira import integration as jira
 from ir.integrations.registry import Refused, Target, Unknown
@@ -235,3 +236,53 @@ def test_a_jira_reconcile_that_is_refused_or_unanswered_says_so(jira_server, jir
     with pytest.raises(Unknown) as unknown:
         jira_connection.reconcile(create, Target("IR-1", None, None, {}))
     assert str(unknown.value).startswith("Jira answered 500")
+
+
+def test_the_state_a_change_records_reads_back_as_it_was_written(store):
+    from ir.store.records import Change, StepState
+
+    states = (StepState("scope", "completed", "2026-03-29T21:00:00.000Z", "2026-03-29T21:05:00.000Z", "yes", "ok",
+                        (0, 2)),
+              StepState("sub/log", "started", "2026-03-29T21:06:00.000Z"))
+    variables = {("", "inputs.hosts"): ["WS-1", "WS-2"], ("sub", "inputs.what"): "3CX", ("", "answers.n"): 3}
+    store.record("IR-1", Draft("step.completed", "dana", "done", step="scope"),
+                 Change(steps=states, variables=variables, incident={"cursor": "sub/log", "severity": "critical"}))
+    assert store.steps("IR-1") == {s.path: s for s in states}
+    assert store.variables("IR-1") == variables
+    assert (store.incident("IR-1").cursor, store.incident("IR-1").severity) == ("sub/log", "critical")
+    again = StepState("scope", "completed", "2026-03-29T21:00:00.000Z", "2026-03-29T21:07:00.000Z", "no", None, ())
+    store.record("IR-1", Draft("step.completed", "dana", "again", step="scope"), Change(steps=(again,)))
+    assert store.steps("IR-1")["scope"] == again and len(store.steps("IR-1")) == 2
+    assert store.incidents() == [store.incident("IR-1")] and store.bundle("IR-1") == {}
+    assert store.count_events("IR-1") == 3 and store.count_events("IR-1", kinds=("step.completed",)) == 2
+    with pytest.raises(IrError) as raised:
+        store.incident("IR-9")
+    assert raised.value.message == f"no incident 'IR-9' in {store.path}"
+
+
+def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read(store, isolated):
+    import sqlite3
+
+    from ir.store.sqlite import MAX_MESSAGE
+
+    store.record("IR-1", [Draft("note", "dana", "a"), Draft("milestone", "dana", "b"), Draft("note", "dana", "c")])
+    events = list(store.events("IR-1"))
+    assert [e.message for e in store.events("IR-1", kinds=("note",))] == ["a", "c"]
+    assert [e.message for e in store.events("IR-1", kinds=("note", "milestone"), limit=2)] == ["a", "b"]
+    assert [e.seq for e in store.events("IR-1", since=events[1].recorded_at)] == [e.seq for e in events[1:]]
+    assert store.count_events("IR-1", since="9999") == 0 and store.count_events("IR-1", kinds=("note",)) == 2
+    store.record("IR-1", Draft("note", "dana", "x" * MAX_MESSAGE))
+    with pytest.raises(IrError) as raised:
+        store.record("IR-1", Draft("note", "dana", "x" * (MAX_MESSAGE + 1)))
+    assert raised.value.message == f"a note message of {MAX_MESSAGE + 1} characters; at most {MAX_MESSAGE} are recorded"
+    assert store.count_events("IR-1") == 5  # nothing of the refused batch
+    with sqlite3.connect(store.path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(IrError) as raised:
+        SqliteStore(store.path)
+    assert raised.value.message == f"the store {store.path} was written by a newer ir (schema 99)"
+    (isolated / "junk.db").write_bytes(b"not a database at all" * 300)
+    (isolated / "junk.db").chmod(0o600)
+    with pytest.raises(IrError) as raised:
+        SqliteStore(isolated / "junk.db")
+    assert raised.value.message == f"the store {isolated / 'junk.db'} cannot be read: file is not a database"

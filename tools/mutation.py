@@ -61,12 +61,13 @@ CANONICAL = ("tests/test_properties.py::test_any_event_round_trips_through_its_c
              "tests/test_timeline.py::test_the_store_seals_an_event_as_the_chain_is_verified")
 STORE = ("tests/test_reconcile.py::test_an_action_goes_pending_sending_done_and_is_never_sent_or_settled_again",
          "tests/test_reconcile.py::test_a_failed_or_unknown_action_is_tried_again_and_then_done",
-         "tests/test_reconcile.py::test_an_action_left_sending_by_a_crash_can_be_settled_and_a_dry_run_is_final")
+         "tests/test_reconcile.py::test_an_action_left_sending_by_a_crash_can_be_settled_and_a_dry_run_is_final",
+         "tests/test_reconcile.py::test_the_state_a_change_records_reads_back_as_it_was_written",
+         "tests/test_reconcile.py::test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read")
 MODULES = {
     "timeline": Module("runner/store/timeline.py", CHAIN + CANONICAL),
     "sqlite": Module("runner/store/sqlite.py", CHAIN + STORE + (
         "tests/test_outbox.py", "tests/test_drive.py",
-        "tests/test_properties.py::test_any_file_of_valid_rows_imports_every_row_as_written",
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused")),
     "outbox": Module("runner/run/outbox.py", ("tests/test_outbox.py", "tests/test_drive.py")),
     "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", "tests/test_outbox.py"),
@@ -99,6 +100,13 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "`> -1` lets `x ** 0` into the check, which it passes (0 bits)"),
     ("templates", "NumberReplacer", "left[0] -= len(made)", "the budget is a list of one: [-1] is [0]"),
     ("templates", "NumberReplacer", "@lru_cache(maxsize=8)", "the size of a cache of two or three sink environments"),
+    ("sqlite", "ReplaceFalseWithTrue", "check_same_thread=False)",
+     "no connection crosses threads: each courier thread opens its own (Courier._work) and closes it there"),
+    ("sqlite", "NumberReplacer", "old_umask = os.umask(0o077)",
+     "SQLite gives the -wal and -shm files the mode of the database file, whatever the umask (checked by hand "
+     "with 0o022: tests/test_modes.py still finds them 0600)"),
+    ("sqlite", "NumberReplacer", "deadline = time.monotonic() + BUSY_MS / 1000",
+     "a wait of 9.99 s instead of 10 s for the lock"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
