@@ -237,3 +237,11 @@ def test_a_render_past_two_seconds_is_stopped():
     assert str(raised.value) == (f"template {slow[:77] + '...'!r} took longer than 2 s to render\n"
                                  "  fix: remove the loops or the large arithmetic from it")
     assert signal.getitimer(signal.ITIMER_REAL)[0] == 0  # and the timer is gone
+
+
+def test_the_range_budget_is_at_its_boundary():
+    assert render("{% for i in range(60000) %}{% endfor %}{% for i in range(40000) %}{% endfor %}ok", {}) == "ok"
+    with pytest.raises(TemplateProblem) as raised:
+        render("{% for i in range(60000) %}{% endfor %}{% for i in range(40001) %}{% endfor %}", {})
+    assert "loops over range() went past 100000 items in one template" in str(raised.value)
+    assert render("{% for i in range(100000) %}{% endfor %}again", {}) == "again"  # each render has its own
