@@ -271,6 +271,7 @@ def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_
     assert [e.message for e in store.events("IR-1", kinds=("note", "milestone"), limit=2)] == ["a", "b"]
     assert [e.seq for e in store.events("IR-1", since=events[1].recorded_at)] == [e.seq for e in events[1:]]
     assert store.count_events("IR-1", since="9999") == 0 and store.count_events("IR-1", kinds=("note",)) == 2
+    assert MAX_MESSAGE == 100_000  # as README and tests/test_limits.py say
     store.record("IR-1", Draft("note", "dana", "x" * MAX_MESSAGE))
     with pytest.raises(IrError) as raised:
         store.record("IR-1", Draft("note", "dana", "x" * (MAX_MESSAGE + 1)))
@@ -286,3 +287,51 @@ def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_
     with pytest.raises(IrError) as raised:
         SqliteStore(isolated / "junk.db")
     assert raised.value.message == f"the store {isolated / 'junk.db'} cannot be read: file is not a database"
+
+
+def test_the_store_returns_the_event_it_recorded_and_finds_itself_under_ir_home(store, isolated, monkeypatch):
+    import os
+
+    from ir.paths import home
+
+    recorded = store.record("IR-1", [Draft("note", "dana", "a"), Draft("note", "dana", "b")])
+    assert recorded == list(store.events("IR-1"))[-1]
+    monkeypatch.setenv("IR_HOME", str(isolated / "elsewhere"))
+    default = SqliteStore()
+    assert default.path == home() / "ir.db" == isolated / "elsewhere" / "ir.db" and default.path.exists()
+    default.close()
+    assert os.environ["IR_HOME"] == str(isolated / "elsewhere")
+
+
+def test_one_holder_at_a_time_and_the_second_is_told_who(store, isolated):
+    import os
+    import socket
+    import stat
+
+    from ir.errors import IncidentBusy
+
+    old = os.umask(0)
+    try:
+        with store.running("IR-1"):
+            lock = store.path.parent / "locks" / "IR-1.lock"
+            assert (stat.S_IMODE(lock.parent.stat().st_mode), stat.S_IMODE(lock.stat().st_mode)) == (0o700, 0o600)
+            with pytest.raises(IncidentBusy) as raised, store.reopen().running("IR-1"):
+                pass
+            assert raised.value.message == f"IR-1 is being run by ir (pid {os.getpid()} on {socket.gethostname()})"
+        with store.reopen().running("IR-1"):  # released when the holder is done
+            pass
+    finally:
+        os.umask(old)
+
+
+def test_threads_opening_a_new_store_at_once_all_get_it(isolated):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def opened(n: int) -> int:
+        store = SqliteStore(isolated / "new" / "ir.db")
+        version = store.db.execute("PRAGMA user_version").fetchone()[0]
+        store.close()
+        return version
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(opened, range(16))) == [2] * 16

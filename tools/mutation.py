@@ -63,7 +63,10 @@ STORE = ("tests/test_reconcile.py::test_an_action_goes_pending_sending_done_and_
          "tests/test_reconcile.py::test_a_failed_or_unknown_action_is_tried_again_and_then_done",
          "tests/test_reconcile.py::test_an_action_left_sending_by_a_crash_can_be_settled_and_a_dry_run_is_final",
          "tests/test_reconcile.py::test_the_state_a_change_records_reads_back_as_it_was_written",
-         "tests/test_reconcile.py::test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read")
+         "tests/test_reconcile.py::test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read",
+         "tests/test_reconcile.py::test_the_store_returns_the_event_it_recorded_and_finds_itself_under_ir_home",
+         "tests/test_reconcile.py::test_one_holder_at_a_time_and_the_second_is_told_who",
+         "tests/test_reconcile.py::test_threads_opening_a_new_store_at_once_all_get_it")
 MODULES = {
     "timeline": Module("runner/store/timeline.py", CHAIN + CANONICAL),
     "sqlite": Module("runner/store/sqlite.py", CHAIN + STORE + (
@@ -108,6 +111,12 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "with 0o022: tests/test_modes.py still finds them 0600)"),
     ("sqlite", "NumberReplacer", "deadline = time.monotonic() + BUSY_MS / 1000",
      "a wait of 9.99 s instead of 10 s for the lock"),
+    ("sqlite", "NumberReplacer", "BUSY_MS = 10_000", "a wait of 10.001 s instead of 10 s for the lock"),
+    ("sqlite", "NumberReplacer", "time.sleep(0.01)",
+     "1.01 s between tries of the WAL switch, within the same deadline (-0.99 raises, and is killed)"),
+    ("sqlite", "NumberReplacer", 'execute("PRAGMA user_version").fetchone()[0]', "a row of one column: [-1] is [0]"),
+    ("sqlite", "NumberReplacer", "holder = os.read(fd, 200)", "the holder's line is under 100 bytes"),
+    ("sqlite", "NumberReplacer", "self._apply(settled[0]", "RETURNING one column: [-1] is [0]"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
