@@ -92,3 +92,13 @@ def test_a_store_file_others_can_reach_or_a_link_is_refused(isolated, open_umask
         SqliteStore(isolated / "home" / "ir.db")
     assert raised.value.message == f"the store file {isolated / 'home' / 'ir.db'} is not used: a symbolic link"
     assert raised.value.hint == "move it aside and let ir make a new store (or restore yours from a backup)"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="making a folder another user owns needs root")
+def test_a_home_another_user_owns_is_refused(isolated, monkeypatch):
+    theirs = isolated / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    assert refused(monkeypatch, theirs) == (
+        f"cannot use {theirs} for ir's files: it belongs to another user (uid 65534)\n"
+        "  fix: set IR_HOME to a directory of your own, or unset it")

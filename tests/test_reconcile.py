@@ -335,3 +335,71 @@ def test_threads_opening_a_new_store_at_once_all_get_it(isolated):
 
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(opened, range(16))) == [2] * 16
+
+
+def test_a_store_switched_to_wal_while_another_connection_holds_it_waits_for_it(isolated):
+    """The switch to WAL takes an exclusive lock, for which SQLite's busy timeout does not wait: the store tries
+    again until the other connection lets go."""
+    import os
+    import sqlite3
+    import threading
+    import time
+
+    path = isolated / "held.db"
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN")
+    other.execute("INSERT INTO t VALUES (1)")  # a write in progress: a RESERVED lock
+    began = time.monotonic()
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    store = SqliteStore(path)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert time.monotonic() - began >= 0.4
+    store.close()
+    other.close()
+
+
+def test_jira_and_slack_need_their_credentials_and_say_which(jira_server):
+    from ir.integrations.registry import NotConfigured
+
+    for env, said in [({}, "set JIRA_URL, and JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)"),
+                      ({"JIRA_URL": jira_server.url, "JIRA_USER": "dana"},
+                       "set JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")]:
+        with pytest.raises(NotConfigured) as raised:
+            jira.connect(JiraSettings(), env)
+        assert str(raised.value) == said
+    with pytest.raises(NotConfigured) as raised:
+        slack.connect(SlackSettings(), {})
+    assert str(raised.value) == "set SLACK_BOT_TOKEN to a bot token (xoxb-...) to send to Slack"
+    assert jira_server.requests == []
+
+
+def test_a_jira_ticket_without_a_mapped_priority_a_link_made_twice_and_an_unknown_transition(jira_server):
+    connection = jira.connect(JiraSettings(priorities={"critical": "Highest"}), {
+        "JIRA_URL": jira_server.url, "JIRA_USER": jira_server.user, "JIRA_API_TOKEN": jira_server.token})
+    ticket = connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B"),
+                                Target("IR-1", None, None, {}))["key"]
+    assert "priority" not in json.loads(jira_server.calls("POST /rest/api/2/issue")[-1].body)["fields"]
+    target = Target("IR-1", None, ticket, {})
+    link = item("IR-1/_links/ticket.remote_link", "jira", "ticket.remote_link", url="https://slack/archives/C1",
+                title="Slack #ir-1")
+    assert connection.perform(link, target) == connection.perform(link, target) == {
+        "key": ticket, "url": "https://slack/archives/C1"}
+    assert [r["object"]["url"] for r in jira_server.remote_links(ticket)] == ["https://slack/archives/C1"]
+    with pytest.raises(Refused) as refused:
+        connection.perform(item("IR-1/t/ticket.transition", "jira", "ticket.transition", transition="Nope"), target)
+    assert str(refused.value).startswith("no transition 'Nope' from the ticket's current status (available: ")
+    assert str(refused.value).endswith("); map it under [jira] transitions in ir.toml")
+
+
+def test_a_slack_channel_whose_invitees_are_in_it_already_is_made_and_another_refusal_is_not(slack_server):
+    connection = slack.connect(SlackSettings(invite=["U0DANA"]), {"SLACK_BOT_TOKEN": slack_server.token,
+                                                                  "IR_SLACK_BASE_URL": slack_server.url})
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-1")
+    slack_server.fail("conversations.invite", "error", error="already_in_channel")
+    assert connection.perform(make, Target("IR-1", None, None, {}))["name"] == "ir-ir-1"
+    slack_server.fail("conversations.invite", "error", error="cant_invite_self")
+    with pytest.raises(Refused) as refused:
+        connection.perform(make, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "cant_invite_self"

@@ -66,7 +66,8 @@ STORE = ("tests/test_reconcile.py::test_an_action_goes_pending_sending_done_and_
          "tests/test_reconcile.py::test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read",
          "tests/test_reconcile.py::test_the_store_returns_the_event_it_recorded_and_finds_itself_under_ir_home",
          "tests/test_reconcile.py::test_one_holder_at_a_time_and_the_second_is_told_who",
-         "tests/test_reconcile.py::test_threads_opening_a_new_store_at_once_all_get_it")
+         "tests/test_reconcile.py::test_threads_opening_a_new_store_at_once_all_get_it",
+         "tests/test_reconcile.py::test_a_store_switched_to_wal_while_another_connection_holds_it_waits_for_it")
 MODULES = {
     "timeline": Module("runner/store/timeline.py", CHAIN + CANONICAL),
     "sqlite": Module("runner/store/sqlite.py", CHAIN + STORE + (
