@@ -7,6 +7,9 @@ ir.run.outbox (docs/testing.md)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,78 @@ def test_a_rate_limited_post_waits_and_is_sent_once(store, env, slack_server):
     assert len(slack_server.calls("chat.postMessage")) == 3  # refused once with 429, then both channels
     item = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
     assert item.attempts == 2
+
+
+LINKED = """\
+id: linked
+title: Linked response
+version: "1.0.0"
+steps:
+  - {id: ticket, kind: ticket, action: create, title: Open the ticket, phase: detection-analysis, summary: Incident,
+     labels: [edr, supply-chain]}
+  - {id: other, kind: ticket, action: task, title: Reimage, phase: eradication, summary: Reimage}
+  - {id: link, kind: ticket, action: link, title: Link the problem, phase: eradication, link: "{{ inputs.problem }}",
+     link_type: Blocks}
+inputs: [{id: problem, type: string, default: IR-2}]
+"""
+
+
+def test_a_tickets_labels_and_a_links_type_reach_jira(store, env, jira_server, isolated):
+    (isolated / "playbooks" / "linked.yaml").write_text(LINKED)
+    bundle = Catalog(capabilities).bundle("linked")
+    incident = start(store, bundle, "tester", live=True)
+    outbox = open_outbox(store, bundle, incident, "tester", say=lambda text: None)
+    responder = AnswersResponder(Answers({}, {}, {}), person=None, examples=True, say=lambda text: None)
+    assert drive(store, bundle, incident.id, "tester", responder, outbox, wait=10).status == "finished"
+    created = json.loads(jira_server.calls("POST /rest/api/2/issue")[0].body)["fields"]
+    assert {"edr", "supply-chain"} <= set(created["labels"])
+    assert "edr" not in json.loads(jira_server.calls("POST /rest/api/2/issue")[1].body)["fields"]["labels"]
+    ticket = store.incident(incident.id).ticket
+    assert [link for link in jira_server.links if link["type"] == "Blocks"] == [
+        {"type": "Blocks", "inward": ticket, "outward": "IR-2"}], jira_server.links
+    assert [e.step for e in store.events(incident.id, kinds=("integration.requested",))] == ["ticket", "other",
+                                                                                             "link"]
+
+
+def test_rate_limited_past_its_attempts_or_too_long_an_action_fails_and_waits_for_flush(store, env, slack_server):
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=1, times=3)
+    incident, _ = run(store)
+    item = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
+    assert (item.status, item.error, item.attempts) == ("failed", "rate limited by Slack", 3)
+    assert len(slack_server.calls("chat.postMessage")) == 3
+    other = SqliteStore(store.path.parent / "other.db")
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=31)  # past MAX_RETRY_AFTER: not waited for
+    began = time.monotonic()
+    incident, _ = run(other)
+    assert time.monotonic() - began < 20
+    item = next(i for i in other.outbox(incident) if i.key.endswith("/announce/post"))
+    assert (item.status, item.attempts) == ("failed", 1)
+    other.close()
+
+
+def test_a_run_waits_for_its_deliveries_only_as_long_as_asked_and_leaves_the_rest_queued(store, env, slack_server):
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=3)  # the courier sleeps 3 s in it
+    bundle = Catalog(capabilities).bundle("short")
+    incident = start(store, bundle, "tester", live=True)
+    outbox = open_outbox(store, bundle, incident, "tester", say=lambda text: None)
+    responder = AnswersResponder(Answers({}, {}, {}), person=None, examples=True, say=lambda text: None)
+    began = time.monotonic()
+    result = drive(store, bundle, incident.id, "tester", responder, outbox, wait=0.5)
+    assert time.monotonic() - began < 1.4
+    assert result.undelivered >= 1
+    time.sleep(4)  # the post in progress ends; what was queued behind it was not started, and stays queued
+    left = statuses(store, incident.id)
+    assert left["announce/post"] == "done" and left["announce/post/#leadership"] == "pending"
+    assert not [t for t in threading.enumerate() if t.name.startswith("ir-slack")]  # the workers are gone
+
+
+def test_an_action_settled_meanwhile_is_not_sent_again(store, env, slack_server):
+    incident, said = run(store)
+    bundle = Catalog(capabilities).bundle("short")
+    outbox = open_outbox(store, bundle, store.incident(incident), "tester", say=said.append)
+    settled = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
+    stale = replace(settled, status="pending")  # as another process read it before this one settled it
+    sent = len(slack_server.calls("chat.postMessage"))
+    assert outbox.courier.deliver(store, stale) == "done"
+    assert len(slack_server.calls("chat.postMessage")) == sent
+    outbox.finish(timeout=1)

@@ -118,6 +118,11 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("sqlite", "NumberReplacer", 'execute("PRAGMA user_version").fetchone()[0]', "a row of one column: [-1] is [0]"),
     ("sqlite", "NumberReplacer", "holder = os.read(fd, 200)", "the holder's line is under 100 bytes"),
     ("sqlite", "NumberReplacer", "self._apply(settled[0]", "RETURNING one column: [-1] is [0]"),
+    ("outbox", "AddNot", "if TYPE_CHECKING:", "the names imported for the annotations are imported at run time too"),
+    ("outbox", "AddNot", 'return item.status if item else "missing"',
+     "the worker's return value is never read (only what it raises), and an outbox item is never deleted"),
+    ("outbox", "ReplaceComparisonOperator_LtE_Lt", "if not pending or left <= 0:",
+     "the deadline met to the nanosecond"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
