@@ -102,3 +102,19 @@ def test_a_home_another_user_owns_is_refused(isolated, monkeypatch):
     assert refused(monkeypatch, theirs) == (
         f"cannot use {theirs} for ir's files: it belongs to another user (uid 65534)\n"
         "  fix: set IR_HOME to a directory of your own, or unset it")
+
+
+def test_a_store_path_that_is_a_folder_or_another_users_file_is_refused(isolated):
+    (isolated / "home").mkdir(mode=0o700)
+    (isolated / "home" / "ir.db").mkdir(mode=0o700)
+    with pytest.raises(IrError) as raised:
+        SqliteStore(isolated / "home" / "ir.db")
+    assert raised.value.message == f"the store file {isolated / 'home' / 'ir.db'} is not used: not a regular file"
+    if os.getuid() == 0:  # a file another user owns, private to them
+        (isolated / "home" / "ir.db").rmdir()
+        (isolated / "home" / "ir.db").touch(0o600)
+        os.chown(isolated / "home" / "ir.db", 65534, 65534)
+        with pytest.raises(IrError) as raised:
+            SqliteStore(isolated / "home" / "ir.db")
+        assert raised.value.message == (f"the store file {isolated / 'home' / 'ir.db'} is not used: it belongs to "
+                                        "another user (uid 65534)")
