@@ -81,6 +81,11 @@ def test_a_live_run_delivers_each_action_once_in_order_and_records_it(store, env
     assert jira_server.remote_links(issue["key"])[0]["object"]["url"].endswith(slack_server.channels[channel]["id"])
     assert store.incident(incident).channel == slack_server.channels[channel]["id"]
     assert store.incident(incident).ticket == issue["key"]
+    steps = {e.data["key"].split("/", 1)[1]: e.step for e in store.events(incident, kinds=(
+        "integration.requested", "integration.done"))}
+    assert steps == {"channel/create_channel": "channel", "ticket/create": "ticket", "announce/post": "announce",
+                     "announce/post/#leadership": "announce", "comment/comment": "comment",
+                     "_links/ticket.remote_link": "_links"}  # the step, without the action or the channel
     requested = [e.data["key"].split("/", 1)[1] for e in store.events(incident, kinds=("integration.requested",))]
     assert sorted(requested) == sorted(statuses(store, incident))
     assert sorted(key for key, _ in done_events(store, incident)) == sorted(requested)
