@@ -125,8 +125,7 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "the holder's line is written over from its start and is longer than one byte"),
     ("sqlite", "NumberReplacer", 'SELECT count(*) FROM events WHERE {where}", values).fetchone()[0]',
      "a row of one column: [-1] is [0]"),
-    ("sqlite", "NumberReplacer", "time.sleep(0.01)",
-     "1.01 s between tries of the WAL switch, within the same deadline (-0.99 raises, and is killed)"),
+    ("sqlite", "NumberReplacer", "+time.sleep( 1.01)", "1.01 s between tries of the WAL switch, within the deadline"),
     ("sqlite", "NumberReplacer", 'execute("PRAGMA user_version").fetchone()[0]', "a row of one column: [-1] is [0]"),
     ("sqlite", "NumberReplacer", "holder = os.read(fd, 200)", "the holder's line is under 100 bytes"),
     ("sqlite", "NumberReplacer", "self._apply(settled[0]", "RETURNING one column: [-1] is [0]"),
@@ -194,13 +193,16 @@ def why_not_run(module: Module, operator: str, start: tuple[int, int], tree: ast
     return None
 
 
-def equivalent(name: str, operator: str, start: tuple[int, int], lines: list[str]) -> str | None:
-    """Why a mutant that survived is equivalent (EQUIVALENT, or a bare `*` of a signature made `/`), or None."""
+def equivalent(name: str, operator: str, start: tuple[int, int], lines: list[str], diff: str) -> str | None:
+    """Why a mutant that survived is equivalent (EQUIVALENT, or a bare `*` of a signature made `/`), or None. An
+    entry's text is looked for on the original line, or with a leading `+` on the mutated one (the diff)."""
     kind, text = operator.removeprefix("core/"), lines[start[0] - 1]
     if kind.startswith("ReplaceBinaryOperator_Mul_") and re.match(r"\*\s*,", text[start[1]:]):
         return "a signature's bare `*` made `/`: the arguments after it are still passed by name"
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
     for where, op, line, reason in EQUIVALENT:
-        if where == name and op == kind and line in text:
+        found = any(line[1:] in a for a in added) if line.startswith("+") else line in text
+        if where == name and op == kind and found:
             return reason
     return None
 
@@ -226,7 +228,7 @@ def prepare(name: str, module: Module, timeout: float, fresh: bool) -> tuple[Pat
                 if reason:
                     work.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=reason))
             elif result.test_outcome == TestOutcome.SURVIVED:
-                reason = equivalent(name, mutation.operator_name, start, lines)
+                reason = equivalent(name, mutation.operator_name, start, lines, result.diff or "")
                 if reason:  # triaged: it ran, survived, and no test can tell it from the original
                     work.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, diff=result.diff,
                                                             output=f"equivalent: {reason}"))
