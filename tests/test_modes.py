@@ -6,24 +6,12 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from test_integrations import live, run_live  # noqa: F401 - the live playbook and its environment
-from test_resilience import _BareOk
+from test_resilience import a_bug_in_delivery
 
 from runs import incident_id
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """The most open umask a user can have: whatever ir does not make private, others can read and write."""
-    old = os.umask(0)
-    yield
-    os.umask(old)
 
 
 def modes(root: Path) -> dict[str, str]:
@@ -41,21 +29,7 @@ def test_every_file_and_folder_ir_makes_is_private_under_an_open_umask(run_ir, l
     exported = isolated / "out" / "incident.json"
     exported.parent.mkdir()
     assert run_ir("export", incident, "--format", "json", "-o", str(exported)).returncode == 0
-    write_playbook("playbooks/chan.yaml", """\
-        id: chan
-        title: Channel
-        version: "1.0.0"
-        steps:
-          - {id: open, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis}
-        """)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BareOk)  # an answer ir cannot read: a bug, logged
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        crashed = run_ir("run", "chan", "--non-interactive", env={
-            "SLACK_BOT_TOKEN": "xoxb-test", "IR_SLACK_BASE_URL": f"http://127.0.0.1:{server.server_port}/"})
-    finally:
-        server.shutdown()
-        server.server_close()
+    crashed = a_bug_in_delivery(run_ir, write_playbook)  # a bug: its traceback goes to the error log
     assert crashed.returncode == 3, crashed.stderr
 
     home = Path(os.environ["IR_HOME"])

@@ -21,9 +21,10 @@ from ir.errors import InvalidPlaybook, IrError
 from ir.export.timeline_import import import_file
 from ir.format.model import Playbook
 from ir.run.answers import Answers, check
-from ir.store.records import Draft, Incident
 from ir.store.sqlite import SqliteStore
 from ir.store.timeline import GENESIS, Event, canonical_json, seal, verify
+
+from runs import store_with_incident
 
 BOUNDED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])
@@ -81,9 +82,7 @@ ROWS = st.lists(st.tuples(MOMENT, MESSAGE, st.dictionaries(st.sampled_from(["hos
 
 @pytest.fixture
 def store(isolated: Path) -> SqliteStore:
-    opened = SqliteStore(isolated / "ir.db")
-    opened.create(Incident("IR-1", "demo", "1.0.0", "h" * 64, "Beacon", "high", "dry-run", False,
-                           "2026-03-29T21:00:00.000Z", "dana"), {}, Draft("incident.opened", "dana", "opened"))
+    opened = store_with_incident(isolated / "ir.db", "dry-run")
     yield opened
     opened.close()
 

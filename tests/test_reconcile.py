@@ -17,8 +17,10 @@ from ir.integrations.jira import integration as jira
 from ir.integrations.registry import Refused, Target, Unknown
 from ir.integrations.slack import SlackSettings
 from ir.integrations.slack import integration as slack
-from ir.store.records import Draft, Incident, OutboxItem
+from ir.store.records import Draft, OutboxItem
 from ir.store.sqlite import SqliteStore
+
+from runs import store_with_incident
 
 
 def item(key: str, integration: str, action: str, **payload: object) -> OutboxItem:
@@ -31,9 +33,7 @@ def item(key: str, integration: str, action: str, **payload: object) -> OutboxIt
 # The store: pending -> sending -> done | failed | unknown, and a done action never again ---------------------------
 @pytest.fixture
 def store(isolated: Path) -> SqliteStore:
-    opened = SqliteStore(isolated / "ir.db")
-    opened.create(Incident("IR-1", "demo", "1.0.0", "h" * 64, "Beacon", "high", "live", False,
-                           "2026-03-29T21:00:00.000Z", "dana"), {}, Draft("incident.opened", "dana", "opened"))
+    opened = store_with_incident(isolated / "ir.db", "live")
     yield opened
     opened.close()
 
