@@ -403,3 +403,102 @@ def test_a_slack_channel_whose_invitees_are_in_it_already_is_made_and_another_re
     with pytest.raises(Refused) as refused:
         connection.perform(make, Target("IR-1", None, None, {}))
     assert str(refused.value) == "cant_invite_self"
+
+
+def test_a_slack_channel_invites_people_by_group_address_and_id_once_each(slack_server):
+    dana = slack_server.add_user("Dana Reyes", "dana@example.com")
+    lee = slack_server.add_user("Lee Park", "lee@example.com")
+    kim = slack_server.add_user("Kim Ode", "kim@example.com")
+    slack_server.add_usergroup("other", "Other", (lee,))
+    slack_server.add_usergroup("ir-team", "IR team", (dana, lee))
+    connection = slack.connect(SlackSettings(invite=["@ir-team", "dana@example.com"]), {
+        "SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url})
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="IR 1 Beacon!",
+                invite=["@other", kim])
+    made = connection.perform(make, Target("IR-1", None, None, {}))
+    assert made["name"] == "ir-1-beacon"
+    (invited,) = slack_server.calls("conversations.invite")
+    users = parse_qs(invited.body.decode())["users"][0] if invited.body[:1] != b"{" else json.loads(invited.body)[
+        "users"]
+    assert users.split(",") == [dana, lee, kim]  # the group's, the address's, the id: each once
+    assert len(slack_server.calls("usergroups.list")) == 1  # read once
+    with pytest.raises(Refused) as refused:
+        connection.perform(item("IR-2/open/notify.create_channel", "slack", "notify.create_channel",
+                                channel_name="ir-2", invite=["@nosuch"]), Target("IR-2", None, None, {}))
+    assert str(refused.value) == "no Slack user group @nosuch"
+
+
+def test_a_slack_status_is_posted_and_pinned_once_then_updated_in_place(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    status = item("IR-1/status/notify.status", "slack", "notify.status", message="Recovering")
+    ticket = {"key": "IR-7", "url": "https://jira/browse/IR-7"}
+    first = slack_connection.perform(status, Target("IR-1", channel, None, {}))
+    (posted,) = slack_server.messages("ir-ir-1")
+    assert posted["text"] == ("*Beacon* (IR-1)\nSeverity: *high*  ·  Phase: *containment*  ·  Commander: unassigned  ·  "
+                              "Ticket: none yet\nRecovering")
+    assert slack_server.pins("ir-ir-1") == [first["ts"]]
+    quiet = item("IR-1/status2/notify.status", "slack", "notify.status")
+    updated = slack_connection.perform(quiet, Target("IR-1", channel, None, {"notify.status": first,
+                                                                            "ticket.create": ticket}))
+    assert updated == {"channel": channel, "ts": first["ts"], "updated": True}
+    (message,) = slack_server.messages("ir-ir-1")
+    assert message["text"] == ("*Beacon* (IR-1)\nSeverity: *high*  ·  Phase: *containment*  ·  Commander: unassigned"
+                               "  ·  Ticket: <https://jira/browse/IR-7|IR-7>")
+
+
+def test_posts_to_one_slack_channel_are_a_second_apart_and_a_name_is_found_among_many(slack_server,
+                                                                                         slack_connection):
+    import time
+
+    for n in range(3):
+        slack_server.add_channel(f"c{n}")
+    slack_server.add_channel("old", bot_is_member=True)
+    channel = slack_server.add_channel("ir-ir-1")
+    began = time.monotonic()
+    for step in ("a", "b"):
+        slack_connection.perform(item(f"IR-1/{step}/notify.post", "slack", "notify.post", message=step,
+                                      channel="ir-ir-1"), Target("IR-1", None, None, {}))
+    assert time.monotonic() - began >= 0.95  # Slack allows about one a second per channel
+    assert [m["text"] for m in slack_server.messages("ir-ir-1")] == ["a", "b"]
+    assert slack_server.channels["ir-ir-1"]["id"] == channel
+    listed = parse_qs(urlsplit(slack_server.calls("conversations.list")[0].path).query) | parse_qs(
+        slack_server.calls("conversations.list")[0].body.decode())
+    assert listed["exclude_archived"] == ["1"] and listed["limit"] == ["200"]
+    assert len(slack_server.calls("conversations.list")) == 1  # the ids are kept
+    brief = slack.connect(SlackSettings(timeout=0.2), {"SLACK_BOT_TOKEN": slack_server.token,
+                                                       "IR_SLACK_BASE_URL": slack_server.url})
+    assert brief.perform(item("IR-1/c/notify.post", "slack", "notify.post", message="c", channel=channel),
+                         Target("IR-1", None, None, {}))["channel"] == channel  # a timeout under 1 s is 1 s
+
+
+def test_a_jira_task_links_to_the_incident_ticket_and_a_summary_is_cut_at_255(jira_server, jira_connection):
+    ticket = jira_connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="S" * 300),
+                                     Target("IR-1", None, None, {}))
+    created = json.loads(jira_server.calls("POST /rest/api/2/issue")[-1].body)["fields"]
+    assert (created["summary"], created["priority"], created["issuetype"]) == ("S" * 255, {"name": "High"},
+                                                                               {"name": "Incident"})
+    assert created["labels"] == ["ir", "ir-ir-1", f"ir-{marker('IR-1/ticket/ticket.create')}"]
+    assert len(marker("IR-1/ticket/ticket.create")) == 12
+    assert not jira_server.links  # the incident ticket links to nothing
+    task = jira_connection.perform(item("IR-1/task/ticket.task", "jira", "ticket.task", summary="Reimage"),
+                                   Target("IR-1", None, ticket["key"], {}))
+    assert json.loads(jira_server.calls("POST /rest/api/2/issue")[-1].body)["fields"]["issuetype"] == {"name": "Task"}
+    assert jira_server.links == [{"type": "Relates", "inward": task["key"], "outward": ticket["key"]}]
+    assert task["url"] == f"{jira_server.url}/browse/{task['key']}"
+    assert not [r for r in jira_server.requests if r.method == "GET" and "/issue/" in r.path]  # no fetch after it
+
+
+def test_a_rate_limited_or_failing_jira_says_how_long_to_wait_and_what_it_answered(jira_server, jira_connection):
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B")
+    jira_server.fail("POST /rest/api/2/issue", "ratelimit", retry_after=7)
+    with pytest.raises(Refused) as refused:
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert (str(refused.value), refused.value.retry_after) == ("rate limited by Jira", 7.0)
+    jira_server.fail("POST /rest/api/2/issue", "error", error="Field 'x' is required", status=428)
+    with pytest.raises(Refused) as refused:
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert str(refused.value).startswith("Jira refused it (HTTP 428): ")
+    jira_server.fail("POST /rest/api/2/issue", "server_error", status=503)
+    with pytest.raises(Unknown) as unknown:
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert str(unknown.value).startswith("Jira answered 503: ") and len(str(unknown.value)) > len("Jira answered 503:")

@@ -74,10 +74,10 @@ MODULES = {
         "tests/test_outbox.py", "tests/test_drive.py",
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused")),
     "outbox": Module("runner/run/outbox.py", ("tests/test_outbox.py", "tests/test_drive.py")),
-    "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", "tests/test_outbox.py"),
-                    out_of_scope=("check",)),
-    "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", "tests/test_outbox.py"),
-                   out_of_scope=("check",)),
+    "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", "tests/test_outbox.py",
+                                              "tests/test_startup.py"), out_of_scope=("check",)),
+    "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", "tests/test_outbox.py",
+                                            "tests/test_startup.py"), out_of_scope=("check",)),
     "templates": Module("runner/format/templates.py", (
         "tests/test_templates.py", "tests/test_values.py::test_business_days_skip_the_weekend",
         "tests/test_values.py::test_business_days_land_on_a_weekday_after_as_many_weekdays")),
@@ -134,6 +134,10 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "the worker's return value is never read (only what it raises), and an outbox item is never deleted"),
     ("outbox", "ReplaceComparisonOperator_LtE_Lt", "if not pending or left <= 0:",
      "the deadline met to the nanosecond"),
+    ("slack", "NumberReplacer", "limit=200", "the size of a page of a list read page by page, or of the latest "
+     "messages an upload is looked for among (a channel's report is its latest upload)"),
+    ("jira", "NumberReplacer", "+maxResults= 2)", "one issue carries each label: the first of "
+     "two is the first of one"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
