@@ -233,3 +233,81 @@ def test_an_action_settled_meanwhile_is_not_sent_again(store, env, slack_server)
     assert outbox.courier.deliver(store, stale) == "done"
     assert len(slack_server.calls("chat.postMessage")) == sent
     outbox.finish(timeout=1)
+
+
+NESTED = """\
+id: nested
+title: Nested response
+version: "1.0.0"
+steps:
+  - {id: channel, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis}
+  - {id: status, kind: notify, action: status, title: Post the status, phase: detection-analysis, message: "Open"}
+  - {id: inc, kind: include, title: Tell, phase: containment, playbook: teller}
+"""
+TELLER = """\
+id: teller
+title: Teller
+version: "1.0.0"
+steps:
+  - {id: tell, kind: notify, title: Tell, phase: containment, message: "In the thread", thread: true}
+"""
+
+
+def drive_playbook(store: SqliteStore, name: str, *, sent: bool = True, exercise: bool = False,
+                   resuming: str | None = None) -> tuple[str, list[str]]:
+    bundle = Catalog(capabilities).bundle(name)
+    incident = store.incident(resuming) if resuming else start(store, bundle, "tester", live=sent, exercise=exercise)
+    said: list[str] = []
+    outbox = open_outbox(store, bundle, incident, "tester", say=said.append)
+    responder = AnswersResponder(Answers({}, {}, {}), person=None, examples=True, say=said.append)
+    drive(store, bundle, incident.id, "tester", responder, outbox, wait=10, resuming=bool(resuming))
+    return incident.id, said
+
+
+def test_a_post_in_an_included_playbook_goes_to_the_status_thread_and_names_its_step(store, env, slack_server,
+                                                                                      isolated):
+    (isolated / "playbooks" / "nested.yaml").write_text(NESTED)
+    (isolated / "playbooks" / "teller.yaml").write_text(TELLER)
+    incident, _ = drive_playbook(store, "nested")
+    status, reply = slack_server.messages(f"ir-{incident.lower()}")[:2]
+    assert reply["text"] == "In the thread" and reply.get("thread_ts") == status["ts"]
+    assert [e.step for e in store.events(incident, kinds=("integration.done",))] == ["channel", "status", "inc/tell"]
+
+
+def test_a_dry_run_says_what_it_would_send_once_each_and_a_found_action_says_so(store, env, slack_server):
+    incident, said = drive_playbook(store, "short", sent=False)
+    assert [text for text in said if text.startswith("would ")] == [
+        "would create the incident channel in slack", "would open the incident ticket in jira: Incident",
+        "would post to the incident channel: Declared", "would post to leadership: Declared",
+        "would comment on the incident ticket: Contain now"]
+    assert not slack_server.requests
+    slack_server.fail("chat.postMessage", "drop_after_commit")
+    other = SqliteStore(store.path.parent / "other.db")
+    incident, said = run(other)
+    flush(other, incident, "tester", say=said.append)
+    (found,) = [e for e in other.events(incident, kinds=("integration.done",)) if e.step == "announce"
+                and e.data["key"].endswith("/post")]
+    assert found.message.endswith(": done (found: it had gone through before)")
+    assert [e.message for e in other.events(incident, kinds=("integration.done",)) if "(found" in e.message] == [
+        found.message]  # the others were sent, not found
+    other.close()
+
+
+def test_an_exercise_posts_only_to_its_own_channel_and_invites_nobody(store, env, slack_server, isolated):
+    (isolated / "ir.toml").write_text('[slack]\nchannels = ["leadership"]\ninvite = ["dana@example.com"]\n\n'
+                                      '[exercise]\nslack_channel = "ir-exercise"\n')
+    incident, _ = drive_playbook(store, "live", exercise=True)
+    payloads = {i.action: i.payload for i in store.outbox(incident) if i.integration == "slack"}
+    assert "invite" not in payloads["notify.create_channel"] and "channel" not in payloads["notify.post"]
+    assert not [i for i in store.outbox(incident) if "/#" in i.key]  # no extra channels
+    assert [m["text"] for m in slack_server.messages("ir-exercise")][-1].startswith("[EXERCISE] ")
+
+
+def test_a_resume_delivers_first_what_was_left_undelivered(store, env, slack_server):
+    slack_server.fail("chat.postMessage", "error", error="not_in_channel")
+    incident, _ = run(store)
+    assert statuses(store, incident)["announce/post"] == "failed"
+    _, said = drive_playbook(store, "short", resuming=incident)
+    assert "2 integration action(s) left from before are being delivered first" in said
+    assert statuses(store, incident)["announce/post"] == "done"
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]

@@ -146,6 +146,8 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("jira", "NumberReplacer", '"key": found[0].key, "url": self._browse(found[0].key)',
      "a search for at most one issue: [-1] is [0]"),
     ("jira", "NumberReplacer", "if status is None or status >= 500:", "Jira does not answer 499"),
+    ("outbox", "ReplaceOrWithAnd", "if item is None or item.status not in UNDELIVERED or item.integration",
+     "a settled action reaching a worker is refused by the store's begin() all the same (never sent twice)"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
