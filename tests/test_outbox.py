@@ -254,12 +254,12 @@ steps:
 
 
 def drive_playbook(store: SqliteStore, name: str, *, sent: bool = True, exercise: bool = False,
-                   resuming: str | None = None) -> tuple[str, list[str]]:
+                   resuming: str | None = None, inputs: dict[str, str] | None = None) -> tuple[str, list[str]]:
     bundle = Catalog(capabilities).bundle(name)
     incident = store.incident(resuming) if resuming else start(store, bundle, "tester", live=sent, exercise=exercise)
     said: list[str] = []
     outbox = open_outbox(store, bundle, incident, "tester", say=said.append)
-    responder = AnswersResponder(Answers({}, {}, {}), person=None, examples=True, say=said.append)
+    responder = AnswersResponder(Answers(inputs or {}, {}, {}), person=None, examples=True, say=said.append)
     drive(store, bundle, incident.id, "tester", responder, outbox, wait=10, resuming=bool(resuming))
     return incident.id, said
 
@@ -296,7 +296,10 @@ def test_a_dry_run_says_what_it_would_send_once_each_and_a_found_action_says_so(
 def test_an_exercise_posts_only_to_its_own_channel_and_invites_nobody(store, env, slack_server, isolated):
     (isolated / "ir.toml").write_text('[slack]\nchannels = ["leadership"]\ninvite = ["dana@example.com"]\n\n'
                                       '[exercise]\nslack_channel = "ir-exercise"\n')
-    incident, _ = drive_playbook(store, "live", exercise=True)
+    (isolated / "ir.toml").write_text((isolated / "ir.toml").read_text() + '\n[jira]\nproject = "IR"\n')
+    incident, said = drive_playbook(store, "live", exercise=True)
+    assert said.count("jira is simulated in this exercise: its actions are shown and recorded, not sent (route it "
+                      "with [exercise] in ir.toml)") == 1
     payloads = {i.action: i.payload for i in store.outbox(incident) if i.integration == "slack"}
     assert "invite" not in payloads["notify.create_channel"] and "channel" not in payloads["notify.post"]
     assert not [i for i in store.outbox(incident) if "/#" in i.key]  # no extra channels
@@ -311,3 +314,31 @@ def test_a_resume_delivers_first_what_was_left_undelivered(store, env, slack_ser
     assert "2 integration action(s) left from before are being delivered first" in said
     assert statuses(store, incident)["announce/post"] == "done"
     assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
+
+
+def test_values_are_escaped_for_slack_in_free_text_only_and_invites_are_asked_for(store, env, slack_server,
+                                                                                  jira_server):
+    incident, _ = drive_playbook(store, "live", inputs={"vendor": "<!here>"})
+    assert "Declared: Trojanized &lt;!here&gt;" in posts(slack_server, f"ir-{incident.lower()}")
+    issue = next(i for i in jira_server.issues.values() if i["fields"]["issuetype"]["name"] == "Incident")
+    assert issue["fields"]["summary"] == "Trojanized <!here>"  # a summary is not Slack text
+    made = next(i for i in store.outbox(incident) if i.action == "notify.create_channel")
+    assert made.payload["invite"] == ["dana@example.com"]
+    assert len(slack_server.calls("conversations.invite")) == 1
+
+
+def test_a_bug_in_a_delivery_is_raised_by_the_run_not_lost_in_its_thread(store, env, monkeypatch):
+    """A Slack that answers `{"ok": true}` to everything: the reply lacks what ir reads, a bug in ir."""
+    from http.server import ThreadingHTTPServer
+
+    from test_resilience import _BareOk
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BareOk)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("IR_SLACK_BASE_URL", f"http://127.0.0.1:{server.server_port}/")
+    try:
+        with pytest.raises(TypeError):  # the courier's error, raised here (a bug: not a refusal or an unknown)
+            run(store)
+    finally:
+        server.shutdown()
+        server.server_close()

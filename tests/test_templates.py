@@ -245,3 +245,10 @@ def test_the_range_budget_is_at_its_boundary():
         render("{% for i in range(60000) %}{% endfor %}{% for i in range(40001) %}{% endfor %}", {})
     assert "loops over range() went past 100000 items in one template" in str(raised.value)
     assert render("{% for i in range(100000) %}{% endfor %}again", {}) == "again"  # each render has its own
+
+
+def test_the_output_limit_is_at_its_boundary():
+    assert len(render("{{ 'a' * 50000 }}{{ 'b' * 50000 }}", {})) == 100000
+    with pytest.raises(TemplateProblem) as raised:
+        render("{{ 'a' * 50000 }}{{ 'b' * 50001 }}", {})
+    assert "renders more than 100000 characters" in str(raised.value)
