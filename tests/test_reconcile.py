@@ -505,3 +505,37 @@ def test_a_rate_limited_or_failing_jira_says_how_long_to_wait_and_what_it_answer
     with pytest.raises(Unknown) as unknown:
         jira_connection.perform(create, Target("IR-1", None, None, {}))
     assert str(unknown.value).startswith("Jira answered 503: ") and len(str(unknown.value)) > len("Jira answered 503:")
+
+
+def test_a_channel_is_found_on_a_later_page_and_names_and_blocks_keep_to_slacks_limits(slack_server,
+                                                                                    slack_connection):
+    from ir.integrations.slack import channel_name
+
+    for n in range(205):
+        slack_server.add_channel(f"c{n:03}")
+    wanted = slack_server.channels["c204"]["id"]
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="m" * 3500, channel="c204")
+    slack_connection.perform(post, Target("IR-1", None, None, {}))
+    assert len(slack_server.calls("conversations.list")) == 2  # the second page has it
+    sent = json.loads(slack_server.calls("chat.postMessage")[-1].body)
+    assert sent["channel"] == wanted and len(sent["blocks"][0]["text"]["text"]) == 3000
+    with pytest.raises(Refused) as refused:
+        slack_connection.perform(item("IR-1/b/notify.post", "slack", "notify.post", message="x", channel="nosuch"),
+                                 Target("IR-1", None, None, {}))
+    assert str(refused.value) == "channel_not_found: #nosuch"
+    assert channel_name("#IR " + "x" * 100) == "ir-" + "x" * 77 and channel_name("!!!") == "incident"
+
+
+def test_a_post_long_after_the_last_one_does_not_wait_and_only_a_thread_post_goes_in_the_thread(
+        slack_server, slack_connection):
+    import time
+
+    channel = slack_server.add_channel("ir-ir-1")
+    status = slack_connection.perform(item("IR-1/s/notify.status", "slack", "notify.status", message="Open"),
+                                      Target("IR-1", channel, None, {}))
+    time.sleep(1.3)  # past the second between posts
+    target = Target("IR-1", channel, None, {"notify.status": status})
+    slack_connection.perform(item("IR-1/a/notify.post", "slack", "notify.post", message="a"), target)
+    slack_connection.perform(item("IR-1/b/notify.post", "slack", "notify.post", message="b", thread=True), target)
+    replies = {m["text"]: m.get("thread_ts") for m in slack_server.messages("ir-ir-1")}
+    assert (replies["a"], replies["b"]) == (None, status["ts"])

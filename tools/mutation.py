@@ -150,6 +150,8 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("jira", "NumberReplacer", '"key": found[0].key, "url": self._browse(found[0].key)',
      "a search for at most one issue: [-1] is [0]"),
     ("jira", "NumberReplacer", "if status is None or status >= 500:", "Jira does not answer 499"),
+    ("slack", "NumberReplacer", "if status >= 500:", "Slack does not answer 499"),
+    ("slack", "ReplaceComparisonOperator_Gt_GtE", "if wait > 0:", "a wait of exactly 0 s"),
     ("outbox", "ReplaceFalseWithTrue", "settings: Settings, *, exercise: bool = False):",
      "the one caller (open_outbox) always says whether the incident is an exercise"),
     ("outbox", "ReplaceOrWithAnd", "if item is None or item.status not in UNDELIVERED or item.integration",
