@@ -539,3 +539,14 @@ def test_a_post_long_after_the_last_one_does_not_wait_and_only_a_thread_post_goe
     slack_connection.perform(item("IR-1/b/notify.post", "slack", "notify.post", message="b", thread=True), target)
     replies = {m["text"]: m.get("thread_ts") for m in slack_server.messages("ir-ir-1")}
     assert (replies["a"], replies["b"]) == (None, status["ts"])
+
+
+def test_a_rate_limited_slack_says_how_long_to_wait_and_links_are_not_unfurled(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="see https://example.com")
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=4)
+    with pytest.raises(Refused) as refused:
+        slack_connection.perform(post, Target("IR-1", channel, None, {}))
+    assert (str(refused.value), refused.value.retry_after) == ("rate limited by Slack", 4.0)
+    slack_connection.perform(post, Target("IR-1", channel, None, {}))
+    assert json.loads(slack_server.calls("chat.postMessage")[-1].body)["unfurl_links"] is False

@@ -252,3 +252,12 @@ def test_the_output_limit_is_at_its_boundary():
     with pytest.raises(TemplateProblem) as raised:
         render("{{ 'a' * 50000 }}{{ 'b' * 50001 }}", {})
     assert "renders more than 100000 characters" in str(raised.value)
+
+
+def test_a_repetition_may_make_exactly_the_limit_a_newline_at_the_end_stays_and_a_thread_may_render():
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert render("{{ ('a' * 100000) | length }} {{ (['x'] * 100000) | length }}", {}) == "100000 100000"
+    assert render("Contained {{ inputs.vendor }}\n", {"inputs": {"vendor": "3CX"}}) == "Contained 3CX\n"
+    with ThreadPoolExecutor(1) as pool:  # no timer outside the main thread, and no error for the lack of one
+        assert pool.submit(render, "{{ 6 * 7 }}", {}).result() == "42"
