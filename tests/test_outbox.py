@@ -342,3 +342,13 @@ def test_a_bug_in_a_delivery_is_raised_by_the_run_not_lost_in_its_thread(store, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_integration_that_is_not_configured_is_said_once_and_its_actions_shown(store, env, slack_server,
+                                                                                   jira_server, monkeypatch):
+    monkeypatch.delenv("JIRA_URL")
+    incident, said = run(store)
+    assert said.count("jira is not configured, so its actions are shown and recorded, not sent: set JIRA_URL, and "
+                      "JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)") == 1
+    assert statuses(store, incident)["ticket/create"] == "dry-run" and not jira_server.requests
+    assert statuses(store, incident)["announce/post"] == "done"
