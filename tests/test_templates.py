@@ -254,10 +254,14 @@ def test_the_output_limit_is_at_its_boundary():
     assert "renders more than 100000 characters" in str(raised.value)
 
 
-def test_a_repetition_may_make_exactly_the_limit_a_newline_at_the_end_stays_and_a_thread_may_render():
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_a_repetition_may_make_exactly_the_limit_and_a_newline_at_the_end_stays():
     assert render("{{ ('a' * 100000) | length }} {{ (['x'] * 100000) | length }}", {}) == "100000 100000"
     assert render("Contained {{ inputs.vendor }}\n", {"inputs": {"vendor": "3CX"}}) == "Contained 3CX\n"
-    with ThreadPoolExecutor(1) as pool:  # no timer outside the main thread, and no error for the lack of one
+
+
+@pytest.mark.timeout(0)  # with pytest-timeout's timer running, a render sets none anyway
+def test_a_thread_other_than_the_main_one_renders_without_a_timer():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # SIGALRM is the main thread's: no timer, and no error for the lack of one
         assert pool.submit(render, "{{ 6 * 7 }}", {}).result() == "42"
