@@ -352,3 +352,12 @@ def test_an_integration_that_is_not_configured_is_said_once_and_its_actions_show
                       "JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)") == 1
     assert statuses(store, incident)["ticket/create"] == "dry-run" and not jira_server.requests
     assert statuses(store, incident)["announce/post"] == "done"
+
+
+def test_the_ticket_links_to_the_channel_as_soon_as_both_exist(store, env, jira_server, slack_server, isolated):
+    (isolated / "playbooks" / "both.yaml").write_text(SHORT.replace("id: short", "id: both").split(
+        "  - {id: announce")[0])
+    incident, _ = drive_playbook(store, "both")
+    ticket = store.incident(incident).ticket
+    channel = slack_server.channels[f"ir-{incident.lower()}"]["id"]
+    assert [link["object"]["url"][-len(channel):] for link in jira_server.remote_links(ticket)] == [channel]
