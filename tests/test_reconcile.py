@@ -118,6 +118,8 @@ def test_a_slack_post_is_found_by_its_own_key_not_by_any_of_irs_messages(slack_s
                                                            "found": True}
     assert history_args(slack_server)["channel"] == [channel]
     assert history_args(slack_server)["include_all_metadata"] == ["1"]
+    pinned = Target("IR-1", channel, None, {"notify.status": {"channel": channel, "ts": "9.0"}})
+    assert slack_connection.reconcile(first, pinned)["ts"] == posted[first.key]["ts"]  # a status pinned: still looked up
     never = item("IR-1/c/notify.post", "slack", "notify.post", message="c")
     assert slack_connection.reconcile(never, target) is None  # not found: it is sent
     assert slack_connection.reconcile(item("IR-2/a/notify.post", "slack", "notify.post", message="a"),

@@ -156,6 +156,8 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "a search for at most one issue: [-1] is [0]"),
     ("jira", "NumberReplacer", "if status is None or status >= 500:", "Jira does not answer 499"),
     ("slack", "NumberReplacer", "if status >= 500:", "Slack does not answer 499"),
+    ("slack", "ReplaceOrWithAnd", 'header = exc.response.headers.get("Retry-After") or',
+     "slack_sdk's response headers are read without regard to case: both look-ups give the same value"),
     ("slack", "NumberReplacer", '"file": reply["files"][0]["id"]', "an upload of one file: [-1] is [0]"),
     ("slack", "NumberReplacer", "wait = self._last_post.get(channel, 0.0)",
      "the first post in a channel: the monotonic clock is far past 1 s, so it never waits either way"),
