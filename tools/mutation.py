@@ -152,6 +152,8 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "messages an upload is looked for among (a channel's report is its latest upload)"),
     ("jira", "NumberReplacer", "+maxResults= 2)", "one issue carries each label: the first of "
      "two is the first of one"),
+    ("jira", "NumberReplacer", "+maxResults= 0)", "python-jira reads maxResults=0 as all of them (client.py: \"If "
+     "maxResults evaluates to False, it will try to get all issues in batches\"); one issue carries each label"),
     ("jira", "NumberReplacer", '"key": found[0].key, "url": self._browse(found[0].key)',
      "a search for at most one issue: [-1] is [0]"),
     ("jira", "NumberReplacer", "if status is None or status >= 500:", "Jira does not answer 499"),
