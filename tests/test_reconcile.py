@@ -264,9 +264,11 @@ def test_the_state_a_change_records_reads_back_as_it_was_written(store):
 
 def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read(store, isolated):
     import sqlite3
+    import time
 
     from ir.store.sqlite import MAX_MESSAGE
 
+    time.sleep(0.01)  # recorded_at has milliseconds: the batch is recorded after the opening event
     store.record("IR-1", [Draft("note", "dana", "a"), Draft("milestone", "dana", "b"), Draft("note", "dana", "c")])
     events = list(store.events("IR-1"))
     assert [e.message for e in store.events("IR-1", kinds=("note",))] == ["a", "c"]
