@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,6 +66,14 @@ def run_ir() -> RunIr:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
     return run
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The most open umask a user can have (000): whatever ir does not make private, others can read and write."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
 
 
 @pytest.fixture

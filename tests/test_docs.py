@@ -205,3 +205,18 @@ def test_the_readme_ir_toml_is_valid_and_sets_every_setting(isolated):
     config.load(cwd=isolated)  # raises on any mistake, at its line
     assert {f"{table}.{key}" for table, values in tomllib.loads(example.group(1)).items() for key in values} == {
         f"{table}.{name}" for table, info in tables.items() for name in info.annotation.model_fields}  # type: ignore[union-attr]
+
+
+def test_every_test_docs_testing_names_exists():
+    """docs/testing.md names the tests that pin each guarantee: a renamed or removed test fails here, not silently."""
+    import re
+
+    text = (DOC.parent / "testing.md").read_text(encoding="utf-8")
+    named: list[tuple[str, str]] = []
+    for match in re.finditer(r"tests/(\w+\.py)::(\w+)((?:,\s*::\w+)*)", text):
+        named += [(match[1], name) for name in [match[2], *re.findall(r"::(\w+)", match[3])]]
+    assert len(named) > 60
+    tests = DOC.parents[1] / "tests"
+    missing = [f"{file}::{name}" for file, name in named
+               if not re.search(rf"^def {name}\(", (tests / file).read_text(encoding="utf-8"), re.M)]
+    assert missing == []

@@ -340,9 +340,8 @@ class _BareOk(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_bug_in_background_delivery_reaches_the_one_handler(run_ir, write_playbook, isolated):
-    """Exit 3 with one line and the private log, as for any bug: not a traceback on the terminal from the delivery
-    thread, not 'Playbook finished' and exit 0."""
+def a_bug_in_delivery(run_ir, write_playbook) -> subprocess.CompletedProcess[str]:
+    """A live run against a Slack that answers `{"ok": true}` and nothing else: a bug in ir's delivery."""
     write_playbook("playbooks/chan.yaml", """\
         id: chan
         title: Channel
@@ -354,11 +353,17 @@ def test_a_bug_in_background_delivery_reaches_the_one_handler(run_ir, write_play
     server = ThreadingHTTPServer(("127.0.0.1", 0), _BareOk)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        result = run_ir("run", "chan", "--non-interactive", env={
+        return run_ir("run", "chan", "--non-interactive", env={
             "SLACK_BOT_TOKEN": "xoxb-test", "IR_SLACK_BASE_URL": f"http://127.0.0.1:{server.server_port}/"})
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_bug_in_background_delivery_reaches_the_one_handler(run_ir, write_playbook, isolated):
+    """Exit 3 with one line and the private log, as for any bug: not a traceback on the terminal from the delivery
+    thread, not 'Playbook finished' and exit 0."""
+    result = a_bug_in_delivery(run_ir, write_playbook)
     log = Path(os.environ["IR_HOME"]) / "logs" / "ir-error.log"
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr + result.stdout

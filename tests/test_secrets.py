@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from test_integrations import live, run_live  # noqa: F401 - the live playbook and its environment
@@ -91,3 +92,39 @@ def test_credentials_in_jira_url_are_refused_and_never_shown(run_ir, live, jira_
         assert "set JIRA_URL to the address alone" in result.stderr
         scan(isolated.parent, [result.stdout, result.stderr], jira_server.user)
     assert not jira_server.issues
+
+
+SLACK_TOKEN = "xoxb-SENTINEL-slack-0042-beefcafe"
+
+
+def forms(secret: str) -> list[str]:
+    """A secret as a careless write would hold it: whole, its ends, percent-encoded, and its base64 at each of the
+    three alignments (the part of the encoding made of the secret's bytes only, found inside any larger blob)."""
+    aligned = [base64.b64encode(b"a" * k + secret.encode()).decode()[4:-4] for k in range(3)]
+    return [secret, secret[-8:], secret[-12:], secret[:12], quote(secret, safe=""), *aligned,
+            base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")]
+
+
+def test_no_form_of_either_token_is_in_any_byte_ir_writes(run_ir, live, slack_server, jira_server, isolated):  # noqa: F811
+    """Every byte under the test's root (the store with its outbox payloads and refs, the -wal, the logs, the
+    exports and the report the close uploads) and every output, after a live run that posts, files, fails,
+    retries and closes."""
+    slack_server.token, jira_server.token = SLACK_TOKEN, TOKEN
+    env = {**live, "SLACK_BOT_TOKEN": SLACK_TOKEN, "JIRA_API_TOKEN": TOKEN}
+    slack_server.fail("chat.postMessage", "server_error")  # left in the outbox, then flushed
+    result = run_live(run_ir, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    incident = incident_id(result)
+    outputs = [result.stdout, result.stderr]
+    for args in (["flush", incident], ["outbox", "--json"], ["timeline", incident, "--json"],
+                 *(["export", incident, "--format", fmt, "-o", f"export.{fmt}"] for fmt in ("json", "html", "markdown")),
+                 ["verify", incident], ["close", incident, "--note", "done"], ["integrations", "check"]):
+        done = run_ir(*args, env=env)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        outputs += [done.stdout, done.stderr]
+    assert slack_server.files and [m for m in slack_server.requests if SLACK_TOKEN in str(m.headers)]
+    written = {p: p.read_bytes() for p in isolated.parent.rglob("*") if p.is_file()}
+    assert any(p.name == "ir.db" for p in written) and any(p.name == "export.json" for p in written)
+    for form in forms(SLACK_TOKEN) + forms(TOKEN):
+        assert not [text for text in outputs if form in text], form
+        assert not [p for p, data in written.items() if form.encode() in data], form

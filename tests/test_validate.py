@@ -495,3 +495,24 @@ def test_the_library_loads_a_valid_playbook():
     assert [s.kind for s in loaded.playbook.steps] == ["prompt", "decision", "notify", "ticket"]
     assert loaded.source.where(("steps", 1, "choices", 0, "next")) == (35, 15)
 
+
+
+def test_an_include_that_passes_an_input_the_playbook_does_not_declare_or_misses_one_it_needs(run_ir, write_playbook):
+    write_playbook("playbooks/sub.yaml", 'id: sub\ntitle: Sub\nversion: "1.0.0"\n'
+                                         "inputs: [{id: what, type: string}, {id: how, type: string, default: x}]\n"
+                                         "steps:\n  - {id: log, kind: note, title: Log, phase: containment, "
+                                         'message: "{{ inputs.what }}"}\n')
+    write_playbook("main.yaml", 'id: main\ntitle: Main\nversion: "1.0.0"\nsteps:\n'
+                                "  - id: one\n    kind: include\n    title: One\n    phase: containment\n"
+                                "    playbook: sub\n    inputs:\n      what: a\n      colour: red\n"
+                                "  - {id: two, kind: include, title: Two, phase: containment, playbook: sub, "
+                                "inputs: {how: y}}\n")
+
+    result = run_ir("validate", "main.yaml")
+
+    check_failed(result, (
+        "main.yaml:12:15: steps[0].inputs.colour: playbook 'sub' has no input 'colour'\n"
+        "  fix: its inputs: what, how\n"
+        "main.yaml:13:85: steps[1].inputs: playbook 'sub' needs input 'what'\n"
+        "  fix: add `what:` under this step's `inputs:`\n"
+    ) + summary(2))

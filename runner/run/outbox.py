@@ -353,7 +353,7 @@ class Courier:
             self.submit(item)
 
     def draft(self, kind: str, item: OutboxItem, message: str, extra: dict[str, Any] | None = None) -> Draft:
-        step = item.key.split("/", 1)[1].rsplit("/", 1)[0].split("/#")[0]
+        step = item.key.split("/", 1)[1].split("/#")[0].rsplit("/", 1)[0]  # incident/STEP/action[/#channel]
         data = {"key": item.key, "integration": item.integration, "action": item.action,
                 **({"summary": item.payload["summary"]} if "summary" in item.payload else {}),  # a ticket's
                 **(extra or {})}

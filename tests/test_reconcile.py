@@ -1,0 +1,556 @@
+"""Nothing lost, nothing twice, in process (issue 14): every outbox status transition in the store, and each answer
+a reconcile can give (found, not found, refused, unknown) from the real Slack and Jira connections against the fake
+servers on 127.0.0.1, with the request the server received. In process so that they run for every mutant of
+ir.store.sqlite and the two integrations (docs/testing.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ir.errors import IrError
+from ir.integrations.jira import JiraSettings, marker
+from ir.integrations.jira import integration as jira
+from ir.integrations.registry import Refused, Target, Unknown
+from ir.integrations.slack import SlackSettings
+from ir.integrations.slack import integration as slack
+from ir.store.records import Draft, OutboxItem
+from ir.store.sqlite import SqliteStore
+
+from runs import store_with_incident
+
+
+def item(key: str, integration: str, action: str, **payload: object) -> OutboxItem:
+    incident = key.split("/")[0]
+    return OutboxItem(key, incident, integration, action, {
+        "incident": {"id": incident, "title": "Beacon", "severity": "high", "exercise": False, "commander": None},
+        "step_title": "Step", "phase": "containment", **payload})
+
+
+# The store: pending -> sending -> done | failed | unknown, and a done action never again ---------------------------
+@pytest.fixture
+def store(isolated: Path) -> SqliteStore:
+    opened = store_with_incident(isolated / "ir.db", "live")
+    yield opened
+    opened.close()
+
+
+def outcome(kind: str) -> Draft:
+    return Draft(kind, "dana", kind, data={"key": "IR-1/tell/notify.post"})
+
+
+def kinds(store: SqliteStore) -> list[str]:
+    return [e.kind for e in store.events("IR-1")][1:]
+
+
+def test_an_action_goes_pending_sending_done_and_is_never_sent_or_settled_again(store):
+    post = item("IR-1/tell/notify.post", "slack", "notify.post", message="hello")
+    queued = store.enqueue(post, outcome("integration.requested"))
+    assert (queued.status, queued.attempts, queued.created_at != "") == ("pending", 0, True)
+    assert store.begin(post.key)
+    sending = store.outbox_item(post.key)
+    assert (sending.status, sending.attempts) == ("sending", 1)
+    assert store.settle(post.key, outcome("integration.done"), status="done", ref={"ts": "1.0"},
+                        incident={"channel": "C1"})
+    done = store.outbox_item(post.key)
+    assert (done.status, done.ref, done.error, store.incident("IR-1").channel) == ("done", {"ts": "1.0"}, None, "C1")
+    # settled by another path meanwhile, begun again, enqueued again: nothing changes, nothing is recorded twice
+    assert not store.settle(post.key, outcome("integration.failed"), status="failed", error="late")
+    assert not store.begin(post.key)
+    again = store.enqueue(post, outcome("integration.requested"))
+    assert (again.status, again.attempts, again.ref) == ("done", 1, {"ts": "1.0"})
+    assert store.outbox_item(post.key) == again
+    assert kinds(store) == ["integration.requested", "integration.done"]
+    assert store.outbox("IR-1") == [again] and store.outbox() == [again]
+
+
+@pytest.mark.parametrize("status", ["failed", "unknown"])
+def test_a_failed_or_unknown_action_is_tried_again_and_then_done(store, status):
+    post = item("IR-1/tell/notify.post", "slack", "notify.post", message="hello")
+    store.enqueue(post, outcome("integration.requested"))
+    assert store.begin(post.key)
+    assert store.settle(post.key, outcome("integration.failed"), status=status, error="HTTP 500")
+    left = store.outbox_item(post.key)
+    assert (left.status, left.error, left.attempts) == (status, "HTTP 500", 1)
+    assert store.enqueue(post, outcome("integration.requested")).status == status  # a re-enqueue keeps it
+    assert store.begin(post.key)
+    assert store.outbox_item(post.key).attempts == 2
+    assert store.settle(post.key, outcome("integration.done"), status="done", ref={"ts": "2.0"})
+    assert (store.outbox_item(post.key).status, store.outbox_item(post.key).error) == ("done", None)
+    assert kinds(store) == ["integration.requested", "integration.failed", "integration.done"]
+
+
+def test_an_action_left_sending_by_a_crash_can_be_settled_and_a_dry_run_is_final(store):
+    post = item("IR-1/tell/notify.post", "slack", "notify.post", message="hello")
+    store.enqueue(post, outcome("integration.requested"))
+    assert store.begin(post.key)
+    assert store.reopen().settle(post.key, outcome("integration.done"), status="done")  # another process
+    shown = item("IR-1/show/notify.post", "slack", "notify.post", message="hi")
+    store.enqueue(shown, outcome("integration.requested"))
+    assert store.settle(shown.key, outcome("integration.dry_run"), status="dry-run")
+    assert not store.begin(shown.key)
+    assert [i.status for i in store.outbox("IR-1")] == ["done", "dry-run"]
+
+
+# Slack -------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def slack_connection(slack_server):  # noqa: ANN201 - ir.integrations.slack.SlackConnection
+    return slack.connect(SlackSettings(), {"SLACK_BOT_TOKEN": slack_server.token,
+                                           "IR_SLACK_BASE_URL": slack_server.url})
+
+
+def history_args(slack_server) -> dict[str, list[str]]:
+    request = slack_server.calls("conversations.history")[-1]
+    return parse_qs(request.body.decode()) | parse_qs(urlsplit(request.path).query)
+
+
+def test_a_slack_post_is_found_by_its_own_key_not_by_any_of_irs_messages(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    target = Target("IR-1", channel, None, {})
+    first, second = (item(f"IR-1/{step}/notify.post", "slack", "notify.post", message=step) for step in ("a", "b"))
+    posted = {i.key: slack_connection.perform(i, target) for i in (first, second)}
+    slack_server.add_channel("other")
+    for one in (first, second):
+        assert slack_connection.reconcile(one, target) == {"channel": channel, "ts": posted[one.key]["ts"],
+                                                           "found": True}
+    assert history_args(slack_server)["channel"] == [channel]
+    assert history_args(slack_server)["include_all_metadata"] == ["1"]
+    pinned = Target("IR-1", channel, None, {"notify.status": {"channel": channel, "ts": "9.0"}})
+    assert slack_connection.reconcile(first, pinned)["ts"] == posted[first.key]["ts"]  # a status pinned: still looked up
+    never = item("IR-1/c/notify.post", "slack", "notify.post", message="c")
+    assert slack_connection.reconcile(never, target) is None  # not found: it is sent
+    assert slack_connection.reconcile(item("IR-2/a/notify.post", "slack", "notify.post", message="a"),
+                                      target) is None
+
+
+def test_a_slack_reconcile_that_is_refused_or_unanswered_says_so(slack_server, slack_connection):
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="a")
+    with pytest.raises(Refused) as refused:
+        slack_connection.reconcile(post, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "the incident channel does not exist yet (its create_channel step has not succeeded)"
+    assert slack_server.requests == []
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.fail("conversations.history", "error", error="not_in_channel")
+    with pytest.raises(Refused) as refused:
+        slack_connection.reconcile(post, Target("IR-1", channel, None, {}))
+    assert str(refused.value) == "not_in_channel"
+    slack_server.fail("conversations.history", "server_error")
+    with pytest.raises(Unknown) as unknown:
+        slack_connection.reconcile(post, Target("IR-1", channel, None, {}))
+    assert str(unknown.value) == "Slack answered HTTP 500"
+
+
+def test_a_slack_channel_is_found_again_by_its_name_when_it_was_made(slack_server, slack_connection):
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-1")
+    made = slack_connection.perform(make, Target("IR-1", None, None, {}))
+    assert made["name"] == "ir-ir-1" and made["channel"] == slack_server.channels["ir-ir-1"]["id"]
+    again = slack_connection.reconcile(make, Target("IR-1", None, None, {}))  # name_taken: the same channel
+    assert again == made
+    assert len(slack_server.calls("conversations.create")) == 2 and len(slack_server.channels) == 1
+    slack_server.fail("conversations.create", "error", error="invalid_name")
+    with pytest.raises(Refused) as refused:
+        slack_connection.reconcile(make, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "invalid_name"
+
+
+def test_a_pinned_status_is_not_looked_up_and_an_upload_is_found_by_its_file_name(slack_server, slack_connection,
+                                                                                   isolated):
+    channel = slack_server.add_channel("ir-ir-1")
+    status = item("IR-1/status/notify.status", "slack", "notify.status", message="Recovering")
+    target = Target("IR-1", channel, None, {"notify.status": {"channel": channel, "ts": "1.0"}})
+    assert slack_connection.reconcile(status, target) is None and slack_server.requests == []
+    (isolated / "report.md").write_text("# Report\n")
+    upload = item("IR-1/_close/notify.upload", "slack", "notify.upload", path=str(isolated / "report.md"),
+                  filename="IR-1-report.md", title="Report")
+    target = Target("IR-1", channel, None, {})
+    assert slack_connection.reconcile(upload, target) is None
+    sent = slack_connection.perform(upload, target)
+    assert slack_connection.reconcile(upload, target) == {"channel": channel, "file": sent["file"], "found": True}
+    other = item("IR-1/_close/notify.upload", "slack", "notify.upload", path=str(isolated / "report.md"),
+                 filename="IR-9-report.md", title="Report")
+    assert slack_connection.reconcile(other, target) is None
+
+
+# Jira --------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def jira_connection(jira_server):  # noqa: ANN201 - ir.integrations.jira.JiraConnection
+    return jira.connect(JiraSettings(), {"JIRA_URL": jira_server.url, "JIRA_USER": jira_server.user,
+                                         "JIRA_API_TOKEN": jira_server.token})
+
+
+def last_jql(jira_server) -> str:
+    request = jira_server.requests[-1]
+    query = parse_qs(urlsplit(request.path).query).get("jql") or [json.loads(request.body or b"{}").get("jql")]
+    return query[0]
+
+
+def test_a_jira_ticket_is_found_by_the_label_of_its_own_key_and_incident(jira_server, jira_connection):
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")
+    assert jira_connection.reconcile(create, Target("IR-1", None, None, {})) is None  # not found: it is created
+    assert last_jql(jira_server) == f'labels = "ir-{marker(create.key)}"'
+    made = jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert f"ir-{marker(create.key)}" in jira_server.issues[made["key"]]["fields"]["labels"]
+    assert jira_connection.reconcile(create, Target("IR-1", None, None, {})) == {**made, "found": True}
+    elsewhere = item("IR-2/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")  # same step, other incident
+    assert marker(elsewhere.key) != marker(create.key)
+    assert jira_connection.reconcile(elsewhere, Target("IR-2", None, None, {})) is None
+    assert last_jql(jira_server) == f'labels = "ir-{marker(elsewhere.key)}"'
+
+
+def test_a_jira_comment_transition_and_link_are_found_when_done_and_not_before(jira_server, jira_connection):
+    ticket = jira_connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B"),
+                                     Target("IR-1", None, None, {}))["key"]
+    other = jira_connection.perform(item("IR-1/other/ticket.create", "jira", "ticket.create", summary="C"),
+                                    Target("IR-1", None, None, {}))["key"]
+    target = Target("IR-1", None, ticket, {})
+    for action, payload, found in [
+        ("ticket.comment", {"comment": "Contain now"}, lambda ref: {"comment": ref["comment"]}),
+        ("ticket.transition", {"transition": "Contain"}, lambda ref: {"transition": "Contain"}),
+        ("ticket.link", {"link": other}, lambda ref: {"link": other}),
+    ]:
+        one = item(f"IR-1/{action}/{action}", "jira", action, **payload)
+        assert jira_connection.reconcile(one, target) is None, action
+        ref = jira_connection.perform(one, target)
+        assert jira_connection.reconcile(one, target) == {"key": ticket, **found(ref), "found": True}, action
+    assert jira_server.comments(ticket)[0].startswith("Contain now")
+    assert jira_server.transitions_done(ticket) == ["Contain"]
+    unrelated = item("IR-1/again/ticket.comment", "jira", "ticket.comment", comment="Contain now")
+    assert jira_connection.reconcile(unrelated, target) is None  # the same text, another key: not this one
+    assert jira_connection.reconcile(item("IR-1/l/ticket.remote_link", "jira", "ticket.remote_link", url="u"),
+                                     target) is None
+
+
+def test_a_jira_reconcile_that_is_refused_or_unanswered_says_so(jira_server, jira_connection):
+    comment = item("IR-1/c/ticket.comment", "jira", "ticket.comment", comment="x")
+    with pytest.raises(Refused) as refused:
+        jira_connection.reconcile(comment, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "the incident ticket does not exist yet (its create step has not succeeded)"
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")
+    jira_connection.reconcile(create, Target("IR-1", None, None, {}))  # connects
+    jira_server.fail("GET /rest/api/2/search/jql", "error", error="bad JQL", status=400)
+    with pytest.raises(Refused) as refused:
+        jira_connection.reconcile(create, Target("IR-1", None, None, {}))
+    assert str(refused.value).startswith("Jira refused it (HTTP 400): ")
+    jira_server.fail("GET /rest/api/2/search/jql", "server_error")
+    with pytest.raises(Unknown) as unknown:
+        jira_connection.reconcile(create, Target("IR-1", None, None, {}))
+    assert str(unknown.value).startswith("Jira answered 500")
+
+
+def test_the_state_a_change_records_reads_back_as_it_was_written(store):
+    from ir.store.records import Change, StepState
+
+    states = (StepState("scope", "completed", "2026-03-29T21:00:00.000Z", "2026-03-29T21:05:00.000Z", "yes", "ok",
+                        (0, 2)),
+              StepState("sub/log", "started", "2026-03-29T21:06:00.000Z"))
+    variables = {("", "inputs.hosts"): ["WS-1", "WS-2"], ("sub", "inputs.what"): "3CX", ("", "answers.n"): 3}
+    store.record("IR-1", Draft("step.completed", "dana", "done", step="scope"),
+                 Change(steps=states, variables=variables, incident={"cursor": "sub/log", "severity": "critical"}))
+    assert store.steps("IR-1") == {s.path: s for s in states}
+    assert store.variables("IR-1") == variables
+    assert (store.incident("IR-1").cursor, store.incident("IR-1").severity) == ("sub/log", "critical")
+    again = StepState("scope", "completed", "2026-03-29T21:00:00.000Z", "2026-03-29T21:07:00.000Z", "no", None, ())
+    store.record("IR-1", Draft("step.completed", "dana", "again", step="scope"), Change(steps=(again,)))
+    assert store.steps("IR-1")["scope"] == again and len(store.steps("IR-1")) == 2
+    assert store.incidents() == [store.incident("IR-1")] and store.bundle("IR-1") == {}
+    assert store.count_events("IR-1") == 3 and store.count_events("IR-1", kinds=("step.completed",)) == 2
+    with pytest.raises(IrError) as raised:
+        store.incident("IR-9")
+    assert raised.value.message == f"no incident 'IR-9' in {store.path}"
+
+
+def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read(store, isolated):
+    import sqlite3
+    import time
+
+    from ir.store.sqlite import MAX_MESSAGE
+
+    time.sleep(0.01)  # recorded_at has milliseconds: the batch is recorded after the opening event
+    store.record("IR-1", [Draft("note", "dana", "a"), Draft("milestone", "dana", "b"), Draft("note", "dana", "c")])
+    events = list(store.events("IR-1"))
+    assert [e.message for e in store.events("IR-1", kinds=("note",))] == ["a", "c"]
+    assert [e.message for e in store.events("IR-1", kinds=("note", "milestone"), limit=2)] == ["a", "b"]
+    assert [e.seq for e in store.events("IR-1", since=events[1].recorded_at)] == [e.seq for e in events[1:]]
+    assert store.count_events("IR-1", since="9999") == 0 and store.count_events("IR-1", kinds=("note",)) == 2
+    assert MAX_MESSAGE == 100_000  # as README and tests/test_limits.py say
+    store.record("IR-1", Draft("note", "dana", "x" * MAX_MESSAGE))
+    with pytest.raises(IrError) as raised:
+        store.record("IR-1", Draft("note", "dana", "x" * (MAX_MESSAGE + 1)))
+    assert raised.value.message == f"a note message of {MAX_MESSAGE + 1} characters; at most {MAX_MESSAGE} are recorded"
+    assert store.count_events("IR-1") == 5  # nothing of the refused batch
+    with sqlite3.connect(store.path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(IrError) as raised:
+        SqliteStore(store.path)
+    assert raised.value.message == f"the store {store.path} was written by a newer ir (schema 99)"
+    (isolated / "junk.db").write_bytes(b"not a database at all" * 300)
+    (isolated / "junk.db").chmod(0o600)
+    with pytest.raises(IrError) as raised:
+        SqliteStore(isolated / "junk.db")
+    assert raised.value.message == f"the store {isolated / 'junk.db'} cannot be read: file is not a database"
+
+
+def test_the_store_returns_the_event_it_recorded_and_finds_itself_under_ir_home(store, isolated, monkeypatch):
+    import os
+
+    from ir.paths import home
+
+    recorded = store.record("IR-1", [Draft("note", "dana", "a"), Draft("note", "dana", "b")])
+    assert recorded == list(store.events("IR-1"))[-1]
+    monkeypatch.setenv("IR_HOME", str(isolated / "elsewhere"))
+    default = SqliteStore()
+    assert default.path == home() / "ir.db" == isolated / "elsewhere" / "ir.db" and default.path.exists()
+    default.close()
+    assert os.environ["IR_HOME"] == str(isolated / "elsewhere")
+
+
+def test_one_holder_at_a_time_and_the_second_is_told_who(store, isolated):
+    import os
+    import socket
+    import stat
+
+    from ir.errors import IncidentBusy
+
+    old = os.umask(0)
+    try:
+        with store.running("IR-1"):
+            lock = store.path.parent / "locks" / "IR-1.lock"
+            assert (stat.S_IMODE(lock.parent.stat().st_mode), stat.S_IMODE(lock.stat().st_mode)) == (0o700, 0o600)
+            with pytest.raises(IncidentBusy) as raised, store.reopen().running("IR-1"):
+                pass
+            assert raised.value.message == f"IR-1 is being run by ir (pid {os.getpid()} on {socket.gethostname()})"
+        with store.reopen().running("IR-1"):  # released when the holder is done
+            pass
+    finally:
+        os.umask(old)
+
+
+def test_threads_opening_a_new_store_at_once_all_get_it(isolated):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def opened(n: int) -> int:
+        store = SqliteStore(isolated / "new" / "ir.db")
+        version = store.db.execute("PRAGMA user_version").fetchone()[0]
+        store.close()
+        return version
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(opened, range(16))) == [2] * 16
+
+
+def test_a_store_switched_to_wal_while_another_connection_holds_it_waits_for_it(isolated):
+    """The switch to WAL takes an exclusive lock, for which SQLite's busy timeout does not wait: the store tries
+    again until the other connection lets go."""
+    import os
+    import sqlite3
+    import threading
+    import time
+
+    path = isolated / "held.db"
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN")
+    other.execute("INSERT INTO t VALUES (1)")  # a write in progress: a RESERVED lock
+    began = time.monotonic()
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    store = SqliteStore(path)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert time.monotonic() - began >= 0.4
+    store.close()
+    other.close()
+
+
+def test_jira_and_slack_need_their_credentials_and_say_which(jira_server):
+    from ir.integrations.registry import NotConfigured
+
+    for env, said in [({}, "set JIRA_URL, and JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)"),
+                      ({"JIRA_URL": jira_server.url, "JIRA_USER": "dana"},
+                       "set JIRA_USER with JIRA_API_TOKEN (Cloud) or JIRA_PAT (Server/DC)")]:
+        with pytest.raises(NotConfigured) as raised:
+            jira.connect(JiraSettings(), env)
+        assert str(raised.value) == said
+    with pytest.raises(NotConfigured) as raised:
+        slack.connect(SlackSettings(), {})
+    assert str(raised.value) == "set SLACK_BOT_TOKEN to a bot token (xoxb-...) to send to Slack"
+    assert jira_server.requests == []
+
+
+def test_a_jira_ticket_without_a_mapped_priority_a_link_made_twice_and_an_unknown_transition(jira_server):
+    connection = jira.connect(JiraSettings(priorities={"critical": "Highest"}), {
+        "JIRA_URL": jira_server.url, "JIRA_USER": jira_server.user, "JIRA_API_TOKEN": jira_server.token})
+    ticket = connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B"),
+                                Target("IR-1", None, None, {}))["key"]
+    assert "priority" not in json.loads(jira_server.calls("POST /rest/api/2/issue")[-1].body)["fields"]
+    target = Target("IR-1", None, ticket, {})
+    link = item("IR-1/_links/ticket.remote_link", "jira", "ticket.remote_link", url="https://slack/archives/C1",
+                title="Slack #ir-1")
+    assert connection.perform(link, target) == connection.perform(link, target) == {
+        "key": ticket, "url": "https://slack/archives/C1"}
+    assert [r["object"]["url"] for r in jira_server.remote_links(ticket)] == ["https://slack/archives/C1"]
+    with pytest.raises(Refused) as refused:
+        connection.perform(item("IR-1/t/ticket.transition", "jira", "ticket.transition", transition="Nope"), target)
+    assert str(refused.value) == ("no transition 'Nope' from the ticket's current status (available: Contain, "
+                                  "Eradicate, Recover, Resolve, Triage); map it under [jira] transitions in ir.toml")
+
+
+def test_a_slack_channel_whose_invitees_are_in_it_already_is_made_and_another_refusal_is_not(slack_server):
+    connection = slack.connect(SlackSettings(invite=["U0DANA"]), {"SLACK_BOT_TOKEN": slack_server.token,
+                                                                  "IR_SLACK_BASE_URL": slack_server.url})
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-1")
+    slack_server.fail("conversations.invite", "error", error="already_in_channel")
+    assert connection.perform(make, Target("IR-1", None, None, {}))["name"] == "ir-ir-1"
+    slack_server.fail("conversations.invite", "error", error="cant_invite_self")
+    with pytest.raises(Refused) as refused:
+        connection.perform(make, Target("IR-1", None, None, {}))
+    assert str(refused.value) == "cant_invite_self"
+
+
+def test_a_slack_channel_invites_people_by_group_address_and_id_once_each(slack_server):
+    dana = slack_server.add_user("Dana Reyes", "dana@example.com")
+    lee = slack_server.add_user("Lee Park", "lee@example.com")
+    kim = slack_server.add_user("Kim Ode", "kim@example.com")
+    slack_server.add_usergroup("other", "Other", (lee,))
+    slack_server.add_usergroup("ir-team", "IR team", (dana, lee))
+    connection = slack.connect(SlackSettings(invite=["@ir-team", "dana@example.com"]), {
+        "SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url})
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="IR 1 Beacon!",
+                invite=["@other", kim])
+    made = connection.perform(make, Target("IR-1", None, None, {}))
+    assert made["name"] == "ir-1-beacon"
+    (invited,) = slack_server.calls("conversations.invite")
+    users = parse_qs(invited.body.decode())["users"][0] if invited.body[:1] != b"{" else json.loads(invited.body)[
+        "users"]
+    assert users.split(",") == [dana, lee, kim]  # the group's, the address's, the id: each once
+    assert len(slack_server.calls("usergroups.list")) == 1  # read once
+    with pytest.raises(Refused) as refused:
+        connection.perform(item("IR-2/open/notify.create_channel", "slack", "notify.create_channel",
+                                channel_name="ir-2", invite=["@nosuch"]), Target("IR-2", None, None, {}))
+    assert str(refused.value) == "no Slack user group @nosuch"
+
+
+def test_a_slack_status_is_posted_and_pinned_once_then_updated_in_place(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    status = item("IR-1/status/notify.status", "slack", "notify.status", message="Recovering")
+    ticket = {"key": "IR-7", "url": "https://jira/browse/IR-7"}
+    first = slack_connection.perform(status, Target("IR-1", channel, None, {}))
+    (posted,) = slack_server.messages("ir-ir-1")
+    assert posted["text"] == ("*Beacon* (IR-1)\nSeverity: *high*  ·  Phase: *containment*  ·  Commander: unassigned  ·  "
+                              "Ticket: none yet\nRecovering")
+    assert slack_server.pins("ir-ir-1") == [first["ts"]]
+    quiet = item("IR-1/status2/notify.status", "slack", "notify.status")
+    updated = slack_connection.perform(quiet, Target("IR-1", channel, None, {"notify.status": first,
+                                                                            "ticket.create": ticket}))
+    assert updated == {"channel": channel, "ts": first["ts"], "updated": True}
+    (message,) = slack_server.messages("ir-ir-1")
+    assert message["text"] == ("*Beacon* (IR-1)\nSeverity: *high*  ·  Phase: *containment*  ·  Commander: unassigned"
+                               "  ·  Ticket: <https://jira/browse/IR-7|IR-7>")
+
+
+def test_posts_to_one_slack_channel_are_a_second_apart_and_a_name_is_found_among_many(slack_server,
+                                                                                         slack_connection):
+    import time
+
+    for n in range(3):
+        slack_server.add_channel(f"c{n}")
+    slack_server.add_channel("old", bot_is_member=True)
+    channel = slack_server.add_channel("ir-ir-1")
+    began = time.monotonic()
+    for step in ("a", "b"):
+        slack_connection.perform(item(f"IR-1/{step}/notify.post", "slack", "notify.post", message=step,
+                                      channel="ir-ir-1"), Target("IR-1", None, None, {}))
+    assert time.monotonic() - began >= 0.95  # Slack allows about one a second per channel
+    assert [m["text"] for m in slack_server.messages("ir-ir-1")] == ["a", "b"]
+    assert slack_server.channels["ir-ir-1"]["id"] == channel
+    listed = parse_qs(urlsplit(slack_server.calls("conversations.list")[0].path).query) | parse_qs(
+        slack_server.calls("conversations.list")[0].body.decode())
+    assert listed["exclude_archived"] == ["1"] and listed["limit"] == ["200"]
+    assert len(slack_server.calls("conversations.list")) == 1  # the ids are kept
+    brief = slack.connect(SlackSettings(timeout=0.2), {"SLACK_BOT_TOKEN": slack_server.token,
+                                                       "IR_SLACK_BASE_URL": slack_server.url})
+    assert brief.perform(item("IR-1/c/notify.post", "slack", "notify.post", message="c", channel=channel),
+                         Target("IR-1", None, None, {}))["channel"] == channel  # a timeout under 1 s is 1 s
+
+
+def test_a_jira_task_links_to_the_incident_ticket_and_a_summary_is_cut_at_255(jira_server, jira_connection):
+    ticket = jira_connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="S" * 300),
+                                     Target("IR-1", None, None, {}))
+    created = json.loads(jira_server.calls("POST /rest/api/2/issue")[-1].body)["fields"]
+    assert (created["summary"], created["priority"], created["issuetype"]) == ("S" * 255, {"name": "High"},
+                                                                               {"name": "Incident"})
+    assert created["labels"] == ["ir", "ir-ir-1", f"ir-{marker('IR-1/ticket/ticket.create')}"]
+    assert len(marker("IR-1/ticket/ticket.create")) == 12
+    assert not jira_server.links  # the incident ticket links to nothing
+    again = jira_connection.perform(item("IR-1/ticket2/ticket.create", "jira", "ticket.create", summary="T"),
+                                    Target("IR-1", None, ticket["key"], {}))
+    assert again["key"] != ticket["key"] and not jira_server.links  # another ticket: not a task, no link
+    task = jira_connection.perform(item("IR-1/task/ticket.task", "jira", "ticket.task", summary="Reimage"),
+                                   Target("IR-1", None, ticket["key"], {}))
+    assert json.loads(jira_server.calls("POST /rest/api/2/issue")[-1].body)["fields"]["issuetype"] == {"name": "Task"}
+    assert jira_server.links == [{"type": "Relates", "inward": task["key"], "outward": ticket["key"]}]
+    assert task["url"] == f"{jira_server.url}/browse/{task['key']}"
+    assert not [r for r in jira_server.requests if r.method == "GET" and "/issue/" in r.path]  # no fetch after it
+
+
+def test_a_rate_limited_or_failing_jira_says_how_long_to_wait_and_what_it_answered(jira_server, jira_connection):
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B")
+    jira_server.fail("POST /rest/api/2/issue", "ratelimit", retry_after=7)
+    with pytest.raises(Refused) as refused:
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert (str(refused.value), refused.value.retry_after) == ("rate limited by Jira", 7.0)
+    jira_server.fail("POST /rest/api/2/issue", "error", error="Field 'x' is required", status=428)
+    with pytest.raises(Refused) as refused:
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert str(refused.value).startswith("Jira refused it (HTTP 428): ")
+    jira_server.fail("POST /rest/api/2/issue", "server_error", status=503)
+    with pytest.raises(Unknown) as unknown:
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert str(unknown.value).startswith("Jira answered 503: ") and len(str(unknown.value)) > len("Jira answered 503:")
+
+
+def test_a_channel_is_found_on_a_later_page_and_names_and_blocks_keep_to_slacks_limits(slack_server,
+                                                                                    slack_connection):
+    from ir.integrations.slack import channel_name
+
+    for n in range(205):
+        slack_server.add_channel(f"c{n:03}")
+    wanted = slack_server.channels["c204"]["id"]
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="m" * 3500, channel="c204")
+    slack_connection.perform(post, Target("IR-1", None, None, {}))
+    assert len(slack_server.calls("conversations.list")) == 2  # the second page has it
+    sent = json.loads(slack_server.calls("chat.postMessage")[-1].body)
+    assert sent["channel"] == wanted and len(sent["blocks"][0]["text"]["text"]) == 3000
+    with pytest.raises(Refused) as refused:
+        slack_connection.perform(item("IR-1/b/notify.post", "slack", "notify.post", message="x", channel="nosuch"),
+                                 Target("IR-1", None, None, {}))
+    assert str(refused.value) == "channel_not_found: #nosuch"
+    assert channel_name("#IR " + "x" * 100) == "ir-" + "x" * 77 and channel_name("!!!") == "incident"
+
+
+def test_a_post_long_after_the_last_one_does_not_wait_and_only_a_thread_post_goes_in_the_thread(
+        slack_server, slack_connection):
+    import time
+
+    channel = slack_server.add_channel("ir-ir-1")
+    status = slack_connection.perform(item("IR-1/s/notify.status", "slack", "notify.status", message="Open"),
+                                      Target("IR-1", channel, None, {}))
+    time.sleep(1.3)  # past the second between posts
+    target = Target("IR-1", channel, None, {"notify.status": status})
+    slack_connection.perform(item("IR-1/a/notify.post", "slack", "notify.post", message="a"), target)
+    slack_connection.perform(item("IR-1/b/notify.post", "slack", "notify.post", message="b", thread=True), target)
+    replies = {m["text"]: m.get("thread_ts") for m in slack_server.messages("ir-ir-1")}
+    assert (replies["a"], replies["b"]) == (None, status["ts"])
+
+
+def test_a_rate_limited_slack_says_how_long_to_wait_and_links_are_not_unfurled(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="see https://example.com")
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=4)
+    with pytest.raises(Refused) as refused:
+        slack_connection.perform(post, Target("IR-1", channel, None, {}))
+    assert (str(refused.value), refused.value.retry_after) == ("rate limited by Slack", 4.0)
+    slack_connection.perform(post, Target("IR-1", channel, None, {}))
+    assert json.loads(slack_server.calls("chat.postMessage")[-1].body)["unfurl_links"] is False
