@@ -151,7 +151,8 @@ class JiraConnection:
                 found = self.client.search_issues(f'labels = "{self._label(item)}"', maxResults=1)
                 if found:
                     return {"key": found[0].key, "url": self._browse(found[0].key), "found": True}
-                since = (datetime.now(UTC) - datetime.fromisoformat(item.updated_at)).total_seconds()
+                since = (datetime.now(UTC) - datetime.fromisoformat(item.updated_at)).total_seconds() \
+                    if item.updated_at else float("inf")  # not attempted in this store: nothing to wait for
                 if since < self.settings.index_lag:
                     raise Unknown(f"not found by its label {since:.0f} s after the attempt, which Jira's search "
                                   f"may not show yet; looked for again after {self.settings.index_lag:.0f} s")

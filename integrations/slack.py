@@ -354,12 +354,13 @@ class SlackConnection:
     def _post(self, item: OutboxItem, target: Target, channel: str, text: str, thread: str | None) -> dict[str, Any]:
         """Post to a channel id, or a channel's name (chat.postMessage takes either): its id comes back and is kept,
         so a named channel is found without listing the workspace's channels."""
-        self._pace(channel)
+        named = str(item.payload.get("channel") or "").lstrip("#")
+        self._pace(channel_name(named) if named and not CHANNEL_ID.fullmatch(named) else channel)  # by id or name
+
         reply = self.client.chat_postMessage(
             channel=channel, text=text, blocks=_blocks(text, item, target), thread_ts=thread, unfurl_links=False,
             metadata={"event_type": EVENT_TYPE, "event_payload": {"key": item.key}})
         ref = {"channel": reply["channel"], "ts": reply["ts"]}
-        named = str(item.payload.get("channel") or "").lstrip("#")
         if named and not CHANNEL_ID.fullmatch(named):
             name = channel_name(named)
             self._channel_ids[name] = reply["channel"]

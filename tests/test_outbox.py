@@ -23,12 +23,13 @@ from ir.run.drive import drive, flush, start
 from ir.run.outbox import open_outbox
 from ir.store.sqlite import SqliteStore
 
+BRIEF = '  - {id: brief, kind: notify, title: Brief, phase: detection-analysis, channel: "#leadership", message: Declared}\n'
+
 
 @pytest.fixture
 def env(live, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # noqa: F811
-    (isolated / "playbooks" / "short.yaml").write_text(SHORT)
-    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\nchannels = ["leadership"]\n\n'
-                                      '[jira]\nproject = "IR"\ntimeout = 1\n')
+    (isolated / "playbooks" / "short.yaml").write_text(SHORT + BRIEF)
+    (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\n\n[jira]\nproject = "IR"\ntimeout = 1\nindex_lag = 0\n')
     for name, value in live.items():
         monkeypatch.setenv(name, value)
     return live
@@ -42,7 +43,7 @@ def store(isolated: Path) -> SqliteStore:
 
 
 def run(store: SqliteStore) -> tuple[str, list[str]]:
-    """A live run of the short playbook (channel, ticket, post to it and to #leadership, comment)."""
+    """A live run of the short playbook (channel, ticket, post to it, comment) and a brief to #leadership."""
     bundle = Catalog(capabilities).bundle("short")
     incident = start(store, bundle, "tester", live=True)
     said: list[str] = []
@@ -71,7 +72,7 @@ def test_a_live_run_delivers_each_action_once_in_order_and_records_it(store, env
     channel = f"ir-{incident.lower()}"
     assert statuses(store, incident) == {
         "channel/create_channel": "done", "ticket/create": "done", "announce/post": "done",
-        "announce/post/#leadership": "done", "comment/comment": "done", "_links/ticket.remote_link": "done"}
+        "brief/post": "done", "comment/comment": "done", "_links/ticket.remote_link": "done"}
     assert posts(slack_server, channel) == ["Declared"] and posts(slack_server, "leadership") == ["Declared"]
     sent = json.loads(slack_server.calls("chat.postMessage")[0].body)
     assert sent["metadata"]["event_payload"] == {"key": f"{incident}/announce/post"}
@@ -84,7 +85,7 @@ def test_a_live_run_delivers_each_action_once_in_order_and_records_it(store, env
     steps = {e.data["key"].split("/", 1)[1]: e.step for e in store.events(incident, kinds=(
         "integration.requested", "integration.done"))}
     assert steps == {"channel/create_channel": "channel", "ticket/create": "ticket", "announce/post": "announce",
-                     "announce/post/#leadership": "announce", "comment/comment": "comment",
+                     "brief/post": "brief", "comment/comment": "comment",
                      "_links/ticket.remote_link": "_links"}  # the step, without the action or the channel
     requested = [e.data["key"].split("/", 1)[1] for e in store.events(incident, kinds=("integration.requested",))]
     assert sorted(requested) == sorted(statuses(store, incident))
@@ -99,7 +100,7 @@ def test_an_unknown_post_is_reconciled_by_flush_and_sent_at_most_once(store, env
     slack_server.fail("chat.postMessage", mode)
     incident, said = run(store)
     assert statuses(store, incident)["announce/post"] == "unknown"
-    assert f"`ir flush {incident}` sends them" in " ".join(said)
+    assert f"`ir flush {incident}` retries now" in " ".join(said)
     failed = [e for e in store.events(incident, kinds=("integration.failed",))]
     assert [e.data["outcome"] for e in failed] == ["unknown"]
     assert failed[0].message.endswith("(outcome unknown, it will be checked before any retry)")
@@ -116,9 +117,9 @@ def test_a_refused_post_fails_holds_its_integration_back_and_flush_sends_it_once
     slack_server.fail("chat.postMessage", "error", error="not_in_channel")
     incident, said = run(store)
     assert statuses(store, incident)["announce/post"] == "failed"
-    assert statuses(store, incident)["announce/post/#leadership"] == "pending"  # waits behind it
-    assert said.count(f"slack is not working (not_in_channel); its actions stay queued: `ir flush {incident}` "
-                      "sends them") == 1
+    assert statuses(store, incident)["brief/post"] == "done"  # another channel: not held back
+    assert said.count("slack notify.post failed (not_in_channel); what goes to its incident channel waits, retried "
+                      f"in 5 s while this run is open; `ir flush {incident}` retries now") == 1
     history = len(slack_server.calls("conversations.history"))
     assert flush(store, incident, "tester", say=said.append) == 0
     assert len(slack_server.calls("conversations.history")) == history  # refused: not looked up, sent again
@@ -129,12 +130,12 @@ def test_a_refused_post_fails_holds_its_integration_back_and_flush_sends_it_once
 
 
 def test_a_flush_that_fails_again_stops_that_integration_and_counts_it(store, env, slack_server):
-    slack_server.fail("chat.postMessage", "error", error="not_in_channel", times=2)
+    slack_server.fail("chat.postMessage", "error", error="not_in_channel", times=3)  # the post, the brief, the post
     incident, said = run(store)
     assert flush(store, incident, "tester", say=said.append) == 1
     assert f"{incident}: slack notify.post (announce/post): failed" in said
-    assert not [text for text in said if "(announce/post/#leadership)" in text]  # held back behind it
-    assert statuses(store, incident)["announce/post/#leadership"] == "pending"
+    assert f"{incident}: slack notify.post (brief/post): done" in said  # its own channel: not held back
+    assert statuses(store, incident)["announce/post"] == "failed"
 
 
 def test_an_unknown_ticket_is_found_by_its_label_and_its_comment_waits_for_it(store, env, jira_server):
@@ -196,7 +197,7 @@ def test_rate_limited_past_its_attempts_or_too_long_an_action_fails_and_waits_fo
     incident, _ = run(store)
     item = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
     assert (item.status, item.error, item.attempts) == ("failed", "rate limited by Slack", 3)
-    assert len(slack_server.calls("chat.postMessage")) == 3
+    assert len(slack_server.calls("chat.postMessage")) == 4  # 3 refused; the brief to another channel, sent
     other = SqliteStore(store.path.parent / "other.db")
     slack_server.fail("chat.postMessage", "ratelimit", retry_after=31)  # past MAX_RETRY_AFTER: not waited for
     began = time.monotonic()
@@ -219,7 +220,7 @@ def test_a_run_waits_for_its_deliveries_only_as_long_as_asked_and_leaves_the_res
     assert result.undelivered >= 1
     time.sleep(4)  # the post in progress ends; what was queued behind it was not started, and stays queued
     left = statuses(store, incident.id)
-    assert left["announce/post"] == "done" and left["announce/post/#leadership"] == "pending"
+    assert left["announce/post"] == "done" and left["brief/post"] == "pending"
     assert not [t for t in threading.enumerate() if t.name.startswith("ir-slack")]  # the workers are gone
 
 
@@ -278,8 +279,8 @@ def test_a_dry_run_says_what_it_would_send_once_each_and_a_found_action_says_so(
     incident, said = drive_playbook(store, "short", sent=False)
     assert [text for text in said if text.startswith("would ")] == [
         "would create the incident channel in slack", "would open the incident ticket in jira: Incident",
-        "would post to the incident channel: Declared", "would post to leadership: Declared",
-        "would comment on the incident ticket: Contain now"]
+        "would post to the incident channel: Declared", "would comment on the incident ticket: Contain now",
+        "would post to #leadership: Declared"]
     assert not slack_server.requests
     slack_server.fail("chat.postMessage", "drop_after_commit")
     other = SqliteStore(store.path.parent / "other.db")
@@ -311,7 +312,7 @@ def test_a_resume_delivers_first_what_was_left_undelivered(store, env, slack_ser
     incident, _ = run(store)
     assert statuses(store, incident)["announce/post"] == "failed"
     _, said = drive_playbook(store, "short", resuming=incident)
-    assert "2 integration action(s) left from before are being delivered first" in said
+    assert "1 integration action(s) left from before are being delivered first" in said
     assert statuses(store, incident)["announce/post"] == "done"
     assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
 

@@ -118,7 +118,8 @@ def test_no_form_of_either_token_is_in_any_byte_ir_writes(run_ir, live, slack_se
     outputs = [result.stdout, result.stderr]
     for args in (["flush", incident], ["outbox", "--json"], ["timeline", incident, "--json"],
                  *(["export", incident, "--format", fmt, "-o", f"export.{fmt}"] for fmt in ("json", "html", "markdown")),
-                 ["verify", incident], ["close", incident, "--note", "done"], ["integrations", "check"]):
+                 ["verify", incident], ["close", incident, "--note", "done"],
+                 ["integrations", "check", "--playbook", "live"]):
         done = run_ir(*args, env=env)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         outputs += [done.stdout, done.stderr]
