@@ -338,3 +338,16 @@ def test_a_ticket_that_arrives_after_the_status_was_posted_is_named_in_it(run_ir
     (ticket,) = [key for key, issue in jira_server.issues.items() if issue["fields"]["summary"] == "Beacon"]
     assert f"|{ticket}>" in status and "none yet" not in status
     assert len(slack_server.calls("chat.update")) == 1
+
+
+def test_a_role_prompt_asks_again_until_slack_finds_the_person(run_ir, env, isolated, slack_server):
+    (isolated / "playbooks" / "roles.yaml").write_text(ROLES)
+    typed = "Nobody Here\ndana@example.com\n" + "c\n\n" * 4  # the commander, then complete the four steps
+    result = run_ir("run", "roles", input=typed, env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    shown = " ".join(result.stdout.split())  # as the terminal wraps it
+    assert "> no Slack user is named Nobody Here: give their e-mail address, @handle or user id Incident " \
+           "commander: who?" in shown  # asked again, saying why
+    assert f"commander: dana@example.com is Dana Reyes (@Dana Reyes, {slack_server.dana}) in Slack" in shown
+    incident = incident_id(result)
+    assert texts(slack_server, f"ir-{incident.lower()}") == [f"Commander: <@{slack_server.dana}>"]
