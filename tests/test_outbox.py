@@ -362,3 +362,65 @@ def test_the_ticket_links_to_the_channel_as_soon_as_both_exist(store, env, jira_
     ticket = store.incident(incident).ticket
     channel = slack_server.channels[f"ir-{incident.lower()}"]["id"]
     assert [link["object"]["url"][-len(channel):] for link in jira_server.remote_links(ticket)] == [channel]
+
+
+STATUS = """\
+id: status
+title: Status
+version: "1.0.0"
+roles: [{id: commander, title: Incident commander}]
+steps:
+  - {id: channel, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis,
+     invite: ["{{ roles.commander }}"]}
+  - {id: status, kind: notify, action: status, title: Post the status, phase: detection-analysis}
+  - {id: ticket, kind: ticket, action: create, title: Open the ticket, phase: detection-analysis, summary: Beacon}
+  - {id: announce, kind: notify, title: Announce, phase: detection-analysis, message: "Commander {{ roles.commander }}"}
+"""
+
+
+def drive_status(store: SqliteStore, commander: str | None, *, sent: bool = True) -> tuple[str, list[str]]:
+    bundle = Catalog(capabilities).bundle("status")
+    incident = start(store, bundle, "tester", live=sent)
+    said: list[str] = []
+    outbox = open_outbox(store, bundle, incident, "tester", say=said.append)
+    roles = {"commander": commander} if commander else {}
+    responder = AnswersResponder(Answers({}, roles, {}), person=None, examples=True, say=said.append)
+    assert drive(store, bundle, incident.id, "tester", responder, outbox, wait=10).status == "finished"
+    return incident.id, said
+
+
+def test_a_role_holder_is_found_through_the_incidents_notify_integration_in_a_live_run_only(store, env, isolated,
+                                                                                             slack_server):
+    dana = slack_server.dana  # the live fixture's
+    (isolated / "playbooks" / "status.yaml").write_text(STATUS)
+    incident, said = drive_status(store, "dana reyes")
+    assert f"commander: dana reyes is Dana Reyes (@Dana Reyes, {dana}) in Slack" in said
+    variables = store.variables(incident)
+    assert (variables[("", "roles.commander")], variables[("", "people.commander")]) == ("dana reyes", dana)
+    assert dana in slack_server.channels[f"ir-{incident.lower()}"]["members"]  # invited by id
+    assert posts(slack_server, f"ir-{incident.lower()}")[1] == f"Commander <@{dana}>"
+    assert f"Commander: <@{dana}>" in posts(slack_server, f"ir-{incident.lower()}")[0]  # the status names them
+    dry, said = drive_status(store, "dana reyes", sent=False)
+    assert ("", "people.commander") not in store.variables(dry) and not [s for s in said if "in Slack" in s]
+
+
+def test_a_refused_pin_is_a_warning_said_once_and_a_late_ticket_refreshes_the_status(store, env, isolated,
+                                                                                      slack_server, jira_server):
+    (isolated / "playbooks" / "status.yaml").write_text(STATUS)
+    toml = (isolated / "ir.toml").read_text()
+    (isolated / "ir.toml").write_text(toml.replace('project = "IR"', 'project = "IR"\nissue_type = "Bug"'))
+    slack_server.fail("pins.add", "error", error="missing_scope")
+    incident, said = drive_status(store, None)
+    warning = "slack notify.status: done, but the status message was not pinned (missing_scope): give the bot the " \
+              "pins:write scope"
+    assert said.count(warning) == 1
+    (status,) = [i for i in store.outbox(incident) if i.action == "notify.status"]
+    assert status.ref["warnings"] == [warning.split("done, but ", 1)[1]]
+    channel = f"ir-{incident.lower()}"
+    assert "Ticket: none yet" in posts(slack_server, channel)[0]
+    (isolated / "ir.toml").write_text(toml)  # the fix: the default issue type
+    assert flush(store, incident, "tester", say=said.append) == 0
+    (key,) = jira_server.issues
+    assert f"|{key}>" in posts(slack_server, channel)[0] and len(slack_server.calls("chat.update")) == 1
+    refreshed = [i for i in store.outbox(incident) if i.key.endswith("/_links/notify.status")]
+    assert [(i.status, i.payload["phase"]) for i in refreshed] == [("done", "detection-analysis")]
