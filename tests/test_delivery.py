@@ -109,17 +109,19 @@ def test_invitees_slack_cannot_find_are_named_once_and_the_channel_is_used(run_i
 
 
 def test_one_invitee_already_there_does_not_drop_the_others(run_ir, env, slack_server):
-    """Slack refuses the whole invite for one user already in the channel (`already_in_channel`): the others are
-    invited one by one."""
+    """Slack refuses the whole invite for one user already in the channel (`already_in_channel`, as after a create
+    done again): the others are invited one by one (taking the refusal for success dropped them all)."""
     lee = slack_server.add_user("Lee Park", "lee@example.com")
     slack_server.add_usergroup("secops", "Security operations", (slack_server.dana, lee))
     playbook = LANES.replace('["@no-such-group", dana@example.com, ghost@example.com]', '[dana@example.com, "@secops"]')
     Path("playbooks/lanes.yaml").write_text(playbook)
+    slack_server.fail("conversations.invite", "error", error="already_in_channel")  # the batch, refused whole
     result = run_ir("run", "lanes", "--non-interactive", env=env)
     assert result.returncode == 0, result.stderr + result.stdout
     incident = incident_id(result)
     assert {slack_server.dana, lee} <= set(slack_server.channels[f"ir-{incident.lower()}"]["members"])
     assert "was not invited" not in result.stdout
+    assert len(slack_server.calls("conversations.invite")) == 3  # the batch, then each of the two
 
 
 def test_a_status_whose_pin_is_refused_is_posted_once_with_a_warning(run_ir, env, slack_server):
