@@ -51,9 +51,9 @@ def header_problem(incident: Incident, derived: Mapping[str, Any]) -> str | None
     return f"the incident's header was edited: {shown}"
 
 
-def playbook_problem(incident: Incident, stored: Mapping[str, bytes], events: Iterable[Event]) -> str | None:
-    """Whether the stored playbooks are the ones the incident opened with (the hash in its opening event)."""
-    opened = next((e.data.get("hash") for e in events if e.kind == "incident.opened"), None)
+def playbook_problem(incident: Incident, stored: Mapping[str, bytes], opened: object) -> str | None:
+    """Whether the stored playbooks are the ones the incident opened with (`opened`: the hash its opening event
+    recorded, as `from_events` reads it)."""
     actual = bundle_hash(stored)
     if actual == opened == incident.playbook_hash:
         return None

@@ -18,8 +18,9 @@ def problem(store: Store, incident_id: str) -> str | None:
     broken = verify_links(store.links(incident_id), head=(found.head_hash, found.event_count))
     if broken:
         return str(broken)
-    events = list(store.events(incident_id, kinds=tuple(sorted(HEADER_KINDS))))  # what the header derives from
-    return (header_problem(found, from_events(events)) or playbook_problem(found, store.bundle(incident_id), events)
+    derived = from_events(store.events(incident_id, kinds=tuple(sorted(HEADER_KINDS))))  # folded as they are read
+    return (header_problem(found, derived)
+            or playbook_problem(found, store.bundle(incident_id), derived.get("playbook_hash"))
             or state_problem(store.seals(incident_id), found, store.steps(incident_id), store.variables(incident_id),
                              store.outbox(incident_id)))
 
