@@ -43,7 +43,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     text = _USERINFO.sub(lambda m: f"{m.group(1)}{SECRET}@", text)
     values = [s for s in secrets if s]
     for form in sorted({f for s in values for f in forms(s)}, key=len, reverse=True):
-        text = text.replace(form, SECRET)
+        # a secret too short to tell from the letters of words (a test's "x") is replaced where it stands alone
+        text = text.replace(form, SECRET) if len(form) >= SHORTEST else \
+            re.sub(rf"(?<![\w-]){re.escape(form)}(?![\w-])", SECRET, text)
     return _BASE64.sub(lambda m: SECRET if _hides(m.group(), values) else m.group(), text) if values else text
 
 

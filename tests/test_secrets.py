@@ -51,6 +51,9 @@ def test_redacting_leaves_other_text_alone():
     prose = "add pins:write to the app's bot token scopes; the token lacks it; Bearer tokens expire"
     assert redact(prose, [TOKEN]) == prose  # a word after "token" is not a credential
     assert redact("Authorization: Bearer 9f8e7d6c5b4a", []) == "Authorization: Bearer [secret]"  # one unknown to ir
+    # a secret as short as a letter is hidden where it stands alone, not inside every word ("pro[secret]y")
+    assert redact("check IR_SLACK_BASE_URL if you use a proxy; the token was x.", ["x"]) == \
+        "check IR_SLACK_BASE_URL if you use a proxy; the token was [secret]."
 
 
 def scan(root: Path, outputs: list[str], user: str) -> None:
