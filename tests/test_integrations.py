@@ -3,8 +3,10 @@ live runs, every failure mode ending with exactly one message or issue, and no s
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -263,9 +265,10 @@ def test_flush_leaves_an_incident_that_another_process_runs_to_that_run(run_ir, 
     store = SqliteStore(Path(os.environ["IR_HOME"]) / "ir.db")
     with store.running(incident):  # as a run in another process would
         busy = run_ir("flush", incident, env=short)
-    assert (busy.returncode, busy.stdout) == (0, f"{incident}: {incident} is being run by ir (pid {os.getpid()} on "
-                                                 f"{socket.gethostname()}): that run was asked to retry its "
-                                                 "undelivered actions now\n")
+    assert busy.returncode == 0
+    assert re.fullmatch(rf"{incident}: {incident} is being run by {getpass.getuser()} \(pid {os.getpid()} on "
+                        rf"{re.escape(socket.gethostname())}, since [\dT:.Z-]+\): that run was asked to retry its "
+                        r"undelivered actions now\n", busy.stdout), busy.stdout
     asked = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.retry"]
     assert [e["message"] for e in asked] == ["retry of the undelivered actions asked for"]
     assert posts(slack_server, incident) == []

@@ -267,7 +267,7 @@ def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_
     import sqlite3
     import time
 
-    from ir.store.sqlite import MAX_MESSAGE
+    from ir.store.sql import MAX_MESSAGE
 
     time.sleep(0.01)  # recorded_at has milliseconds: the batch is recorded after the opening event
     store.record("IR-1", [Draft("note", "dana", "a"), Draft("milestone", "dana", "b"), Draft("note", "dana", "c")])
@@ -309,7 +309,9 @@ def test_the_store_returns_the_event_it_recorded_and_finds_itself_under_ir_home(
 
 
 def test_one_holder_at_a_time_and_the_second_is_told_who(store, isolated):
+    import getpass
     import os
+    import re
     import socket
     import stat
 
@@ -322,7 +324,11 @@ def test_one_holder_at_a_time_and_the_second_is_told_who(store, isolated):
             assert (stat.S_IMODE(lock.parent.stat().st_mode), stat.S_IMODE(lock.stat().st_mode)) == (0o700, 0o600)
             with pytest.raises(IncidentBusy) as raised, store.reopen().running("IR-1"):
                 pass
-            assert raised.value.message == f"IR-1 is being run by ir (pid {os.getpid()} on {socket.gethostname()})"
+            assert re.fullmatch(rf"IR-1 is being run by {getpass.getuser()} \(pid {os.getpid()} on "
+                                rf"{re.escape(socket.gethostname())}, since 20\d\d-\d\d-\d\dT[\d:.]+Z\)",
+                                raised.value.message), raised.value.message
+            assert store.drivers() == {"IR-1": raised.value.message.removeprefix("IR-1 is being run by ")}
+        assert store.drivers() == {}  # let go: nobody drives it
         with store.reopen().running("IR-1"):  # released when the holder is done
             pass
     finally:

@@ -4,12 +4,14 @@ while a run writes, and a timeline that catches tampering."""
 from __future__ import annotations
 
 import fcntl
+import getpass
 import hashlib
 import json
 import os
 import pty
 import random
 import select
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -185,9 +187,11 @@ def test_a_second_process_cannot_run_an_incident_that_one_is_running(run_ir, iso
 
     second = run_ir("resume", listed["id"], "--non-interactive")
     assert (second.returncode, second.stdout) == (1, "")
-    assert second.stderr.startswith(f"error: {listed['id']} is being run by ir (pid {first.pid} on "), second.stderr
-    assert second.stderr.endswith(f"  fix: one process runs an incident at a time: continue there, or stop it and "
-                                  f"`ir resume {listed['id']}`; `ir note` and `ir status` work meanwhile\n")
+    assert second.stderr.startswith(f"error: {listed['id']} is being run by {getpass.getuser()} (pid {first.pid} on "
+                                    f"{socket.gethostname()}, since 20"), second.stderr
+    assert second.stderr.endswith(f"  fix: one process drives an incident at a time: continue there, or stop it and "
+                                  f"`ir resume {listed['id']}`; `ir note`, `ir step` and `ir status` work "
+                                  "meanwhile\n")
     assert timeline(run_ir, listed["id"]) == before  # not even a `resumed` event
     assert run_ir("note", listed["id"], "meanwhile").returncode == 0
 

@@ -1,29 +1,24 @@
 """The embedded store: one SQLite file (WAL) in IR_HOME, created private (0600), versioned with forward
 migrations. Several processes may use it at once (`ir note` from a second terminal during a run): writes take
-the lock with BEGIN IMMEDIATE and wait up to `BUSY_MS` for it."""
+the lock with BEGIN IMMEDIATE and wait up to `BUSY_MS` for it. The queries are `ir.store.sql`'s."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
-from ir.store import state
-from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
-from ir.store.timeline import GENESIS, Event, Stored, canonical_json, digest_of, format_recorded, seal, utc_now
+from ir.store.sql import SqlStore, T
+from ir.store.timeline import Event, format_recorded, utc_now
 
 BUSY_MS = 10_000
-MAX_MESSAGE = 100_000  # characters in one event's message
-_UNDELIVERED = f"({', '.join(repr(status) for status in UNDELIVERED)})"  # for SQL: ('pending', 'sending', ...)
 MIGRATIONS = [
     """
     CREATE TABLE incidents (
@@ -52,7 +47,6 @@ MIGRATIONS = [
     # `ir status` reads the milestones and `ir timeline --kind` its kinds without a pass over every event
     "CREATE INDEX events_kind ON events (incident, kind, seq)",
 ]
-_INCIDENT_FIELDS = [f.name for f in fields(Incident)]
 
 
 def _check_private(path: Path) -> None:
@@ -74,9 +68,10 @@ def default_path() -> Path:
     return home() / "ir.db"
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     def __init__(self, path: Path | None = None):
         self.path = path or default_path()
+        self.where = str(self.path)
         for suffix in ("", "-wal", "-shm"):
             _check_private(self.path.with_name(self.path.name + suffix))
         if not self.path.exists():
@@ -134,6 +129,23 @@ class SqliteStore:
     def _write(self) -> _Transaction:
         return _Transaction(self.db)
 
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.db.executemany(sql, rows)
+
+    def _transact(self, work: Callable[[], T], *, replayable: bool = True,
+                  committed: Callable[[Event], T] | None = None) -> T:
+        with self._write():
+            return work()
+
+    def _scan(self, columns: str, where: str, values: Sequence[Any], limit: int | None = None) -> Iterator[Any]:
+        # one cursor, read as it goes: SQLite steps through the rows as they are asked for
+        return iter(self.db.execute(f"SELECT {columns} FROM events WHERE {where} ORDER BY seq"
+                                    + (" LIMIT ?" if limit is not None else ""),
+                                    [*values, limit] if limit is not None else values))
+
     def reopen(self) -> SqliteStore:
         return SqliteStore(self.path)
 
@@ -141,11 +153,11 @@ class SqliteStore:
         self.db.close()
 
     @contextmanager
-    def running(self, incident_id: str) -> Iterator[None]:
+    def running(self, incident_id: str, *, take_over: bool = False) -> Iterator[None]:
         """An exclusive lock on a file beside the store (`locks/<incident>.lock`), taken without waiting. The
-        operating system drops it when the process ends, even killed, so nothing is ever left held."""
+        operating system drops it when the process ends, even killed, so nothing is ever left held (and there is
+        never an abandoned run to take over: `take_over` changes nothing here)."""
         import fcntl
-        import socket
 
         folder = self.path.parent / "locks"
         folder.mkdir(mode=0o700, exist_ok=True)
@@ -155,215 +167,48 @@ class SqliteStore:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-                hint = (f"one process runs an incident at a time: continue there, or stop it and `ir resume "
-                        f"{incident_id}`; `ir note` and `ir status` work meanwhile")
-                raise IncidentBusy(f"{incident_id} is being run by {holder}", hint=hint) from None
+                raise busy(incident_id, holder, take_over=False) from None
             os.ftruncate(fd, 0)
-            os.write(fd, f"ir (pid {os.getpid()} on {socket.gethostname()})".encode())
-            yield
+            os.write(fd, holder_text().encode())
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)  # nobody drives it now (a killed driver's line stays, under no lock)
         finally:
             os.close(fd)
 
-    # incidents ---------------------------------------------------------------------------------------
-    def create(self, incident: Incident, bundle: dict[str, bytes], opened: Draft) -> Event:
-        with self._write():
-            row = asdict(incident) | {"head_hash": GENESIS, "event_count": 0}
-            self.db.execute(f"INSERT INTO incidents ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                            list(row.values()))
-            self.db.executemany("INSERT INTO bundles VALUES (?, ?, ?)",
-                                [(incident.id, pid, text) for pid, text in bundle.items()])
-            return self._append(incident.id, opened, state.of_incident(incident))
+    def drivers(self) -> dict[str, str]:
+        """Who drives each incident being run: the lock files someone holds."""
+        import fcntl
 
-    def incident(self, incident_id: str) -> Incident:
-        row = self.db.execute(f"SELECT {', '.join(_INCIDENT_FIELDS)} FROM incidents WHERE id = ?",
-                              (incident_id,)).fetchone()
-        if row is None:
-            raise IrError(f"no incident {incident_id!r} in {self.path}", hint="run `ir incidents` to list them")
-        return _incident(row)
+        found = {}
+        folder = self.path.parent / "locks"
+        for lock in sorted(folder.glob("*.lock")) if folder.is_dir() else ():
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                try:  # a shared lock is refused while a driver holds its exclusive one; taken, it is let go at once
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    found[lock.stem] = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            finally:
+                os.close(fd)
+        return found
 
-    def incidents(self) -> list[Incident]:
-        rows = self.db.execute(f"SELECT {', '.join(_INCIDENT_FIELDS)} FROM incidents ORDER BY opened_at, id")
-        return [_incident(r) for r in rows]
 
-    def bundle(self, incident_id: str) -> dict[str, bytes]:
-        rows = self.db.execute("SELECT playbook_id, text FROM bundles WHERE incident = ?", (incident_id,))
-        return {pid: bytes(text) for pid, text in rows}
+def holder_text() -> str:
+    """Who drives an incident, as a second `ir resume` names them."""
+    import getpass
+    import socket
 
-    # events and state --------------------------------------------------------------------------------
-    def record(self, incident_id: str, drafts: Draft | Iterable[Draft], change: Change | None = None) -> Event:
-        with self._write():
-            return self._apply(incident_id, [drafts] if isinstance(drafts, Draft) else drafts, change)
+    return f"{getpass.getuser()} (pid {os.getpid()} on {socket.gethostname()}, since {format_recorded(utc_now())})"
 
-    def _apply(self, incident_id: str, drafts: Iterable[Draft], change: Change | None,
-               outbox: dict[str, str] | None = None) -> Event:
-        change = change or Change()
-        event = self._append(incident_id, drafts, state.merged(state.of_change(change),
-                                                               {"outbox": outbox} if outbox else {}))
-        if change.incident:
-            self.db.execute(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in change.incident)} WHERE id = ?",
-                            [*change.incident.values(), incident_id])
-        self.db.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(incident_id, s.path, s.status, s.started_at, s.finished_at, s.decision, s.note,
-                              json.dumps(list(s.checked))) for s in change.steps])
-        self.db.executemany("INSERT OR REPLACE INTO variables VALUES (?, ?, ?, ?)",
-                            [(incident_id, scope, name, _dumps(value))
-                             for (scope, name), value in change.variables.items()])
-        return event
 
-    def _append(self, incident_id: str, drafts: Draft | Iterable[Draft], seals: dict[str, dict[str, str]]) -> Event:
-        """Chain the drafts onto the incident's head, insert them together and move the head once; the last one
-        carries the seals of the state rows written with them (ir.store.state). Without seals (an import) the
-        drafts are taken one at a time as they are inserted, so a large import never holds them all."""
-        head, count = self.db.execute("SELECT head_hash, event_count FROM incidents WHERE id = ?",
-                                      (incident_id,)).fetchone()
-        recorded = format_recorded(utc_now())
-        last: list[Event] = []
-        given: Iterable[Draft] = [drafts] if isinstance(drafts, Draft) else drafts
-        sealed = -1  # the draft that carries the seals
-        if seals:
-            listed = list(given)
-            listed[-1] = replace(listed[-1], data={**listed[-1].data, state.KEY: seals})
-            given, sealed = listed, len(listed) - 1
-
-        def rows() -> Iterator[tuple[Any, ...]]:
-            nonlocal head, count
-            draft = None
-            for number, draft in enumerate(given):
-                if len(draft.message) > MAX_MESSAGE:  # a pasted log file belongs in `ir evidence`, not the chain
-                    raise IrError(f"a {draft.kind} message of {len(draft.message)} characters; at most "
-                                  f"{MAX_MESSAGE} are recorded",
-                                  hint="shorten it, or record the text as a file with `ir evidence`")
-                if state.KEY in draft.data and number != sealed:
-                    raise AssertionError(f"only the store writes an event's data[{state.KEY!r}]")
-                count += 1
-                occurred = draft.occurred_at or recorded
-                digest, data = seal(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
-                                    draft.phase, draft.step, draft.data, head)
-                yield (incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message, draft.phase,
-                       draft.step, data, head, digest)
-                prev, head = head, digest
-            if draft is not None:
-                last.append(Event(incident_id, count, draft.kind, occurred, recorded, draft.actor, draft.message,
-                                  draft.phase, draft.step, draft.data, prev, head))
-
-        self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
-        if not last:
-            raise ValueError("no events to record")
-        self.db.execute("UPDATE incidents SET head_hash = ?, event_count = ? WHERE id = ?", (head, count, incident_id))
-        return last[0]
-
-    def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
-               limit: int | None = None) -> Iterator[Event]:
-        where, values = self._where(incident_id, kinds, since)
-        cursor = self.db.execute(f"SELECT * FROM events WHERE {where} ORDER BY seq"
-                                 + (" LIMIT ?" if limit is not None else ""),
-                                 [*values, limit] if limit is not None else values)
-        loads = json.loads
-        for row in cursor:
-            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], loads(row[9]),
-                        row[10], row[11])
-
-    def links(self, incident_id: str) -> Iterator[tuple[int, str, str, str]]:
-        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? ORDER BY seq", (incident_id,))
-        for incident, seq, kind, occurred, recorded, actor, message, phase, step, data, prev, sealed in cursor:
-            # the data as stored: canonical JSON since issue 18
-            actual = digest_of(incident, seq, kind, occurred, recorded, actor, message, phase, step, data, prev)
-            if actual != sealed:  # stored in another form before, or altered: hash the data as read
-                actual = Event(incident, seq, kind, occurred, recorded, actor, message, phase, step, json.loads(data),
-                               prev, sealed).digest()
-            yield seq, prev, sealed, actual
-
-    def seals(self, incident_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
-        cursor = self.db.execute("SELECT seq, data FROM events WHERE incident = ? AND instr(data, ?) > 0 ORDER BY seq",
-                                 (incident_id, f'"{state.KEY}":{{'))
-        for seq, data in cursor:  # the text may also be inside a value: the member itself is what counts
-            found = json.loads(data).get(state.KEY)
-            if isinstance(found, dict):
-                yield seq, found
-
-    def stored(self, incident_id: str, last: int) -> Iterator[Stored]:
-        cursor = self.db.execute("SELECT * FROM events WHERE incident = ? AND seq <= ? ORDER BY seq",
-                                 (incident_id, last))
-        for row in cursor:
-            # Stored before issue 18 with the separators ", " and ": ", which canonical JSON has only inside strings
-            # (where encoding it again changes nothing).
-            yield row if '": ' not in row[9] else (*row[:9], canonical_json(json.loads(row[9])), row[10], row[11])
-
-    def count_events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None) -> int:
-        where, values = self._where(incident_id, kinds, since)
-        return int(self.db.execute(f"SELECT count(*) FROM events WHERE {where}", values).fetchone()[0])
-
-    @staticmethod
-    def _where(incident_id: str, kinds: Sequence[str], since: str | None) -> tuple[str, list[Any]]:
-        where, values = ["incident = ?"], [incident_id]
-        if kinds:
-            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-            values += kinds
-        if since is not None:  # recorded_at is UTC text of one width (format_recorded): it sorts as time does
-            where.append("recorded_at >= ?")
-            values.append(since)
-        return " AND ".join(where), values
-
-    def steps(self, incident_id: str) -> dict[str, StepState]:
-        rows = self.db.execute("SELECT path, status, started_at, finished_at, decision, note, checked FROM steps "
-                               "WHERE incident = ?", (incident_id,))
-        return {r[0]: StepState(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6]))) for r in rows}
-
-    def variables(self, incident_id: str) -> dict[tuple[str, str], Any]:
-        rows = self.db.execute("SELECT scope, name, value FROM variables WHERE incident = ?", (incident_id,))
-        return {(scope, name): json.loads(value) for scope, name, value in rows}
-
-    # outbox -------------------------------------------------------------------------------------------
-    def enqueue(self, item: OutboxItem, requested: Draft) -> OutboxItem:
-        now = format_recorded(utc_now())
-        with self._write():
-            added = self.db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                    (item.key, item.incident, item.integration, item.action, _dumps(item.payload),
-                                     item.status, item.attempts, item.error, _dumps(item.ref), now, now)).rowcount
-            if added:
-                self._append(item.incident, requested, {"outbox": {item.key: state.outbox_digest(item)}})
-        queued = self.outbox_item(item.key)
-        assert queued is not None
-        return queued
-
-    def outbox(self, incident_id: str | None = None) -> list[OutboxItem]:
-        query = "SELECT * FROM outbox" + (" WHERE incident = ?" if incident_id else "") + " ORDER BY created_at, key"
-        return [_outbox(r) for r in self.db.execute(query, (incident_id,) if incident_id else ())]
-
-    def outbox_item(self, key: str) -> OutboxItem | None:
-        row = self.db.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
-        return _outbox(row) if row else None
-
-    def begin(self, key: str) -> bool:
-        with self._write():
-            return self.db.execute(
-                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE key = ? AND "
-                f"status IN {_UNDELIVERED} RETURNING key",
-                (format_recorded(utc_now()), key)).fetchone() is not None
-
-    def amend(self, key: str, payload: dict[str, Any], amended: Draft) -> bool:
-        with self._write():
-            row = self.db.execute(
-                "UPDATE outbox SET payload = ?, updated_at = ? WHERE key = ? AND status IN "
-                f"{tuple(s for s in UNDELIVERED if s != 'sending')} RETURNING *",
-                (_dumps(payload), format_recorded(utc_now()), key)).fetchone()
-            if row:
-                item = _outbox(row)
-                self._append(item.incident, amended, {"outbox": {key: state.outbox_digest(item)}})
-            return row is not None
-
-    def settle(self, key: str, outcome: Draft, *, status: str, ref: dict[str, Any] | None = None,
-               error: str | None = None, incident: dict[str, Any] | None = None) -> bool:
-        with self._write():
-            settled = self.db.execute(
-                f"UPDATE outbox SET status = ?, ref = ?, error = ?, updated_at = ? WHERE key = ? AND status IN "
-                f"{_UNDELIVERED} RETURNING *",
-                (status, _dumps(ref or {}), error, format_recorded(utc_now()), key)).fetchone()
-            if settled:  # an action already settled (by another path) is not recorded twice
-                row = _outbox(settled)
-                self._apply(row.incident, [outcome], Change(incident=incident or {}),
-                            {key: state.outbox_digest(row)})
-            return settled is not None
+def busy(incident_id: str, holder: str, *, take_over: bool) -> IncidentBusy:
+    hint = (f"one process drives an incident at a time: continue there, or stop it and `ir resume {incident_id}`"
+            + (f"; if that run was abandoned, `ir resume {incident_id} --take-over`" if take_over else "")
+            + "; `ir note`, `ir step` and `ir status` work meanwhile")
+    return IncidentBusy(f"{incident_id} is being run by {holder}", hint=hint)
 
 
 class _Transaction:
@@ -379,15 +224,3 @@ class _Transaction:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-_dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode  # one encoder, made once
-
-
-def _incident(row: tuple[Any, ...]) -> Incident:
-    incident = Incident(*row)
-    return replace(incident, exercise=bool(incident.exercise))
-
-
-def _outbox(row: tuple[Any, ...]) -> OutboxItem:
-    key, incident, integration, action, payload, status, attempts, error, ref, created, updated = row
-    return OutboxItem(key, incident, integration, action, json.loads(payload), status, attempts, error,
-                      json.loads(ref), created, updated)
