@@ -32,8 +32,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 
 from ir.errors import InvalidPlaybook, IrError, Problem
 from ir.format.model import Model
@@ -49,10 +50,26 @@ class ExerciseConfig(Model):
     """Tabletop exercises open their tickets in this project (prefixed [EXERCISE]); unset: only shown."""
 
 
+class StoreConfig(Model):
+    url: str | None = None
+    """Where incidents are kept: a PostgreSQL URL (`postgresql://ir@db.example/ir`) for a team's shared store;
+    unset, the embedded SQLite file in IR_HOME. IR_STORE overrides it. Never a password: that comes from
+    PGPASSWORD or ~/.pgpass."""
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str | None) -> str | None:
+        if url and (urlsplit(url).password is not None or re.search(r"(^|[?&\s])password=", url)):
+            raise ValueError("the store URL holds a password: ir.toml keeps none; give it in PGPASSWORD or "
+                             "~/.pgpass (or IR_STORE) and take it out of the URL")
+        return url
+
+
 class Settings(Model):
     """The settings in force. `settings_model()` is this with a field per installed integration: its table."""
 
     exercise: ExerciseConfig = ExerciseConfig()
+    store: StoreConfig = StoreConfig()
 
     def of(self, integration: str) -> BaseModel:
         """The settings of an installed integration (an instance of its `settings_model`)."""
@@ -206,3 +223,8 @@ def load(overrides: Mapping[str, Mapping[str, Any]] | None = None, cwd: Path | N
                                    for e in exc.errors(include_url=False)]) from None
         update[name] = table.model_copy(update={key: getattr(checked, key) for key in checked.model_fields_set})
     return settings.model_copy(update=update)
+
+
+def store_url() -> str | None:
+    """The store to use: IR_STORE, else `[store] url` in ir.toml; None: the embedded SQLite file."""
+    return os.environ.get("IR_STORE") or load().store.url

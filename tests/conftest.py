@@ -100,3 +100,43 @@ def tree(tmp_path: Path) -> Tree:
                 for p in sorted(tmp_path.rglob("*"))}
 
     return snapshot
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A PostgreSQL cluster of this test session's own (tests/postgres_server.py); skips where none is installed,
+    except under CI."""
+    from postgres_server import Server
+
+    server = Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The store the test runs against: every test that takes it runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_store(store_kind: str, isolated: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., object]]:
+    """`make_store()`: a new empty store of the kind under test (`make_store("other")` another one); closed after
+    the test."""
+    from ir.store.postgres import PostgresStore
+    from ir.store.sqlite import SqliteStore
+
+    made: list[SqliteStore | PostgresStore] = []
+
+    def make(name: str = "ir") -> SqliteStore | PostgresStore:
+        store: SqliteStore | PostgresStore
+        if store_kind == "sqlite":
+            store = SqliteStore(isolated / f"{name}.db")
+        else:
+            store = PostgresStore(request.getfixturevalue("postgres").database())
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()

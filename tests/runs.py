@@ -85,12 +85,12 @@ steps:
 """
 
 
-def store_with_incident(path: Path, mode: str = "dry-run") -> Any:
-    """A store at `path` holding one incident, IR-1, with its opening event (ir.store.sqlite.SqliteStore)."""
+def store_with_incident(path: Path | Any, mode: str = "dry-run") -> Any:
+    """A store (an SQLite file at `path`, or the store given) holding one incident, IR-1, with its opening event."""
     from ir.store.records import Draft, Incident
     from ir.store.sqlite import SqliteStore
 
-    store = SqliteStore(path)
+    store = SqliteStore(path) if isinstance(path, Path) else path
     store.create(Incident("IR-1", "demo", "1.0.0", "h" * 64, "Beacon", "high", mode, False,
                           "2026-03-29T21:00:00.000Z", "dana"), {}, Draft("incident.opened", "dana", "opened"))
     return store

@@ -25,11 +25,9 @@ ANSWERS = {"vendor": "3CX"}
 
 
 @pytest.fixture
-def store(isolated: Path) -> SqliteStore:
+def store(isolated: Path, make_store) -> SqliteStore:
     install_demo(isolated)
-    opened = SqliteStore(isolated / "ir.db")
-    yield opened
-    opened.close()
+    return make_store()
 
 
 @pytest.fixture
@@ -124,7 +122,7 @@ def test_hooks_see_each_step_each_decision_and_the_end(store, bundle):
 
 def test_one_process_drives_an_incident_at_a_time(store, bundle, isolated):
     incident = start(store, bundle, "tester", live=False)
-    other = SqliteStore(isolated / "ir.db")
+    other = store.reopen()
     try:
         with other.running(incident.id), pytest.raises(IncidentBusy):
             _run(store, bundle, incident.id, _scripted())

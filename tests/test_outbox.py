@@ -36,10 +36,8 @@ def env(live, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
 
 
 @pytest.fixture
-def store(isolated: Path) -> SqliteStore:
-    opened = SqliteStore(isolated / "ir.db")
-    yield opened
-    opened.close()
+def store(make_store) -> SqliteStore:
+    return make_store()
 
 
 def run(store: SqliteStore) -> tuple[str, list[str]]:
@@ -192,13 +190,14 @@ def test_a_tickets_labels_and_a_links_type_reach_jira(store, env, jira_server, i
                                                                                              "link"]
 
 
-def test_rate_limited_past_its_attempts_or_too_long_an_action_fails_and_waits_for_flush(store, env, slack_server):
+def test_rate_limited_past_its_attempts_or_too_long_an_action_fails_and_waits_for_flush(store, env, slack_server,
+                                                                                      make_store):
     slack_server.fail("chat.postMessage", "ratelimit", retry_after=1, times=3)
     incident, _ = run(store)
     item = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
     assert (item.status, item.error, item.attempts) == ("failed", "rate limited by Slack", 3)
     assert len(slack_server.calls("chat.postMessage")) == 4  # 3 refused; the brief to another channel, sent
-    other = SqliteStore(store.path.parent / "other.db")
+    other = make_store("other")
     slack_server.fail("chat.postMessage", "ratelimit", retry_after=31)  # past MAX_RETRY_AFTER: not waited for
     began = time.monotonic()
     incident, _ = run(other)
@@ -275,7 +274,7 @@ def test_a_post_in_an_included_playbook_goes_to_the_status_thread_and_names_its_
     assert [e.step for e in store.events(incident, kinds=("integration.done",))] == ["channel", "status", "inc/tell"]
 
 
-def test_a_dry_run_says_what_it_would_send_once_each_and_a_found_action_says_so(store, env, slack_server):
+def test_a_dry_run_says_what_it_would_send_once_each_and_a_found_action_says_so(store, env, slack_server, make_store):
     incident, said = drive_playbook(store, "short", sent=False)
     assert [text for text in said if text.startswith("would ")] == [
         "would create the incident channel in slack", "would open the incident ticket in jira: Incident",
@@ -283,7 +282,7 @@ def test_a_dry_run_says_what_it_would_send_once_each_and_a_found_action_says_so(
         "would post to #leadership: Declared"]
     assert not slack_server.requests
     slack_server.fail("chat.postMessage", "drop_after_commit")
-    other = SqliteStore(store.path.parent / "other.db")
+    other = make_store("other")
     incident, said = run(other)
     flush(other, incident, "tester", say=said.append)
     (found,) = [e for e in other.events(incident, kinds=("integration.done",)) if e.step == "announce"

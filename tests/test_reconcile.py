@@ -32,7 +32,14 @@ def item(key: str, integration: str, action: str, **payload: object) -> OutboxIt
 
 # The store: pending -> sending -> done | failed | unknown, and a done action never again ---------------------------
 @pytest.fixture
-def store(isolated: Path) -> SqliteStore:
+def store(make_store) -> SqliteStore:
+    """A store of each kind (SQLite, PostgreSQL) holding IR-1."""
+    return store_with_incident(make_store(), "live")
+
+
+@pytest.fixture
+def sqlite_store(isolated: Path) -> SqliteStore:
+    """The embedded store, for what only it has: a file, its lock files, its migrations."""
     opened = store_with_incident(isolated / "ir.db", "live")
     yield opened
     opened.close()
@@ -260,11 +267,10 @@ def test_the_state_a_change_records_reads_back_as_it_was_written(store):
     assert store.count_events("IR-1") == 3 and store.count_events("IR-1", kinds=("step.completed",)) == 2
     with pytest.raises(IrError) as raised:
         store.incident("IR-9")
-    assert raised.value.message == f"no incident 'IR-9' in {store.path}"
+    assert raised.value.message == f"no incident 'IR-9' in {store.where}"
 
 
 def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_what_it_cannot_read(store, isolated):
-    import sqlite3
     import time
 
     from ir.store.sql import MAX_MESSAGE
@@ -282,6 +288,12 @@ def test_the_store_selects_events_by_kind_and_time_bounds_a_message_and_refuses_
         store.record("IR-1", Draft("note", "dana", "x" * (MAX_MESSAGE + 1)))
     assert raised.value.message == f"a note message of {MAX_MESSAGE + 1} characters; at most {MAX_MESSAGE} are recorded"
     assert store.count_events("IR-1") == 5  # nothing of the refused batch
+
+
+def test_an_sqlite_store_of_a_newer_ir_or_no_store_at_all_is_refused(sqlite_store, isolated):
+    import sqlite3
+
+    store = sqlite_store
     with sqlite3.connect(store.path) as db:
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(IrError) as raised:
@@ -308,7 +320,7 @@ def test_the_store_returns_the_event_it_recorded_and_finds_itself_under_ir_home(
     assert os.environ["IR_HOME"] == str(isolated / "elsewhere")
 
 
-def test_one_holder_at_a_time_and_the_second_is_told_who(store, isolated):
+def test_one_holder_at_a_time_and_the_second_is_told_who(store, store_kind):
     import getpass
     import os
     import re
@@ -320,8 +332,9 @@ def test_one_holder_at_a_time_and_the_second_is_told_who(store, isolated):
     old = os.umask(0)
     try:
         with store.running("IR-1"):
-            lock = store.path.parent / "locks" / "IR-1.lock"
-            assert (stat.S_IMODE(lock.parent.stat().st_mode), stat.S_IMODE(lock.stat().st_mode)) == (0o700, 0o600)
+            if store_kind == "sqlite":
+                lock = store.path.parent / "locks" / "IR-1.lock"
+                assert (stat.S_IMODE(lock.parent.stat().st_mode), stat.S_IMODE(lock.stat().st_mode)) == (0o700, 0o600)
             with pytest.raises(IncidentBusy) as raised, store.reopen().running("IR-1"):
                 pass
             assert re.fullmatch(rf"IR-1 is being run by {getpass.getuser()} \(pid {os.getpid()} on "

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from ir.format.catalog import Capability, Catalog
     from ir.run.answers import Answers
     from ir.store.records import Incident, Store
-    from ir.store.sqlite import SqliteStore
 
 IncidentArg = Annotated[str, typer.Argument(help="The incident id (see `ir incidents`).")]
 As = Annotated[str | None, typer.Option("--as", help="Who is acting (default: IR_ACTOR, else the OS user).")]
@@ -39,10 +38,13 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-def open_store() -> SqliteStore:
-    from ir.store.sqlite import SqliteStore  # sqlite3 and the store's modules: only for commands that use them
+def open_store() -> Store:
+    """The store the settings name (IR_STORE, [store] url), the embedded file by default; its modules and driver
+    are imported only by the commands that use a store."""
+    from ir import config
+    from ir.store.location import open_store as opened
 
-    return SqliteStore()
+    return opened(config.store_url(), say=say)
 
 
 def catalog() -> Catalog:

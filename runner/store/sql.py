@@ -200,7 +200,7 @@ class SqlStore:
 
     @staticmethod
     def _where(incident_id: str, kinds: Sequence[str], since: str | None, after: int = 0) -> tuple[str, list[Any]]:
-        where, values = ["incident = ?"], [incident_id]
+        where, values = ["incident = ?"], list[Any]([incident_id])
         if after:
             where.append("seq > ?")
             values.append(after)
