@@ -19,6 +19,7 @@ from ir import __version__
 from ir.cli import export as cli_export
 from ir.cli import incident as cli_incident
 from ir.cli import integrations as cli_integrations
+from ir.cli import store as cli_store
 from ir.cli import tabletop as cli_tabletop
 from ir.cli.common import catalog as find_playbooks
 from ir.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
@@ -186,14 +187,15 @@ def graph(playbook: Annotated[str, typer.Argument(help="A playbook id or a path 
 
 
 for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, cli_incident.status,
-                 cli_incident.note, cli_incident.evidence, cli_incident.timeline, cli_incident.verify,
-                 cli_incident.close):
+                 cli_incident.note, cli_incident.step, cli_incident.evidence, cli_incident.timeline,
+                 cli_incident.verify, cli_incident.close):
     app.command()(_command)
 app.command()(cli_export.export)
 app.command()(cli_tabletop.tabletop)
 app.command()(cli_integrations.flush)
 app.add_typer(cli_integrations.outbox_app, name="outbox")
 app.add_typer(cli_integrations.integrations_app, name="integrations")
+app.add_typer(cli_store.store_app, name="store")
 
 
 def main() -> None:

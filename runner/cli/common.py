@@ -89,7 +89,7 @@ def answers(path: Path | None, assignments: list[str] | None) -> Answers:
 
 
 def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, given: Answers, *,
-               non_interactive: bool, resuming: bool = False) -> None:
+               non_interactive: bool, resuming: bool = False, take_over: bool = False) -> None:
     """Run the incident in this terminal: a person (unless non-interactive), an answers file when there is one,
     the facilitator's controls in an exercise; then say how it ended."""
     from ir.cli.facilitator import Facilitator
@@ -112,7 +112,8 @@ def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, giv
         person.extras = facilitator.controls()
         exercise.debrief = facilitator.debrief
     outbox = open_outbox(store, bundle, incident, actor, say=responder.say)
-    result = drive(store, bundle, incident.id, actor, responder, outbox, hooks=exercise, resuming=resuming)
+    result = drive(store, bundle, incident.id, actor, responder, outbox, hooks=exercise, resuming=resuming,
+                   take_over=take_over)
     if result.undelivered:
         print(f"{result.undelivered} integration action(s) not delivered yet; they are kept: `ir outbox "
               f"{incident.id}` lists them, `ir flush {incident.id}` sends them")

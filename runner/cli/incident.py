@@ -34,6 +34,7 @@ from ir.sinks import terminal
 
 if TYPE_CHECKING:
     from ir.store.records import Store
+    from ir.store.timeline import Event
 
 
 def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to a YAML file.")],
@@ -56,7 +57,10 @@ def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to
 
 
 def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = None,
-           non_interactive: NonInteractive = False, as_: As = None) -> None:
+           non_interactive: NonInteractive = False, as_: As = None,
+           take_over: Annotated[bool, typer.Option(
+               "--take-over", help="Drive it even though another process does (a run abandoned on another "
+                                   "machine): that run is stopped before it sends anything more.")] = False) -> None:
     """Continue an incident's playbook exactly where it stopped."""
     from ir.run.drive import preflight, resumable
     from ir.run.incidents import actor_name
@@ -65,14 +69,16 @@ def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = Non
     found, bundle = resumable(store, incident)
     given = answers(answers_, var)
     preflight(given, bundle, non_interactive=non_interactive, dry_run=found.mode == "dry-run")
-    drive_here(store, bundle, found, actor_name(as_), given, non_interactive=non_interactive, resuming=True)
+    drive_here(store, bundle, found, actor_name(as_), given, non_interactive=non_interactive, resuming=True,
+               take_over=take_over)
 
 
 def incidents(as_json: JsonFlag = False) -> None:
-    """List the incidents in the store."""
-    found = open_store().incidents()
+    """List the incidents in the store, and who drives each one being run."""
+    store = open_store()
+    found, drivers = store.incidents(), store.drivers()
     if as_json:
-        sys.stdout.write(json.dumps([asdict(i) for i in found], indent=2) + "\n")
+        sys.stdout.write(json.dumps([asdict(i) | {"driver": drivers.get(i.id)} for i in found], indent=2) + "\n")
         return
     if not found:
         print("No incidents yet. Open one with `ir run PLAYBOOK`.")
@@ -83,14 +89,60 @@ def incidents(as_json: JsonFlag = False) -> None:
         print(terminal(f"{i.id}  {status}  {i.opened_at[:16].replace('T', ' ')} UTC") + f"\n  {terminal(i.title)}\n"
               + terminal(f"  playbook {i.playbook_id} {i.playbook_version}, "
                          + (f"at step {i.cursor}" if i.cursor else "the playbook has ended")
-                         + f"; opened by {i.opened_by}"))
+                         + f"; opened by {i.opened_by}"
+                         + (f"; driven by {drivers[i.id]}" if i.id in drivers else "")))
 
 
-def status(incident: IncidentArg) -> None:
+def step(incident: IncidentArg,
+         path: Annotated[str, typer.Argument(metavar="STEP", help="The step: `contain`, or `intrusion/contain` inside "
+                                                                  "an included playbook (see `ir status`).")],
+         complete: Annotated[bool, typer.Option("--complete", help="Complete the step.")] = False,
+         skip: Annotated[str | None, typer.Option("--skip", metavar="REASON", help="Skip the step, saying why.")
+                         ] = None,
+         tick: Annotated[list[int] | None, typer.Option(
+             "--tick", metavar="N", help="Tick checklist item N (from 1); repeatable.")] = None,
+         answer: Annotated[list[str] | None, typer.Option(
+             "--answer", metavar="QUESTION=VALUE", help="Answer one of a prompt step's questions; repeatable.")] = None,
+         choice: Annotated[str | None, typer.Option("--choice", metavar="ID", help="Make a decision step's choice.")
+                           ] = None,
+         note_: Annotated[str | None, typer.Option("--note", help="A note (a decision's rationale).")] = None,
+         at: At = None, as_: As = None) -> None:
+    """Do a step ahead of the run, from any machine: tick, answer, decide, complete or skip it. The run does not
+    ask for it again."""
+    from ir.run.ahead import Contribution, contribute
+    from ir.run.incidents import actor_name
+
+    given = {}
+    for entry in answer or ():
+        name, sep, value = entry.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--answer {entry!r}: write it QUESTION=VALUE")
+        given[name.strip()] = value
+    done = contribute(open_store(), incident, path, actor_name(as_),
+                      Contribution(complete, skip, tuple(tick or ()), given, choice, note_, when(at)))
+    for line in done:
+        print(terminal(f"{incident} {path}: {line}"))
+
+
+Follow = Annotated[bool, typer.Option("--follow", "-f", help="Go on showing what is recorded, from any machine, "
+                                                           "until Ctrl-C.")]
+
+
+def status(incident: IncidentArg, follow: Follow = False) -> None:
     """Where an incident stands: phase progress, the current step, open actions."""
     from ir.cli.status import show_status
 
-    show_status(open_store(), incident)
+    store = open_store()
+    show_status(store, incident)
+    seen = store.incident(incident).event_count
+    try:
+        while follow:
+            if store.wait(incident, seen, 5.0):
+                seen = store.incident(incident).event_count
+                print(f"--- {incident} at event {seen}")
+                show_status(store, incident)
+    except KeyboardInterrupt:
+        return
 
 
 def note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="The note.")], at: At = None,
@@ -139,7 +191,7 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
                  "--source", help="Name the imported events' source (default: the file's name).")] = None,
              tz: Annotated[str | None, typer.Option(
                  "--tz", metavar="ZONE", help="The zone of imported times written without one.")] = None,
-             as_: As = None) -> None:
+             follow: Follow = False, as_: As = None) -> None:
     """Print an incident's timeline (--json: one JSON object per line, hashes included), or add events made
     elsewhere to it (--import)."""
     from ir.errors import UsageError
@@ -164,23 +216,41 @@ def timeline(incident: IncidentArg, as_json: JsonFlag = False,
                                          tz=parse_zone(tz) if tz else None, actor=actor_name(as_))
         print(terminal(f"{incident}: {count} events imported from {import_} as events {first} to {last}"))
         return
-    following = None
+    if follow and limit is not None:
+        raise UsageError("--follow shows every event as it comes: leave out --limit")
+    following, seen = None, store.incident(incident).event_count
     for n, e in enumerate(store.events(incident, kinds=kinds, since=after,
                                        limit=None if limit is None else limit + 1)):
         if n == limit:  # one more than shown: there are more
             following = e
             break
-        if as_json:
-            sys.stdout.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
-            continue
-        when = e.recorded_at + (f" (happened {e.occurred_at})" if e.occurred_at != e.recorded_at else "")
-        where = f" [{e.phase}/{e.step}]" if e.step else ""
-        print(terminal(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip()))  # one event, one line
+        if follow and e.seq > seen:
+            break
+        _show(e, as_json=as_json)
+    try:
+        while follow:  # what is committed from now on, from any machine, as it comes
+            if store.wait(incident, seen, 5.0):
+                for e in store.events(incident, kinds=kinds, since=after, after=seen):
+                    _show(e, as_json=as_json)
+                    seen = max(seen, e.seq)
+                seen = max(seen, store.incident(incident).event_count)
+    except KeyboardInterrupt:
+        return
     if following is not None:
         more = store.count_events(incident, kinds=kinds, since=after) - (limit or 0)
         sys.stdout.flush()
         print(f"... {more} more event(s), from event {following.seq} (recorded {following.recorded_at}): raise "
               f"--limit, or go on with --since {following.recorded_at}", file=sys.stderr if as_json else sys.stdout)
+
+
+def _show(e: Event, *, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
+    else:
+        when = e.recorded_at + (f" (happened {e.occurred_at})" if e.occurred_at != e.recorded_at else "")
+        where = f" [{e.phase}/{e.step}]" if e.step else ""
+        print(terminal(f"{e.seq:>5} {when} {e.actor}: {e.kind}{where} {e.message}".rstrip()))  # one event, one line
+    sys.stdout.flush()
 
 
 def verify(incident: Annotated[str | None, typer.Argument(

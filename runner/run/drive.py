@@ -64,14 +64,19 @@ def resumable(store: Store, incident_id: str) -> tuple[Incident, Bundle]:
 
 
 def drive(store: Store, bundle: Bundle, incident_id: str, actor: str, responder: Responder, outbox: Outbox, *,
-          hooks: StepHooks | None = None, resuming: bool = False, wait: float = COURIER_WAIT) -> Result:
+          hooks: StepHooks | None = None, resuming: bool = False, take_over: bool = False,
+          wait: float = COURIER_WAIT) -> Result:
     """Walk the incident's playbook in this process until it ends or the responder pauses. The process holds the
-    incident meanwhile, so a second run of it is refused rather than repeating its steps. Deliveries are waited
-    for up to `wait` seconds at the end; an error in one is raised here."""
-    with store.running(incident_id):
+    incident meanwhile, so a second run of it is refused rather than repeating its steps (unless `take_over`:
+    the other run is stopped first, in a store that can). Deliveries are waited for up to `wait` seconds at the
+    end; an error in one is raised here."""
+    holder = store.drivers().get(incident_id) if take_over else None
+    with store.running(incident_id, take_over=take_over):
         if resuming:
             cursor = store.incident(incident_id).cursor
-            store.record(incident_id, Draft("incident.resumed", actor, f"resumed at {cursor or 'the end'}"))
+            store.record(incident_id, Draft("incident.resumed", actor, f"resumed at {cursor or 'the end'}"
+                                            + (f", taken over from {holder}" if holder else ""),
+                                            data={"taken_over_from": holder} if holder else {}))
         waiting = outbox.retry()
         if waiting:
             responder.say(f"{waiting} integration action(s) left from before are being delivered first")

@@ -30,6 +30,7 @@ from ir.format.model import (
     TicketStep,
     Variable,
 )
+from ir.run import ahead
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
@@ -241,8 +242,13 @@ class IncidentRun:
 
     def _step(self, place: Place) -> None:
         self.incident = self.store.incident(self.incident_id)  # the courier may have set its channel or ticket
+        self._meanwhile()
         step, states = place.step, self.steps
         title = templates.render(step.title, self.context(place))
+        by = self.variables.get(ahead.marker(place.path))
+        if by and self.state(place).status in ahead.DONE:
+            self.passed(place, title, by)
+            return
         if place.path not in states:
             self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
                         step=StepState(place.path, "started", started_at=format_recorded(utc_now())))
@@ -258,6 +264,34 @@ class IncidentRun:
             self.enter(place, step)
             return
         self.finish(place, *self.perform(place, step))
+
+    def _meanwhile(self) -> None:
+        """What others recorded since (`ir step` from another machine: answers, ticks, steps done ahead)."""
+        self.steps.update(self.store.steps(self.incident_id))
+        found = self.store.variables(self.incident_id)
+        changed = {key: value for key, value in found.items() if key not in self.variables
+                   or self.variables[key] != value}
+        self.variables.update(changed)
+        self._values(changed)
+
+    def passed(self, place: Place, title: str, by: str) -> None:
+        """Go on past a step someone completed or skipped ahead of the run (`ir.run.ahead`): asked nothing."""
+        state, step = self.state(place), place.step
+        target = step.choice(state.decision).next if isinstance(step, DecisionStep) and state.decision else None
+        cursor, finished = self.after(place, target)
+        drafts, states = self._ended(finished)
+        self.record("step.passed", place, f"{title}: {state.status} by {by} ahead of the run", {"by": by,
+                                                                                            "next": cursor},
+                    variables={ahead.marker(place.path): None}, incident={"cursor": cursor}, also=drafts,
+                    steps=states)
+        self.responder.say(f"{title}: {state.status} by {by} ahead of the run; going on")
+
+    def _ended(self, finished: list[Place]) -> tuple[tuple[Draft, ...], tuple[StepState, ...]]:
+        """The events and states of the include steps that end with a step."""
+        now = format_recorded(utc_now())
+        return (tuple(self.draft("step.completed", parent, f"playbook {include.playbook} finished")
+                      for parent in finished if isinstance(include := parent.step, IncludeStep)),
+                tuple(replace(self.state(p), status="completed", finished_at=now) for p in finished))
 
     def perform(self, place: Place, step: Step) -> tuple[Outcome, str | None]:
         context, session = self.context(place), Session(self, place)
@@ -340,14 +374,11 @@ class IncidentRun:
         now = format_recorded(utc_now())
         also: tuple[Draft, ...] = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone},
                                               outcome.at),) if step.milestone and outcome.status == "completed" else ()
-        also += tuple(self.draft("step.completed", parent, f"playbook {include.playbook} finished")
-                      for parent in finished_includes if isinstance(include := parent.step, IncludeStep))
+        ended, states = self._ended(finished_includes)
         self.record(kind, place, outcome.note or "", {"next": cursor},
                     step=replace(self.state(place), status=outcome.status,
                                  finished_at=format_recorded(outcome.at) if outcome.at else now, note=outcome.note),
-                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also,
-                    steps=tuple(replace(self.state(p), status="completed", finished_at=now)
-                                for p in finished_includes))
+                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also + ended, steps=states)
 
     def after(self, place: Place, target: str | None) -> tuple[str | None, list[Place]]:
         """The path that follows `place` when it leads to `target` (None: its `next`, else the next step), and

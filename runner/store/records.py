@@ -90,6 +90,8 @@ class OutboxItem:
 
 
 class Store(Protocol):
+    where: str  # the store as messages name it: its file, or its URL without a password
+
     def create(self, incident: Incident, bundle: dict[str, bytes], opened: Draft) -> Event: ...
 
     def incident(self, incident_id: str) -> Incident: ...
@@ -103,9 +105,9 @@ class Store(Protocol):
         at a time (an import's can be a generator)."""
 
     def events(self, incident_id: str, *, kinds: Sequence[str] = (), since: str | None = None,
-               limit: int | None = None) -> Iterator[Event]:
+               limit: int | None = None, after: int = 0) -> Iterator[Event]:
         """The incident's events in order; only those of `kinds` (when given), recorded at or after `since` (UTC,
-        as `format_recorded` writes it), the first `limit` of them."""
+        as `format_recorded` writes it), after event `after`, the first `limit` of them."""
 
     def links(self, incident_id: str) -> Iterator[tuple[int, str, str, str]]:
         """Each event's (seq, prev_hash, hash, the hash its content gives), in order: what `ir verify` checks
@@ -147,9 +149,20 @@ class Store(Protocol):
         incident fields it sets (its channel, its ticket), atomically. False (and nothing recorded) when the
         action was no longer undelivered."""
 
-    def running(self, incident_id: str) -> AbstractContextManager[None]:
+    def running(self, incident_id: str, *, take_over: bool = False) -> AbstractContextManager[None]:
         """Hold the incident for the one process that runs its playbook; raise `IncidentBusy` naming the holder
-        when another process holds it. A process that dies lets go."""
+        when another process holds it. A process that dies lets go. `take_over`: a store shared between machines
+        stops the holder's hold first (its next write is refused)."""
+
+    def drivers(self) -> dict[str, str]:
+        """Who holds each incident being run (as `IncidentBusy` names them)."""
+
+    def adopt(self, incident: Incident, bundle: dict[str, bytes], events: Iterable[Stored],
+              steps: Iterable[StepState], variables: dict[tuple[str, str], Any], outbox: Iterable[OutboxItem]) -> None:
+        """Take in an incident copied from another store, exactly as it is there."""
+
+    def wait(self, incident_id: str, count: int, timeout: float) -> bool:
+        """Until the incident has more than `count` events (True), or `timeout` seconds (False)."""
 
     def reopen(self) -> Store:
         """Another connection to the same store, for another thread."""

@@ -177,6 +177,17 @@ class SqliteStore(SqlStore):
         finally:
             os.close(fd)
 
+    def wait(self, incident_id: str, count: int, timeout: float) -> bool:
+        """Until the incident has more than `count` events (True) or `timeout` seconds pass (False): the file is
+        on this machine, so looking at its head ten times a second costs nothing."""
+        deadline = time.monotonic() + timeout
+        while self.incident(incident_id).event_count <= count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(0.1, left))
+        return True
+
     def drivers(self) -> dict[str, str]:
         """Who drives each incident being run: the lock files someone holds."""
         import fcntl
