@@ -19,7 +19,8 @@ SHORTEST = 8  # the shortest start or end of a secret that is redacted on its ow
 # a credential after its scheme: not a plain word ("token scopes" is prose; a credential has a digit or a sign)
 _AUTHORIZATION = re.compile(r"\b(Basic|Bearer|Token)(\s+|%20|=)(?=[A-Za-z]*[0-9._~+/=%-])[A-Za-z0-9._~+/=%-]{4,}",
                             re.I)
-_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@?#]*@", re.I)
+# a URL's user part: all of it (`https://TOKEN@host`), except a database's role name before its password
+_USERINFO = re.compile(r"\b((?:postgres(?:ql)?://[^/\s@?#:]*:)|[a-z][a-z0-9+.-]*://)[^/\s@?#]*@", re.I)
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 
 
@@ -40,7 +41,8 @@ def forms(secret: str) -> set[str]:
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every secret, in every form, replaced by `[secret]`."""
     text = _AUTHORIZATION.sub(lambda m: f"{m.group(1)}{m.group(2)}{SECRET}", text)
-    text = _USERINFO.sub(lambda m: f"{m.group(1)}{SECRET}@", text)
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}{SECRET}@" if not m.group(1).endswith("://")
+                         or not m.group(1).lower().startswith("postgres") else m.group(), text)
     values = [s for s in secrets if s]
     for form in sorted({f for s in values for f in forms(s)}, key=len, reverse=True):
         # a secret too short to tell from the letters of words (a test's "x") is replaced where it stands alone

@@ -64,7 +64,8 @@ class Server:
         self._do("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start")
 
     def restart(self) -> None:
-        self._do("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "restart")
+        self._do("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-m", "fast", "-w", "-t", "60",
+                 "restart")
 
     def stop(self) -> None:
         self._do("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")

@@ -20,7 +20,7 @@ except SystemExit:
     pass
 sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
 """
-CLIENTS = ("slack_sdk", "jira", "requests", "sqlite3")
+CLIENTS = ("slack_sdk", "jira", "requests", "sqlite3", "psycopg")
 
 
 def imported_by(*args: str) -> set[str]:

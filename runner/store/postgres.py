@@ -258,9 +258,10 @@ class PostgresStore(SqlStore):
                 self.driving[incident_id] = (token, lock)
             row = self.db.execute("SELECT token, holder FROM drivers WHERE incident = %s", (incident_id,)).fetchone()
             if row is None or row[0] != token:
-                holder = row[1] if row else "nobody"
-                raise IncidentBusy(f"{incident_id} was taken over: {holder} drives it now",
-                                   hint="this run stopped before sending anything more; nothing was lost")
+                raise IncidentBusy(f"{incident_id} was taken over: " + (f"{row[1]} drives it now" if row else
+                                                                        "another run drove it, and has let go since"),
+                                   hint="this run stopped before its next write, so it sent nothing more; what it "
+                                        f"recorded before is kept: `ir timeline {incident_id}`")
 
     def _lock(self, incident_id: str) -> psycopg.Connection[Any]:
         """A connection holding the incident's advisory lock, or IncidentBusy naming who holds it."""
@@ -294,12 +295,13 @@ class PostgresStore(SqlStore):
             self.driving[incident_id] = (token, lock)
             yield
         finally:
-            self.driving.pop(incident_id, None)
+            held = self.driving.pop(incident_id, (token, lock))[1]  # taken again after a lost connection, maybe
             try:
                 self._again(lambda: self.db.execute("DELETE FROM drivers WHERE incident = %s AND token = %s",
                                                     (incident_id, token)))
             finally:
-                lock.close()  # the server lets the advisory lock go with its connection
+                for conn in {id(c): c for c in (lock, held)}.values():
+                    conn.close()  # the server lets the advisory lock go with its connection
 
     def _take(self, incident_id: str) -> psycopg.Connection[Any]:
         """End the connection that holds the incident's lock (its process may be gone, or hung), then hold it."""
