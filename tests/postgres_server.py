@@ -15,8 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 PORT = 5432  # the socket's name (.s.PGSQL.5432) in a directory of this cluster's own: no TCP port is opened
 
 
@@ -30,6 +28,8 @@ def binaries() -> Path | None:
 
 
 def unavailable(reason: str) -> None:
+    import pytest  # the tests' skip or failure (bench/store.py uses the same cluster, outside pytest)
+
     if os.environ.get("CI") == "true":
         pytest.fail(f"PostgreSQL is needed under CI: {reason} (.ci/run installs the postgresql package)")
     pytest.skip(f"PostgreSQL is not installed here: {reason}")

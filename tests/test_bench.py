@@ -58,6 +58,16 @@ BENCHES = {
         r"^(?:every budget holds|OVER BUDGET: .+)$",
         rf"dry run, in process, per step: 10 steps {NUMBER} ms, 20 steps {NUMBER} ms; largest / smallest {NUMBER}$",
     ]),
+    "store.py": (["--events", "5", "--writers", "1,4", "--follows", "2"], [
+        rf"baseline: one process, plain INSERT \+ COMMIT: {COUNT} rows/s$",
+        r"\| writers \| one incident: events/s \(ratio to baseline\) \| one incident each: events/s \(ratio\) \|$",
+        rf"\| 1 \| {COUNT} \({NUMBER}\) \| {COUNT} \({NUMBER}\) \|$",
+        rf"\| 4 \| {COUNT} \({NUMBER}\) \| {COUNT} \({NUMBER}\) \|$",
+        rf"one incident, 4 writers: {COUNT} events/s  budget >= 500: (?:ok|OVER BUDGET)$",
+        rf"commit to another process's `ir timeline --follow` line: median {NUMBER} ms, max {NUMBER} ms over 2  "
+        rf"budget median < 200 ms: (?:ok|OVER BUDGET)$",
+        rf"cold `ir list`: {NUMBER} ms without IR_STORE, {NUMBER} ms with it; ratio {NUMBER}$",
+    ]),
 }
 
 
@@ -67,6 +77,11 @@ def test_every_bench_script_has_a_smoke_test():
 
 @pytest.mark.parametrize("script", sorted(BENCHES))
 def test_a_bench_script_runs_small_and_prints_its_figures(script):
+    if script == "store.py":
+        from postgres_server import binaries, unavailable
+
+        if binaries() is None:
+            unavailable("bench/store.py starts a cluster of its own")
     arguments, expected = BENCHES[script]
     result = subprocess.run([sys.executable, f"bench/{script}", *arguments], cwd=ROOT, capture_output=True,
                             text=True, timeout=110, check=False)

@@ -102,14 +102,17 @@ class SqlStore:
         if change.incident:
             self._run(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in change.incident)} WHERE id = ?",
                       [*change.incident.values(), incident_id])
-        self._many("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident, path) DO UPDATE SET "
-                   "status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at, "
-                   "decision = excluded.decision, note = excluded.note, checked = excluded.checked",
-                   [(incident_id, s.path, s.status, s.started_at, s.finished_at, s.decision, s.note,
-                     json.dumps(list(s.checked))) for s in change.steps])
-        self._many("INSERT INTO variables VALUES (?, ?, ?, ?) ON CONFLICT (incident, scope, name) DO UPDATE SET "
-                   "value = excluded.value",
-                   [(incident_id, scope, name, _dumps(value)) for (scope, name), value in change.variables.items()])
+        if change.steps:  # (a note changes no state: no statement, no round trip to a server)
+            self._many("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident, path) DO UPDATE SET "
+                       "status = excluded.status, started_at = excluded.started_at, finished_at = "
+                       "excluded.finished_at, decision = excluded.decision, note = excluded.note, "
+                       "checked = excluded.checked",
+                       [(incident_id, s.path, s.status, s.started_at, s.finished_at, s.decision, s.note,
+                         json.dumps(list(s.checked))) for s in change.steps])
+        if change.variables:
+            self._many("INSERT INTO variables VALUES (?, ?, ?, ?) ON CONFLICT (incident, scope, name) DO UPDATE SET "
+                       "value = excluded.value",
+                       [(incident_id, scope, name, _dumps(value)) for (scope, name), value in change.variables.items()])
         return event
 
     def _append(self, incident_id: str, drafts: Draft | Iterable[Draft], seals: dict[str, dict[str, str]]) -> Event:
