@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_tamper import paused, sql  # noqa: F401 - an incident paused at its manual step, and one UPDATE
+from test_tamper import db, paused  # noqa: F401 - the store as an attacker edits it (both kinds), an incident
 
 from ir.store.records import Draft, Incident
 from ir.store.sqlite import SqliteStore
@@ -38,22 +39,19 @@ EDITS = [
 
 
 @pytest.mark.parametrize(("column", "value", "said"), EDITS, ids=[f"{c}={v[:8]}" for c, v, _ in EDITS])
-def test_an_edit_to_any_field_of_an_event_is_named_by_verify(run_ir, paused, isolated, column, value, said):  # noqa: F811
-    with sqlite(isolated) as db:
-        assert db.execute(f"UPDATE events SET {column} = {value} WHERE incident = ? AND seq = 5",
-                          (paused,)).rowcount == 1
+def test_an_edit_to_any_field_of_an_event_is_named_by_verify(run_ir, paused, db, column, value, said):  # noqa: F811
+    db.sql(f"UPDATE events SET {column} = {value} WHERE incident = ? AND seq = 5", paused)
     result = run_ir("verify", paused)
     assert (result.returncode, result.stdout, result.stderr) == (
         1, "", f"{paused}: timeline does NOT verify: event 5: {said}\n")
 
 
-def test_data_stored_in_another_encoding_of_the_same_content_still_verifies(run_ir, paused, isolated):  # noqa: F811
+def test_data_stored_in_another_encoding_of_the_same_content_still_verifies(run_ir, paused, db):  # noqa: F811
     """What is hashed is the data, not its text: data written by an older ir (with spaces) verifies."""
-    with sqlite(isolated) as db:
-        (data,) = db.execute("SELECT data FROM events WHERE incident = ? AND seq = 5", (paused,)).fetchone()
-        spaced = json.dumps(json.loads(data), indent=1)
-        assert spaced != data
-        db.execute("UPDATE events SET data = ? WHERE incident = ? AND seq = 5", (spaced, paused))
+    [(data,)] = db.query("SELECT data FROM events WHERE incident = ? AND seq = 5", paused)
+    spaced = json.dumps(json.loads(data), indent=1)
+    assert spaced != data
+    db.sql("UPDATE events SET data = ? WHERE incident = ? AND seq = 5", spaced, paused)
     result = run_ir("verify", paused)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{paused}: timeline verifies: ")
@@ -69,11 +67,10 @@ def test_data_stored_in_another_encoding_of_the_same_content_still_verifies(run_
     ("event_count = 10", "event 10: the incident recorded 10 events ending in {last}…, the timeline has 9 ending "
                          "in {last}…"),
 ])
-def test_the_head_is_checked_by_its_hash_and_its_count(run_ir, paused, isolated, edit, said):  # noqa: F811
-    with sqlite(isolated) as db:
-        last, eighth = (h for (h,) in db.execute("SELECT hash FROM events WHERE incident = ? AND seq IN (9, 8) "
-                                                 "ORDER BY seq DESC", (paused,)))
-        assert db.execute(f"UPDATE incidents SET {edit} WHERE id = ?", (paused,)).rowcount == 1
+def test_the_head_is_checked_by_its_hash_and_its_count(run_ir, paused, db, edit, said):  # noqa: F811
+    last, eighth = (h for (h,) in db.query("SELECT hash FROM events WHERE incident = ? AND seq IN (9, 8) "
+                                           "ORDER BY seq DESC", paused))
+    db.sql(f"UPDATE incidents SET {edit} WHERE id = ?", paused)
     result = run_ir("verify", paused)
     assert result.returncode == 1
     assert result.stderr == (f"{paused}: timeline does NOT verify: "
@@ -81,10 +78,9 @@ def test_the_head_is_checked_by_its_hash_and_its_count(run_ir, paused, isolated,
                              + ": events were removed from the end or the head was changed\n")
 
 
-def test_removing_the_newest_event_and_moving_the_head_back_by_count_only_is_caught(run_ir, paused, isolated):  # noqa: F811
-    with sqlite(isolated) as db:
-        db.execute("DELETE FROM events WHERE incident = ? AND seq = 9", (paused,))
-        db.execute("UPDATE incidents SET event_count = 8 WHERE id = ?", (paused,))
+def test_removing_the_newest_event_and_moving_the_head_back_by_count_only_is_caught(run_ir, paused, db):  # noqa: F811
+    db.sql("DELETE FROM events WHERE incident = ? AND seq = 9", paused)
+    db.sql("UPDATE incidents SET event_count = 8 WHERE id = ?", paused)
     result = run_ir("verify", paused)
     assert result.returncode == 1
     assert "the incident recorded 8 events ending in" in result.stderr
@@ -92,20 +88,12 @@ def test_removing_the_newest_event_and_moving_the_head_back_by_count_only_is_cau
 
 
 @pytest.mark.parametrize(("column", "value"), [("playbook_id", "other"), ("playbook_version", "9.9.9")])
-def test_verify_catches_an_edited_playbook_name_or_version_in_the_header(run_ir, paused, isolated, column, value):  # noqa: F811
-    sql(isolated, f"UPDATE incidents SET {column} = ? WHERE id = ?", value, paused)
+def test_verify_catches_an_edited_playbook_name_or_version_in_the_header(run_ir, paused, db, column, value):  # noqa: F811
+    db.sql(f"UPDATE incidents SET {column} = ? WHERE id = ?", value, paused)
     result = run_ir("verify", paused)
     assert result.returncode == 1
     assert result.stderr.startswith(f"{paused}: timeline does NOT verify: the incident's header was edited: "
                                     f"{column} is {value!r}, the events say ")
-
-
-def sqlite(isolated: Path):  # noqa: ANN201 - sqlite3.Connection, committed on leaving the with block
-    import sqlite3
-
-    db = sqlite3.connect(isolated.parent / "home" / ".ir" / "ir.db")
-    db.execute("PRAGMA foreign_keys=OFF")
-    return db
 
 
 # In process -------------------------------------------------------------------------------------------------------
@@ -165,8 +153,9 @@ def test_the_head_must_match_in_hash_and_count():
     assert verify(events[:2], (events[1].hash, 3)).seq == 3  # the count alone differs
 
 
-def store_with_events(path: Path) -> tuple[SqliteStore, str]:
-    store = SqliteStore(path)
+def store_with_events(path: Path | Any) -> tuple[SqliteStore, str]:
+    """IR-1 with three events, in an SQLite file at `path` or in the store given."""
+    store = SqliteStore(path) if isinstance(path, Path) else path
     incident = Incident("IR-1", "demo", "1.0.0", "h" * 64, "Beacon", "high", "dry-run", False,
                         "2026-03-29T21:00:00.000Z", "dana")
     store.create(incident, {"demo": b"id: demo"}, Draft("incident.opened", "dana", "opened", data={"hash": "h" * 64}))
@@ -176,8 +165,8 @@ def store_with_events(path: Path) -> tuple[SqliteStore, str]:
     return store, "IR-1"
 
 
-def test_the_store_chains_what_it_appends_and_links_read_it_back(isolated):
-    store, incident = store_with_events(isolated / "ir.db")
+def test_the_store_chains_what_it_appends_and_links_read_it_back(make_store):
+    store, incident = store_with_events(make_store())
     events = list(store.events(incident))
     header = store.incident(incident)
     assert [e.seq for e in events] == [1, 2, 3] and events[0].prev_hash == GENESIS
@@ -196,8 +185,10 @@ def test_the_store_chains_what_it_appends_and_links_read_it_back(isolated):
     ("message", "'other'"), ("phase", "NULL"), ("step", "'c'"), ("data", "'{\"host\":\"WS-043\",\"n\":[1.5,null]}'"),
     ("prev_hash", "'" + "1" * 64 + "'"),
 ])
-def test_the_store_reads_each_field_into_the_hash(isolated, column, value):
-    store, incident = store_with_events(isolated / "ir.db")
+def test_the_store_reads_each_field_into_the_hash(make_store, store_kind, column, value):
+    store, incident = store_with_events(make_store())
+    if store_kind == "postgresql":  # a superuser may switch the append-only trigger off for the session
+        store.db.execute("SET session_replication_role = replica")
     store.db.execute(f"UPDATE events SET {column} = {value} WHERE seq = 2")
     links = list(store.links(incident))
     seq, _prev, recorded, actual = links[1]

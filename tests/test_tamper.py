@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ steps:
 
 
 @pytest.fixture
-def paused(run_ir, write_playbook) -> str:
+def paused(run_ir, write_playbook, db) -> str:
     """An incident paused at its manual step (end of input at the prompt)."""
     write_playbook("playbooks/tamper.yaml", PLAYBOOK)
     result = run_ir("run", "tamper", "--var", "host=web01", "--var", "severity=high", input="")
@@ -36,13 +37,38 @@ def paused(run_ir, write_playbook) -> str:
     return incident_id(result)
 
 
-def database(isolated: Path) -> sqlite3.Connection:
-    return sqlite3.connect(isolated.parent / "home" / ".ir" / "ir.db")
+class Store:
+    """The store as someone with its file or its database (and no ir) edits it."""
+
+    def __init__(self, kind: str, isolated: Path, url: str | None):
+        self.kind, self.path, self.url = kind, isolated.parent / "home" / ".ir" / "ir.db", url
+
+    def query(self, statement: str, *args: object) -> list[tuple[Any, ...]]:
+        """As the store's owner: on PostgreSQL a superuser, with triggers (append-only, foreign keys) off."""
+        if self.url is None:
+            with sqlite3.connect(self.path) as db:
+                db.execute("PRAGMA foreign_keys=OFF")
+                return db.execute(statement, args).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SET session_replication_role = replica")
+            cursor = conn.execute(statement.replace("?", "%s"), args)
+            return cursor.fetchall()
+
+    def sql(self, statement: str, *args: object) -> None:
+        """Change exactly one row."""
+        assert len(self.query(statement + " RETURNING 1", *args)) == 1
 
 
-def sql(isolated: Path, statement: str, *args: object) -> None:
-    with database(isolated) as db:
-        assert db.execute(statement, args).rowcount == 1
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, isolated, monkeypatch) -> Store:
+    """Each test runs on both stores: the embedded file, and PostgreSQL (IR_STORE) edited by its superuser."""
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").database()
+        monkeypatch.setenv("IR_STORE", url)
+    return Store(request.param, isolated, url)
 
 
 def test_an_untouched_incident_verifies(run_ir, paused):
@@ -58,18 +84,17 @@ def test_an_untouched_incident_verifies(run_ir, paused):
     ("opened_by", "someone-else", "opened_by is 'someone-else', the events say 'tester'"),
     ("playbook_hash", "0" * 64, "playbook_hash is '" + "0" * 64 + "', the events say '"),
 ])
-def test_verify_catches_an_edited_incident_header(run_ir, paused, isolated, column, value, said):
-    sql(isolated, f"UPDATE incidents SET {column} = ? WHERE id = ?", value, paused)
+def test_verify_catches_an_edited_incident_header(run_ir, paused, db, column, value, said):
+    db.sql(f"UPDATE incidents SET {column} = ? WHERE id = ?", value, paused)
     result = run_ir("verify", paused)
     assert result.returncode == 1
     assert result.stderr.startswith(f"{paused}: timeline does NOT verify: the incident's header was edited: {said}")
 
 
-def test_verify_and_resume_refuse_an_edited_stored_playbook(run_ir, paused, isolated):
-    with database(isolated) as db:
-        (text,) = db.execute("SELECT text FROM bundles WHERE incident = ?", (paused,)).fetchone()
+def test_verify_and_resume_refuse_an_edited_stored_playbook(run_ir, paused, db):
+    [(text,)] = db.query("SELECT text FROM bundles WHERE incident = ?", paused)
     edited = bytes(text).replace(b"Check the host.", b"TAMPERED PLAYBOOK says: everything is fine")
-    sql(isolated, "UPDATE bundles SET text = ? WHERE incident = ?", edited, paused)
+    db.sql("UPDATE bundles SET text = ? WHERE incident = ?", edited, paused)
     verified = run_ir("verify", paused)
     assert verified.returncode == 1
     assert "a stored playbook was edited" in verified.stderr
@@ -106,8 +131,8 @@ def test_verify_file_refuses_a_member_given_twice_anywhere(run_ir, paused, tmp_p
         assert "is there twice" in result.stderr
 
 
-def test_verify_file_catches_a_header_edited_before_the_export(run_ir, paused, isolated, tmp_path):
-    sql(isolated, "UPDATE incidents SET title = 'Nothing happened' WHERE id = ?", paused)
+def test_verify_file_catches_a_header_edited_before_the_export(run_ir, paused, db, tmp_path):
+    db.sql("UPDATE incidents SET title = 'Nothing happened' WHERE id = ?", paused)
     path = tmp_path / "export.json"
     export(run_ir, paused, path)
     result = run_ir("verify", "--file", str(path))
@@ -151,10 +176,9 @@ def test_the_header_follows_the_severity_only_where_the_run_changes_it():
                         setting("answers.severity", "breach", "low")])["severity"] == "low"
 
 
-def sealed_by(isolated: Path, incident: str, section: str, key: str) -> int:
+def sealed_by(db: Store, incident: str, section: str, key: str) -> int:
     """The seq of the last event that sealed the row `key` of `section` (ir.store.state)."""
-    with database(isolated) as db:
-        rows = db.execute("SELECT seq, data FROM events WHERE incident = ? ORDER BY seq", (incident,)).fetchall()
+    rows = db.query("SELECT seq, data FROM events WHERE incident = ? ORDER BY seq", incident)
     return max(seq for seq, data in rows if key in json.loads(data).get("state", {}).get(section, {}))
 
 
@@ -175,11 +199,11 @@ def sealed_by(isolated: Path, incident: str, section: str, key: str) -> int:
     ("UPDATE incidents SET channel = 'C0ATTACKER' WHERE id = ?", "incident", "channel",
      "incident field 'channel' in the incidents table is not what event {seq} recorded: it was edited outside ir"),
 ])
-def test_verify_and_resume_catch_an_edited_state_table(run_ir, paused, isolated, statement, section, key, said):
+def test_verify_and_resume_catch_an_edited_state_table(run_ir, paused, db, statement, section, key, said):
     """The state a run goes on from (where it is, what was answered, where it sends) is sealed into the chain:
     an edit to a row, a deleted row and an added one are each named, and nothing is run from them."""
-    seq = sealed_by(isolated, paused, section, key) if section else None
-    sql(isolated, statement, paused)
+    seq = sealed_by(db, paused, section, key) if section else None
+    db.sql(statement, paused)
     said = said.format(seq=seq)
     verified = run_ir("verify", paused)
     assert verified.returncode == 1
@@ -203,7 +227,7 @@ steps:
 
 
 @pytest.fixture
-def undelivered(run_ir, write_playbook, slack_server) -> tuple[str, dict[str, str]]:
+def undelivered(run_ir, write_playbook, slack_server, db) -> tuple[str, dict[str, str]]:
     """An incident whose Slack actions are still undelivered (Slack was unreachable during the run), and the
     environment that reaches the fake Slack now."""
     write_playbook("playbooks/sender.yaml", SENDER)
@@ -213,14 +237,13 @@ def undelivered(run_ir, write_playbook, slack_server) -> tuple[str, dict[str, st
     return incident_id(result), {**down, "IR_SLACK_BASE_URL": slack_server.url}
 
 
-def test_flush_refuses_an_action_edited_in_the_store_and_sends_nothing(run_ir, undelivered, isolated, slack_server):
+def test_flush_refuses_an_action_edited_in_the_store_and_sends_nothing(run_ir, undelivered, db, slack_server):
     incident, env = undelivered
     key = f"{incident}/announce/post"
-    with database(isolated) as db:
-        (payload,) = db.execute("SELECT payload FROM outbox WHERE key = ?", (key,)).fetchone()
+    [(payload,)] = db.query("SELECT payload FROM outbox WHERE key = ?", key)
     forged = json.loads(payload) | {"message": "<!channel> all clear, stand down"}
-    sql(isolated, "UPDATE outbox SET payload = ? WHERE key = ?", json.dumps(forged), key)
-    seq = sealed_by(isolated, incident, "outbox", key)
+    db.sql("UPDATE outbox SET payload = ? WHERE key = ?", json.dumps(forged), key)
+    seq = sealed_by(db, incident, "outbox", key)
     result = run_ir("flush", incident, env=env)
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {incident} cannot be flushed: outbox action {key!r} in the outbox table "
@@ -229,11 +252,11 @@ def test_flush_refuses_an_action_edited_in_the_store_and_sends_nothing(run_ir, u
 
 
 def test_an_action_being_sent_is_not_taken_for_an_edit_and_an_untouched_one_is_flushed(run_ir, undelivered,
-                                                                                       isolated, slack_server):
+                                                                                       db, slack_server):
     """`begin` marks an action sending without an event (the attempt is the courier's bookkeeping): a row left
     sending by a crash still verifies, and flush sends it (after looking it up)."""
     incident, env = undelivered
-    sql(isolated, "UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE key = ?",
+    db.sql("UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE key = ?",
         f"{incident}/announce/post")
     assert run_ir("verify", incident).returncode == 0
     result = run_ir("flush", incident, env=env)
