@@ -420,12 +420,15 @@ def test_a_mistake_in_ir_toml_is_named_at_its_line_and_nothing_runs(run_ir, isol
         f"{toml}:3: slack.timeout: Input should be a valid number, unable to parse string as a number\n"
         "  fix: see the settings in README.md\n"
         f"{toml}:6: jira.project: Input should be a valid string\n  fix: see the settings in README.md\n"
-        f"{toml}:7: pagerduty: unknown setting `pagerduty`\n  fix: settings here: exercise, jira, slack\n")
+        f"{toml}:7: pagerduty: unknown setting `pagerduty`\n  fix: settings here: exercise, store, jira, slack\n")
     (isolated / "ir.toml").write_text("[slack\n")
     result = run_ir("run", "supply-chain", "--dry-run", "--non-interactive")
     assert (result.returncode, result.stderr) == (1, f"{toml}:1:7: not valid TOML: Expected ']' at the end of a "
                                                      "table declaration\n  fix: fix the syntax\n")
-    assert run_ir("incidents").stdout.startswith("No incidents yet.")
+    listed = run_ir("incidents")  # the store may be named there ([store] url): none is guessed
+    assert (listed.returncode, listed.stderr) == (1, result.stderr)
+    (isolated / "ir.toml").write_text("")
+    assert run_ir("incidents").stdout.startswith("No incidents yet.")  # the refused run opened nothing
 
 
 def test_integrations_check_says_what_works_and_how_to_fix_what_does_not(run_ir, live, slack_server, jira_server,

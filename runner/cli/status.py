@@ -23,7 +23,9 @@ def show_status(store: Store, incident_id: str, console: Console | None = None) 
     console.print(terminal(f"status {incident.status} · severity {incident.severity} · playbook {incident.playbook_id} "
                            f"{incident.playbook_version} · opened {incident.opened_at} by {incident.opened_by}"),
                   markup=False)
-    console.print(terminal(f"at step: {incident.cursor or 'the playbook has ended'}"), markup=False)
+    driver = store.drivers().get(incident_id)
+    console.print(terminal(f"at step: {incident.cursor or 'the playbook has ended'}"
+                           + (f" · driven by {driver}" if driver else "")), markup=False)
     table = Table("phase", "done", "steps")
     for phase, done, total in progress(playbook, states):
         table.add_row(escape(terminal(phase)), str(done), str(total))

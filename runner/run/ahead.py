@@ -62,7 +62,8 @@ def contribute(store: Store, incident_id: str, path: str, actor: str, given: Con
     phase = step.phase
 
     def draft(kind: str, message: str, data: dict[str, object] | None = None) -> None:
-        drafts.append(Draft(kind, actor, message, given.at, phase, path, {**(data or {}), "ahead": True}))
+        drafts.append(Draft(kind, actor, message, given.at, phase, path, {**(data or {}), "ahead": True,
+                                                                           "role": step.role}))
 
     if given.ticks:
         assert isinstance(step, ManualStep)
@@ -97,13 +98,19 @@ def contribute(store: Store, incident_id: str, path: str, actor: str, given: Con
         state = replace(state, decision=choice.id, note=given.note)
         said.append(f"decided: {choice.label}")
     if given.complete or given.choice or given.skip is not None:
-        if isinstance(step, PromptStep):
+        if isinstance(step, PromptStep) and given.skip is None:
             recorded = store.variables(incident_id)
-            missing = [q.id for q in step.questions if q.required and (scope, f"answers.{q.id}") not in recorded
-                       and (scope, f"answers.{q.id}") not in variables]
-            if missing and given.skip is None:
+            unanswered = [q for q in step.questions if (scope, f"answers.{q.id}") not in recorded
+                          and (scope, f"answers.{q.id}") not in variables]
+            missing = [q.id for q in unanswered if q.required and q.default is None]
+            if missing:
                 raise UsageError(f"step {path} needs an answer to {', '.join(missing)} first",
                                  hint=" ".join(f"--answer {name}=VALUE" for name in missing))
+            for question in unanswered:  # what Enter would give at the prompt: the default, or nothing
+                value = None if question.default is None else values.to_json(values.parse(question, question.default))
+                variables[(scope, f"answers.{question.id}")] = value
+                draft("input.set", f"answers.{question.id} = {'not given' if value is None else value}",
+                      {"name": f"answers.{question.id}", "scope": scope, "value": value})
         status = "skipped" if given.skip is not None else "completed"
         note = given.skip if given.skip is not None else given.note
         draft(f"step.{status}", note or f"{status} ahead of the run")

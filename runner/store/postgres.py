@@ -301,7 +301,7 @@ class PostgresStore(SqlStore):
                                                     (incident_id, token)))
             finally:
                 for conn in {id(c): c for c in (lock, held)}.values():
-                    conn.close()  # the server lets the advisory lock go with its connection
+                    _let_go(conn, incident_id)
 
     def _take(self, incident_id: str) -> psycopg.Connection[Any]:
         """End the connection that holds the incident's lock (its process may be gone, or hung), then hold it."""
@@ -340,6 +340,18 @@ class PostgresStore(SqlStore):
                 if note.payload == incident_id:
                     return True
         return self.incident(incident_id).event_count > count
+
+
+def _let_go(lock: psycopg.Connection[Any], incident_id: str) -> None:
+    """Unlock, then close. Only closing would let go too, but the server ends the session after the client has
+    gone on: a run that another command follows at once (`ir flush` after `ir run`) found it still held."""
+    try:
+        if not lock.broken and not lock.closed:
+            lock.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCKS, incident_id))
+    except psycopg.Error:
+        pass  # the connection went meanwhile: so did its lock
+    finally:
+        lock.close()
 
 
 def _said(exc: Exception) -> str:
