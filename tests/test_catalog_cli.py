@@ -219,21 +219,21 @@ def test_graph_is_a_mermaid_flowchart_by_phase(run_ir, write_playbook, tree):
     assert tree() == before
     assert result.stdout == """\
 flowchart TD
-  subgraph detection_analysis["detection-analysis"]
+  subgraph _detection_analysis["detection-analysis"]
     triage["Triage #quot;{{ inputs.vendor }}#quot;"]
   end
-  subgraph containment["containment"]
+  subgraph _containment["containment"]
     contain{"Contain?"}
     announce>"Announce"]
   end
-  subgraph post_incident["post-incident"]
+  subgraph _post_incident["post-incident"]
     review[["Review (small-one)"]]
   end
   _end((end))
   triage --> contain
-  contain -->|Cut access| announce
-  contain -->|Watch #124; wait| _end
-  announce -->|on failure| review
+  contain -->|"Cut access"| announce
+  contain -->|"Watch | wait"| _end
+  announce -->|"on failure"| review
   review --> _end
 """
 
