@@ -161,9 +161,9 @@ def test_show_json_is_the_parsed_model_with_defaults(run_ir, write_playbook, tre
     shown = json.loads(result.stdout)
     assert shown["inputs"] == [
         {"id": "vendor", "type": "string", "label": None, "help": None, "required": True, "default": None,
-         "example": "Acme Corp", "choices": None},
+         "example": "Acme Corp", "choices": None, "min": None, "max": None},
         {"id": "region", "type": "string", "label": None, "help": None, "required": False, "default": "eu-west-1",
-         "example": None, "choices": None},
+         "example": None, "choices": None, "min": None, "max": None},
     ]
     assert (shown["severity"], shown["description"], shown["roles"]) == ("medium", "", [])
     announce = shown["steps"][2]

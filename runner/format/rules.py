@@ -141,6 +141,13 @@ def _template_fields(step: Step) -> Iterator[tuple[tuple[Any, ...], str]]:
                 yield ("inputs", key), value
 
 
+def _bounds(var: Variable) -> Iterator[tuple[str, str]]:
+    """A variable's `min` and `max` that are templates."""
+    for name in ("min", "max"):
+        if isinstance(bound := getattr(var, name), str):
+            yield name, bound
+
+
 def _templates(playbook: Playbook, source: Source) -> Iterator[Problem]:
     known = {
         "inputs": {v.id for v in playbook.inputs},
@@ -158,6 +165,11 @@ def _templates(playbook: Playbook, source: Source) -> Iterator[Problem]:
         fields += [(("steps", i, *loc), text, False, known) for loc, text in _template_fields(step)]
         if step.when:
             fields.append((("steps", i, "when"), step.when, True, known))
+        for j, question in enumerate(step.questions if isinstance(step, PromptStep) else []):
+            fields += [(("steps", i, "questions", j, bound), text, False, known) for bound, text in _bounds(question)]
+    for j, var in enumerate(playbook.inputs):  # asked as the incident opens, from the other inputs only
+        fields += [(("inputs", j, bound), text, False, {**known, "answers": set(), "steps": set(), "roles": set()})
+                   for bound, text in _bounds(var)]
     for where, text, expression, names in fields:
         if not expression and "{" not in text:
             continue  # plain text: nothing to parse, and rendering passes it through as it is

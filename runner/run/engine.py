@@ -179,6 +179,8 @@ class IncidentRun:
                 continue
             try:
                 value = values.parse(var, raw)
+                if var.type == "integer":
+                    value = values.within(value, *self._bounds(var, place))
                 found = self._person(kind, values.to_json(value))  # not found: asked again, saying why
                 break
             except ValueError as exc:
@@ -198,6 +200,26 @@ class IncidentRun:
         self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}",
                     {"name": name, "scope": scope, "value": stored},
                     variables={(scope, name): stored}, incident=changes)
+
+    def _bounds(self, var: Variable, place: Place | None) -> tuple[int | None, int | None, str, str]:
+        """An integer's `min` and `max` as numbers (a template's from the values recorded so far; one that renders
+        as nothing is no bound), with the template each came from."""
+        found: list[Any] = []
+        for bound in (var.min, var.max):
+            if not isinstance(bound, str):
+                found += [bound, ""]
+                continue
+            expression = bound.strip().removeprefix("{{").removesuffix("}}").strip()
+            number = templates.evaluate(expression, self.context(place))  # a value never recorded is None
+            if number is None or isinstance(number, str) and not number.strip():
+                found += [None, ""]
+                continue
+            try:
+                found += [int(number), expression]
+            except (TypeError, ValueError):
+                raise templates.TemplateProblem(f"the bound {bound} of {var.id} is {number!r}, not a whole number",
+                                                hint="make `min` and `max` templates of integer values") from None
+        return found[0], found[2], found[1], found[3]
 
     def _person(self, kind: str, value: Any) -> tuple[str, str] | None:
         """The Slack user (id, how Slack names them) a role holder's text names, when a person finder is live;
