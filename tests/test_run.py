@@ -302,7 +302,7 @@ def test_interactive_prompts_reask_bad_answers_and_end_of_input_pauses(run_ir, d
         "Dana Reyes",                             # commander
         "y", "n",                                 # checklist: first ticked, second left open
         "n", "beacon seen", "2026-03-29 13:55 America/Los_Angeles",   # a note with its own time
-        "c", "y", "looked at both",               # complete anyway, with a note
+        "c", "n", "y", "looked at both",          # complete: the open item asked again, still open; anyway, a note
         "twelve", "12",                           # hosts: not a number, asked again
         "7", "1", "two hosts beacon",             # decision: 7 is not a choice; 1 is
     ]) + "\n"
