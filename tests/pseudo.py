@@ -46,6 +46,23 @@ class Pty:
         before, self.pos = seen[self.pos:found], found + len(text)
         return before
 
+    def answer_each(self, prompt: str, line: str, until: str) -> int:
+        """Type `line` at every `prompt` (a checklist's items, say) until `until` is shown; how many there were."""
+        count = 0
+        while True:
+            seen = self.seen
+            at_prompt, at_until = seen.find(prompt, self.pos), seen.find(until, self.pos)
+            if at_until >= 0 and (at_prompt < 0 or at_until < at_prompt):
+                self.expect(until)
+                return count
+            if at_prompt >= 0:
+                self.answer(prompt, line)
+                count += 1
+            elif self.ended:
+                raise AssertionError(f"neither {prompt!r} nor {until!r} was shown:\n{seen[self.pos:]}")
+            else:
+                self._read()
+
     def answer(self, prompt: str, line: str) -> str:
         """Wait for `prompt`, then type `line` and Enter; return what was shown before the prompt."""
         before = self.expect(prompt)

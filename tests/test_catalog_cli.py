@@ -78,9 +78,12 @@ def test_list_shows_each_playbook_and_its_origin(run_ir, write_playbook, isolate
 
     assert (result.returncode, result.stderr) == (0, "")
     assert tree() == before
-    lines = result.stdout.splitlines()
+    playbooks, scenarios = result.stdout.split("\n\n")
+    lines = playbooks.splitlines()
     assert lines[0].split() == ["ID", "VERSION", "TITLE", "SOURCE"]
     rows = {line.split()[0]: line for line in lines[1:]}
+    assert scenarios.splitlines()[0].split() == ["SCENARIO", "PLAYBOOK", "TITLE", "SOURCE"]
+    assert scenarios.splitlines()[1].split()[:2] == ["3cx-2023", "supply-chain"]
     assert set(rows) == {*bundled_ids(), "local-one", "broken", "team-one"}
     assert rows["local-one"].split()[1:5] == ["1.0.0", "Local", "one", "local:"]
     assert rows["local-one"].endswith(f"  local: {isolated}/playbooks/local.yaml")

@@ -125,7 +125,7 @@ _TEMPLATED = ("title", "instructions", "question", "channel", "message", "summar
 _TEMPLATED_LISTS = ("checklist", "invite")
 
 
-def _template_fields(step: Step) -> Iterator[tuple[tuple[Any, ...], str]]:
+def template_fields(step: Step) -> Iterator[tuple[tuple[Any, ...], str]]:
     """(path inside the step, template text) for every templated field of a step."""
     fields = type(step).model_fields  # only the step kind's own fields: a missing one is a slow miss in pydantic
     for name in _TEMPLATED:
@@ -162,7 +162,7 @@ def _templates(playbook: Playbook, source: Source) -> Iterator[Problem]:
         opening = {**known, "answers": set(), "steps": set(), "roles": set()}
         fields.append((("incident_title",), playbook.incident_title, False, opening))
     for i, step in enumerate(playbook.steps):
-        fields += [(("steps", i, *loc), text, False, known) for loc, text in _template_fields(step)]
+        fields += [(("steps", i, *loc), text, False, known) for loc, text in template_fields(step)]
         if step.when:
             fields.append((("steps", i, "when"), step.when, True, known))
         for j, question in enumerate(step.questions if isinstance(step, PromptStep) else []):

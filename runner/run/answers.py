@@ -180,6 +180,10 @@ class Answers:
             inputs[name.strip()] = value
         return Answers(inputs, self.roles, self.steps, self.source, self.exercise)
 
+    def over(self, inputs: dict[str, Any], roles: dict[str, str]) -> Answers:
+        """These answers over other values (a scenario's inputs and players): what these say wins."""
+        return Answers({**inputs, **self.inputs}, {**roles, **self.roles}, self.steps, self.source, self.exercise)
+
     def problem(self, loc: tuple[Any, ...], message: str, hint: str | None = None) -> Problem:
         return self.source.problem(loc, message, hint) if self.source else Problem(message, path=".".join(
             str(p) for p in loc), hint=hint)

@@ -25,17 +25,21 @@ from ir.format.model import (
     ManualStep,
     NoteStep,
     NotifyStep,
+    Playbook,
     PromptStep,
     Step,
     TicketStep,
     Variable,
 )
+from ir.format.rules import template_fields
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
 from ir.store.header import sets_severity
 from ir.store.records import Change, Draft, Incident, StepState, Store
 from ir.store.timeline import Event, format_recorded, utc_now
+
+JUMPED = "jump.to"  # the variable (incident scope) naming the step the facilitator's last jump went to
 
 
 @dataclass
@@ -74,6 +78,7 @@ class IncidentRun:
         self._roles: dict[str, Any] = {}
         self._named: dict[str, Any] = {}  # role -> the holder's text
         self._people: dict[str, str] = {}  # role -> the Slack user found for its holder
+        self._caught_up: set[str] = set()  # steps reached by a jump whose missing answers were asked
         self._values(self.variables)
 
     # the Run protocol, for responders, sessions and hooks ----------------------------------------------------
@@ -268,6 +273,8 @@ class IncidentRun:
         if place.path not in states:
             self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
                         step=StepState(place.path, "started", started_at=format_recorded(utc_now())))
+        if self.variables.get(("", JUMPED)) == place.path and place.path not in self._caught_up:
+            self._catch_up(place)  # a facilitator's jump: what this step reads and was never asked is asked now
         if step.when and not templates.evaluate(step.when, self.context(place)):
             self.finish(place, Outcome("skipped", "condition false"), None)
             return
@@ -320,7 +327,36 @@ class IncidentRun:
             self.outbox.request(items)
         return outcome, None
 
+    def _catch_up(self, place: Place) -> None:
+        """Before a step reached by a jump: the inputs of the included playbooks it is inside (as their include
+        steps would have set them), then the questions of its playbook whose answers it reads and nobody gave."""
+        parts = place.path.split("/")
+        for n in range(1, len(parts)):
+            outer = self.place("/".join(parts[:n]))
+            if isinstance(outer.step, IncludeStep):
+                self._include_inputs(outer, outer.step)
+        step, context = place.step, self.context(place)
+        texts = [text for _, text in template_fields(step)] + ([step.when] if step.when else [])
+        wanted = {attr for text in texts for name, attr in templates.references(text, expression=text == step.when)
+                  if name == "answers" and attr and attr not in context["answers"]}
+        for n, asker in enumerate(place.playbook.steps):
+            for question in asker.questions if isinstance(asker, PromptStep) else []:
+                if question.id in wanted:
+                    path = f"{place.scope}/{asker.id}" if place.scope else asker.id
+                    self.responder.say(f"{place.path} reads answers.{question.id}, never asked (the exercise "
+                                       f"jumped over {path}): asking it now")
+                    self.ask(question, "answers", place.scope, Place(path, place.scope, place.playbook, n,
+                                                                     place.phase))
+        self._caught_up.add(place.path)
+
     def enter(self, place: Place, step: IncludeStep) -> None:
+        included = self._include_inputs(place, step)
+        scope = place.path
+        self.record("note", place, f"entering playbook {included.id} {included.version}",
+                    incident={"cursor": f"{scope}/{included.steps[0].id}"})
+
+    def _include_inputs(self, place: Place, step: IncludeStep) -> Playbook:
+        """Set the inputs an include step gives its playbook (those not recorded yet); the playbook."""
         included = self.playbooks[step.playbook]
         scope = place.path
         context = self.context(place)
@@ -345,8 +381,7 @@ class IncidentRun:
             self.record("input.set", place, f"{scope}/inputs.{var.id} = {shown}",
                         {"name": f"inputs.{var.id}", "scope": scope, "value": value},
                         variables={(scope, f"inputs.{var.id}"): value})
-        self.record("note", place, f"entering playbook {included.id} {included.version}",
-                    incident={"cursor": f"{scope}/{included.steps[0].id}"})
+        return included
 
     def finish(self, place: Place, outcome: Outcome, target: str | None) -> None:
         step = place.step
@@ -358,6 +393,9 @@ class IncidentRun:
                                  hint=f"fix what failed, then `ir resume {self.incident_id}` runs the step again")
             target = None if step.on_failure == "continue" else step.on_failure
         cursor, finished_includes = (outcome.jump, []) if outcome.jump else self.after(place, target)
+        jumped = {("", JUMPED): cursor} if outcome.jump else {}
+        if cursor == END:  # the facilitator ended the exercise early
+            cursor = None
         kind = {"completed": "step.completed", "skipped": "step.skipped", "failed": "step.failed"}[outcome.status]
         now = format_recorded(utc_now())
         also: tuple[Draft, ...] = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone},
@@ -367,7 +405,7 @@ class IncidentRun:
         self.record(kind, place, outcome.note or "", {"next": cursor},
                     step=replace(self.state(place), status=outcome.status,
                                  finished_at=format_recorded(outcome.at) if outcome.at else now, note=outcome.note),
-                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also,
+                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also, variables=jumped,
                     steps=tuple(replace(self.state(p), status="completed", finished_at=now)
                                 for p in finished_includes))
 
