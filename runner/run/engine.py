@@ -8,7 +8,7 @@ checklist items, integration actions) is kept and not asked for or sent again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,7 @@ from ir.format.model import (
     TicketStep,
     Variable,
 )
-from ir.format.rules import template_fields
+from ir.run import reading
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
@@ -122,7 +122,7 @@ class IncidentRun:
             self._values({key: value for key, value in self.variables.items() if key[0] == scope})
         found = self._scopes[scope][1]
         return {**found, "roles": self._roles, "now": utc_now(),
-                "steps": _Steps(self.steps, f"{scope}/" if scope else "", self._labels[playbook.id]),
+                "steps": reading.Steps(self.steps, f"{scope}/" if scope else "", self._labels[playbook.id]),
                 "incident": {"id": incident.id, "title": incident.title, "severity": incident.severity,
                              "status": incident.status, "exercise": incident.exercise,
                              "opened_at": incident.opened_at, "channel": incident.channel,
@@ -185,7 +185,7 @@ class IncidentRun:
             try:
                 value = values.parse(var, raw)
                 if var.type == "integer":
-                    value = values.within(value, *self._bounds(var, place))
+                    value = values.within(value, *reading.bounds(var, self.context(place)))
                 found = self._person(kind, values.to_json(value))  # not found: asked again, saying why
                 break
             except ValueError as exc:
@@ -205,26 +205,6 @@ class IncidentRun:
         self.record("role.assigned" if kind == "roles" else "input.set", place, f"{name} = {shown}",
                     {"name": name, "scope": scope, "value": stored},
                     variables={(scope, name): stored}, incident=changes)
-
-    def _bounds(self, var: Variable, place: Place | None) -> tuple[int | None, int | None, str, str]:
-        """An integer's `min` and `max` as numbers (a template's from the values recorded so far; one that renders
-        as nothing is no bound), with the template each came from."""
-        found: list[Any] = []
-        for bound in (var.min, var.max):
-            if not isinstance(bound, str):
-                found += [bound, ""]
-                continue
-            expression = bound.strip().removeprefix("{{").removesuffix("}}").strip()
-            number = templates.evaluate(expression, self.context(place))  # a value never recorded is None
-            if number is None or isinstance(number, str) and not number.strip():
-                found += [None, ""]
-                continue
-            try:
-                found += [int(number), expression]
-            except (TypeError, ValueError):
-                raise templates.TemplateProblem(f"the bound {bound} of {var.id} is {number!r}, not a whole number",
-                                                hint="make `min` and `max` templates of integer values") from None
-        return found[0], found[2], found[1], found[3]
 
     def _person(self, kind: str, value: Any) -> tuple[str, str] | None:
         """The Slack user (id, how Slack names them) a role holder's text names, when a person finder is live;
@@ -335,18 +315,10 @@ class IncidentRun:
             outer = self.place("/".join(parts[:n]))
             if isinstance(outer.step, IncludeStep):
                 self._include_inputs(outer, outer.step)
-        step, context = place.step, self.context(place)
-        texts = [text for _, text in template_fields(step)] + ([step.when] if step.when else [])
-        wanted = {attr for text in texts for name, attr in templates.references(text, expression=text == step.when)
-                  if name == "answers" and attr and attr not in context["answers"]}
-        for n, asker in enumerate(place.playbook.steps):
-            for question in asker.questions if isinstance(asker, PromptStep) else []:
-                if question.id in wanted:
-                    path = f"{place.scope}/{asker.id}" if place.scope else asker.id
-                    self.responder.say(f"{place.path} reads answers.{question.id}, never asked (the exercise "
-                                       f"jumped over {path}): asking it now")
-                    self.ask(question, "answers", place.scope, Place(path, place.scope, place.playbook, n,
-                                                                     place.phase))
+        for asker, question in reading.unanswered(place, self.context(place)["answers"]):
+            self.responder.say(f"{place.path} reads answers.{question.id}, never asked (the exercise jumped over "
+                               f"{asker.path}): asking it now")
+            self.ask(question, "answers", place.scope, asker)
         self._caught_up.add(place.path)
 
     def enter(self, place: Place, step: IncludeStep) -> None:
@@ -423,25 +395,3 @@ class IncidentRun:
                 return None, finished
             place, target = self.place(place.scope), None
             finished.append(place)
-
-
-class _Steps(Mapping[str, dict[str, Any]]):
-    """A context's `steps`: the steps of one scope that have a state, each made when a template reads it (making
-    them all for every template made a run quadratic in its length)."""
-
-    def __init__(self, states: Mapping[str, StepState], prefix: str, labels: Mapping[tuple[str, str], str]):
-        self.states, self.prefix, self.labels = states, prefix, labels
-
-    def __getitem__(self, step_id: str) -> dict[str, Any]:
-        state = None if "/" in step_id else self.states.get(self.prefix + step_id)
-        if state is None:
-            raise KeyError(step_id)
-        return {"status": state.status, "decision": state.decision, "note": state.note,
-                "label": self.labels.get((step_id, state.decision or "")), "completed_at": state.finished_at}
-
-    def __iter__(self) -> Iterator[str]:
-        return (path[len(self.prefix):] for path in list(self.states)
-                if path.startswith(self.prefix) and "/" not in path[len(self.prefix):])
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
