@@ -108,6 +108,37 @@ def test_incidents_lists_each_in_three_short_lines(run_ir, demo):
     assert max(map(len, result.stdout.splitlines())) <= 80
 
 
+def test_incidents_filter_by_status_playbook_mode_and_text(run_ir, demo, tree):
+    zoom = incident_id(run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom"))
+    _write(demo, "live.yaml", "roles: {commander: Dana Reyes}\nsteps: {scope: {hosts: 3}}\n")
+    live = incident_id(run_ir("run", "demo", "--non-interactive", "--var", "vendor=ACME", "--answers", "live.yaml"))
+    drill = run_ir("tabletop", "demo", "--non-interactive").stdout.split()[2].rstrip(":")
+    other = incident_id(run_ir("run", "sub", "--dry-run", "--non-interactive", "--var", "what=laptops"))
+    assert run_ir("close", zoom).returncode == 0
+
+    def ids(*filters: str) -> list[str]:
+        result = run_ir("incidents", "--json", *filters)
+        assert result.returncode == 0, result.stderr
+        return [i["id"] for i in json.loads(result.stdout)]
+
+    assert ids() == [zoom, live, drill, other]
+    assert ids("--status", "closed") == [zoom]
+    assert ids("--status", "open", "--playbook", "demo") == [live, drill]
+    assert ids("--mode", "live") == [live] and ids("--mode", "exercise") == [drill]
+    assert ids("--mode", "dry-run") == [zoom, other]
+    assert ids("--search", "zOOm") == [zoom] and ids("--search", "LAPTOP") == []  # titles, not inputs
+    assert ids("--search", other[-6:].lower()) == [other]
+    none = run_ir("incidents", "--playbook", "ransomware")
+    assert (none.returncode, none.stdout) == (0, "None of the 4 incident(s) matches; `ir incidents` lists them all.\n")
+    before = tree()
+    for bad, said in (("--status", "paused"), ("--mode", "test")):
+        refused = run_ir("incidents", bad, said)
+        allowed = "open, closed" if bad == "--status" else "live, dry-run, exercise"
+        assert (refused.returncode, refused.stdout, refused.stderr) == (
+            2, "", f"error: {bad} {said!r} is not one of {allowed}\n  fix: write e.g. {bad} {allowed.split(', ')[0]}\n")
+    assert tree() == before
+
+
 def test_a_decision_can_end_the_playbook(run_ir, demo):
     result = run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom",
                     "--answers", str(_write(demo, "no.yaml", "steps: {affected: 'no'}\n")))

@@ -68,14 +68,27 @@ def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = Non
     drive_here(store, bundle, found, actor_name(as_), given, non_interactive=non_interactive, resuming=True)
 
 
-def incidents(as_json: JsonFlag = False) -> None:
-    """List the incidents in the store."""
-    found = open_store().incidents()
+def incidents(as_json: JsonFlag = False,
+              status: Annotated[str | None, typer.Option(help="Only these: open or closed.")] = None,
+              playbook: Annotated[str | None, typer.Option(metavar="ID", help="Only those of this playbook.")] = None,
+              mode: Annotated[str | None, typer.Option(help="Only these: live, dry-run or exercise.")] = None,
+              search: Annotated[str | None, typer.Option(
+                  metavar="TEXT", help="Only those with TEXT (any case) in the id, title, playbook, opener, "
+                                       "channel or ticket.")] = None) -> None:
+    """List the incidents in the store (filtered by status, playbook, mode and text)."""
+    from ir.run.incidents import select
+
+    select([], status=status, mode=mode)  # a bad filter is refused before the store is opened
+    everything = open_store().incidents()
+    found = select(everything, status=status, playbook=playbook, mode=mode, search=search)
     if as_json:
         sys.stdout.write(json.dumps([asdict(i) for i in found], indent=2) + "\n")
         return
-    if not found:
+    if not everything:
         print("No incidents yet. Open one with `ir run PLAYBOOK`.")
+        return
+    if not found:
+        print(f"None of the {len(everything)} incident(s) matches; `ir incidents` lists them all.")
         return
     for i in found:  # three short lines each: readable in any terminal width, and with grep
         status = ", ".join([i.status, i.severity] + (["dry run"] if i.mode == "dry-run" else [])
