@@ -3,7 +3,8 @@ and from what ir stores, moments made zone-aware, durations read from playbooks 
 written for people (`2d 3h 04m`, `4m 10s`).
 
 Times always carry a time zone: `2026-03-29 14:02 America/Los_Angeles`, `2026-03-29T14:02-07:00`, or a naive
-time in the zone given by `IR_TZ` (else UTC), which the value then records explicitly. A time given in a named
+time in the zone given by `IR_TZ` (else the system's zone, else UTC), which the value then records explicitly.
+Abbreviations (PST, CET) are refused with the IANA name and offset they most often mean. A time given in a named
 zone keeps the name when stored (RFC 9557: `2026-03-29T14:02:00-07:00[America/Los_Angeles]`), so a deadline
 computed from it later is shown with the offset that zone has on that day.
 """
@@ -33,14 +34,53 @@ def zone(name: str | None) -> tzinfo:
 
 
 def default_zone() -> tzinfo:
-    """The zone of a time given without one: IR_TZ, else UTC."""
+    """The zone of a time given without one: IR_TZ, else the system's zone (TZ, else /etc/localtime), else UTC."""
+    return assumed_zone()[0]
+
+
+def assumed_zone() -> tuple[tzinfo, str]:
+    """The zone of a time given without one, and where it comes from: `IR_TZ`, `the system zone` or `UTC`."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     name = os.environ.get("IR_TZ")
+    if name:
+        try:
+            return ZoneInfo(name), "IR_TZ"  # IR_TZ=UTC is kept by its name: `...+00:00[UTC]`
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"IR_TZ={name!r} is not a time zone; set an IANA name such as Europe/Berlin") from None
+    system = _system_zone_name()
+    if system and system not in _UTC_NAMES:
+        try:
+            return ZoneInfo(system), "the system zone"
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # a TZ of POSIX rules (EST5EDT,M3.2.0,...) or a broken link: not a zone ir can name
+    return UTC, "UTC" if not system else "the system zone"
+
+
+_UTC_NAMES = {"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "Etc/GMT", "GMT", "UCT", "Etc/UCT"}
+
+
+def _system_zone_name() -> str | None:
+    """The system's zone as an IANA name: TZ (`:Europe/Berlin` too), else the zone /etc/localtime links to."""
+    name = os.environ.get("TZ", "").removeprefix(":")
+    if name:
+        return name
     try:
-        return ZoneInfo(name) if name else UTC  # IR_TZ=UTC is kept by its name: `...+00:00[UTC]`
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"IR_TZ={name!r} is not a time zone; set an IANA name such as Europe/Berlin") from None
+        link = os.readlink("/etc/localtime")
+    except OSError:
+        return None
+    return link.partition("zoneinfo/")[2] or None
+
+
+def zone_given(text: str) -> bool:
+    """Whether a time as typed names its zone or offset (else parse_time reads it in `assumed_zone()`)."""
+    text = text.strip()
+    if text.endswith("]") and "[" in text:
+        return True
+    head, _, last = text.rpartition(" ")
+    if head and ("/" in last or last in ("UTC", "Z")):
+        return True
+    return _iso(text).tzinfo is not None
 
 
 def zone_name(tz: tzinfo) -> str:
@@ -71,12 +111,14 @@ def aware(value: str | date | datetime, tz: tzinfo | None = None) -> datetime:
 def parse_time(text: str) -> datetime:
     """A moment in time with its zone, as people write it: ISO 8601 with an offset, a date and time followed by an
     IANA zone, or RFC 9557's form (a time, with or without its offset, then the zone in brackets: the offset fixes
-    the moment, and a critical `[!zone]` must agree with it). Without a zone: IR_TZ's, else UTC."""
+    the moment, and a critical `[!zone]` must agree with it). Without a zone: `assumed_zone()`'s."""
     text = text.strip()
     if text.endswith("]") and "[" in text:
         return _rfc9557(text)
     named: tzinfo | None = None
     head, _, last = text.rpartition(" ")
+    if head and last.isalpha() and last.isupper() and last not in ("UTC", "Z"):
+        raise ValueError(_abbreviation(last))
     if head and ("/" in last or last in ("UTC", "Z")):
         named = zone(last)
         text = head
@@ -86,6 +128,29 @@ def parse_time(text: str) -> datetime:
     elif named is not None:
         raise ValueError("give either an offset or a time zone name, not both")
     return found
+
+
+# Abbreviations people type, with the zone and the standard offset each usually means; none is a zone ir reads,
+# since most name several (CST: Chicago, China, Cuba; IST: India, Ireland, Israel) and none says when DST applies.
+_ABBREVIATIONS = {
+    "PST": ("America/Los_Angeles", "-08:00"), "PDT": ("America/Los_Angeles", "-07:00"),
+    "MST": ("America/Denver", "-07:00"), "MDT": ("America/Denver", "-06:00"),
+    "CST": ("America/Chicago", "-06:00"), "CDT": ("America/Chicago", "-05:00"),
+    "EST": ("America/New_York", "-05:00"), "EDT": ("America/New_York", "-04:00"),
+    "AKST": ("America/Anchorage", "-09:00"), "HST": ("Pacific/Honolulu", "-10:00"),
+    "GMT": ("Europe/London", "+00:00"), "BST": ("Europe/London", "+01:00"),
+    "CET": ("Europe/Berlin", "+01:00"), "CEST": ("Europe/Berlin", "+02:00"),
+    "EET": ("Europe/Athens", "+02:00"), "EEST": ("Europe/Athens", "+03:00"),
+    "IST": ("Asia/Kolkata", "+05:30"), "JST": ("Asia/Tokyo", "+09:00"),
+    "AEST": ("Australia/Sydney", "+10:00"), "AEDT": ("Australia/Sydney", "+11:00"),
+}
+
+
+def _abbreviation(word: str) -> str:
+    if word in _ABBREVIATIONS:
+        name, offset = _ABBREVIATIONS[word]
+        return f"{word} is ambiguous: use {name} or {offset}"
+    return f"{word} is not a time zone ir can read: use an IANA name such as Europe/Berlin, or an offset such as -08:00"
 
 
 def _rfc9557(text: str) -> datetime:

@@ -37,7 +37,7 @@ def isolated_environment(root: Path) -> dict[str, str]:
     home = root / "home"
     home.mkdir(parents=True)
     xdg = {f"XDG_{kind}_HOME": str(root / "xdg" / kind.lower()) for kind in ("CONFIG", "DATA", "CACHE", "STATE")}
-    return {"HOME": str(home), "IR_HOME": str(home / ".ir"), "IR_ACTOR": "tester", **xdg,
+    return {"HOME": str(home), "IR_HOME": str(home / ".ir"), "IR_ACTOR": "tester", "TZ": "UTC", **xdg,
             "XDG_RUNTIME_DIR": str(root / "xdg" / "runtime")}
 
 

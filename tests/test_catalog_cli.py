@@ -78,9 +78,12 @@ def test_list_shows_each_playbook_and_its_origin(run_ir, write_playbook, isolate
 
     assert (result.returncode, result.stderr) == (0, "")
     assert tree() == before
-    lines = result.stdout.splitlines()
+    playbooks, scenarios = result.stdout.split("\n\n")
+    lines = playbooks.splitlines()
     assert lines[0].split() == ["ID", "VERSION", "TITLE", "SOURCE"]
     rows = {line.split()[0]: line for line in lines[1:]}
+    assert scenarios.splitlines()[0].split() == ["SCENARIO", "PLAYBOOK", "TITLE", "SOURCE"]
+    assert scenarios.splitlines()[1].split()[:2] == ["3cx-2023", "supply-chain"]
     assert set(rows) == {*bundled_ids(), "local-one", "broken", "team-one"}
     assert rows["local-one"].split()[1:5] == ["1.0.0", "Local", "one", "local:"]
     assert rows["local-one"].endswith(f"  local: {isolated}/playbooks/local.yaml")
@@ -161,9 +164,9 @@ def test_show_json_is_the_parsed_model_with_defaults(run_ir, write_playbook, tre
     shown = json.loads(result.stdout)
     assert shown["inputs"] == [
         {"id": "vendor", "type": "string", "label": None, "help": None, "required": True, "default": None,
-         "example": "Acme Corp", "choices": None},
+         "example": "Acme Corp", "choices": None, "min": None, "max": None},
         {"id": "region", "type": "string", "label": None, "help": None, "required": False, "default": "eu-west-1",
-         "example": None, "choices": None},
+         "example": None, "choices": None, "min": None, "max": None},
     ]
     assert (shown["severity"], shown["description"], shown["roles"]) == ("medium", "", [])
     announce = shown["steps"][2]
@@ -219,21 +222,21 @@ def test_graph_is_a_mermaid_flowchart_by_phase(run_ir, write_playbook, tree):
     assert tree() == before
     assert result.stdout == """\
 flowchart TD
-  subgraph detection_analysis["detection-analysis"]
+  subgraph _detection_analysis["detection-analysis"]
     triage["Triage #quot;{{ inputs.vendor }}#quot;"]
   end
-  subgraph containment["containment"]
+  subgraph _containment["containment"]
     contain{"Contain?"}
     announce>"Announce"]
   end
-  subgraph post_incident["post-incident"]
+  subgraph _post_incident["post-incident"]
     review[["Review (small-one)"]]
   end
   _end((end))
   triage --> contain
-  contain -->|Cut access| announce
-  contain -->|Watch #124; wait| _end
-  announce -->|on failure| review
+  contain -->|"Cut access"| announce
+  contain -->|"Watch | wait"| _end
+  announce -->|"on failure"| review
   review --> _end
 """
 

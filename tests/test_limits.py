@@ -77,10 +77,14 @@ def test_a_playbook_that_is_a_device_or_a_fifo_is_not_read(run_ir, isolated):
     (isolated / "playbooks").mkdir()
     (isolated / "playbooks" / "zero.yaml").symlink_to("/dev/zero")
     os.mkfifo(isolated / "playbooks" / "pipe.yaml")
+    (isolated / "scenarios").mkdir()
+    os.mkfifo(isolated / "scenarios" / "drill.yaml")
     result = run_ir("list", timeout=30)
     assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line for line in result.stdout.splitlines()}
+    playbooks, scenarios = result.stdout.split("\n\n")
+    rows = {line.split()[0]: line for line in (playbooks + scenarios).splitlines()}
     assert "(unreadable: run `ir validate" in rows["zero"] and "(unreadable: run `ir validate" in rows["pipe"]
+    assert "(unreadable: run `ir validate`)" in rows["drill"]
     (isolated / "answers.yaml").symlink_to("/dev/zero")
     result = run_ir("run", "phishing-bec", "--dry-run", "--non-interactive", "--answers", "answers.yaml", timeout=30)
     assert result.returncode == 1

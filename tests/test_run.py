@@ -108,6 +108,37 @@ def test_incidents_lists_each_in_three_short_lines(run_ir, demo):
     assert max(map(len, result.stdout.splitlines())) <= 80
 
 
+def test_incidents_filter_by_status_playbook_mode_and_text(run_ir, demo, tree):
+    zoom = incident_id(run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom"))
+    _write(demo, "live.yaml", "roles: {commander: Dana Reyes}\nsteps: {scope: {hosts: 3}}\n")
+    live = incident_id(run_ir("run", "demo", "--non-interactive", "--var", "vendor=ACME", "--answers", "live.yaml"))
+    drill = run_ir("tabletop", "demo", "--non-interactive").stdout.split()[2].rstrip(":")
+    other = incident_id(run_ir("run", "sub", "--dry-run", "--non-interactive", "--var", "what=laptops"))
+    assert run_ir("close", zoom).returncode == 0
+
+    def ids(*filters: str) -> list[str]:
+        result = run_ir("incidents", "--json", *filters)
+        assert result.returncode == 0, result.stderr
+        return [i["id"] for i in json.loads(result.stdout)]
+
+    assert ids() == [zoom, live, drill, other]
+    assert ids("--status", "closed") == [zoom]
+    assert ids("--status", "open", "--playbook", "demo") == [live, drill]
+    assert ids("--mode", "live") == [live] and ids("--mode", "exercise") == [drill]
+    assert ids("--mode", "dry-run") == [zoom, other]
+    assert ids("--search", "zOOm") == [zoom] and ids("--search", "LAPTOP") == []  # titles, not inputs
+    assert ids("--search", other[-6:].lower()) == [other]
+    none = run_ir("incidents", "--playbook", "ransomware")
+    assert (none.returncode, none.stdout) == (0, "None of the 4 incident(s) matches; `ir incidents` lists them all.\n")
+    before = tree()
+    for bad, said in (("--status", "paused"), ("--mode", "test")):
+        refused = run_ir("incidents", bad, said)
+        allowed = "open, closed" if bad == "--status" else "live, dry-run, exercise"
+        assert (refused.returncode, refused.stdout, refused.stderr) == (
+            2, "", f"error: {bad} {said!r} is not one of {allowed}\n  fix: write e.g. {bad} {allowed.split(', ')[0]}\n")
+    assert tree() == before
+
+
 def test_a_decision_can_end_the_playbook(run_ir, demo):
     result = run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom",
                     "--answers", str(_write(demo, "no.yaml", "steps: {affected: 'no'}\n")))
@@ -302,7 +333,7 @@ def test_interactive_prompts_reask_bad_answers_and_end_of_input_pauses(run_ir, d
         "Dana Reyes",                             # commander
         "y", "n",                                 # checklist: first ticked, second left open
         "n", "beacon seen", "2026-03-29 13:55 America/Los_Angeles",   # a note with its own time
-        "c", "y", "looked at both",               # complete anyway, with a note
+        "c", "n", "y", "looked at both",          # complete: the open item asked again, still open; anyway, a note
         "twelve", "12",                           # hosts: not a number, asked again
         "7", "1", "two hosts beacon",             # decision: 7 is not a choice; 1 is
     ]) + "\n"

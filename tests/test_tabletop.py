@@ -563,8 +563,7 @@ def test_the_facilitator_sends_injects_jumps_observes_pauses_and_resumes(run_ir,
     (isolated / "playbooks" / "drill.yaml").write_text(DRILL)
     (isolated / "scenarios").mkdir()
     (isolated / "scenarios" / "drill-one.yaml").write_text(DRILL_SCENARIO.format(compression=1))
-    typed = "\n".join([
-        "Dana Reyes",                  # the commander
+    typed = "\n".join([                # the commander is the scenario's participant: not asked
         "i",                           # intake: next inject (the first in scenario order: beacon)
         "b", "x", "s", "Intake read the alert aloud",   # an observation: x is neither, asked again
         "j", "nowhere",                # a jump to an unknown step: refused, the menu again
@@ -578,7 +577,7 @@ def test_the_facilitator_sends_injects_jumps_observes_pauses_and_resumes(run_ir,
     assert first.returncode == 0, first.stderr
     incident = exercise_id(first)
     out = first.stdout
-    assert "[a]d-hoc inject  [j]ump  o[b]servation >" in out  # the step menu's facilitator controls
+    assert "[a]d-hoc inject  [j]ump  o[b]servation  end: [h]otwash >" in out  # the step menu's facilitator controls
     assert "INJECT beacon (sent by the facilitator): A beacon" in out
     assert "no step 'nowhere'; steps: intake, decide, isolate, rebuild, restore_watch," in out
     assert "INJECT recovery (phase recovery): Recovery begins" in out
@@ -677,7 +676,7 @@ def test_every_artefact_kind_facilitator_control_and_bundled_scenario_is_documen
     kinds_schema = scenario_schema()["$defs"]["Artefact"]["properties"]["kind"]["enum"]
     assert [k for k in kinds_schema if f"`{k}`" not in doc] == []
     controls = re.findall(r"^\| `([a-z])` \|", sections(doc)["The facilitator's controls"], re.M)
-    assert controls == ["i", "a", "j", "b", "p"]
+    assert controls == ["i", "a", "j", "b", "h", "p"]
     assert [f"### `{name}`" in doc for name in SCENARIOS] == [True] * len(SCENARIOS)
     assert "[docs/tabletop.md](docs/tabletop.md)" in (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
 

@@ -516,3 +516,50 @@ def test_an_include_that_passes_an_input_the_playbook_does_not_declare_or_misses
         "main.yaml:13:85: steps[1].inputs: playbook 'sub' needs input 'what'\n"
         "  fix: add `what:` under this step's `inputs:`\n"
     ) + summary(2))
+
+
+def test_bounds_are_checked_for_their_type_their_order_and_their_form(run_ir, write_playbook):
+    write_playbook("bounds.yaml", """\
+        id: bounds
+        title: Bounds
+        version: "1.0.0"
+        inputs:
+          - {id: name, type: string, max: 3}
+          - {id: n, type: integer, min: 5, max: 2}
+          - {id: k, type: integer, max: "hosts"}
+        steps:
+          - {id: log, kind: note, title: Log, phase: detection-analysis, message: x}
+        """)
+
+    result = run_ir("validate", "bounds.yaml")
+
+    check_failed(result, "bounds.yaml:5:5: inputs[0]: `min` and `max` only apply to integer variables, not string\n"
+                         "bounds.yaml:6:5: inputs[1]: `min` (5) is larger than `max` (2)\n"
+                         "bounds.yaml:7:5: inputs[2]: `max` 'hosts' is neither a whole number nor one template "
+                         'expression such as "{{ answers.hosts_installed }}"\n' + summary(3))
+
+
+def test_examples_out_of_bounds_and_bounds_naming_unknown_values_are_refused(run_ir, write_playbook):
+    write_playbook("bounds.yaml", """\
+        id: bounds
+        title: Bounds
+        version: "1.0.0"
+        inputs:
+          - {id: m, type: integer, min: 0, example: -1}
+          - {id: k, type: integer, max: "{{ answers.hosts }}"}
+        steps:
+          - id: ask
+            kind: prompt
+            title: Ask
+            phase: detection-analysis
+            questions: [{id: hosts, type: integer, max: "{{ answers.installed }}", default: 3}]
+        """)
+
+    result = run_ir("validate", "bounds.yaml")
+
+    check_failed(result, "bounds.yaml:5:45: inputs[0].example: example -1 is not a valid integer: -1 is less than the "
+                         "minimum, 0\n  fix: give a value of type integer, or remove `example:`\n"
+                         "bounds.yaml:6:33: inputs[1].max: answers.hosts is never defined\n"
+                         "  fix: ask it in a `prompt` step's questions (none defined yet)\n"
+                         "bounds.yaml:12:49: steps[0].questions[0].max: answers.installed is never defined\n"
+                         "  fix: ask it in a `prompt` step's questions (defined: hosts)\n" + summary(3))

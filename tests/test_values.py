@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ir.format.model import Variable
 from ir.format.templates import add_business_days
 from ir.format.values import from_json, parse, to_json
-from ir.times import duration, parse_duration, parse_time, zone, zone_name
+from ir.times import assumed_zone, duration, parse_duration, parse_time, zone, zone_name
 
 
 @pytest.mark.parametrize(("text", "stored"), [
@@ -236,3 +236,42 @@ def test_stored_values_read_back_as_their_type():
         datetime(2026, 3, 29, 14, 2, tzinfo=zone("America/Los_Angeles"))
     assert from_json(Variable(id="v", type="string"), "2026-07-22") == "2026-07-22"
     assert from_json(Variable(id="v", type="date"), None) is None
+
+
+@pytest.mark.parametrize(("word", "said"), [
+    ("PST", "PST is ambiguous: use America/Los_Angeles or -08:00"),
+    ("EDT", "EDT is ambiguous: use America/New_York or -04:00"),
+    ("CET", "CET is ambiguous: use Europe/Berlin or +01:00"),
+    ("IST", "IST is ambiguous: use Asia/Kolkata or +05:30"),
+    ("XYZ", "XYZ is not a time zone ir can read: use an IANA name such as Europe/Berlin, or an offset such as -08:00"),
+])
+def test_a_zone_abbreviation_is_refused_with_what_to_write(word, said):
+    with pytest.raises(ValueError) as refused:
+        parse_time(f"2026-03-29 14:02 {word}")
+    assert str(refused.value) == said
+
+
+@pytest.mark.parametrize(("ir_tz", "tz", "zone_", "source"), [
+    ("Europe/Berlin", "America/New_York", "Europe/Berlin", "IR_TZ"),
+    (None, "America/New_York", "America/New_York", "the system zone"),
+    (None, ":Asia/Tokyo", "Asia/Tokyo", "the system zone"),
+    (None, "Etc/UTC", "UTC", "the system zone"),
+    (None, "EST5EDT,M3.2.0,M11.1.0", "UTC", "the system zone"),  # POSIX rules: no zone ir can name
+])
+def test_a_time_without_a_zone_is_read_in_ir_tz_else_the_system_zone(monkeypatch, ir_tz, tz, zone_, source):
+    if ir_tz:
+        monkeypatch.setenv("IR_TZ", ir_tz)
+    monkeypatch.setenv("TZ", tz)
+    found, said = assumed_zone()
+    assert (zone_name(found), said) == (zone_, source)
+    assert parse_time("2026-03-29 14:02").tzinfo == found
+
+
+@pytest.mark.parametrize(("raw", "problem"), [(-1, "-1 is less than the minimum, 0"),
+                                              ("13", "13 is more than the maximum, 12")])
+def test_an_integer_is_checked_against_its_bounds(raw, problem):
+    var = Variable(id="n", type="integer", min=0, max=12)
+    assert parse(var, 12) == 12
+    with pytest.raises(ValueError) as refused:
+        parse(var, raw)
+    assert str(refused.value) == problem

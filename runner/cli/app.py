@@ -96,6 +96,8 @@ def list_(as_json: JsonFlag = False) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3])
+    print()
+    cli_tabletop.list_scenarios()  # run one with `ir tabletop PLAYBOOK --scenario ID`
 
 
 @app.command()

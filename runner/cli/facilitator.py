@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from ir.cli.terminal import Terminal
+from ir.format.model import END
 from ir.run.answers import CAPABILITY_ELEMENTS, RATINGS, CorrectiveAction, Hotwash, Improvement, Rating
 from ir.run.responder import Outcome, Run, Session
 from ir.tabletop.exercise import Exercise
@@ -20,14 +21,25 @@ class Facilitator:
 
     def controls(self) -> dict[str, tuple[str, Any]]:
         return {"i": ("next [i]nject", self._next), "a": ("[a]d-hoc inject", self._adhoc),
-                "j": ("[j]ump", self._jump), "b": ("o[b]servation", self._observe)}
+                "j": ("[j]ump", self._jump), "b": ("o[b]servation", self._observe),
+                "h": ("end: [h]otwash", self._end)}
 
     def _next(self, session: Session) -> None:
         self.exercise.next_inject(session.run, session.place)
 
     def _adhoc(self, session: Session) -> None:
+        waiting = self.exercise.waiting(session.run)
+        self.terminal.say("  injects not delivered yet:" + "".join(f"\n    {i.id}: {i.title}" for i in waiting)
+                          if waiting else "  every inject of the scenario has been delivered")
         text = self.terminal.read_required("  inject id (from the scenario) or text >")
         self.exercise.adhoc(session.run, session.place, text)
+
+    def _end(self, session: Session) -> Outcome | None:
+        self.terminal.say(f"  Ending the exercise here skips {session.place.path} and every step after it; "
+                          "the hotwash follows.")
+        if self.terminal.read("  End the exercise now? [y/N] >").lower() not in ("y", "yes"):
+            return None
+        return Outcome("skipped", f"facilitator ended the exercise at {session.place.path}", jump=END)
 
     def _observe(self, session: Session) -> None:
         kind = ""
@@ -41,6 +53,9 @@ class Facilitator:
         path = self.terminal.read("  jump to which step (its path)? >")
         if path not in session.run.paths():
             self.terminal.say(f"no step {path!r}; steps: {', '.join(session.run.paths())}")
+            return None
+        if path == session.place.path:
+            self.terminal.say(f"already at {path}")
             return None
         return Outcome("skipped", f"facilitator jumped to {path}", jump=path)
 

@@ -73,15 +73,29 @@ def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = Non
                take_over=take_over)
 
 
-def incidents(as_json: JsonFlag = False) -> None:
-    """List the incidents in the store, and who drives each one being run."""
+def incidents(as_json: JsonFlag = False,
+              status: Annotated[str | None, typer.Option(help="Only these: open or closed.")] = None,
+              playbook: Annotated[str | None, typer.Option(metavar="ID", help="Only those of this playbook.")] = None,
+              mode: Annotated[str | None, typer.Option(help="Only these: live, dry-run or exercise.")] = None,
+              search: Annotated[str | None, typer.Option(
+                  metavar="TEXT", help="Only those with TEXT (any case) in the id, title, playbook, opener, "
+                                       "channel or ticket.")] = None) -> None:
+    """List the incidents in the store (filtered by status, playbook, mode and text), and who drives each one
+    being run."""
+    from ir.run.incidents import select
+
+    select([], status=status, mode=mode)  # a bad filter is refused before the store is opened
     store = open_store()
-    found, drivers = store.incidents(), store.drivers()
+    everything, drivers = store.incidents(), store.drivers()
+    found = select(everything, status=status, playbook=playbook, mode=mode, search=search)
     if as_json:
         sys.stdout.write(json.dumps([asdict(i) | {"driver": drivers.get(i.id)} for i in found], indent=2) + "\n")
         return
-    if not found:
+    if not everything:
         print("No incidents yet. Open one with `ir run PLAYBOOK`.")
+        return
+    if not found:
+        print(f"None of the {len(everything)} incident(s) matches; `ir incidents` lists them all.")
         return
     for i in found:  # three short lines each: readable in any terminal width, and with grep
         status = ", ".join([i.status, i.severity] + (["dry run"] if i.mode == "dry-run" else [])

@@ -6,13 +6,16 @@ End of input or Ctrl-C at any prompt pauses the run: everything answered so far 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from ir.errors import IrError
@@ -20,7 +23,7 @@ from ir.format.model import DecisionStep, ManualStep, Variable
 from ir.run import evidence
 from ir.run.responder import Outcome, PauseRequested, Place, Session
 from ir.sinks import terminal
-from ir.times import parse_time
+from ir.times import assumed_zone, parse_time, when, zone_given, zone_name
 
 
 def _shown(text: object) -> str:
@@ -29,6 +32,52 @@ def _shown(text: object) -> str:
 
 
 MENU = "[c]omplete  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [p]ause"
+_CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False}
+_MARKS = re.compile(r"\*\*|__|`")
+
+
+def _kind(var: Variable) -> str:
+    """The type as the question shows it, with its form or bounds."""
+    if var.type == "date":
+        return "date, YYYY-MM-DD"
+    bounds = [f"at least {var.min}" if isinstance(var.min, int) else "",
+              f"at most {var.max}" if isinstance(var.max, int) else ""]
+    return ", ".join([var.type, *(b for b in bounds if b)])
+
+
+def _listed(value: Any) -> str:
+    """A default or example as typed: a list's items separated by commas."""
+    return ", ".join(terminal(v) for v in value) if isinstance(value, list) else terminal(value)
+
+
+def _plain(text: str) -> str:
+    """A one-line label without Markdown's emphasis and code marks."""
+    return _MARKS.sub("", text)
+
+
+def _picked(var: Variable, answer: str) -> Any:
+    """A choice answer's numbers and names as the choices themselves (`1 3`, `1,3`, `high`, `Low, high`); what is
+    none of them is returned as typed, for the engine to refuse."""
+    choices = var.choices or []
+    if answer in choices:
+        return [answer] if var.type == "multi-choice" else answer
+    by_name = {c.lower(): c for c in choices}
+    parts = [p for p in re.split(r"[,\s]+" if "," not in answer else r"\s*,\s*", answer.strip()) if p]
+    picked = [choices[int(p) - 1] if p.isdigit() and 0 < int(p) <= len(choices) else by_name.get(p.lower(), p)
+              for p in parts]
+    if var.type == "multi-choice":
+        return picked
+    return picked[0] if len(picked) == 1 else answer
+
+
+def _failing(place: Place, incident_id: str) -> str:
+    """What marking the step failed does next."""
+    on_failure = place.step.on_failure
+    if on_failure == "stop":
+        return f"Marking it failed stops the run here (exit 4); `ir resume {incident_id}` runs this step again."
+    if on_failure == "continue":
+        return "Marking it failed records it and goes on with the next step."
+    return f"Marking it failed records it and goes on at step {on_failure}."
 
 
 class Terminal:
@@ -58,33 +107,58 @@ class Terminal:
         if problem:
             self.console.print(f"  [red]{_shown(problem)}[/]")
         label = var.label or var.id
-        self.console.print(f"[bold]{_shown(label)}[/] [dim]({var.type}{'' if var.required else ', optional'})[/]")
+        self.console.print(f"[bold]{_shown(label)}[/] [dim]({_kind(var)}{'' if var.required else ', optional'})[/]")
         if var.help:
             self.console.print(f"  [dim]{_shown(var.help)}[/]")
         if var.choices:
             for number, choice in enumerate(var.choices, 1):
                 self.console.print(f"  {number}. {_shown(choice)}")
-        hints = [f"default: {terminal(var.default)}"] if var.default is not None else []
-        hints += [f"e.g. {terminal(var.example)}"] if var.example is not None and var.default is None else []
-        answer = self.read(f"  > {'[' + '; '.join(hints) + '] ' if hints else ''}")
-        if not answer:
-            return var.default
-        if var.choices:
-            numbers = [p.strip() for p in answer.split(",")]
-            if all(p.isdigit() and 0 < int(p) <= len(var.choices) for p in numbers):
-                picked = [var.choices[int(p) - 1] for p in numbers]
-                return picked if var.type == "multi-choice" else picked[0]
-        return answer
+            if var.type == "multi-choice":
+                self.console.print("  [dim]several: numbers or names, e.g. 1 3 or 1,3[/]")
+        if var.type == "text":
+            self.console.print("  [dim]several lines: an empty line ends the text[/]")
+        hints = [f"default: {_listed(var.default)}"] if var.default is not None else []
+        hints += [f"e.g. {_listed(var.example)}"] if var.example is not None and var.default is None else []
+        prompt = f"  > {'[' + '; '.join(hints) + '] ' if hints else ''}"
+        while True:
+            answer = self.read(prompt)
+            if not answer:
+                return var.default
+            if var.type == "text":
+                return "\n".join([answer, *iter(lambda: self.read("  >"), "")])
+            if var.type == "datetime":
+                when = self._time(answer)
+                if when is None:
+                    continue
+                return when
+            if var.choices:
+                return _picked(var, answer)
+            return answer
+
+    def _time(self, answer: str) -> datetime | None:
+        """A time as typed, saying the zone it was read in when none was given; None (said why) if it is not one."""
+        try:
+            found = parse_time(answer)
+        except ValueError as exc:
+            self.console.print(f"  [red]{_shown(str(exc))}[/]")
+            return None
+        if not zone_given(answer):
+            tz, source = assumed_zone()
+            where = zone_name(tz) if source == "UTC" else f"{zone_name(tz)} ({source})"
+            self.console.print(f"  [dim]no zone given: read in {_shown(where)} as {_shown(when(found, tz))}[/]")
+        return found
 
     def decide(self, place: Place, question: str, session: Session) -> tuple[str, str | None]:
         step = place.step
         assert isinstance(step, DecisionStep)
         while True:
-            self.console.print(f"[bold]{_shown(question)}[/]")
+            self.console.print(Markdown(terminal(question, one_line=False), hyperlinks=False, style="bold"))
             for number, choice in enumerate(step.choices, 1):
                 mark = " [dim](default)[/]" if choice.id == step.default else ""
-                about = f"\n     [dim]{_shown(choice.description)}[/]" if choice.description else ""
-                self.console.print(f"  {number}. {_shown(choice.label)}{mark}{about}")
+                self.console.print(f"  {number}. {_shown(_plain(choice.label))}{mark}")
+                if choice.description:
+                    self.console.print(Padding(Markdown(terminal(choice.description, one_line=False),
+                                                        hyperlinks=False, style="dim"), (0, 0, 0, 5)))
             answer = self.read("  choice number, or [n]ote [e]vidence [o]verview [p]ause >")
             picked = self._choice(step, answer)
             if picked:
@@ -118,28 +192,58 @@ class Terminal:
                     return ended
                 continue
             if answer in ("", "c"):
+                if len(session.checked()) < len(checklist):  # the items left open are asked again first
+                    self._checklist(place, checklist, session, again=True)
                 open_items = len(checklist) - len(session.checked())
                 if open_items and self.read(f"  {open_items} checklist item(s) not ticked; complete anyway? [y/N] >"
                                             ).lower() not in ("y", "yes"):
+                    continue
+                if not self._evidence_asked(place, session):
                     continue
                 return Outcome("completed", self.read("  note (optional) >") or None)
             if answer == "s":
                 return Outcome("skipped", self.read_required("  why skip it? >"))
             if answer == "f":
+                if self.read(f"  {_failing(place, session.incident_id)} Mark it failed? [y/N] >"
+                             ).lower() not in ("y", "yes"):
+                    self.console.print("  [dim]not marked failed[/]")
+                    continue
                 return Outcome("failed", self.read_required("  what failed? >"))
             if not self._menu_action(answer, session):
                 self.console.print(f"  [red]unknown choice {answer!r}[/]")
 
-    def _checklist(self, place: Place, checklist: list[str], session: Session) -> None:
+    def _checklist(self, place: Place, checklist: list[str], session: Session, again: bool = False) -> None:
         for number, item in enumerate(checklist):
             if number in session.checked():
-                self.console.print(f"  [green]✓[/] {_shown(item)}")
+                if not again:
+                    self.console.print(f"  [green]✓[/] {_shown(item)}")
                 continue
-            answer = self.read(f"  ☐ {terminal(item)}  done? [Y/n] >").lower()
-            if answer in ("", "y", "yes"):
+            while (answer := self.read(f"  ☐ {terminal(item)}  done? [Y/n] >").lower()) not in _CHECK_ANSWERS:
+                if answer == "p":
+                    raise PauseRequested
+                self.console.print(f"    [red]'{_shown(answer)}' is not an answer here:[/] y or Enter: done; "
+                                   "n: not yet (asked again when you complete the step); p: pause")
+            if _CHECK_ANSWERS[answer]:
                 session.tick(number, item)
-            else:
-                self.console.print("    [dim]left open: tick it later by completing the step[/]")
+            elif not again:
+                self.console.print("    [dim]left open: asked again when you complete the step[/]")
+
+    def _evidence_asked(self, place: Place, session: Session) -> bool:
+        """Each evidence item of a manual step not recorded yet is asked for: recorded now, or said why not.
+        False when the responder goes back to the step."""
+        step = place.step
+        for item in step.evidence if isinstance(step, ManualStep) else []:
+            if session.evidence_done(item.id):
+                continue
+            self.console.print(f"  [cyan]evidence not recorded yet:[/] {_shown(item.description)} [dim]({item.id})[/]")
+            while (answer := self.read("  [r]ecord it now, [n]ot captured (say why), or [b]ack to the step >"
+                                       ).lower()) not in ("r", "n", "b"):
+                self.console.print("    [red]answer r, n or b[/]")
+            if answer == "b" or answer == "r" and not self._evidence(session, item.id):
+                return False
+            if answer == "n":
+                session.evidence_missing(item.id, self.read_required("  why is it not captured? >"))
+        return True
 
     def _menu_action(self, answer: str, session: Session) -> bool:
         """The actions offered at every prompt of a step; False when `answer` is none of them."""
@@ -161,12 +265,11 @@ class Terminal:
             answer = self.read("  when did it happen? [Enter: now; or e.g. 2026-03-29 14:02 America/Los_Angeles] >")
             if not answer:
                 return None
-            try:
-                return parse_time(answer)
-            except ValueError as exc:
-                self.console.print(f"  [red]{_shown(str(exc))}[/]")
+            if (found := self._time(answer)) is not None:
+                return found
 
-    def _evidence(self, session: Session) -> None:
+    def _evidence(self, session: Session, item: str | None = None) -> bool:
+        """Evidence recorded at the step (`item`: the step's evidence item it is); False when its file fails."""
         path = self.read("  file (Enter: none, describe it only) >")
         record: dict[str, Any] = {}
         if path:
@@ -175,9 +278,10 @@ class Terminal:
                 record = evidence.custody_record(Path(path), session.incident_id, copy=copy)
             except IrError as exc:  # a missing or unreadable file: say so and stay at the step
                 self.console.print(f"  [red]{_shown(str(exc))}[/]")
-                return
+                return False
             self.console.print(f"  sha256 {record['sha256']}  {record['size']} bytes")
-        session.evidence(self.read_required("  what is it? >"), record)
+        session.evidence(self.read_required("  what is it? >"), record, item)
+        return True
 
     def overview(self, session: Session) -> None:
         table = Table("phase", "done", "steps", title=f"{session.incident_id}: now at {session.place.path}")

@@ -73,7 +73,38 @@ def _summary(path: Path, origin: str) -> Entry:
                  tuple(str(t) for t in tags))
 
 
-def _metadata(raw: bytes) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ScenarioEntry:
+    """A tabletop scenario file found (read as far as its id, playbook and title)."""
+
+    id: str
+    playbook: str
+    title: str
+    path: Path
+    origin: str  # "bundled" or "local"
+
+
+def scenario_dirs(cwd: Path | None = None) -> list[tuple[str, Path]]:
+    """Where scenario ids are looked up: the bundled ones, then ./scenarios/."""
+    return [("bundled", Path(str(resources.files("ir.playbooks"))) / "scenarios"),
+            ("local", (cwd or Path.cwd()) / "scenarios")]
+
+
+def scenarios(cwd: Path | None = None) -> list[ScenarioEntry]:
+    """The scenario files in the scenario directories, by the id each declares (unreadable: the file's stem)."""
+    found = []
+    for origin, folder in scenario_dirs(cwd):
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            try:
+                data = _metadata(read_limited(path), ("id", "playbook", "title")) or {}
+            except (OSError, yaml.YAMLError, UnicodeDecodeError, ValueError):
+                data = {}
+            found.append(ScenarioEntry(str(data.get("id", path.stem)), str(data.get("playbook", "?")),
+                                       str(data.get("title", "(unreadable: run `ir validate`)")), path, origin))
+    return found
+
+
+def _metadata(raw: bytes, keys: tuple[str, ...] = META_KEYS) -> dict[str, Any] | None:
     """The top-level id, title, version and tags of a YAML mapping (None if the document is not a mapping), read
     from the parser's events until all four are found. Playbooks start with them, so the steps, most of the file,
     are neither built nor read: a mistake further down shows in `ir validate`, not in `ir list`."""
@@ -84,9 +115,9 @@ def _metadata(raw: bytes) -> dict[str, Any] | None:
             return None
         loader.get_event()
         found: dict[str, Any] = {}
-        while len(found) < len(META_KEYS) and not loader.check_event(yaml.MappingEndEvent):
+        while len(found) < len(keys) and not loader.check_event(yaml.MappingEndEvent):
             key, value = _value(loader), _value(loader)
-            if key in META_KEYS:
+            if key in keys:
                 found.setdefault(key, value)
         return found
     finally:

@@ -7,6 +7,7 @@ preparation, detection-analysis, containment, eradication, recovery, post-incide
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -26,6 +27,8 @@ PlaybookId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,63}$")
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Template = Annotated[str, StringConstraints(min_length=1, max_length=40_000)]
 SemVer = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")]
+
+_BOUND = re.compile(r"\s*\{\{(?:(?!\}\}).)+\}\}\s*", re.S)  # a `min` or `max` from an earlier value
 
 Duration = Annotated[str, StringConstraints(pattern=r"^(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$", min_length=2)]
 
@@ -62,6 +65,12 @@ class Variable(Model):
     """A realistic value: shown as a hint, and used by `--non-interactive --dry-run` runs."""
     choices: list[str] | None = None
     """The allowed values of `choice` and `multi-choice` variables."""
+    min: int | str | None = None
+    """For `integer`: the smallest value allowed; a number, or a template of an earlier value
+    (`"{{ answers.hosts_executed }}"`)."""
+    max: int | str | None = None
+    """For `integer`: the largest value allowed; a number, or a template of an earlier value
+    (`"{{ answers.hosts_installed }}"`)."""
 
     @model_validator(mode="after")
     def _choices_fit_type(self) -> Variable:
@@ -70,6 +79,14 @@ class Variable(Model):
             raise ValueError(f"a {self.type} variable needs `choices`")
         if self.choices and not has_choices:
             raise ValueError(f"`choices` only applies to choice and multi-choice variables, not {self.type}")
+        for name, bound in (("min", self.min), ("max", self.max)):
+            if isinstance(bound, str) and not _BOUND.fullmatch(bound):
+                raise ValueError(f"`{name}` {bound!r} is neither a whole number nor one template expression such as "
+                                 f'"{{{{ answers.hosts_installed }}}}"')
+        if (self.min is not None or self.max is not None) and self.type != "integer":
+            raise ValueError(f"`min` and `max` only apply to integer variables, not {self.type}")
+        if isinstance(self.min, int) and isinstance(self.max, int) and self.min > self.max:
+            raise ValueError(f"`min` ({self.min}) is larger than `max` ({self.max})")
         return self
 
 

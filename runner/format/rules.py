@@ -125,7 +125,7 @@ _TEMPLATED = ("title", "instructions", "question", "channel", "message", "summar
 _TEMPLATED_LISTS = ("checklist", "invite")
 
 
-def _template_fields(step: Step) -> Iterator[tuple[tuple[Any, ...], str]]:
+def template_fields(step: Step) -> Iterator[tuple[tuple[Any, ...], str]]:
     """(path inside the step, template text) for every templated field of a step."""
     fields = type(step).model_fields  # only the step kind's own fields: a missing one is a slow miss in pydantic
     for name in _TEMPLATED:
@@ -139,6 +139,13 @@ def _template_fields(step: Step) -> Iterator[tuple[tuple[Any, ...], str]]:
         for key, value in step.inputs.items():
             if isinstance(value, str):
                 yield ("inputs", key), value
+
+
+def _bounds(var: Variable) -> Iterator[tuple[str, str]]:
+    """A variable's `min` and `max` that are templates."""
+    for name in ("min", "max"):
+        if isinstance(bound := getattr(var, name), str):
+            yield name, bound
 
 
 def _templates(playbook: Playbook, source: Source) -> Iterator[Problem]:
@@ -155,9 +162,14 @@ def _templates(playbook: Playbook, source: Source) -> Iterator[Problem]:
         opening = {**known, "answers": set(), "steps": set(), "roles": set()}
         fields.append((("incident_title",), playbook.incident_title, False, opening))
     for i, step in enumerate(playbook.steps):
-        fields += [(("steps", i, *loc), text, False, known) for loc, text in _template_fields(step)]
+        fields += [(("steps", i, *loc), text, False, known) for loc, text in template_fields(step)]
         if step.when:
             fields.append((("steps", i, "when"), step.when, True, known))
+        for j, question in enumerate(step.questions if isinstance(step, PromptStep) else []):
+            fields += [(("steps", i, "questions", j, bound), text, False, known) for bound, text in _bounds(question)]
+    for j, var in enumerate(playbook.inputs):  # asked as the incident opens, from the other inputs only
+        fields += [(("inputs", j, bound), text, False, {**known, "answers": set(), "steps": set(), "roles": set()})
+                   for bound, text in _bounds(var)]
     for where, text, expression, names in fields:
         if not expression and "{" not in text:
             continue  # plain text: nothing to parse, and rendering passes it through as it is

@@ -19,6 +19,7 @@ from ir.times import parse_time
 _HASH_LENGTHS = {32: "MD5", 40: "SHA-1", 64: "SHA-256", 128: "SHA-512"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$", re.I)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$", re.I)
 _TRUE, _FALSE = {"y", "yes", "true", "1", "on"}, {"n", "no", "false", "0", "off"}
 
@@ -44,14 +45,18 @@ def parse(var: Variable, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ValueError("a whole number is needed")
         try:
-            return int(str(raw).strip())
+            number = int(str(raw).strip())
         except ValueError:
             raise ValueError("a whole number is needed") from None
+        return within(number, var.min if isinstance(var.min, int) else None,
+                      var.max if isinstance(var.max, int) else None)
     if kind == "date":
         if isinstance(raw, date) and not isinstance(raw, datetime):
             return raw
         try:
-            return date.fromisoformat(str(raw).strip())
+            if not _DATE.fullmatch(text := str(raw).strip()):  # fromisoformat also reads 20260722 and 2026-W30-3
+                raise ValueError(text)
+            return date.fromisoformat(text)
         except ValueError:
             raise ValueError("a date like 2026-07-22 is needed") from None
     if kind == "datetime":
@@ -60,6 +65,15 @@ def parse(var: Variable, raw: Any) -> Any:
     if not text:
         raise ValueError("a value is needed")
     return _CHECKS.get(kind, lambda t, v: t)(text, var)
+
+
+def within(number: int, low: int | None, high: int | None, low_from: str = "", high_from: str = "") -> int:
+    """`number` when it lies between the bounds given (None: no bound); `*_from` names a bound's source."""
+    if low is not None and number < low:
+        raise ValueError(f"{number} is less than the minimum, {low}" + (f" ({low_from})" if low_from else ""))
+    if high is not None and number > high:
+        raise ValueError(f"{number} is more than the maximum, {high}" + (f" ({high_from})" if high_from else ""))
+    return number
 
 
 def _choice(text: str, var: Variable) -> str:

@@ -16,6 +16,7 @@ runs. `AnswersResponder` is the responder that answers from it (and from a perso
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -179,6 +180,10 @@ class Answers:
             inputs[name.strip()] = value
         return Answers(inputs, self.roles, self.steps, self.source, self.exercise)
 
+    def over(self, inputs: dict[str, Any], roles: dict[str, str]) -> Answers:
+        """These answers over other values (a scenario's inputs and players): what these say wins."""
+        return Answers({**inputs, **self.inputs}, {**roles, **self.roles}, self.steps, self.source, self.exercise)
+
     def problem(self, loc: tuple[Any, ...], message: str, hint: str | None = None) -> Problem:
         return self.source.problem(loc, message, hint) if self.source else Problem(message, path=".".join(
             str(p) for p in loc), hint=hint)
@@ -212,12 +217,44 @@ def check(answers: Answers, playbooks: dict[str, Playbook], root: str, *, comple
                                        "use step ids (`include_step/step` inside an included playbook)"))
     for path, step in steps.items():
         out += _check_step(answers, path, step, complete=complete, examples=examples)
+    out += _bound_problems(answers, steps)
     if answers.exercise:
         out += [answers.problem(("exercise", "observations", n, "step"), f"no step {o.step!r} in {root}")
                 for n, o in enumerate(answers.exercise.observations) if o.step not in steps]
         out += [answers.problem(("exercise", "adhoc", path), f"no step {path!r} in {root}")
                 for path in answers.exercise.adhoc if path not in steps]
     return sorted(out, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def _bound_problems(answers: Answers, steps: dict[str, Step]) -> list[Problem]:
+    """Answers out of a bound that names another value the same file gives (`max: "{{ answers.hosts_installed }}"`),
+    found before anything runs; a bound on a value the file does not give is checked when the run asks."""
+    given: dict[tuple[str, str], Any] = {("", f"inputs.{k}"): v for k, v in answers.inputs.items()}
+    for path, step in steps.items():
+        if isinstance(step, PromptStep):
+            scope = path.rpartition("/")[0]
+            given |= {(scope, f"answers.{k}"): v for k, v in answers.steps.get(path, {}).items()}
+    out = []
+    for path, step in steps.items():
+        scope = path.rpartition("/")[0]
+        for q in step.questions if isinstance(step, PromptStep) else []:
+            raw = answers.steps.get(path, {}).get(q.id)
+            limits = [given.get((scope, _BOUND_NAME.sub(r"\1", b))) if isinstance(b, str) and _BOUND_NAME.fullmatch(b)
+                      else None for b in (q.min, q.max)]
+            if raw is None or limits == [None, None]:
+                continue
+            try:
+                number, (low, high) = values.parse(q, raw), (None if v is None else int(v) for v in limits)
+            except (TypeError, ValueError):
+                continue  # a value that is not a number is reported as such
+            try:
+                values.within(number, low, high, *(_BOUND_NAME.sub(r"\1", str(b)) for b in (q.min, q.max)))
+            except ValueError as exc:
+                out.append(answers.problem(("steps", path, q.id), f"{raw!r} is out of bounds: {exc}"))
+    return out
+
+
+_BOUND_NAME = re.compile(r"\s*\{\{\s*((?:inputs|answers)\.[a-z][a-z0-9_]*)\s*\}\}\s*")
 
 
 def _lacks(var: Variable, examples: bool) -> bool:

@@ -8,7 +8,7 @@ checklist items, integration actions) is kept and not asked for or sent again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -25,18 +25,21 @@ from ir.format.model import (
     ManualStep,
     NoteStep,
     NotifyStep,
+    Playbook,
     PromptStep,
     Step,
     TicketStep,
     Variable,
 )
-from ir.run import ahead
+from ir.run import ahead, reading
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
 from ir.store.header import sets_severity
 from ir.store.records import Change, Draft, Incident, StepState, Store
 from ir.store.timeline import Event, format_recorded, utc_now
+
+JUMPED = "jump.to"  # the variable (incident scope) naming the step the facilitator's last jump went to
 
 
 @dataclass
@@ -75,6 +78,7 @@ class IncidentRun:
         self._roles: dict[str, Any] = {}
         self._named: dict[str, Any] = {}  # role -> the holder's text
         self._people: dict[str, str] = {}  # role -> the Slack user found for its holder
+        self._caught_up: set[str] = set()  # steps reached by a jump whose missing answers were asked
         self._values(self.variables)
 
     # the Run protocol, for responders, sessions and hooks ----------------------------------------------------
@@ -118,7 +122,7 @@ class IncidentRun:
             self._values({key: value for key, value in self.variables.items() if key[0] == scope})
         found = self._scopes[scope][1]
         return {**found, "roles": self._roles, "now": utc_now(),
-                "steps": _Steps(self.steps, f"{scope}/" if scope else "", self._labels[playbook.id]),
+                "steps": reading.Steps(self.steps, f"{scope}/" if scope else "", self._labels[playbook.id]),
                 "incident": {"id": incident.id, "title": incident.title, "severity": incident.severity,
                              "status": incident.status, "exercise": incident.exercise,
                              "opened_at": incident.opened_at, "channel": incident.channel,
@@ -180,6 +184,8 @@ class IncidentRun:
                 continue
             try:
                 value = values.parse(var, raw)
+                if var.type == "integer":
+                    value = values.within(value, *reading.bounds(var, self.context(place)))
                 found = self._person(kind, values.to_json(value))  # not found: asked again, saying why
                 break
             except ValueError as exc:
@@ -252,6 +258,8 @@ class IncidentRun:
         if place.path not in states:
             self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
                         step=StepState(place.path, "started", started_at=format_recorded(utc_now())))
+        if self.variables.get(("", JUMPED)) == place.path and place.path not in self._caught_up:
+            self._catch_up(place)  # a facilitator's jump: what this step reads and was never asked is asked now
         if step.when and not templates.evaluate(step.when, self.context(place)):
             self.finish(place, Outcome("skipped", "condition false"), None)
             return
@@ -332,7 +340,28 @@ class IncidentRun:
             self.outbox.request(items)
         return outcome, None
 
+    def _catch_up(self, place: Place) -> None:
+        """Before a step reached by a jump: the inputs of the included playbooks it is inside (as their include
+        steps would have set them), then the questions of its playbook whose answers it reads and nobody gave."""
+        parts = place.path.split("/")
+        for n in range(1, len(parts)):
+            outer = self.place("/".join(parts[:n]))
+            if isinstance(outer.step, IncludeStep):
+                self._include_inputs(outer, outer.step)
+        for asker, question in reading.unanswered(place, self.context(place)["answers"]):
+            self.responder.say(f"{place.path} reads answers.{question.id}, never asked (the exercise jumped over "
+                               f"{asker.path}): asking it now")
+            self.ask(question, "answers", place.scope, asker)
+        self._caught_up.add(place.path)
+
     def enter(self, place: Place, step: IncludeStep) -> None:
+        included = self._include_inputs(place, step)
+        scope = place.path
+        self.record("note", place, f"entering playbook {included.id} {included.version}",
+                    incident={"cursor": f"{scope}/{included.steps[0].id}"})
+
+    def _include_inputs(self, place: Place, step: IncludeStep) -> Playbook:
+        """Set the inputs an include step gives its playbook (those not recorded yet); the playbook."""
         included = self.playbooks[step.playbook]
         scope = place.path
         context = self.context(place)
@@ -357,8 +386,7 @@ class IncidentRun:
             self.record("input.set", place, f"{scope}/inputs.{var.id} = {shown}",
                         {"name": f"inputs.{var.id}", "scope": scope, "value": value},
                         variables={(scope, f"inputs.{var.id}"): value})
-        self.record("note", place, f"entering playbook {included.id} {included.version}",
-                    incident={"cursor": f"{scope}/{included.steps[0].id}"})
+        return included
 
     def finish(self, place: Place, outcome: Outcome, target: str | None) -> None:
         step = place.step
@@ -370,6 +398,9 @@ class IncidentRun:
                                  hint=f"fix what failed, then `ir resume {self.incident_id}` runs the step again")
             target = None if step.on_failure == "continue" else step.on_failure
         cursor, finished_includes = (outcome.jump, []) if outcome.jump else self.after(place, target)
+        jumped = {("", JUMPED): cursor} if outcome.jump else {}
+        if cursor == END:  # the facilitator ended the exercise early
+            cursor = None
         kind = {"completed": "step.completed", "skipped": "step.skipped", "failed": "step.failed"}[outcome.status]
         now = format_recorded(utc_now())
         also: tuple[Draft, ...] = (self.draft("milestone", place, step.milestone, {"milestone": step.milestone},
@@ -378,7 +409,8 @@ class IncidentRun:
         self.record(kind, place, outcome.note or "", {"next": cursor},
                     step=replace(self.state(place), status=outcome.status,
                                  finished_at=format_recorded(outcome.at) if outcome.at else now, note=outcome.note),
-                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also + ended, steps=states)
+                    incident={"cursor": cursor}, occurred_at=outcome.at, also=also + ended, variables=jumped,
+                    steps=states)
 
     def after(self, place: Place, target: str | None) -> tuple[str | None, list[Place]]:
         """The path that follows `place` when it leads to `target` (None: its `next`, else the next step), and
@@ -394,25 +426,3 @@ class IncidentRun:
                 return None, finished
             place, target = self.place(place.scope), None
             finished.append(place)
-
-
-class _Steps(Mapping[str, dict[str, Any]]):
-    """A context's `steps`: the steps of one scope that have a state, each made when a template reads it (making
-    them all for every template made a run quadratic in its length)."""
-
-    def __init__(self, states: Mapping[str, StepState], prefix: str, labels: Mapping[tuple[str, str], str]):
-        self.states, self.prefix, self.labels = states, prefix, labels
-
-    def __getitem__(self, step_id: str) -> dict[str, Any]:
-        state = None if "/" in step_id else self.states.get(self.prefix + step_id)
-        if state is None:
-            raise KeyError(step_id)
-        return {"status": state.status, "decision": state.decision, "note": state.note,
-                "label": self.labels.get((step_id, state.decision or "")), "completed_at": state.finished_at}
-
-    def __iter__(self) -> Iterator[str]:
-        return (path[len(self.prefix):] for path in list(self.states)
-                if path.startswith(self.prefix) and "/" not in path[len(self.prefix):])
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)

@@ -10,8 +10,10 @@ import getpass
 import os
 import platform
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
+from ir.errors import UsageError
 from ir.store.records import Draft, Incident, Store
 from ir.store.timeline import format_recorded, utc_now
 
@@ -52,3 +54,26 @@ def open_incident(store: Store, playbook_id: str, version: str, title: str, seve
         data={"playbook": playbook_id, "version": version, "hash": incident.playbook_hash, "mode": incident.mode,
               "exercise": exercise, "host": platform.node(), "severity": severity, "title": title}))
     return incident
+
+
+STATUSES = ("open", "closed")
+MODES = ("live", "dry-run", "exercise")  # an exercise is its own mode here, whether or not it sends anything
+
+
+def mode_of(incident: Incident) -> str:
+    return "exercise" if incident.exercise else incident.mode
+
+
+def select(found: Iterable[Incident], *, status: str | None = None, playbook: str | None = None,
+           mode: str | None = None, search: str | None = None) -> list[Incident]:
+    """The incidents that pass every filter given: a status, a playbook id, a mode, and text found (any case) in the
+    id, title, playbook, opener, channel or ticket."""
+    for name, value, allowed in (("--status", status, STATUSES), ("--mode", mode, MODES)):
+        if value is not None and value not in allowed:
+            raise UsageError(f"{name} {value!r} is not one of {', '.join(allowed)}",
+                             hint=f"write e.g. {name} {allowed[0]}")
+    needle = (search or "").casefold()
+    return [i for i in found if (status is None or i.status == status)
+            and (playbook is None or i.playbook_id == playbook) and (mode is None or mode_of(i) == mode)
+            and needle in " ".join(filter(None, (i.id, i.title, i.playbook_id, i.opened_by, i.channel,
+                                                 i.ticket))).casefold()]

@@ -103,8 +103,26 @@ class Session:
     def note(self, text: str, at: datetime | None = None) -> None:
         self.run.record("note", self.place, text, occurred_at=at)
 
-    def evidence(self, description: str, data: dict[str, Any]) -> None:
-        self.run.record("evidence", self.place, description, data)
+    def evidence(self, description: str, data: dict[str, Any], item: str | None = None) -> None:
+        """Evidence recorded at the step; `item` names the step's evidence item it is."""
+        if item is None:
+            self.run.record("evidence", self.place, description, data)
+            return
+        self.run.record("evidence", self.place, description, {**data, "item": item},
+                        variables={(self.place.scope, self._evidence_key(item)): True})
+
+    def evidence_missing(self, item: str, reason: str) -> None:
+        """A step's evidence item that could not be captured, and why (a note on the timeline)."""
+        self.run.record("note", self.place, f"evidence {item} not captured: {reason}",
+                        {"evidence": item, "captured": False},
+                        variables={(self.place.scope, self._evidence_key(item)): False})
+
+    def evidence_done(self, item: str) -> bool:
+        """Whether the step's evidence item was recorded, or said not captured."""
+        return (self.place.scope, self._evidence_key(item)) in self.run.variables
+
+    def _evidence_key(self, item: str) -> str:
+        return f"evidence.{self.place.step.id}.{item}"
 
     def overview(self) -> list[tuple[str, int, int]]:
         return self.run.progress()

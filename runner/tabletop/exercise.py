@@ -15,7 +15,7 @@ from typing import Any
 from ir.errors import Problem
 from ir.format.bundle import Bundle
 from ir.run.answers import Answers, CorrectiveAction, ExerciseAnswers, Hotwash, Improvement
-from ir.run.responder import Place, Run
+from ir.run.responder import PauseRequested, Place, Run
 from ir.store.timeline import utc_now
 from ir.tabletop.scenario import Inject, Scenario, bundle_scenario
 from ir.times import duration, moment, parse_duration
@@ -103,6 +103,10 @@ class Exercise:
                       variables={(SCOPE, name): True} if name else None)
         run.say(f"INJECT (ad hoc): {text}")
 
+    def waiting(self, run: Run) -> list[Inject]:
+        """The scenario's injects not delivered yet, in scenario order."""
+        return [i for i in self.scenario.injects if (SCOPE, f"inject.{i.id}") not in run.variables]
+
     def next_inject(self, run: Run, place: Place) -> Inject | None:
         """The facilitator's "next inject": the first one, in scenario order, not yet delivered."""
         for inject in self.scenario.injects:
@@ -126,10 +130,18 @@ class Exercise:
 
     # after the playbook ------------------------------------------------------------------------------
     def finished(self, run: Run) -> None:
+        """The exercise's end: the injects that did not arrive, then the hotwash, held once (a resume of an
+        exercise whose hotwash was held asks nothing; one interrupted during its hotwash asks it again)."""
+        if (SCOPE, "hotwash") in run.variables:
+            run.say("the hotwash was held already")
+            return
         for line in self.missed(run):
             run.say(line)
         if self.debrief:
-            self.debrief(run)
+            try:
+                self.debrief(run)
+            except PauseRequested:
+                run.say("the hotwash was interrupted; nothing of it was recorded: `ir resume` holds it again")
 
     def missed(self, run: Run) -> list[str]:
         """The scenario's injects that did not arrive, each with its trigger (and, for the clock's, where
@@ -137,7 +149,7 @@ class Exercise:
         clock = self.clock(run)
         return [f"inject {i.id} did not arrive ({i.at.describe()}"
                 + (f"; the exercise clock stopped at {duration(timedelta(seconds=clock))}" if i.at.clock else "") + ")"
-                for i in self.scenario.injects if (SCOPE, f"inject.{i.id}") not in run.variables]
+                for i in self.waiting(run)]
 
     def debrief_from(self, run: Run, given: ExerciseAnswers) -> None:
         """The hotwash of an exercise run without a facilitator: from the answers file's `exercise:` section."""
@@ -156,7 +168,8 @@ class Exercise:
         run.record("hotwash", None, f"hotwash: {len(hotwash.went_well)} went well, {len(improve)} to improve, "
                                     f"{len(ratings)} objective(s) rated",
                    {"went_well": list(hotwash.went_well), "improve": [i.text for i in improve],
-                    "root_causes": [i.root_cause for i in improve], "ratings": ratings})
+                    "root_causes": [i.root_cause for i in improve], "ratings": ratings},
+                   variables={(SCOPE, "hotwash"): True})
         for a in actions:
             run.record("corrective_action", None, a.action, {
                 "capability": a.capability, "owner": a.owner, "start": a.start.isoformat() if a.start else None,

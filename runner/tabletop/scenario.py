@@ -10,15 +10,15 @@ when the facilitator sends them (`{adhoc: true}`).
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from ir.errors import InvalidPlaybook, Problem, UsageError
+from ir.format import values
 from ir.format.bundle import Bundle
-from ir.format.catalog import Catalog
+from ir.format.catalog import Catalog, scenarios
 from ir.format.load import schema_problems
 from ir.format.model import DecisionStep, Duration, Model, Name, Phase, Playbook, PlaybookId, SemVer, step_paths
 from ir.format.schema import json_schema
@@ -130,7 +130,9 @@ class Scenario(Model):
     objectives: list[str] = []
     """What the exercise is to test; the after-action report measures against them."""
     participants: list[Participant] = []
-    """Who plays which role."""
+    """Who plays which role: the first participant of each role holds it in the exercise."""
+    inputs: dict[Name, Any] = {}
+    """Values of the playbook's inputs, by id, so the room does not type them (an answers file or `--var` wins)."""
     time_compression: Annotated[float, Field(gt=0)] = 1.0
     """How much faster the exercise clock runs than the wall clock (60: a minute is an hour)."""
     injects: list[Inject] = []
@@ -139,6 +141,15 @@ class Scenario(Model):
     """By decision step path: the choice expected, compared with the one taken in the after-action report."""
     questions: list[str] = []
     """Discussion questions for the hotwash."""
+
+
+def roles_played(scenario: Scenario) -> dict[str, str]:
+    """Role id -> who plays it: the first participant named for each role."""
+    played: dict[str, str] = {}
+    for participant in scenario.participants:
+        if participant.role:
+            played.setdefault(participant.role, participant.name)
+    return played
 
 
 @lru_cache(maxsize=1)
@@ -187,12 +198,7 @@ def validate_file(path: Path, catalog: Catalog) -> Scenario:
 
 def scenario_files() -> list[Path]:
     """The scenario files in the scenario directories."""
-    return [p for d in scenario_dirs() if d.is_dir() for p in sorted(d.glob("*.yaml"))]
-
-
-def scenario_dirs() -> list[Path]:
-    """Where scenario ids are looked up: the bundled ones, then ./scenarios/."""
-    return [Path(str(resources.files("ir.playbooks"))) / "scenarios", Path.cwd() / "scenarios"]
+    return [entry.path for entry in scenarios()]
 
 
 def find_scenario(ref: str) -> Path:
@@ -239,6 +245,16 @@ def _references(scenario: Scenario, source: Source, playbooks: dict[str, Playboo
     problems += [source.problem(("participants", n, "role"), f"the playbook {scenario.playbook} has no role "
                                 f"{p.role!r}", f"its roles: {', '.join(roles) or 'none'}")
                  for n, p in enumerate(scenario.participants) if p.role and p.role not in roles]
+    inputs = {v.id: v for v in playbooks[scenario.playbook].inputs}
+    for name, raw in scenario.inputs.items():
+        if name not in inputs:
+            problems.append(source.problem(("inputs", name), f"the playbook {scenario.playbook} has no input {name!r}",
+                                           f"its inputs: {', '.join(inputs) or 'none'}"))
+            continue
+        try:
+            values.parse(inputs[name], raw)
+        except ValueError as exc:
+            problems.append(source.problem(("inputs", name), f"{raw!r} is not a valid {inputs[name].type}: {exc}"))
     for path, expected in scenario.expected_decisions.items():
         decision(("expected_decisions", path), ("expected_decisions", path, "choice"), path, expected.choice)
     ids = [i.id for i in scenario.injects]
