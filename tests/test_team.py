@@ -329,3 +329,51 @@ def test_a_store_url_is_checked_and_a_password_never_lives_in_ir_toml(run_ir, is
     newer = run_ir("incidents")
     assert (newer.returncode, newer.stderr) == (1, f"error: the store {team_store} was written by a newer ir (schema "
                                                    "99)\n  fix: upgrade ir (pip install -U 'ir[postgres]')\n")
+
+
+def every_input(folder: Path) -> Path:
+    """ANSWERS with every input of supply-chain given (its example where ANSWERS has none) and every role held:
+    a person resuming with it is asked nothing before the first step."""
+    import yaml
+
+    from ir.format.catalog import Catalog
+    from ir.integrations.registry import capabilities
+
+    playbook = Catalog(capabilities).bundle("supply-chain").playbook
+    given = yaml.safe_load(ANSWERS.read_text())
+    given["inputs"] = {v.id: v.example if v.default is None else v.default for v in playbook.inputs} | given["inputs"]
+    given["roles"] = {role.id: "dana" for role in playbook.roles}
+    path = folder / "answers.yaml"
+    path.write_text(yaml.safe_dump(given))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_driver_waiting_at_a_step_goes_on_within_seconds_when_someone_does_it_elsewhere(machines, tmp_path, kind):
+    from pseudo import Pty
+
+    if kind == "sqlite":  # two people at one machine share its file
+        dana, erin = (Machine(tmp_path / who, who, f"sqlite:{tmp_path / 'one.db'}") for who in ("dana", "erin"))
+    else:
+        dana, erin = machines("dana"), machines("erin")
+    opened = dana.ir("run", "supply-chain", "--dry-run", input="")
+    incident = re.search(r"Opened (\S+):", opened.stdout).group(1)  # type: ignore[union-attr]
+    os.chdir(dana.cwd)
+    driver = Pty("resume", incident, "--answers", str(every_input(tmp_path)), env=dana.env)
+    try:
+        driver.expect("Take in the advisory or alert; freeze removals")
+        driver.expect("done? [Y/n] >")  # the first checklist item: the responder is reading, not typing
+        done = erin.ir("step", incident, "intake", "--complete", "--note", "read at the bridge")
+        assert done.returncode == 0, done.stderr
+        began = time.monotonic()
+        driver.expect("Take in the advisory or alert; freeze removals: completed by erin ahead of the run; going on")
+        assert time.monotonic() - began < 3.0
+        driver.expect("Open the incident ticket")  # the next step, at once
+    finally:
+        driver.child.sendcontrol("d")
+        driver.close()
+    events = erin.events(incident)
+    assert [(e["kind"], e["actor"]) for e in events if e["step"] == "intake" and e["kind"].startswith("step.")] == [
+        ("step.started", "dana"), ("step.completed", "erin"), ("step.passed", "dana")]
+    assert not [e for e in events if e["kind"] == "checklist.checked" and e["step"] == "intake"]
+    assert erin.ir("verify", incident).returncode == 0

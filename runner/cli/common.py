@@ -5,6 +5,7 @@ responder and prints."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -88,6 +89,25 @@ def answers(path: Path | None, assignments: list[str] | None) -> Answers:
     return (Answers.load(path) if path else Answers()).with_vars(assignments or [])
 
 
+def done_elsewhere(store: Store, incident_id: str) -> Callable[[], str | None]:
+    """Who completed or skipped the incident's current step from elsewhere (`ir step`), if anyone: looked at
+    only when the timeline grew since the last look (one small query a second while a prompt waits)."""
+    from ir.run.ahead import DONE, marker
+
+    seen = [store.incident(incident_id).event_count]
+
+    def check() -> str | None:
+        found = store.incident(incident_id)
+        if found.event_count == seen[0] or found.cursor is None:
+            return None
+        seen[0] = found.event_count
+        state = store.steps(incident_id).get(found.cursor)
+        by = store.variables(incident_id).get(marker(found.cursor))
+        return str(by) if by and state is not None and state.status in DONE else None
+
+    return check
+
+
 def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, given: Answers, *,
                non_interactive: bool, resuming: bool = False, take_over: bool = False) -> None:
     """Run the incident in this terminal: a person (unless non-interactive), an answers file when there is one,
@@ -101,6 +121,8 @@ def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, giv
     from ir.tabletop.exercise import Exercise
 
     person = None if non_interactive else Terminal()
+    if person is not None:
+        person.watch = done_elsewhere(store.reopen(), incident.id)
     responder: Responder | None = person
     if given.inputs or given.roles or given.steps or given.exercise or non_interactive:
         responder = AnswersResponder(given, person=person, examples=incident.mode == "dry-run" or incident.exercise,

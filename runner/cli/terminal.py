@@ -6,7 +6,10 @@ End of input or Ctrl-C at any prompt pauses the run: everything answered so far 
 
 from __future__ import annotations
 
+import os
 import re
+import select
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +24,7 @@ from rich.table import Table
 from ir.errors import IrError
 from ir.format.model import DecisionStep, ManualStep, Variable
 from ir.run import evidence
-from ir.run.responder import Outcome, PauseRequested, Place, Session
+from ir.run.responder import DoneElsewhere, Outcome, PauseRequested, Place, Session
 from ir.sinks import terminal
 from ir.times import assumed_zone, parse_time, when, zone_given, zone_name
 
@@ -88,14 +91,42 @@ class Terminal:
                  extras: dict[str, tuple[str, Callable[[Session], Outcome | None]]] | None = None):
         self.console = console or Console(highlight=False)
         self.extras = extras or {}
+        # Asked about once a second while a prompt waits at a terminal: who did the step at hand from elsewhere
+        # (`ir step` on another machine), or None. Set by the front end that knows the store.
+        self.watch: Callable[[], str | None] | None = None
+        self._typed = b""  # read from the terminal past the line being answered
 
     # reading ------------------------------------------------------------------------------------------
     def read(self, prompt: str) -> str:
         try:
+            if self.watch is not None and sys.stdin.isatty():
+                return self._watched(f"{prompt} ").strip()
             return self.console.input(f"{prompt} ", markup=False).strip()
         except (EOFError, KeyboardInterrupt):
             self.console.print()
             raise PauseRequested from None
+
+    def _watched(self, prompt: str) -> str:
+        """A line from the terminal, looking once a second whether the step was done elsewhere meanwhile (then
+        `DoneElsewhere`). Read from the file descriptor itself: a line Python had buffered would be invisible to
+        the wait."""
+        assert self.watch is not None
+        self.console.print(prompt, end="", markup=False)
+        self.console.file.flush()
+        fd = sys.stdin.fileno()
+        while b"\n" not in self._typed:
+            if not select.select([fd], [], [], 1.0)[0]:
+                by = self.watch()
+                if by:
+                    self.console.print()
+                    raise DoneElsewhere(by)
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise EOFError
+            self._typed += chunk
+        line, _, self._typed = self._typed.partition(b"\n")
+        return line.decode(errors="replace")
 
     def read_required(self, prompt: str) -> str:
         while not (answer := self.read(prompt)):

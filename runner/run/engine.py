@@ -34,7 +34,7 @@ from ir.format.model import (
 from ir.run import ahead, reading
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
-from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
+from ir.run.responder import DoneElsewhere, Outcome, PauseRequested, Place, Responder, Session, StepHooks
 from ir.store.header import sets_severity
 from ir.store.records import Change, Draft, Incident, StepState, Store
 from ir.store.timeline import Event, format_recorded, utc_now
@@ -271,7 +271,16 @@ class IncidentRun:
         if isinstance(step, IncludeStep):
             self.enter(place, step)
             return
-        self.finish(place, *self.perform(place, step))
+        try:
+            done = self.perform(place, step)
+        except DoneElsewhere:  # the responder was waiting when someone did the step (ir.run.ahead)
+            self._meanwhile()
+            by = self.variables.get(ahead.marker(place.path))
+            if by and self.state(place).status in ahead.DONE:
+                self.passed(place, title, by)
+                return
+            raise
+        self.finish(place, *done)
 
     def _meanwhile(self) -> None:
         """What others recorded since (`ir step` from another machine: answers, ticks, steps done ahead)."""

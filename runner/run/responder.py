@@ -47,6 +47,11 @@ class PauseRequested(Exception):
     """Raised by a responder when the person pauses (or presses Ctrl-C, or input ends): stop, lose nothing."""
 
 
+class DoneElsewhere(Exception):  # noqa: N818 - an event, not an error
+    """Raised by a responder waiting at a step that someone completed or skipped meanwhile from elsewhere
+    (`ir step`): the run goes on past it without asking more."""
+
+
 class Run(Protocol):
     """The incident run as responders, sessions and hooks see it."""
 
