@@ -27,7 +27,7 @@ import psycopg
 from psycopg import errors
 
 from ir.errors import IncidentBusy, IrError
-from ir.store.sql import PAGE, SqlStore, T
+from ir.store.sql import KINDS_INDEX, PAGE, TABLES, SqlStore, T
 from ir.store.sqlite import busy, holder_text
 from ir.store.timeline import Event
 
@@ -46,31 +46,9 @@ _APPEND_ONLY = """
         FOR EACH STATEMENT EXECUTE FUNCTION ir_append_only();
 """
 MIGRATIONS = [
-    """
-    CREATE TABLE incidents (
-        id TEXT PRIMARY KEY, playbook_id TEXT NOT NULL, playbook_version TEXT NOT NULL,
-        playbook_hash TEXT NOT NULL, title TEXT NOT NULL, severity TEXT NOT NULL, mode TEXT NOT NULL,
-        exercise INTEGER NOT NULL, opened_at TEXT NOT NULL, opened_by TEXT NOT NULL, status TEXT NOT NULL,
-        closed_at TEXT, cursor TEXT, channel TEXT, ticket TEXT, head_hash TEXT NOT NULL,
-        event_count INTEGER NOT NULL);
-    CREATE TABLE bundles (incident TEXT NOT NULL REFERENCES incidents(id), playbook_id TEXT NOT NULL,
-        text BYTEA NOT NULL, PRIMARY KEY (incident, playbook_id));
-    CREATE TABLE events (incident TEXT NOT NULL REFERENCES incidents(id), seq INTEGER NOT NULL,
-        kind TEXT NOT NULL, occurred_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL,
-        message TEXT NOT NULL, phase TEXT, step TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL, PRIMARY KEY (incident, seq));
-    CREATE INDEX events_kind ON events (incident, kind, seq);
+    TABLES.format(blob="BYTEA") + f"""
+    {KINDS_INDEX};
     CREATE INDEX events_hash ON events (incident, hash);
-    CREATE TABLE steps (incident TEXT NOT NULL REFERENCES incidents(id), path TEXT NOT NULL,
-        status TEXT NOT NULL, started_at TEXT, finished_at TEXT, decision TEXT, note TEXT,
-        checked TEXT NOT NULL, PRIMARY KEY (incident, path));
-    CREATE TABLE variables (incident TEXT NOT NULL REFERENCES incidents(id), scope TEXT NOT NULL,
-        name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (incident, scope, name));
-    CREATE TABLE outbox (key TEXT PRIMARY KEY, incident TEXT NOT NULL REFERENCES incidents(id),
-        integration TEXT NOT NULL, action TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
-        attempts INTEGER NOT NULL, error TEXT, ref TEXT NOT NULL, created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL);
-    CREATE INDEX outbox_incident ON outbox (incident, status);
     CREATE TABLE drivers (incident TEXT PRIMARY KEY REFERENCES incidents(id), holder TEXT NOT NULL,
         token TEXT NOT NULL, backend INTEGER NOT NULL);
     """ + _APPEND_ONLY,
