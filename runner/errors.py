@@ -77,6 +77,15 @@ class IncidentBusy(IrError):
     """Another process runs the incident: it alone acts on it (its steps and its integration actions)."""
 
 
+class StepAlreadyDone(IrError):
+    """A change that needed a step still open found it completed or skipped meanwhile (by another process): nothing
+    of the change was recorded."""
+
+    def __init__(self, path: str, status: str):
+        super().__init__(f"step {path} was {status} meanwhile", hint="nothing was changed; `ir timeline` shows by whom")
+        self.path, self.status = path, status
+
+
 class StepFailed(IrError):
     """A step was marked failed and its `on_failure` is `stop`."""
 

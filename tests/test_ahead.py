@@ -86,3 +86,51 @@ def test_a_step_done_once_is_not_done_again_and_a_closed_incident_takes_nothing(
     with pytest.raises(IrError) as raised:
         contribute(store, incident_id, "inventory", "erin", Contribution(note="late"))
     assert raised.value.message == f"{incident_id} is closed" and store.count_events(incident_id) == count
+
+
+def test_a_change_that_needs_a_step_open_is_refused_whole_once_it_was_done(incident):
+    from ir.errors import StepAlreadyDone
+    from ir.store.records import Change, Draft, StepState
+
+    store, incident_id = incident
+    contribute(store, incident_id, "intake", "femi", Contribution(complete=True))
+    before = store.count_events(incident_id), store.steps(incident_id), store.variables(incident_id)
+    with pytest.raises(StepAlreadyDone) as raised:
+        store.record(incident_id, Draft("step.completed", "dana", "done here too", step="intake"),
+                     Change(steps=(StepState("intake", "completed"),), variables={("", "x"): 1},
+                            open_steps=("inventory", "intake")))
+    assert raised.value.message == "step intake was completed meanwhile"
+    assert (store.count_events(incident_id), store.steps(incident_id), store.variables(incident_id)) == before
+
+
+def test_a_step_done_elsewhere_while_the_run_is_at_it_is_passed_not_done_twice(incident):
+    """The race `ir step` can lose to a run, or win: someone completes the step while the run's responder is at
+    it. The run's own completion then finds it done (in its transaction) and goes on past it instead."""
+    from pathlib import Path
+
+    from ir.run.answers import Answers, AnswersResponder
+    from ir.run.drive import drive
+    from ir.run.outbox import open_outbox
+
+    store, incident_id = incident
+    other = store.reopen()
+    given = Answers.load(Path(__file__).parent / "answers" / "supply-chain--implant-only.yaml")
+
+    class Racing(AnswersResponder):
+        def act(self, place, text, checklist, session):  # noqa: ANN001, ANN201
+            outcome = super().act(place, text, checklist, session)
+            if place.path == "intake":  # completed from another machine just before this one's Enter
+                contribute(other, incident_id, "intake", "erin", Contribution(complete=True, note="from the bridge"))
+            return outcome
+
+    said: list[str] = []
+    responder = Racing(given, person=None, examples=True, say=said.append)
+    bundle = Catalog(capabilities).bundle("supply-chain")
+    outbox = open_outbox(store, bundle, store.incident(incident_id), "dana", say=said.append)
+    assert drive(store, bundle, incident_id, "dana", responder, outbox, wait=5).status == "finished"
+    intake = [(e.kind, e.actor) for e in store.events(incident_id) if e.step == "intake"]
+    assert [pair for pair in intake if pair[0].startswith("step.")] == [
+        ("step.started", "dana"), ("step.completed", "erin"), ("step.passed", "dana")]
+    assert store.steps(incident_id)["intake"].note == "from the bridge"
+    assert any(line.endswith("completed by erin ahead of the run; going on") for line in said)
+    other.close()

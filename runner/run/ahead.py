@@ -123,7 +123,7 @@ def contribute(store: Store, incident_id: str, path: str, actor: str, given: Con
     elif given.note:
         draft("note", given.note)
         said.append("note recorded")
-    store.record(incident_id, drafts, Change(steps=(state,), variables=variables))
+    store.record(incident_id, drafts, Change(steps=(state,), variables=variables, open_steps=(path,)))
     return said
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ir import sinks
-from ir.errors import IrError, StepFailed
+from ir.errors import IrError, StepAlreadyDone, StepFailed
 from ir.format import templates, values
 from ir.format.bundle import Bundle
 from ir.format.model import (
@@ -58,6 +58,7 @@ class IncidentRun:
     def __post_init__(self) -> None:
         self.root = self.bundle.playbook
         self.playbooks = self.bundle.playbooks
+        self._open: str | None = None  # the step in progress while it is open (see `_step`)
         # The incident, step states and variables change through this run (other processes add events, such as
         # `ir note`, and the courier sets the channel and the ticket), so they are read once and then kept in step
         # with every commit; the incident is read again as each step starts, for the courier's fields.
@@ -158,7 +159,9 @@ class IncidentRun:
                incident: dict[str, Any] | None = None, occurred_at: datetime | None = None,
                also: tuple[Draft, ...] = (), steps: tuple[StepState, ...] = ()) -> None:
         """One event (and `also` more) with the state they change, committed together."""
-        change = Change(((step,) if step else ()) + steps, variables or {}, incident or {})
+        states = ((step,) if step else ()) + steps
+        change = Change(states, variables or {}, incident or {},
+                        (self._open,) if self._open and any(s.path == self._open for s in states) else ())
         self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also], change)
         self.steps.update((s.path, s) for s in change.steps)
         self.variables.update(change.variables)
@@ -249,12 +252,33 @@ class IncidentRun:
     def _step(self, place: Place) -> None:
         self.incident = self.store.incident(self.incident_id)  # the courier may have set its channel or ticket
         self._meanwhile()
-        step, states = place.step, self.steps
-        title = templates.render(step.title, self.context(place))
+        title = templates.render(place.step.title, self.context(place))
+        if self._done_ahead(place, title):
+            return
+        # While the step is open, every write of its state needs it still open, so that a responder who does it
+        # from elsewhere meanwhile (`ir step`) is never overwritten; a step done before (a facilitator's jump back
+        # to it) is not guarded.
+        self._open = place.path if self.state(place).status not in ahead.DONE else None
+        try:
+            self._open_step(place, title)
+        except (DoneElsewhere, StepAlreadyDone):  # someone did the step while the responder was at it
+            self._meanwhile()
+            self._open = None
+            if not self._done_ahead(place, title):
+                raise
+        finally:
+            self._open = None
+
+    def _done_ahead(self, place: Place, title: str) -> bool:
+        """Whether someone completed or skipped the step ahead of the run; then the run goes on past it."""
         by = self.variables.get(ahead.marker(place.path))
         if by and self.state(place).status in ahead.DONE:
             self.passed(place, title, by)
-            return
+            return True
+        return False
+
+    def _open_step(self, place: Place, title: str) -> None:
+        step, states = place.step, self.steps
         if place.path not in states:
             self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
                         step=StepState(place.path, "started", started_at=format_recorded(utc_now())))
@@ -271,16 +295,7 @@ class IncidentRun:
         if isinstance(step, IncludeStep):
             self.enter(place, step)
             return
-        try:
-            done = self.perform(place, step)
-        except DoneElsewhere:  # the responder was waiting when someone did the step (ir.run.ahead)
-            self._meanwhile()
-            by = self.variables.get(ahead.marker(place.path))
-            if by and self.state(place).status in ahead.DONE:
-                self.passed(place, title, by)
-                return
-            raise
-        self.finish(place, *done)
+        self.finish(place, *self.perform(place, step))
 
     def _meanwhile(self) -> None:
         """What others recorded since (`ir step` from another machine: answers, ticks, steps done ahead)."""

@@ -69,6 +69,9 @@ class Change:
     steps: tuple[StepState, ...] = ()
     variables: dict[tuple[str, str], Any] = field(default_factory=dict)  # (scope, name) -> JSON value
     incident: dict[str, Any] = field(default_factory=dict)  # Incident fields: cursor, status, severity, ...
+    # Steps that must still be open (not completed or skipped) when the change commits: checked in its transaction,
+    # after the incident's writers are serialised, so that two processes cannot both finish one step.
+    open_steps: tuple[str, ...] = ()
 
 
 UNDELIVERED = ("pending", "sending", "failed", "unknown")  # the outbox statuses of an action not yet carried out

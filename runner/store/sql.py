@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, fields, replace
 from typing import Any, TypeVar
 
-from ir.errors import IrError
+from ir.errors import IrError, StepAlreadyDone
 from ir.store import state
 from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
 from ir.store.timeline import GENESIS, Event, Stored, canonical_json, digest_of, format_recorded, seal, utc_now
@@ -126,6 +126,12 @@ class SqlStore:
         change = change or Change()
         event = self._append(incident_id, drafts, state.merged(state.of_change(change),
                                                                {"outbox": outbox} if outbox else {}))
+        if change.open_steps:  # after _append: the incident's writers are serialised from there to the commit
+            done = self._run(f"SELECT path, status FROM steps WHERE incident = ? AND path IN "
+                             f"({', '.join('?' * len(change.open_steps))}) AND status IN ('completed', 'skipped')",
+                             [incident_id, *change.open_steps]).fetchone()
+            if done:
+                raise StepAlreadyDone(done[0], done[1])
         if change.incident:
             self._run(f"UPDATE incidents SET {', '.join(f'{k} = ?' for k in change.incident)} WHERE id = ?",
                       [*change.incident.values(), incident_id])
