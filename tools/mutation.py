@@ -166,8 +166,18 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("slack", "ReplaceComparisonOperator_Gt_GtE", "if wait > 0:", "a wait of exactly 0 s"),
     ("outbox", "ReplaceFalseWithTrue", "settings: Settings, *, exercise: bool = False):",
      "the one caller (open_outbox) always says whether the incident is an exercise"),
-    ("outbox", "ReplaceOrWithAnd", "if item is None or item.status not in UNDELIVERED or item.integration",
+    ("outbox", "ReplaceOrWithAnd", "if item is None or item.status not in UNDELIVERED or needs(item)",
      "a settled action reaching a worker is refused by the store's begin() all the same (never sent twice)"),
+    ("outbox", "ReplaceComparisonOperator_LtE_Lt", "or when <= time.monotonic()]", "a lane's backoff over to the "
+     "nanosecond"),
+    ("outbox", "ReplaceTrueWithFalse", 'name="ir-retry", daemon=True)', "every run ends with finish() (drive's "
+     "finally), which sets the event the retrier waits on: the thread ends with the run, a daemon or not"),
+    ("outbox", "ReplaceTrueWithFalse", "say: Callable[[str], None], retry: bool = True):",
+     "the one caller (open_outbox) always says whether the run retries"),
+    ("outbox", "NumberReplacer", "delay = max(retry_after or 0.0,", "the smallest backoff is 5 s: no Retry-After "
+     "read as 1 s or -1 s instead of 0 changes no maximum"),
+    ("outbox", "NumberReplacer", "+raise self._crashed[ -1]", "the retrier ends at its first error: the list holds "
+     "one at most"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
