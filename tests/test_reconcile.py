@@ -562,3 +562,128 @@ def test_a_rate_limited_slack_says_how_long_to_wait_and_links_are_not_unfurled(s
     assert (str(refused.value), refused.value.retry_after) == ("rate limited by Slack", 4.0)
     slack_connection.perform(post, Target("IR-1", channel, None, {}))
     assert json.loads(slack_server.calls("chat.postMessage")[-1].body)["unfurl_links"] is False
+
+
+def test_a_role_holder_is_found_by_id_address_handle_or_name_as_one_member(slack_server, slack_connection):
+    for n in range(1000):  # a workspace past one page of users.list (1,000): Dana is on the second
+        slack_server.add_user(f"Member {n}", f"m{n}@example.com")
+    dana = slack_server.add_user("Dana Reyes", "dana@example.com", handle="dreyes")
+    for twin in ("sam@example.com", "sam.ito@example.com"):
+        slack_server.add_user("Sam Ito", twin)
+    slack_server.add_user("Gone Person", "gone@example.com", deleted=True)
+    slack_server.add_user("Pager Bot", "bot@example.com", is_bot=True)
+    shown = (dana, f"Dana Reyes (@dreyes, {dana})")
+    assert slack_connection.person(dana) == shown
+    assert slack_connection.person("dana@example.com") == shown
+    assert slack_connection.person(" @dreyes ") == shown
+    assert slack_connection.person("dana reyes") == shown
+    assert len(slack_server.calls("users.list")) == 2  # two pages, read once for every name after
+    for entry, why in [("Sam Ito", "2 Slack users are named Sam Ito: give an e-mail address or an @handle"),
+                       ("Gone Person", "no Slack user is named Gone Person: give their e-mail address, @handle or "
+                                       "user id"),
+                       ("Pager Bot", "no Slack user is named Pager Bot: give their e-mail address, @handle or "
+                                     "user id"),
+                       ("@Dana Reyes", "no Slack user is named @Dana Reyes: give their e-mail address, @handle "
+                                       "or user id"),
+                       ("UNOBODY99", "no Slack user has the id UNOBODY99: give their e-mail address, @handle or "
+                                     "user id"),
+                       ("nobody@example.com", "no Slack account has the address nobody@example.com: give their "
+                                              "e-mail address, @handle or user id")]:
+        with pytest.raises(ValueError) as raised:
+            slack_connection.person(entry)
+        assert str(raised.value) == why, entry
+    assert len(slack_server.calls("users.list")) == 2
+    assert len(slack_server.calls("usergroups.list")) == 1  # only for the @handle that names no one
+    slack_server.add_usergroup("secops", "Security operations")
+    fresh = slack.connect(SlackSettings(), {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url})
+    assert fresh.person("@secops") is None  # a group: kept as typed, invited as the group
+    slack_server.fail("users.info", "error", error="account_inactive")
+    with pytest.raises(Refused, match="account_inactive"):  # not a person missing: Slack refused to say
+        slack_connection.person(dana)
+
+
+def test_slack_channels_are_named_with_or_without_their_hash_as_a_list_or_a_mapping():
+    assert SlackSettings(channels=["#leadership", "legal"]).channels == {"leadership": "leadership", "legal": "legal"}
+    assert SlackSettings(channels={"#security-leadership": "#sec-leads"}).channels == {
+        "security-leadership": "sec-leads"}
+    assert SlackSettings().channels == {}
+    with pytest.raises(ValueError, match="channels"):
+        SlackSettings(channels="leadership")
+
+
+def test_a_channel_name_an_archived_channel_keeps_is_passed_over_and_said_first(slack_server, slack_connection):
+    slack_server.add_channel("ir-ir-1")
+    slack_server.archive_channel("ir-ir-1")
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-1",
+                invite=["nobody@example.com"])
+    made = slack_connection.perform(make, Target("IR-1", None, None, {}))
+    assert (made["name"], made["channel"]) == ("ir-ir-1-2", slack_server.channels["ir-ir-1-2"]["id"])
+    assert made["warnings"][0] == ("#ir-ir-1 is the name of an archived channel (Slack keeps it), so the incident "
+                                   "channel is #ir-ir-1-2")
+    assert made["warnings"][1].startswith("nobody@example.com was not invited (")
+
+
+def test_an_unknown_post_is_looked_for_in_the_last_ten_pages_of_the_channel(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    target = Target("IR-1", channel, None, {})
+    near, far = (item(f"IR-1/{step}/notify.post", "slack", "notify.post", message=step) for step in ("near", "far"))
+    slack_connection.perform(far, target)
+    near_ts = slack_connection.perform(near, target)["ts"]
+    slack_server.add_messages(channel, ["chatter"] * 1999)  # `near` is the last of the 10th page of 200, `far` past it
+    assert slack_connection.reconcile(near, target) == {"channel": channel, "ts": near_ts, "found": True}
+    assert len(slack_server.calls("conversations.history")) == 10
+    assert slack_connection.reconcile(far, target) is None  # not found so far back: sent again (HISTORY_PAGES)
+    assert len(slack_server.calls("conversations.history")) == 20
+
+
+def test_a_post_to_the_incident_channel_or_to_a_channel_by_name_is_kept_by_id(slack_server, slack_connection):
+    incident = slack_server.add_channel("ir-ir-1")
+    for n in range(2100):  # three pages of conversations.list (1,000 a page): #far is on the second
+        slack_server.add_channel(f"c{n:04d}" if n != 1500 else "far")
+    slack_server.add_channel("old")
+    slack_server.archive_channel("old")
+    target = Target("IR-1", incident, None, {})
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="a")
+    assert set(slack_connection.perform(post, target)) == {"channel", "ts"}  # no name: the incident channel
+    named = item("IR-1/b/notify.post", "slack", "notify.post", message="b", channel="#far")
+    sent = slack_connection.perform(named, target)
+    assert (sent["channel"], sent["name"]) == (slack_server.channels["far"]["id"], "far")
+    fresh = slack.connect(SlackSettings(), {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url})
+    assert fresh.reconcile(named, target) == {"channel": sent["channel"], "ts": sent["ts"], "found": True}
+    listed = [parse_qs(r.body.decode()) for r in slack_server.calls("conversations.list")]
+    assert [("cursor" in args, args["exclude_archived"]) for args in listed] == [(False, ["1"]), (True, ["1"])]
+    with pytest.raises(Refused) as refused:  # an archived channel is not posted to
+        fresh.reconcile(item("IR-1/c/notify.post", "slack", "notify.post", message="c", channel="#old"), target)
+    assert str(refused.value) == "channel_not_found: #old"
+    assert len(slack_server.calls("conversations.list")) == 3
+
+
+def test_the_heads_published_in_slack_are_read_from_the_bots_own_messages(slack_server, slack_connection):
+    assert slack_connection.witnesses(Target("IR-1", None, None, {})) == [] and not slack_server.requests
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.add_messages(channel, ["ir timeline #3 00112233445566aa"], user=slack_server.bot_user_id)
+    slack_server.add_messages(channel, ["ir timeline #9 ffffffffffffffff"])  # someone else's: not a witness
+    slack_server.add_messages(channel, ["chatter"] * 250)  # the first head is on the second page
+    slack_server.add_messages(channel, ["ir timeline #5 0123456789abcdef · closing"], user=slack_server.bot_user_id)
+    found = slack_connection.witnesses(Target("IR-1", channel, None, {}))
+    assert [(w.seq, w.hash) for w in found] == [(5, "0123456789abcdef"), (3, "00112233445566aa")]
+    assert len(slack_server.calls("conversations.history")) == 2
+
+
+def test_a_slack_reply_later_than_the_timeout_is_unknown(slack_server):
+    hurried = slack.connect(SlackSettings(timeout=0.4), {"SLACK_BOT_TOKEN": slack_server.token,
+                                                         "IR_SLACK_BASE_URL": slack_server.url})
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.fail("chat.postMessage", "slow", delay=1.6)  # past the timeout, which is at least 1 s
+    with pytest.raises(Unknown):
+        hurried.perform(item("IR-1/a/notify.post", "slack", "notify.post", message="a"), Target("IR-1", channel, None, {}))
+
+
+def test_the_heads_are_read_as_far_back_as_fifty_pages(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.add_messages(channel, ["ir timeline #1 1111111111111111", "ir timeline #2 2222222222222222"],
+                              user=slack_server.bot_user_id)
+    slack_server.add_messages(channel, ["chatter"] * 9999)  # #2 is the last of the 50th page of 200, #1 past it
+    found = slack_connection.witnesses(Target("IR-1", channel, None, {}))
+    assert [w.seq for w in found] == [2]
+    assert len(slack_server.calls("conversations.history")) == 50

@@ -161,6 +161,9 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("slack", "ReplaceOrWithAnd", 'header = exc.response.headers.get("Retry-After") or',
      "slack_sdk's response headers are read without regard to case: both look-ups give the same value"),
     ("slack", "NumberReplacer", '"file": reply["files"][0]["id"]', "an upload of one file: [-1] is [0]"),
+    ("slack", "NumberReplacer", 'f"user {users[0]} was not invited', "a list of one user: [-1] is [0]"),
+    ("slack", "RemoveDecorator", "@classmethod", "pydantic's field_validator makes the function a class method "
+     "when it is not one"),
     ("slack", "NumberReplacer", "wait = self._last_post.get(channel, 0.0)",
      "the first post in a channel: the monotonic clock is far past 1 s, so it never waits either way"),
     ("slack", "ReplaceComparisonOperator_Gt_GtE", "if wait > 0:", "a wait of exactly 0 s"),
