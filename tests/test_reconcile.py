@@ -687,3 +687,77 @@ def test_the_heads_are_read_as_far_back_as_fifty_pages(slack_server, slack_conne
     found = slack_connection.witnesses(Target("IR-1", channel, None, {}))
     assert [w.seq for w in found] == [2]
     assert len(slack_server.calls("conversations.history")) == 50
+
+
+def test_a_jira_ticket_not_found_soon_after_its_attempt_is_looked_for_again_later(jira_server, jira_connection):
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    create = replace(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon"),
+                     updated_at=datetime.now(UTC).isoformat())  # attempted just now, in this store
+    with pytest.raises(Unknown) as unknown:
+        jira_connection.reconcile(create, Target("IR-1", None, None, {}))
+    assert str(unknown.value) == ("not found by its label 0 s after the attempt, which Jira's search may not show yet; "
+                                  "looked for again after 120 s")
+
+
+def test_a_jira_transition_is_made_by_name_or_category_skipped_or_found_reached(jira_server):
+    jira_server.add_software_project("SW", "Software")  # To Do, In Progress, Done: no Contain, no Resolve
+    connection = jira.connect(JiraSettings(project="SW", issue_type="Task", transitions={"Triage": "skip", "Resolve": "Finish"}), {
+        "JIRA_URL": jira_server.url, "JIRA_USER": jira_server.user, "JIRA_API_TOKEN": jira_server.token})
+    ticket = connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B"),
+                                Target("IR-1", None, None, {}))["key"]
+    target = Target("IR-1", None, ticket, {})
+
+    def move(wanted: str) -> dict:
+        return connection.perform(item(f"IR-1/{wanted}/ticket.transition", "jira", "ticket.transition",
+                                       transition=wanted), target)
+
+    def status() -> str:
+        return jira_server.issues[ticket]["fields"]["status"]["name"]
+
+    assert move("Triage") == {"key": ticket, "transition": "Triage", "skipped": True}
+    assert not jira_server.calls("POST /rest/api/2/issue/{issueIdOrKey}/transitions") and status() == "To Do"
+    assert move("Contain") == {"key": ticket, "transition": "In Progress", "by_category": "indeterminate"}
+    assert status() == "In Progress"
+    assert move("Eradicate") == {"key": ticket, "transition": "Eradicate", "reached": "In Progress"}
+    assert move("Resolve") == {"key": ticket, "transition": "Done", "by_category": "done", "warnings": [
+        "the workflow has no transition 'Finish' (from [jira] transitions in ir.toml): the ticket was moved by 'Done' "
+        "to a status of the category 'done'"]}
+    assert move("Contain") == {"key": ticket, "transition": "In Progress", "by_category": "indeterminate"}
+    assert move("In Progress") == {"key": ticket, "transition": "In Progress", "reached": "In Progress"}
+    assert status() == "In Progress" and len(jira_server.calls("POST /rest/api/2/issue/{issueIdOrKey}/transitions")) == 3
+
+
+def test_a_jira_create_leaves_out_a_field_its_screen_lacks_and_a_task_link_that_fails_is_a_warning(jira_server,
+                                                                                                     jira_connection):
+    jira_server.set_create_screen("IR", "Incident", ["summary", "description", "labels", "duedate"])
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")
+    made = jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert made["warnings"] == ["the ticket was opened without its priority (Field 'priority' cannot be set. It is "
+                                "not on the appropriate screen, or unknown.): add the field to the project's create "
+                                "screen, or leave it out in [jira] of ir.toml"]
+    sent = [json.loads(r.body)["fields"] for r in jira_server.calls("POST /rest/api/2/issue")]
+    assert ["priority" in fields for fields in sent] == [True, False]
+    assert [r.method for r in jira_server.requests if f"/issue/{made['key']}" in r.path] == []  # no prefetch
+    jira_server.set_create_screen("IR", "Incident", ["summary", "description", "duedate", "priority"])
+    with pytest.raises(Refused):  # labels: not a field to leave out (a ticket is found again by its label)
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert len(jira_server.calls("POST /rest/api/2/issue")) == 3
+    target = Target("IR-1", None, made["key"], {})
+    for mode, why in [("error", "Jira refused it (HTTP 400): Scripted failure"), ("server_error", "Jira answered 500: Internal server error")]:
+        jira_server.fail("POST /rest/api/2/issueLink", mode, status=400 if mode == "error" else None)
+        task = jira_connection.perform(item(f"IR-1/{mode}/ticket.task", "jira", "ticket.task", summary="Reimage"),
+                                       target)
+        assert task["warnings"] == [f"{task['key']} is not linked to {made['key']} ({why}): link them by hand"]
+
+
+def test_jira_cloud_uses_its_api_token_and_server_its_pat_and_says_which(jira_server):
+    both = {"JIRA_USER": "dana@example.com", "JIRA_API_TOKEN": "cloud-token", "JIRA_PAT": "server-pat"}
+    for url, env, said in [  # what `ir integrations check` says after "jira: credentials: "
+            ("https://example.atlassian.net", both, "JIRA_USER with JIRA_API_TOKEN (JIRA_PAT is set too, and not used)"),
+            (jira_server.url, both, "JIRA_PAT (JIRA_USER and JIRA_API_TOKEN are set too, and not used)"),
+            (jira_server.url, {"JIRA_USER": "dana@example.com", "JIRA_API_TOKEN": "t"}, "JIRA_USER with JIRA_API_TOKEN"),
+            (jira_server.url, {"JIRA_PAT": "server-pat"}, "JIRA_PAT")]:
+        assert jira.connect(JiraSettings(), {"JIRA_URL": url, **env}).credential == said, url
+    assert jira_server.requests == []  # connecting asks nothing yet
