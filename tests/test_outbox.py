@@ -10,11 +10,13 @@ import json
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from test_integrations import SHORT, live  # noqa: F401 - the short live playbook, and ir.toml for the fakes
 
+from ir.errors import IncidentBusy
 from ir.format.catalog import Catalog
 from ir.integrations.jira import marker
 from ir.integrations.registry import capabilities
@@ -150,8 +152,9 @@ def test_an_unknown_ticket_is_found_by_its_label_and_its_comment_waits_for_it(st
 
 
 def test_a_rate_limited_post_waits_and_is_sent_once(store, env, slack_server):
-    slack_server.fail("chat.postMessage", "ratelimit", retry_after=1)
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=5)  # MAX_RETRY_AFTER: still waited out in place
     incident, _ = run(store)
+    assert not list(store.events(incident, kinds=("integration.failed",)))
     assert statuses(store, incident)["announce/post"] == "done"
     assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
     assert len(slack_server.calls("chat.postMessage")) == 3  # refused once with 429, then both channels
@@ -423,3 +426,115 @@ def test_a_refused_pin_is_a_warning_said_once_and_a_late_ticket_refreshes_the_st
     assert f"|{key}>" in posts(slack_server, channel)[0] and len(slack_server.calls("chat.update")) == 1
     refreshed = [i for i in store.outbox(incident) if i.key.endswith("/_links/notify.status")]
     assert [(i.status, i.payload["phase"]) for i in refreshed] == [("done", "detection-analysis")]
+
+
+HOLD = '  - {id: hold, kind: manual, title: Hold, phase: containment, instructions: "Wait for the channel"}\n'
+
+
+class Holding(AnswersResponder):
+    """Answers like the non-interactive run, but keeps the run open at the manual step `hold` while `meanwhile`
+    runs (what a responder does at the terminal while the courier works in the background)."""
+
+    def __init__(self, meanwhile, say):
+        super().__init__(Answers({}, {}, {}), person=None, examples=True, say=say)
+        self.meanwhile = meanwhile
+
+    def act(self, place, text, checklist, session):
+        if place.path == "hold":
+            self.meanwhile()
+        return super().act(place, text, checklist, session)
+
+
+def until(done, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def at(event) -> float:
+    return datetime.fromisoformat(event.recorded_at.replace("Z", "+00:00")).timestamp()
+
+
+def hold_run(store, isolated, meanwhile) -> tuple[str, list[str]]:
+    (isolated / "playbooks" / "short.yaml").write_text(SHORT + BRIEF + HOLD)
+    bundle = Catalog(capabilities).bundle("short")
+    incident = start(store, bundle, "tester", live=True)
+    said: list[str] = []
+    outbox = open_outbox(store, bundle, incident, "tester", say=said.append)
+    responder = Holding(lambda: meanwhile(incident.id), said.append)
+    assert drive(store, bundle, incident.id, "tester", responder, outbox, wait=10).status == "finished"
+    return incident.id, said
+
+
+def post_done(store, incident):
+    return lambda: statuses(store, incident)["announce/post"] == "done"
+
+
+def test_an_open_run_retries_a_failed_lane_after_its_backoff_and_only_then(store, env, slack_server, isolated):
+    slack_server.fail("chat.postMessage", "error", error="not_in_channel")
+    waited = []
+    incident, said = hold_run(store, isolated, lambda incident: waited.append(until(post_done(store, incident), 20)))
+    assert waited == [True]  # sent again by the run itself, while the responder was still at `hold`
+    assert said.count("slack notify.post failed (not_in_channel); what goes to its incident channel waits, retried "
+                      f"in 5 s while this run is open; `ir flush {incident}` retries now") == 1
+    (failed,) = store.events(incident, kinds=("integration.failed",))
+    done = next(e for e in store.events(incident, kinds=("integration.done",)) if e.step == "announce")
+    assert 5.0 <= at(done) - at(failed) < 15  # BACKOFF[0], then the retrier's next look (once a second)
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
+    assert len(slack_server.calls("chat.postMessage")) == 3  # refused once, then both channels
+    assert not [t for t in threading.enumerate() if t.name == "ir-retry"]  # the retrier ended with the run
+
+
+def test_a_flush_during_a_run_asks_it_to_retry_now_and_it_does(store, env, slack_server, isolated):
+    slack_server.fail("chat.postMessage", "ratelimit", retry_after=60)  # past MAX_RETRY_AFTER: a minute's wait
+    asked = []
+
+    def flush_now(incident: str) -> None:
+        assert until(lambda: statuses(store, incident)["announce/post"] == "failed", 10)
+        other = SqliteStore(store.path)
+        with pytest.raises(IncidentBusy, match="is being run by"):
+            flush(other, incident, "dana", say=lambda text: None)
+        other.close()
+        asked.append(time.monotonic())
+        assert until(post_done(store, incident), 10)  # within seconds, not the minute Slack asked for
+
+    incident, said = hold_run(store, isolated, flush_now)
+    assert time.monotonic() - asked[0] < 15
+    assert f"slack notify.post failed (rate limited by Slack); what goes to its incident channel waits, retried in " \
+           f"60 s while this run is open; `ir flush {incident}` retries now" in said
+    (retry,) = store.events(incident, kinds=("integration.retry",))
+    assert (retry.actor, retry.message) == ("dana", "retry of the undelivered actions asked for")
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
+
+
+
+@pytest.mark.parametrize(("mode", "why"), [("server_error", "Slack answered HTTP 500"),  # Unknown
+                                           ("ratelimit", "rate limited by Slack")])  # Refused
+def test_a_role_holder_slack_cannot_look_up_now_is_kept_as_typed_and_the_run_goes_on(store, env, isolated,
+                                                                                      slack_server, mode, why):
+    (isolated / "playbooks" / "status.yaml").write_text(STATUS)
+    slack_server.fail("users.list", mode, retry_after=30)
+    incident, said = drive_status(store, "dana reyes")
+    assert [s for s in said if "was not looked up" in s] == [f"slack: dana reyes was not looked up ({why}); kept as typed"]
+    assert ("", "people.commander") not in store.variables(incident)
+    assert posts(slack_server, f"ir-{incident.lower()}")[1] == "Commander dana reyes"
+
+
+def test_a_late_ticket_refreshes_the_newest_status_not_the_first(store, env, isolated, slack_server, jira_server):
+    (isolated / "playbooks" / "status.yaml").write_text(STATUS.replace(
+        "  - {id: announce", '  - {id: again, kind: notify, action: status, title: Post it again, phase: containment,'
+        ' message: "Contained on two hosts"}\n  - {id: announce'))
+    jira_server.fail("POST /rest/api/2/issue", "error", status=400, error="issuetype is invalid")
+    incident, said = drive_status(store, None)
+    channel = f"ir-{incident.lower()}"
+    status = posts(slack_server, channel)[0]
+    assert "Contained on two hosts" in status and "Ticket: none yet" in status
+    assert flush(store, incident, "tester", say=said.append) == 0
+    (key,) = jira_server.issues
+    status = posts(slack_server, channel)[0]
+    assert f"|{key}>" in status and "Contained on two hosts" in status
+    refreshed = [i for i in store.outbox(incident) if i.key.endswith("/_links/notify.status")]
+    assert [(i.status, i.payload["phase"]) for i in refreshed] == [("done", "containment")]

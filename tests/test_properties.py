@@ -149,24 +149,49 @@ GOOD = st.fixed_dictionaries({}, optional={  # control characters: YAML refuses 
 
 
 @BOUNDED
-@given(GOOD, st.sampled_from(["yaml", "json"]))
+@given(GOOD, st.sampled_from(["yaml", "json", "json-ascii"]))
 def test_any_answers_file_of_well_typed_values_is_accepted_as_written(isolated, inputs, kind):
-    path = isolated / f"answers.{kind}"
-    text = json.dumps({"inputs": inputs}, ensure_ascii=False) if kind == "json" else yaml.safe_dump(
-        {"inputs": inputs}, allow_unicode=True)
+    path = isolated / f"answers.{kind.removesuffix('-ascii')}"
+    # json.dumps's default (ensure_ascii) escapes a character past U+FFFF as a surrogate pair: "\ud83d\udcde"
+    text = yaml.safe_dump({"inputs": inputs}, allow_unicode=True) if kind == "yaml" else json.dumps(
+        {"inputs": inputs}, ensure_ascii=kind == "json-ascii")
     path.write_text(text, encoding="utf-8")
     answers = Answers.load(path)
     assert answers.inputs == inputs
     assert check(answers, {"p": PLAYBOOK}, "p", complete=False, examples=False) == []
 
 
-@pytest.mark.xfail(strict=True, reason="found by the property above: answers files are read by PyYAML, which refuses "
-                                        "JSON's surrogate-pair escapes (json.dumps writes one for any character "
-                                        "outside the BMP); see docs/testing.md")
-def test_a_json_answers_file_with_an_escaped_astral_character_is_read(isolated):
+def test_a_json_answers_file_with_an_escaped_astral_character_is_read_and_its_lines_kept(isolated):
+    # found by the property above: libyaml refused JSON's surrogate-pair escapes ("found invalid Unicode
+    # character escape code"), which json.dumps writes for any character past U+FFFF (an emoji in a vendor name)
     path = isolated / "answers.json"
-    path.write_text(json.dumps({"inputs": {"vendor": "3CX \U0001F4DE"}}), encoding="utf-8")
-    assert Answers.load(path).inputs == {"vendor": "3CX \U0001F4DE"}
+    path.write_text('{"inputs": {"vendor": "3CX \\ud83d\\udcde",\n  "hosts": "twelve \\ud83d\\udcbb"}}\n',
+                    encoding="utf-8")
+    answers = Answers.load(path)
+    assert answers.inputs == {"vendor": "3CX \U0001F4DE", "hosts": "twelve \U0001F4BB"}
+    assert [(p.line, p.column, p.message) for p in check(answers, {"p": PLAYBOOK}, "p", complete=False,
+                                                          examples=False)] == [
+        (2, 12, "'twelve \U0001F4BB' is not a valid integer: a whole number is needed")]
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ('{"inputs": {"vendor": "3CX",\n  "hosts": "\\ud83d 12"}}', "2:12: a lone surrogate ('\\ud83d') is "
+     "not text: half of a pair escaped alone\n  fix: escape a character past U+FFFF as both halves of its pair "
+     "(\\ud83d\\udcde) or write it as it is"),
+    ('{"inputs": {\n  "\\udcde\\ud83d": 1}}', "2:3: a lone surrogate ('\\udcde') is not text: half of a "
+     "pair escaped alone"),
+    ('{"inputs": {"hosts":\n  "\\U00110000"}}', "2:6: invalid YAML: while parsing a quoted scalar "
+     "found invalid Unicode character escape code\n  fix: check the indentation and quoting on this line and the one "
+     "before it"),
+    ('{"inputs": {"vendor": "3CX \\ud83d\\udcde",\n  "hosts": 12 "contained": true}}', "2:26: invalid "
+     "YAML: while parsing a flow mapping expected ',' or '}', but got ':'"),
+])
+def test_a_truly_bad_answers_file_among_such_escapes_is_refused_at_its_line(isolated, text, said):
+    path = isolated / "answers.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPlaybook) as raised:
+        Answers.load(path)
+    assert str(raised.value).startswith(f"{path}:{said}")
 
 
 @BOUNDED

@@ -581,3 +581,202 @@ def test_a_rate_limited_slack_says_how_long_to_wait_and_links_are_not_unfurled(s
     assert (str(refused.value), refused.value.retry_after) == ("rate limited by Slack", 4.0)
     slack_connection.perform(post, Target("IR-1", channel, None, {}))
     assert json.loads(slack_server.calls("chat.postMessage")[-1].body)["unfurl_links"] is False
+
+
+def test_a_role_holder_is_found_by_id_address_handle_or_name_as_one_member(slack_server, slack_connection):
+    for n in range(1000):  # a workspace past one page of users.list (1,000): Dana is on the second
+        slack_server.add_user(f"Member {n}", f"m{n}@example.com")
+    dana = slack_server.add_user("Dana Reyes", "dana@example.com", handle="dreyes")
+    for twin in ("sam@example.com", "sam.ito@example.com"):
+        slack_server.add_user("Sam Ito", twin)
+    slack_server.add_user("Gone Person", "gone@example.com", deleted=True)
+    slack_server.add_user("Pager Bot", "bot@example.com", is_bot=True)
+    shown = (dana, f"Dana Reyes (@dreyes, {dana})")
+    assert slack_connection.person(dana) == shown
+    assert slack_connection.person("dana@example.com") == shown
+    assert slack_connection.person(" @dreyes ") == shown
+    assert slack_connection.person("dana reyes") == shown
+    assert len(slack_server.calls("users.list")) == 2  # two pages, read once for every name after
+    for entry, why in [("Sam Ito", "2 Slack users are named Sam Ito: give an e-mail address or an @handle"),
+                       ("Gone Person", "no Slack user is named Gone Person: give their e-mail address, @handle or "
+                                       "user id"),
+                       ("Pager Bot", "no Slack user is named Pager Bot: give their e-mail address, @handle or "
+                                     "user id"),
+                       ("@Dana Reyes", "no Slack user is named @Dana Reyes: give their e-mail address, @handle "
+                                       "or user id"),
+                       ("UNOBODY99", "no Slack user has the id UNOBODY99: give their e-mail address, @handle or "
+                                     "user id"),
+                       ("nobody@example.com", "no Slack account has the address nobody@example.com: give their "
+                                              "e-mail address, @handle or user id")]:
+        with pytest.raises(ValueError) as raised:
+            slack_connection.person(entry)
+        assert str(raised.value) == why, entry
+    assert len(slack_server.calls("users.list")) == 2
+    assert len(slack_server.calls("usergroups.list")) == 1  # only for the @handle that names no one
+    slack_server.add_usergroup("secops", "Security operations")
+    fresh = slack.connect(SlackSettings(), {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url})
+    assert fresh.person("@secops") is None  # a group: kept as typed, invited as the group
+    slack_server.fail("users.info", "error", error="account_inactive")
+    with pytest.raises(Refused, match="account_inactive"):  # not a person missing: Slack refused to say
+        slack_connection.person(dana)
+
+
+def test_slack_channels_are_named_with_or_without_their_hash_as_a_list_or_a_mapping():
+    assert SlackSettings(channels=["#leadership", "legal"]).channels == {"leadership": "leadership", "legal": "legal"}
+    assert SlackSettings(channels={"#security-leadership": "#sec-leads"}).channels == {
+        "security-leadership": "sec-leads"}
+    assert SlackSettings().channels == {}
+    with pytest.raises(ValueError, match="channels"):
+        SlackSettings(channels="leadership")
+
+
+def test_a_channel_name_an_archived_channel_keeps_is_passed_over_and_said_first(slack_server, slack_connection):
+    slack_server.add_channel("ir-ir-1")
+    slack_server.archive_channel("ir-ir-1")
+    make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-1",
+                invite=["nobody@example.com"])
+    made = slack_connection.perform(make, Target("IR-1", None, None, {}))
+    assert (made["name"], made["channel"]) == ("ir-ir-1-2", slack_server.channels["ir-ir-1-2"]["id"])
+    assert made["warnings"][0] == ("#ir-ir-1 is the name of an archived channel (Slack keeps it), so the incident "
+                                   "channel is #ir-ir-1-2")
+    assert made["warnings"][1].startswith("nobody@example.com was not invited (")
+
+
+def test_an_unknown_post_is_looked_for_in_the_last_ten_pages_of_the_channel(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    target = Target("IR-1", channel, None, {})
+    near, far = (item(f"IR-1/{step}/notify.post", "slack", "notify.post", message=step) for step in ("near", "far"))
+    slack_connection.perform(far, target)
+    near_ts = slack_connection.perform(near, target)["ts"]
+    slack_server.add_messages(channel, ["chatter"] * 1999)  # `near` is the last of the 10th page of 200, `far` past it
+    assert slack_connection.reconcile(near, target) == {"channel": channel, "ts": near_ts, "found": True}
+    assert len(slack_server.calls("conversations.history")) == 10
+    assert slack_connection.reconcile(far, target) is None  # not found so far back: sent again (HISTORY_PAGES)
+    assert len(slack_server.calls("conversations.history")) == 20
+
+
+def test_a_post_to_the_incident_channel_or_to_a_channel_by_name_is_kept_by_id(slack_server, slack_connection):
+    incident = slack_server.add_channel("ir-ir-1")
+    for n in range(2100):  # three pages of conversations.list (1,000 a page): #far is on the second
+        slack_server.add_channel(f"c{n:04d}" if n != 1500 else "far")
+    slack_server.add_channel("old")
+    slack_server.archive_channel("old")
+    target = Target("IR-1", incident, None, {})
+    post = item("IR-1/a/notify.post", "slack", "notify.post", message="a")
+    assert set(slack_connection.perform(post, target)) == {"channel", "ts"}  # no name: the incident channel
+    named = item("IR-1/b/notify.post", "slack", "notify.post", message="b", channel="#far")
+    sent = slack_connection.perform(named, target)
+    assert (sent["channel"], sent["name"]) == (slack_server.channels["far"]["id"], "far")
+    fresh = slack.connect(SlackSettings(), {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url})
+    assert fresh.reconcile(named, target) == {"channel": sent["channel"], "ts": sent["ts"], "found": True}
+    listed = [parse_qs(r.body.decode()) for r in slack_server.calls("conversations.list")]
+    assert [("cursor" in args, args["exclude_archived"]) for args in listed] == [(False, ["1"]), (True, ["1"])]
+    with pytest.raises(Refused) as refused:  # an archived channel is not posted to
+        fresh.reconcile(item("IR-1/c/notify.post", "slack", "notify.post", message="c", channel="#old"), target)
+    assert str(refused.value) == "channel_not_found: #old"
+    assert len(slack_server.calls("conversations.list")) == 3
+
+
+def test_the_heads_published_in_slack_are_read_from_the_bots_own_messages(slack_server, slack_connection):
+    assert slack_connection.witnesses(Target("IR-1", None, None, {})) == [] and not slack_server.requests
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.add_messages(channel, ["ir timeline #3 00112233445566aa"], user=slack_server.bot_user_id)
+    slack_server.add_messages(channel, ["ir timeline #9 ffffffffffffffff"])  # someone else's: not a witness
+    slack_server.add_messages(channel, ["chatter"] * 250)  # the first head is on the second page
+    slack_server.add_messages(channel, ["ir timeline #5 0123456789abcdef · closing"], user=slack_server.bot_user_id)
+    found = slack_connection.witnesses(Target("IR-1", channel, None, {}))
+    assert [(w.seq, w.hash) for w in found] == [(5, "0123456789abcdef"), (3, "00112233445566aa")]
+    assert len(slack_server.calls("conversations.history")) == 2
+
+
+def test_a_slack_reply_later_than_the_timeout_is_unknown(slack_server):
+    hurried = slack.connect(SlackSettings(timeout=0.4), {"SLACK_BOT_TOKEN": slack_server.token,
+                                                         "IR_SLACK_BASE_URL": slack_server.url})
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.fail("chat.postMessage", "slow", delay=1.6)  # past the timeout, which is at least 1 s
+    with pytest.raises(Unknown):
+        hurried.perform(item("IR-1/a/notify.post", "slack", "notify.post", message="a"), Target("IR-1", channel, None, {}))
+
+
+def test_the_heads_are_read_as_far_back_as_fifty_pages(slack_server, slack_connection):
+    channel = slack_server.add_channel("ir-ir-1")
+    slack_server.add_messages(channel, ["ir timeline #1 1111111111111111", "ir timeline #2 2222222222222222"],
+                              user=slack_server.bot_user_id)
+    slack_server.add_messages(channel, ["chatter"] * 9999)  # #2 is the last of the 50th page of 200, #1 past it
+    found = slack_connection.witnesses(Target("IR-1", channel, None, {}))
+    assert [w.seq for w in found] == [2]
+    assert len(slack_server.calls("conversations.history")) == 50
+
+
+def test_a_jira_ticket_not_found_soon_after_its_attempt_is_looked_for_again_later(jira_server, jira_connection):
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    create = replace(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon"),
+                     updated_at=datetime.now(UTC).isoformat())  # attempted just now, in this store
+    with pytest.raises(Unknown) as unknown:
+        jira_connection.reconcile(create, Target("IR-1", None, None, {}))
+    assert str(unknown.value) == ("not found by its label 0 s after the attempt, which Jira's search may not show yet; "
+                                  "looked for again after 120 s")
+
+
+def test_a_jira_transition_is_made_by_name_or_category_skipped_or_found_reached(jira_server):
+    jira_server.add_software_project("SW", "Software")  # To Do, In Progress, Done: no Contain, no Resolve
+    connection = jira.connect(JiraSettings(project="SW", issue_type="Task", transitions={"Triage": "skip", "Resolve": "Finish"}), {
+        "JIRA_URL": jira_server.url, "JIRA_USER": jira_server.user, "JIRA_API_TOKEN": jira_server.token})
+    ticket = connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B"),
+                                Target("IR-1", None, None, {}))["key"]
+    target = Target("IR-1", None, ticket, {})
+
+    def move(wanted: str) -> dict:
+        return connection.perform(item(f"IR-1/{wanted}/ticket.transition", "jira", "ticket.transition",
+                                       transition=wanted), target)
+
+    def status() -> str:
+        return jira_server.issues[ticket]["fields"]["status"]["name"]
+
+    assert move("Triage") == {"key": ticket, "transition": "Triage", "skipped": True}
+    assert not jira_server.calls("POST /rest/api/2/issue/{issueIdOrKey}/transitions") and status() == "To Do"
+    assert move("Contain") == {"key": ticket, "transition": "In Progress", "by_category": "indeterminate"}
+    assert status() == "In Progress"
+    assert move("Eradicate") == {"key": ticket, "transition": "Eradicate", "reached": "In Progress"}
+    assert move("Resolve") == {"key": ticket, "transition": "Done", "by_category": "done", "warnings": [
+        "the workflow has no transition 'Finish' (from [jira] transitions in ir.toml): the ticket was moved by 'Done' "
+        "to a status of the category 'done'"]}
+    assert move("Contain") == {"key": ticket, "transition": "In Progress", "by_category": "indeterminate"}
+    assert move("In Progress") == {"key": ticket, "transition": "In Progress", "reached": "In Progress"}
+    assert status() == "In Progress" and len(jira_server.calls("POST /rest/api/2/issue/{issueIdOrKey}/transitions")) == 3
+
+
+def test_a_jira_create_leaves_out_a_field_its_screen_lacks_and_a_task_link_that_fails_is_a_warning(jira_server,
+                                                                                                     jira_connection):
+    jira_server.set_create_screen("IR", "Incident", ["summary", "description", "labels", "duedate"])
+    create = item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="Beacon")
+    made = jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert made["warnings"] == ["the ticket was opened without its priority (Field 'priority' cannot be set. It is "
+                                "not on the appropriate screen, or unknown.): add the field to the project's create "
+                                "screen, or leave it out in [jira] of ir.toml"]
+    sent = [json.loads(r.body)["fields"] for r in jira_server.calls("POST /rest/api/2/issue")]
+    assert ["priority" in fields for fields in sent] == [True, False]
+    assert [r.method for r in jira_server.requests if f"/issue/{made['key']}" in r.path] == []  # no prefetch
+    jira_server.set_create_screen("IR", "Incident", ["summary", "description", "duedate", "priority"])
+    with pytest.raises(Refused):  # labels: not a field to leave out (a ticket is found again by its label)
+        jira_connection.perform(create, Target("IR-1", None, None, {}))
+    assert len(jira_server.calls("POST /rest/api/2/issue")) == 3
+    target = Target("IR-1", None, made["key"], {})
+    for mode, why in [("error", "Jira refused it (HTTP 400): Scripted failure"), ("server_error", "Jira answered 500: Internal server error")]:
+        jira_server.fail("POST /rest/api/2/issueLink", mode, status=400 if mode == "error" else None)
+        task = jira_connection.perform(item(f"IR-1/{mode}/ticket.task", "jira", "ticket.task", summary="Reimage"),
+                                       target)
+        assert task["warnings"] == [f"{task['key']} is not linked to {made['key']} ({why}): link them by hand"]
+
+
+def test_jira_cloud_uses_its_api_token_and_server_its_pat_and_says_which(jira_server):
+    both = {"JIRA_USER": "dana@example.com", "JIRA_API_TOKEN": "cloud-token", "JIRA_PAT": "server-pat"}
+    for url, env, said in [  # what `ir integrations check` says after "jira: credentials: "
+            ("https://example.atlassian.net", both, "JIRA_USER with JIRA_API_TOKEN (JIRA_PAT is set too, and not used)"),
+            (jira_server.url, both, "JIRA_PAT (JIRA_USER and JIRA_API_TOKEN are set too, and not used)"),
+            (jira_server.url, {"JIRA_USER": "dana@example.com", "JIRA_API_TOKEN": "t"}, "JIRA_USER with JIRA_API_TOKEN"),
+            (jira_server.url, {"JIRA_PAT": "server-pat"}, "JIRA_PAT")]:
+        assert jira.connect(JiraSettings(), {"JIRA_URL": url, **env}).credential == said, url
+    assert jira_server.requests == []  # connecting asks nothing yet

@@ -84,7 +84,7 @@ MODULES = {
     "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py"),
                     out_of_scope=("check",)),
     "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py"),
-                   out_of_scope=("check",)),
+                   out_of_scope=("check", "_screen")),  # _screen: the create screen, read by `check` alone
     "templates": Module("runner/format/templates.py", (
         "tests/test_templates.py", "tests/test_values.py::test_business_days_skip_the_weekend",
         "tests/test_values.py::test_business_days_land_on_a_weekday_after_as_many_weekdays")),
@@ -161,13 +161,26 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("slack", "ReplaceOrWithAnd", 'header = exc.response.headers.get("Retry-After") or',
      "slack_sdk's response headers are read without regard to case: both look-ups give the same value"),
     ("slack", "NumberReplacer", '"file": reply["files"][0]["id"]', "an upload of one file: [-1] is [0]"),
+    ("slack", "NumberReplacer", 'f"user {users[0]} was not invited', "a list of one user: [-1] is [0]"),
+    ("slack", "RemoveDecorator", "@classmethod", "pydantic's field_validator makes the function a class method "
+     "when it is not one"),
     ("slack", "NumberReplacer", "wait = self._last_post.get(channel, 0.0)",
      "the first post in a channel: the monotonic clock is far past 1 s, so it never waits either way"),
     ("slack", "ReplaceComparisonOperator_Gt_GtE", "if wait > 0:", "a wait of exactly 0 s"),
     ("outbox", "ReplaceFalseWithTrue", "settings: Settings, *, exercise: bool = False):",
      "the one caller (open_outbox) always says whether the incident is an exercise"),
-    ("outbox", "ReplaceOrWithAnd", "if item is None or item.status not in UNDELIVERED or item.integration",
+    ("outbox", "ReplaceOrWithAnd", "if item is None or item.status not in UNDELIVERED or needs(item)",
      "a settled action reaching a worker is refused by the store's begin() all the same (never sent twice)"),
+    ("outbox", "ReplaceComparisonOperator_LtE_Lt", "or when <= time.monotonic()]", "a lane's backoff over to the "
+     "nanosecond"),
+    ("outbox", "ReplaceTrueWithFalse", 'name="ir-retry", daemon=True)', "every run ends with finish() (drive's "
+     "finally), which sets the event the retrier waits on: the thread ends with the run, a daemon or not"),
+    ("outbox", "ReplaceTrueWithFalse", "say: Callable[[str], None], retry: bool = True):",
+     "the one caller (open_outbox) always says whether the run retries"),
+    ("outbox", "NumberReplacer", "delay = max(retry_after or 0.0,", "the smallest backoff is 5 s: no Retry-After "
+     "read as 1 s or -1 s instead of 0 changes no maximum"),
+    ("outbox", "NumberReplacer", "+raise self._crashed[ -1]", "the retrier ends at its first error: the list holds "
+     "one at most"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,10 +120,9 @@ def parse(raw: bytes, name: str) -> Source:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise fail("the file is not UTF-8 text", "save the file as UTF-8", line, None) from None
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
+    def refused(exc: yaml.YAMLError) -> InvalidPlaybook:
+        if not isinstance(exc, yaml.MarkedYAMLError):
+            return fail(f"invalid YAML: {exc}", "check the file is a single YAML document")
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(p for p in (exc.context, exc.problem) if p)
         at_tab = mark is not None and text[mark.index : mark.index + 1] == "\t"
@@ -130,27 +130,49 @@ def parse(raw: bytes, name: str) -> Source:
             message = "a tab character; YAML indentation must use spaces"
         hint = ("indent with spaces, not tabs" if at_tab
                 else "check the indentation and quoting on this line and the one before it")
-        raise fail(f"invalid YAML: {message}", hint, mark.line + 1 if mark else None,
-                   mark.column + 1 if mark else None) from None
+        return fail(f"invalid YAML: {message}", hint, mark.line + 1 if mark else None,
+                    mark.column + 1 if mark else None)
+
+    try:
+        loader, node = _compose(_Loader, text)
     except yaml.YAMLError as exc:
-        raise fail(f"invalid YAML: {exc}", "check the file is a single YAML document") from None
-    finally:
-        loader.dispose()
+        # libyaml refuses the surrogate pairs of JSON (`"\ud83d\udcde"`, which json.dumps writes for any character
+        # past U+FFFF, an emoji): PyYAML's own scanner reads each half of the pair, and _Builder joins them.
+        if getattr(exc, "problem", None) != "found invalid Unicode character escape code":
+            raise refused(exc) from None
+        try:
+            loader, node = _compose(yaml.SafeLoader, text)
+        except yaml.YAMLError as other:  # past the pairs, where the file is wrong
+            raise refused(other) from None
+        except ValueError:  # `"\U00110000"`: an escape of no character at all
+            raise refused(exc) from None
     if node is None:
         raise fail("the file is empty", "a playbook is a YAML mapping with at least id, title, version and steps")
     source = Source(name, None)
-    builder = _Builder(loader, source)
+    builder = _Builder(loader, source, surrogates=isinstance(loader, yaml.SafeLoader))
     source.data = builder.build(node, ())
     if builder.problems:
         raise InvalidPlaybook(builder.problems)
     return source
 
 
-class _Builder:
-    """Turns a composed node tree into plain Python data, recording positions and duplicate keys."""
+def _compose(loader_class: Any, text: str) -> tuple[Any, yaml.Node | None]:
+    loader = loader_class(text)
+    try:
+        return loader, loader.get_single_node()
+    finally:
+        loader.dispose()
 
-    def __init__(self, loader: Any, source: Source):
-        self.loader, self.source = loader, source
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Builder:
+    """Turns a composed node tree into plain Python data, recording positions and duplicate keys. With
+    `surrogates` (PyYAML's own loader), the halves of a surrogate pair escaped in a string are joined."""
+
+    def __init__(self, loader: Any, source: Source, *, surrogates: bool = False):
+        self.loader, self.source, self.surrogates = loader, source, surrogates
         self.problems: list[Problem] = []
         self.count = 0
         self.open: set[int] = set()  # the nodes being built, outermost first: an alias to one is recursive
@@ -208,7 +230,7 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         if node.tag == _STR:
-            return node.value
+            return self._text(node) if self.surrogates else node.value
         if node.tag not in _SCALAR_TAGS:
             raise self._refuse(node, f"the YAML tag {node.tag!r} is not allowed",
                                "remove the tag, or quote the value to make it text")
@@ -217,3 +239,16 @@ class _Builder:
         except (yaml.YAMLError, ValueError, OverflowError) as exc:  # 2026-02-30, an integer too long
             raise self._refuse(node, f"the value {node.value[:40]!r} cannot be read ({exc})".replace("\n", " "),
                                "quote it to make it text") from None
+
+    def _text(self, node: yaml.ScalarNode) -> str:
+        value: str = node.value
+        if not _SURROGATE.search(value):
+            return value
+        units = value.encode("utf-16-le", "surrogatepass")
+        try:
+            return units.decode("utf-16-le")
+        except UnicodeDecodeError as exc:
+            half = units[exc.start : exc.start + 2].decode("utf-16-le", "surrogatepass")
+            raise self._refuse(node, f"a lone surrogate ({half!a}) is not text: half of a pair escaped alone",
+                               "escape a character past U+FFFF as both halves of its pair (\\ud83d\\udcde) or "
+                               "write it as it is") from None

@@ -96,12 +96,14 @@ class SlackServer(FakeServer):
 
     # -- seeding and inspection by tests ------------------------------------------------------
 
-    def add_user(self, name: str, email: str) -> str:
+    def add_user(self, name: str, email: str, *, handle: str | None = None, deleted: bool = False,
+                 is_bot: bool = False) -> str:
+        """A member: `name` is their real and display name, `handle` their @name (`name` unless given)."""
         with self._lock:
             user_id = self._new_id("U")
             profile = {"email": email, "real_name": name, "display_name": name}
-            self._users[user_id] = {"id": user_id, "team_id": self.team_id, "name": name, "real_name": name,
-                                    "deleted": False, "is_bot": False, "profile": profile}
+            self._users[user_id] = {"id": user_id, "team_id": self.team_id, "name": handle or name, "real_name": name,
+                                    "deleted": deleted, "is_bot": is_bot, "profile": profile}
             return user_id
 
     def add_channel(self, name: str, *, is_private: bool = False, members: tuple[str, ...] = (),
@@ -146,6 +148,13 @@ class SlackServer(FakeServer):
             if name_or_id in (channel.id, channel.name):
                 return channel
         raise KeyError(f"no channel {name_or_id!r}; channels: {sorted(c.name for c in self._channels.values())}")
+
+    def add_messages(self, name_or_id: str, texts: list[str], *, user: str = admin_user_id) -> None:
+        """Messages posted in a channel by someone else (the admin unless `user` says who), oldest first."""
+        with self._lock:
+            channel = self._known_channel(name_or_id)
+            channel.messages += [{"type": "message", "user": user, "team": self.team_id, "text": text,
+                                  "ts": self._new_ts()} for text in texts]
 
     def archive_channel(self, name_or_id: str) -> None:
         """Archive a channel, as a workspace member would: it keeps its name and members."""
