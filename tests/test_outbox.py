@@ -494,7 +494,7 @@ def test_a_flush_during_a_run_asks_it_to_retry_now_and_it_does(store, env, slack
 
     def flush_now(incident: str) -> None:
         assert until(lambda: statuses(store, incident)["announce/post"] == "failed", 10)
-        other = SqliteStore(store.path)
+        other = store.reopen()  # another process, as `ir flush` would be
         with pytest.raises(IncidentBusy, match="is being run by"):
             flush(other, incident, "dana", say=lambda text: None)
         other.close()
