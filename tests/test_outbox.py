@@ -218,7 +218,7 @@ def test_a_run_waits_for_its_deliveries_only_as_long_as_asked_and_leaves_the_res
     responder = AnswersResponder(Answers({}, {}, {}), person=None, examples=True, say=lambda text: None)
     began = time.monotonic()
     result = drive(store, bundle, incident.id, "tester", responder, outbox, wait=0.5)
-    assert time.monotonic() - began < 1.4
+    assert time.monotonic() - began < 2.5  # the run's steps and 0.5 s, not the 3 s the post sleeps (a loaded CI)
     assert result.undelivered >= 1
     time.sleep(4)  # the post in progress ends; what was queued behind it was not started, and stays queued
     left = statuses(store, incident.id)
