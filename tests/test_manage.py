@@ -15,7 +15,11 @@ from test_run import ANSWERS  # the demo's answers: inputs, a role, a decision's
 from ir.errors import IrError, UsageError
 from ir.format.catalog import Catalog
 from ir.integrations.registry import capabilities
-from ir.run.drive import discard, resumable, start
+from ir.run.answers import Answers, AnswersResponder
+from ir.run.drive import discard, drive, opening, resumable, start
+from ir.run.opening import NotOpened
+from ir.run.outbox import open_outbox
+from ir.run.responder import PauseRequested
 from ir.store.integrity import problem
 
 from pseudo import Pty
@@ -190,3 +194,55 @@ def test_ir_incidents_says_when_every_incident_is_discarded(run_ir, isolated):
     bad = run_ir("incidents", "--status", "gone")
     assert (bad.returncode, bad.stderr) == (2, "error: --status 'gone' is not one of open, closed, discarded\n"
                                                "  fix: write e.g. --status open\n")
+
+
+# Opening with the first answer, in process on both stores ---------------------------------------------------------
+class Stops(AnswersResponder):
+    """A responder who stops (Ctrl-C, the end of input) at the first question."""
+
+    def value(self, *args: object, **kwargs: object) -> str | None:
+        raise PauseRequested
+
+
+def test_a_run_stopped_before_its_first_answer_stores_nothing_on_either_store(make_store, isolated):
+    install_demo(isolated)
+    store, bundle = make_store(), Catalog(capabilities).bundle("demo")
+    opened = opening(store, bundle, "tester", live=False)
+    run_in = opened.as_store()
+    outbox = open_outbox(run_in, bundle, opened.pending, "tester", say=lambda text: None)
+    with pytest.raises(NotOpened) as stopped:
+        drive(run_in, bundle, opened.pending.id, "tester", Stops(Answers(), person=None, examples=True, say=lambda text: None),
+              outbox, wait=5)
+    assert (str(stopped.value), stopped.value.exit_code) == (
+        f"stopped before the first answer: nothing was recorded, and {opened.pending.id} was not opened\n"
+        "  fix: `ir run` again opens a new incident", 130)
+    assert store.incidents() == [] and list(store.events(opened.pending.id)) == [] and store.drivers() == {}
+
+
+def test_a_run_opened_with_its_first_answer_is_held_and_verifies_on_either_store(make_store, isolated):
+    install_demo(isolated)
+    store, bundle = make_store(), Catalog(capabilities).bundle("demo")
+    opened = opening(store, bundle, "tester", live=False)
+    run_in = opened.as_store()
+    assert store.incidents() == []
+    seen: list[dict[str, str]] = []
+
+    class Watched(AnswersResponder):
+        def say(self, text: str) -> None:  # while the run goes on: who holds the incident, from another connection
+            other = store.reopen()
+            try:
+                seen.append(other.drivers())
+            finally:
+                other.close()
+
+    outbox = open_outbox(run_in, bundle, opened.pending, "tester", say=lambda text: None)
+    result = drive(run_in, bundle, opened.pending.id, "tester",
+                   Watched(Answers({"vendor": "3CX"}), person=None, examples=True, say=lambda text: None), outbox,
+                   wait=5)
+    assert result.status == "finished"
+    found = store.incident(opened.pending.id)
+    assert (found.status, found.opened_by, found.mode) == ("open", "tester", "dry-run")
+    assert [e.kind for e in store.events(found.id)][:2] == ["incident.opened", "input.set"]
+    assert problem(store, found.id) is None
+    assert seen and all(opened.pending.id in drivers for drivers in seen)  # held from its creation on
+    assert store.drivers() == {}  # and let go at the end
