@@ -14,6 +14,7 @@ import pytest
 from markdown_it import MarkdownIt
 from test_export import browse, chromium, loaded_resources, page_requests, pixels
 
+from ir.export.report import plain
 from ir.run.incidents import open_incident
 from ir.store.records import Draft
 from ir.store.sqlite import SqliteStore
@@ -195,3 +196,20 @@ def test_chromium_lays_the_html_report_out_for_leadership_without_a_request(run_
     broken = measured(browser, html.replace("td.who { overflow-wrap: normal;", "td.whom {"), tmp_path, 800,
                       name="measure-without")
     assert max(cell["lines"] - cell["words"] for cell in broken) > 0
+
+
+@pytest.mark.parametrize(("recorded", "shown"), [
+    ("*Declared* (severity _high_), ~maybe~ :rotating_light:", "Declared (severity high), maybe"),
+    ("see <https://x.example/a?b=1|the runbook> or <https://x.example/b>", "see the runbook (https://x.example/a?b=1) "
+                                                                            "or https://x.example/b"),
+    ("<@U024BE7LH>, <!here>, <#C0123|ir-3cx>, <!subteam^S1|@oncall>, <mailto:a@b.example|a@b.example>",
+     "@U024BE7LH, @here, #ir-3cx, @oncall, a@b.example"),
+    ("typed into an answer: &lt;@U1&gt; &amp; *x*", "typed into an answer: @U1 & x"),
+    ("Jira's escapes: \\*bold\\* and \\[link\\|x\\]", "Jira's escapes: bold and [link|x]"),
+    # what is not markup stays: text in angle brackets, a*b*c, snake_case, clock times, a lone star
+    ("if a < b and b > c, a*b*c, snake_case_name, at 10:30:00, 5 * 3, <not a link>",
+     "if a < b and b > c, a*b*c, snake_case_name, at 10:30:00, 5 * 3, <not a link>"),
+    ("line one :tada:\nline two", "line one\nline two"),
+])
+def test_slack_markup_reads_as_its_text(recorded, shown):
+    assert plain(recorded) == shown
