@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
@@ -130,19 +131,22 @@ def test_the_markdown_report_reads_as_leadership_needs_it(run_ir, leadership):
 
 # HTML in Chromium ------------------------------------------------------------------------------------------------
 MEASURE = """<script>
-const cells = [...document.querySelectorAll("td.who")].map(cell => {
+const cells = [...document.querySelectorAll("td.who, td.said, td.num, td.when")].map(cell => {
   const range = document.createRange(); range.selectNodeContents(cell);
   const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
-  return {text: cell.textContent, lines: tops.size, words: cell.textContent.split(/[\\s-]+/).length,
+  return {kind: cell.className, text: cell.textContent, lines: tops.size, words: cell.innerText.split(/[\\s-]+/).length,
+          spaced: cell.innerText.trim().split(/\\s+/).length,
           width: Math.round(cell.getBoundingClientRect().width)};
 });
-document.body.setAttribute("data-measured", JSON.stringify(cells));
+document.body.setAttribute("data-measured", JSON.stringify(
+  {cells: cells, scroll: document.documentElement.scrollWidth, inner: window.innerWidth}));
 </script></body>"""
 
 
-def measured(browser: str, html: str, folder: Path, width: int, *, name: str) -> list[dict[str, object]]:
-    """Each By cell's text, its number of lines and words, and its width, as Chromium lays the page out in a
-    window `width` pixels wide (a copy of the page that lets this one inline script run, and no request)."""
+def measured(browser: str, html: str, folder: Path, width: int, *, name: str) -> list[dict[str, Any]]:
+    """Each By cell (`who`) and event cell (`said`): its text, its number of lines and words, and its width, as
+    Chromium lays the page out in a window `width` pixels wide (a copy of the page that lets this one inline script
+    run, and no request)."""
     page = folder / f"{name}.html"
     page.write_text(html.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
                     .replace("</body>", MEASURE))
@@ -150,7 +154,9 @@ def measured(browser: str, html: str, folder: Path, width: int, *, name: str) ->
     assert dump.returncode == 0, dump.stderr.decode(errors="replace")[-2000:]
     found = re.search(r'data-measured="([^"]*)"', dump.stdout.decode())
     assert found, "the measuring script did not run"
-    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    page_of = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert page_of["scroll"] <= page_of["inner"], f"the page is wider than a {width} px window: {page_of['scroll']}"
+    return list(page_of["cells"])
 
 
 def test_chromium_lays_the_html_report_out_for_leadership_without_a_request(run_ir, leadership, tmp_path):
@@ -184,18 +190,30 @@ def test_chromium_lays_the_html_report_out_for_leadership_without_a_request(run_
             and "Every duration is between the moments the milestones happened; as recorded is between" in text)
     assert html.count('class="pill dry-run"') == 1  # no row per action not sent
 
-    # The By column, measured in a narrow window and a wide one: a name breaks between words, never inside one.
+    # The By column, measured in a narrow window and a wide one: a name breaks between words, never inside one;
+    # and the column of what happened keeps room to be read (at least 15em: 210 px).
     for window in (800, 1280):
         cells = measured(browser, html, tmp_path, window, name=f"measure-{window}")
-        assert {cell["text"] for cell in cells} == {LONG, "Sam Ortiz"}
-        assert len(cells) > 20
-        for cell in cells:
+        who = [cell for cell in cells if cell["kind"] == "who"]
+        assert {cell["text"] for cell in who} == {LONG, "Sam Ortiz"}
+        assert len(who) > 20
+        for cell in who:
             assert cell["lines"] <= cell["words"], (window, cell)
+        said = [cell for cell in cells if cell["kind"] == "said"]
+        assert len(said) > 20 and min(cell["width"] for cell in said) >= 210, (window, said)
+        for cell in cells:  # an event number, a date or a time is never broken inside
+            if cell["kind"] in ("num", "when"):
+                assert cell["lines"] <= cell["spaced"], (window, cell)
 
     # The measure sees letter-by-letter wrapping where it happens: the same page without the By column's rule.
     broken = measured(browser, html.replace("td.who { overflow-wrap: normal;", "td.whom {"), tmp_path, 800,
                       name="measure-without")
-    assert max(cell["lines"] - cell["words"] for cell in broken) > 0
+    assert max(cell["lines"] - cell["words"] for cell in broken if cell["kind"] == "who") > 0
+    # and a page wider than its window: the timeline's times kept on one line, whatever the width.
+    with pytest.raises(AssertionError, match="the page is wider than a 800 px window"):
+        measured(browser, html.replace("td.when { overflow-wrap: normal; min-width: 8.5em; }",
+                                            "td.when { white-space: nowrap; }"),
+                 tmp_path, 800, name="measure-nowrap")
 
 
 @pytest.mark.parametrize(("recorded", "shown"), [
