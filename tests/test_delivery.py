@@ -235,8 +235,8 @@ def test_the_responder_skips_an_action_and_retries_one(run_ir, env, isolated, sl
                                                    "retried or skipped\n")
     event = [e for e in timeline(run_ir, incident) if e["kind"] == "integration.skipped"]
     assert [(e["actor"], e["data"]["reason"]) for e in event] == [("tester", "read out on the bridge call")]
-    assert "was skipped by tester: read out on the bridge call" in run_ir("export", incident, "--format",
-                                                                           "markdown").stdout
+    assert "was skipped by tester: read out on the bridge call" in run_ir(
+        "export", incident, "--format", "markdown").stdout.replace("\n  ", " ")  # a follow-up wrapped at 80 columns
 
     (isolated / "ir.toml").write_text('[slack]\ntimeout = 1\n\n[jira]\nproject = "IR"\n')
     retried = run_ir("outbox", "retry", ticket, env=env)

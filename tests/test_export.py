@@ -83,11 +83,11 @@ def test_the_follow_up_tasks_a_run_opened_are_follow_up_actions(run_ir, isolated
 
 def test_the_markdown_report_has_every_section_with_the_recorded_facts(run_ir, incident, isolated):
     events = timeline(run_ir, incident)
-    report = export(run_ir, incident, "markdown").splitlines()
+    report = unwrapped(export(run_ir, incident, "markdown"))
     decision, note, evidence = event(events, "decision"), event(events, "note", message="first beacon seen"), \
         event(events, "evidence")
     skipped, closed = event(events, "step.skipped"), event(events, "incident.closed")
-    milestone, posted = event(events, "milestone"), event(events, "integration.requested", "tell")
+    milestone = event(events, "milestone")
     not_sent = event(events, "integration.dry_run", "tell")
     digest = hashlib.sha256((isolated / "triage.zip").read_bytes()).hexdigest()
 
@@ -107,8 +107,10 @@ def test_the_markdown_report_has_every_section_with_the_recorded_facts(run_ir, i
         "| time to declare | not reached | opened to declared |",
         f"| {decision['seq']} | {utc(decision['recorded_at'])} | `affected` | 12 hosts run it. Affected? | "
         "Yes, contain (`yes`) | beacons from two hosts | Sam Ortiz |",
-        f"| {posted['seq']} | {utc(not_sent['recorded_at'])} | `tell` | slack | `notify.post` | "
-        "not sent (dry run) |  |",
+        "2 not sent (dry run): 1 slack notify.post, 1 jira ticket.create; the timeline shows what each would have "
+        "sent.",
+        f"| {not_sent['seq']} | {utc(not_sent['recorded_at'])} | `containment` | `tell` | slack notify.post dry-run: "
+        f"would post to the incident channel: Contained ACME Softphone ({incident}) | Sam Ortiz |",
         f"| {evidence['seq']} | {utc(evidence['recorded_at'])} | KAPE triage of WS-042 | `{digest}` | 22 bytes | "
         f"`{isolated / 'triage.zip'}` | tester |",
         f"| {skipped['seq']} | {utc(skipped['recorded_at'])} | `containment` | `sub/isolate` | skipped | "
@@ -132,9 +134,21 @@ def test_the_markdown_report_has_every_section_with_the_recorded_facts(run_ir, i
     assert rows[0].startswith(f"| {note['seq']} | 2026-03-29 21:02:00 UTC")
 
 
+def unwrapped(markdown: str) -> list[str]:
+    """The report's lines, a paragraph or list item wrapped at 80 columns joined again into one line."""
+    out: list[str] = []
+    for line in markdown.splitlines():
+        if out and out[-1] and line and not line.startswith(("|", "#", "- ", ">")) and not out[-1].startswith(
+                ("|", "#")):
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line)
+    return out
+
+
 def test_tz_shows_times_in_that_zone_with_its_offset(run_ir, incident):
     note = event(timeline(run_ir, incident), "note", message="first beacon seen")
-    report = export(run_ir, incident, "markdown", "--tz", "America/Los_Angeles").splitlines()
+    report = unwrapped(export(run_ir, incident, "markdown", "--tz", "America/Los_Angeles"))
     recorded = datetime.fromisoformat(note["recorded_at"]).astimezone(ZoneInfo("America/Los_Angeles"))
     offset = f"{recorded:%z}"[:3] + ":" + f"{recorded:%z}"[3:]
     assert f"| {note['seq']} | 2026-03-29 14:02:00 PDT (-07:00) (recorded {recorded:%Y-%m-%d %H:%M:%S %Z} ({offset})) " \
@@ -155,7 +169,7 @@ def test_a_tampered_store_is_said_in_the_report(run_ir, incident):
     with sqlite3.connect(Path(os.environ["IR_HOME"]) / "ir.db") as db:
         db.execute("UPDATE events SET message = 'nothing happened' WHERE incident = ? AND seq = 5", (incident,))
     db.close()
-    report = export(run_ir, incident, "markdown")
+    report = "\n".join(unwrapped(export(run_ir, incident, "markdown")))
     assert "**The timeline does NOT verify**: event 5: was altered after it was recorded (its hash does not match " \
            "its content)." in report
     assert "The timeline does NOT verify: event 5" in export(run_ir, incident, "html")
@@ -580,7 +594,7 @@ def test_a_report_past_a_thousand_events_a_listing_lists_the_first_and_says_wher
                                    occurred_at=f"2026-03-{29 - n % 2}T14:02:00+00:00") for n in range(1005)])
     finally:
         store.close()
-    report = export(run_ir, found, "markdown")
+    report = "\n".join(unwrapped(export(run_ir, found, "markdown")))
     more = ("are not listed here (a listing shows at most 1000); the JSON and CSV exports have every event: "
             f"`ir export {found} --format json`.")
     # the opening and 1,005 notes: the timeline lists the 1,000 that happened first, the notes the first 1,000

@@ -177,9 +177,12 @@ def test_an_action_settled_elsewhere_is_not_begun_again(finished):
 def test_a_second_process_cannot_run_an_incident_that_one_is_running(run_ir, isolated):
     install_demo(isolated)
     first = subprocess.Popen([*IR, "run", "demo", "--dry-run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # waits at its first question
+                             stderr=subprocess.PIPE, text=True)
+    assert first.stdin is not None
+    first.stdin.write("ACME\n")  # the first answer opens the incident; then it waits at its second question
+    first.stdin.flush()
     deadline = time.monotonic() + 30
-    while event_count() < 1:
+    while event_count() < 2:
         assert time.monotonic() < deadline and first.poll() is None, "the run never opened its incident"
         time.sleep(0.01)
     [listed] = json.loads(run_ir("incidents", "--json").stdout)

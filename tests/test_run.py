@@ -95,7 +95,7 @@ def test_answers_file_sets_inputs_roles_decisions_and_outcomes_with_their_own_ti
 
 def test_incidents_lists_each_in_three_short_lines(run_ir, demo):
     finished = incident_id(run_ir("run", "demo", "--dry-run", "--non-interactive", "--as", "Dana Reyes"))
-    paused = incident_id(run_ir("run", "demo", "--dry-run", input=""))  # end of input at the first question
+    paused = incident_id(run_ir("run", "demo", "--dry-run", input="ACME\n"))  # end of input after the first answer
     listed = {i["id"]: i for i in json.loads(run_ir("incidents", "--json").stdout)}
     opened = {key: listed[key]["opened_at"][:16].replace("T", " ") for key in (finished, paused)}
     result = run_ir("incidents")
@@ -133,7 +133,7 @@ def test_incidents_filter_by_status_playbook_mode_and_text(run_ir, demo, tree):
     before = tree()
     for bad, said in (("--status", "paused"), ("--mode", "test")):
         refused = run_ir("incidents", bad, said)
-        allowed = "open, closed" if bad == "--status" else "live, dry-run, exercise"
+        allowed = "open, closed, discarded" if bad == "--status" else "live, dry-run, exercise"
         assert (refused.returncode, refused.stdout, refused.stderr) == (
             2, "", f"error: {bad} {said!r} is not one of {allowed}\n  fix: write e.g. {bad} {allowed.split(', ')[0]}\n")
     assert tree() == before

@@ -65,12 +65,16 @@ def machines(tmp_path: Path, team_store: str):
 
 
 def opened_and_waiting(driver: Machine, playbook: str = "supply-chain") -> tuple[subprocess.Popen[str], str]:
-    """A run that opened its incident and waits at its first question, alive (its standard input held open)."""
+    """A run that opened its incident with its first answer (Enter: the default severity) and waits at its second
+    question, alive (its standard input held open)."""
     run = driver.start("run", playbook, "--dry-run", stdin=subprocess.PIPE)
+    assert run.stdin is not None
+    run.stdin.write("\n")
+    run.stdin.flush()
     deadline = time.monotonic() + 60
     while True:
         listed = json.loads(driver.ir("incidents", "--json").stdout or "[]")
-        if listed:
+        if listed and listed[0]["event_count"] >= 2:  # opened, and its first answer recorded under the run's hold
             return run, listed[0]["id"]
         assert run.poll() is None and time.monotonic() < deadline, run.communicate()
         time.sleep(0.1)
@@ -79,7 +83,7 @@ def opened_and_waiting(driver: Machine, playbook: str = "supply-chain") -> tuple
 @pytest.mark.timeout(1200)
 def test_a_driver_and_two_responders_on_their_own_machines_keep_one_timeline(machines):
     dana, erin, femi = machines("dana"), machines("erin"), machines("femi")
-    opened = dana.ir("run", "supply-chain", "--dry-run", input="")  # end of input at the first question: paused
+    opened = dana.ir("run", "supply-chain", "--dry-run", input="\n")  # the first answer, then end of input: paused
     assert opened.returncode == 0, opened.stderr
     incident = re.search(r"Opened (\S+):", opened.stdout).group(1)  # type: ignore[union-attr]
     # ahead of the run, each for their role: the endpoint engineer's inventory, the SOC's intake and hunt
@@ -140,7 +144,7 @@ def test_a_second_resume_names_the_driver_and_take_over_stops_it_before_its_next
     assert resumed["message"].startswith("resumed at intake, taken over from ") and resumed["actor"] == "erin"
     assert json.loads(erin.ir("incidents", "--json").stdout)[0]["driver"] is None  # erin let go when done
 
-    out, err = first.communicate(input="high\n", timeout=60)  # the abandoned run wakes up: refused at its write
+    out, err = first.communicate(input="3CX\n", timeout=60)  # the abandoned run wakes up: refused at its write
     assert first.returncode == 1, out + err
     assert err.startswith(f"error: {incident} was taken over"), err
     assert "Traceback" not in out + err
@@ -181,13 +185,14 @@ def test_a_server_restart_during_a_run_is_said_once_and_the_answer_is_recorded_o
     dana = machines("dana")
     run, incident = opened_and_waiting(dana)
     postgres.restart()  # every connection is cut: the run's, and the one holding its lock
-    out, err = run.communicate(input="critical\n", timeout=120)  # then end of input: paused
+    out, err = run.communicate(input="3CX\n", timeout=120)  # the second answer, then end of input: paused
     assert (run.returncode, err) == (0, ""), out + err
     lost = [line for line in out.splitlines() if "is unreachable" in line]
     assert len(lost) == 1 and lost[0].endswith("reconnecting; nothing committed is lost"), out
     assert "reconnected to postgresql://postgres@/" in out
     events = dana.events(incident)
-    assert [e["message"] for e in events if e["kind"] == "input.set"] == ["inputs.severity = critical"]
+    assert [e["message"] for e in events if e["kind"] == "input.set"] == ["inputs.severity = high",
+                                                                          "inputs.vendor = 3CX"]
     assert dana.ir("verify", incident).returncode == 0
     assert json.loads(dana.ir("incidents", "--json").stdout)[0]["driver"] is None
 
@@ -279,7 +284,7 @@ def test_a_note_from_another_machine_shows_in_a_followed_timeline_within_a_secon
         dana = erin = Machine(tmp_path / "one", "dana", f"sqlite:{tmp_path / 'one.db'}")
     else:
         dana, erin = machines("dana"), machines("erin")
-    opened = dana.ir("run", "supply-chain", "--dry-run", input="")
+    opened = dana.ir("run", "supply-chain", "--dry-run", input="\n")  # the first answer, then end of input: paused
     incident = re.search(r"Opened (\S+):", opened.stdout).group(1)  # type: ignore[union-attr]
     follow = erin.start("timeline", incident, "--follow")
     try:

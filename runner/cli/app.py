@@ -190,7 +190,7 @@ def graph(playbook: Annotated[str, typer.Argument(help="A playbook id or a path 
 
 for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, cli_incident.status,
                  cli_incident.note, cli_incident.step, cli_incident.evidence, cli_incident.timeline,
-                 cli_incident.verify, cli_incident.close):
+                 cli_incident.verify, cli_incident.close, cli_incident.discard):
     app.command()(_command)
 app.command()(cli_export.export)
 app.command()(cli_tabletop.tabletop)

@@ -133,9 +133,15 @@ def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, giv
         facilitator = Facilitator(exercise, person)
         person.extras = facilitator.controls()
         exercise.debrief = facilitator.debrief
+    from ir.run.opening import NotOpened
+
     outbox = open_outbox(store, bundle, incident, actor, say=responder.say)
-    result = drive(store, bundle, incident.id, actor, responder, outbox, hooks=exercise, resuming=resuming,
-                   take_over=take_over)
+    try:
+        result = drive(store, bundle, incident.id, actor, responder, outbox, hooks=exercise, resuming=resuming,
+                       take_over=take_over)
+    except NotOpened as exc:  # Ctrl-C or the end of input before the first answer
+        print(f"{exc.message[:1].upper()}{exc.message[1:]}; `ir incidents` does not list it.")
+        raise typer.Exit(exc.exit_code) from None
     if result.undelivered:
         print(f"{result.undelivered} integration action(s) not delivered yet; they are kept: `ir outbox "
               f"{incident.id}` lists them, `ir flush {incident.id}` sends them")

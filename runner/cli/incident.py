@@ -43,17 +43,17 @@ def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to
         answers_: AnswersOpt = None, var: VarOpt = None, non_interactive: NonInteractive = False,
         as_: As = None) -> None:
     """Open an incident with a playbook and walk through it."""
-    from ir.run.drive import preflight, start
+    from ir.run.drive import opening, preflight
     from ir.run.incidents import actor_name
 
     bundle = catalog().bundle(playbook)
     given = answers(answers_, var)
     preflight(given, bundle, non_interactive=non_interactive, dry_run=dry_run)
     store, actor = open_store(), actor_name(as_)
-    incident = start(store, bundle, actor, live=not dry_run)
-    print(f"Opened {incident.id}: {terminal(bundle.playbook.title)}"
+    opened = opening(store, bundle, actor, live=not dry_run)  # stored with its first answer
+    print(f"Opened {opened.pending.id}: {terminal(bundle.playbook.title)}"
           + (" (dry run: nothing is sent)" if dry_run else ""))
-    drive_here(store, bundle, incident, actor, given, non_interactive=non_interactive)
+    drive_here(opened.as_store(), bundle, opened.pending, actor, given, non_interactive=non_interactive)
 
 
 def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = None,
@@ -74,7 +74,8 @@ def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = Non
 
 
 def incidents(as_json: JsonFlag = False,
-              status: Annotated[str | None, typer.Option(help="Only these: open or closed.")] = None,
+              status: Annotated[str | None, typer.Option(
+                  help="Only these: open, closed or discarded (the discarded are listed only so).")] = None,
               playbook: Annotated[str | None, typer.Option(metavar="ID", help="Only those of this playbook.")] = None,
               mode: Annotated[str | None, typer.Option(help="Only these: live, dry-run or exercise.")] = None,
               search: Annotated[str | None, typer.Option(
@@ -95,7 +96,9 @@ def incidents(as_json: JsonFlag = False,
         print("No incidents yet. Open one with `ir run PLAYBOOK`.")
         return
     if not found:
-        print(f"None of the {len(everything)} incident(s) matches; `ir incidents` lists them all.")
+        kept = select(everything)
+        print(f"None of the {len(kept)} incident(s) matches; `ir incidents` lists them all." if kept or status else
+              f"No incidents but {len(everything)} discarded: `ir incidents --status discarded` lists them.")
         return
     for i in found:  # three short lines each: readable in any terminal width, and with grep
         status = ", ".join([i.status, i.severity] + (["dry run"] if i.mode == "dry-run" else [])
@@ -321,6 +324,20 @@ def _check_witnesses(store: Store, incident: str) -> None:
     newest = max(read.found, key=lambda w: w.seq)
     print(terminal(f"{incident}: {len(read.found)} published head(s) are in the timeline; the newest, event "
                    f"{newest.seq}, from {newest.where}"))
+
+
+def discard(incident: IncidentArg,
+            reason: Annotated[str, typer.Option("--reason", help="Why it is set aside (recorded).")],
+            as_: As = None) -> None:
+    """Set a dry run or an exercise aside: its timeline stays and verifies, ending with the reason; `ir incidents`
+    lists it only with --status discarded. A live incident is never discarded (close it)."""
+    from ir.run import drive
+    from ir.run.incidents import actor_name
+
+    store = open_store()
+    found = drive.discard(store, incident, actor_name(as_), reason)
+    print(terminal(f"Discarded {incident} ({'exercise' if found.exercise else 'dry run'}: {found.title}); "
+                   f"its timeline stays: `ir timeline {incident}`"))
 
 
 def close(incident: IncidentArg, note_: Annotated[str | None, typer.Option("--note", help="A closing note.")] = None,

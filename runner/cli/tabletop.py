@@ -31,7 +31,7 @@ def tabletop(playbook: Annotated[str | None, typer.Argument(help="A playbook id 
         raise UsageError("give the playbook to exercise", hint="run `ir tabletop --list` for the scenarios and "
                                                                "their playbooks")
     from ir import config
-    from ir.run.drive import preflight, start
+    from ir.run.drive import opening, preflight
     from ir.run.incidents import actor_name
     from ir.tabletop.exercise import objective_problems
     from ir.tabletop.scenario import find_scenario, read_scenario, roles_played
@@ -49,13 +49,14 @@ def tabletop(playbook: Annotated[str | None, typer.Argument(help="A playbook id 
         raise InvalidPlaybook(problems)
     routed = config.load(root.integrations).routed()
     store, actor = open_store(), actor_name(as_)
-    incident = start(store, bundle, actor, live=bool(routed), exercise=True)
+    opened = opening(store, bundle, actor, live=bool(routed), exercise=True)  # stored with its first answer
+    incident = opened.pending
     sent = f"sent to the exercise channel/project: {', '.join(sorted(routed))}" if routed else "nothing is sent"
     print(terminal(f"Opened exercise {incident.id}: {root.title}" + (f", scenario {story.title}" if story else "")
                    + f" ({sent})"))
     if story:
         _brief(story)
-    drive_here(store, bundle, incident, actor, given, non_interactive=non_interactive)
+    drive_here(opened.as_store(), bundle, incident, actor, given, non_interactive=non_interactive)
 
 
 def list_scenarios() -> None:

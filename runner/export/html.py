@@ -22,6 +22,7 @@ from ir.export.report import (
     Entry,
     Report,
     chronological,
+    counts,
     headline,
     omitted,
     question,
@@ -226,7 +227,7 @@ def render(report: Report, out: TextIO, tz: tzinfo) -> None:
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters.update(when=lambda value: when(value, tz), when_entry=lambda e: when_entry(e, tz),
-                       duration=duration, headline=headline, question=question)
+                       duration=duration, headline=headline, question=question, counts=counts)
     source = resources.files("ir.export").joinpath("report.html.j2").read_text(encoding="utf-8")
     template = env.from_string(source)
     for chunk in template.generate(report=report, i=report.incident, chart=chart(report, tz),

@@ -15,6 +15,7 @@ from ir.export.report import (
     Entry,
     Report,
     chronological,
+    counts,
     headline,
     omitted,
     question,
@@ -44,6 +45,28 @@ def link(label: str, url: str) -> str:
     return f"[{text(label)}](<{quote(url, safe=_URL_SAFE)}>)"
 
 
+WIDTH = 80  # the report's prose and lists are wrapped to this many columns (a table's rows cannot be)
+
+
+def wrap(line: str, first: str = "", rest: str = "") -> list[str]:
+    """A paragraph or list item in lines of at most WIDTH columns, broken at spaces only (never inside a code span
+    or a link, which would break them)."""
+    out, current, started = [], first, False
+    for word in _words(line):
+        if started and len(current) + 1 + len(word) > WIDTH:
+            out.append(current)
+            current = rest + word
+        else:
+            current += (" " if started else "") + word
+        started = True
+    return [*out, current]
+
+
+def _words(line: str) -> list[str]:
+    """The line's words, a code span or a link (`[label](<url>)`) counted as one word."""
+    return [m.group(0) for m in re.finditer(r"(?:`[^`]*`|\[[^\]]*\]\(<[^>]*>\)|[^\s`])+", line)]
+
+
 def table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]], empty: str) -> list[str]:
     lines = [f"| {' | '.join(row)} |" for row in rows]
     if not lines:
@@ -54,7 +77,7 @@ def table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]], empty: str) 
 def more(report: Report, listing: str) -> list[str]:
     """The line saying what a listing left out, if it did (ir's own words: not escaped)."""
     said = omitted(report, listing)
-    return [said, ""] if said else []
+    return [*wrap(said), ""] if said else []
 
 
 def render(report: Report, out: TextIO, tz: tzinfo) -> None:
@@ -81,8 +104,7 @@ def _summary(report: Report, tz: tzinfo) -> list[str]:
     else:
         status = f"open, at step {code(i.cursor)}" if i.cursor else "open, the playbook has ended"
     opened = f"{when_entry(report.opened, tz)} by {text(report.opened.actor)}" if report.opened else i.opened_at
-    return out + [
-        "## Summary", "",
+    return out + ["## Summary", ""] + [line for item in [
         f"- **Incident**: {code(i.id)}",
         f"- **Status**: {status}",
         f"- **Severity**: {text(i.severity)}",
@@ -92,13 +114,14 @@ def _summary(report: Report, tz: tzinfo) -> list[str]:
         f"- **Ticket**: {code(i.ticket) if i.ticket else 'none'}",
         f"- **Channel**: {code(i.channel) if i.channel else 'none'}",
         f"- **Times**: shown in {zone_name(tz)}; a second time in brackets is when ir recorded it",
-        "",
-    ]
+    ] for line in wrap(item, "", "  ")] + [""]
 
 
 def _people(report: Report, tz: tzinfo) -> list[str]:
-    roles = table(("Role", "Who"), ((code(role), text(who) if who else "not assigned")
-                                     for role, who in report.roles.items()), "No roles were assigned.")
+    roles = table(("Role", "Who"), ((code(role), text(who)) for role, who in report.roles.items() if who),
+                  "No roles were assigned.")
+    if report.roles_open():
+        roles += [*wrap(f"Not assigned: {', '.join(map(code, report.roles_open()))}."), ""]
     people = table(("Participant", "Events", "First", "Last"),
                    ((text(actor), str(span.count), when(span.first, tz), when(span.last, tz))
                     for actor, span in sorted(report.participants.items())), "Nobody took part.")
@@ -110,10 +133,18 @@ def _milestones(report: Report, tz: tzinfo) -> list[str]:
     for name in MILESTONES:
         entry = report.milestones.get(name)
         rows.append((name, when_entry(entry, tz) if entry else "not reached", text(entry.actor) if entry else ""))
-    durations = ((label, duration(delta) if delta is not None else "not reached", f"{start} to {end}")
-                 for label, start, end, delta in report.durations())
-    return ["## Milestones", "", *table(("Milestone", "When", "By"), rows, ""),
-            *table(("Measure", "Duration", "Between"), durations, "")]
+    durations: list[tuple[str, ...]] = [
+        (d.label, duration(d.happened) if d.happened is not None else "not reached", f"{d.start} to {d.end}",
+         duration(d.recorded) if d.recorded is not None else "") for d in report.durations()]
+    header: tuple[str, ...] = ("Measure", "Duration", "Between", "As recorded")
+    said: list[str] = []
+    if any(row[3] for row in durations):
+        said = [*wrap("Every duration is between the moments the milestones happened; *As recorded* is between "
+                      "the moments ir recorded them, where that differs."), ""]
+    else:  # every milestone recorded as it happened: no column for it
+        header, durations = header[:3], [row[:3] for row in durations]
+    return ["## Milestones", "", *table(("Milestone", "When", "By"), rows, ""), *table(header, durations, ""),
+            *said]
 
 
 def _timeline(report: Report, tz: tzinfo) -> list[str]:
@@ -123,8 +154,8 @@ def _timeline(report: Report, tz: tzinfo) -> list[str]:
                     ((text(name), str(s.count), when(s.first, tz), when(s.last, tz))
                      for name, s in sorted(report.sources.items())), "")
     return ["## Timeline", "",
-            "Everything but the routine events (steps starting and completing, checklist ticks, inputs), in the "
-            "order it happened.", "",
+            *wrap("Everything but the routine events (steps starting and completing, checklist ticks, inputs), in "
+                  "the order it happened."), "",
             *table(("#", "When", "Phase", "Step", "Event", "By"), rows, "No events."), *more(report, "timeline"),
             *sources]
 
@@ -148,14 +179,18 @@ def reference(action: Action) -> str:
 
 def _integrations(report: Report, tz: tzinfo) -> list[str]:
     i = report.incident
-    rows = ((str(a.requested.seq), when_entry(a.outcome or a.requested, tz), code(a.requested.step),
+    rows = [(str(a.requested.seq), when_entry(a.outcome or a.requested, tz), code(a.requested.step),
              text(a.integration), code(a.action), text(a.described), reference(a))
-            for a in report.actions.values())
+            for a in report.actions.values() if a.status != "dry-run"]
+    unsent = report.not_sent()
+    said = wrap(f"{sum(n for _, n in unsent)} not sent (dry run): {text(counts(unsent))}; the timeline shows what "
+                "each would have sent.") if unsent else []
     return ["## Tickets and channels", "",
             f"- **Ticket**: {code(i.ticket) if i.ticket else 'none'}",
             f"- **Channel**: {code(i.channel) if i.channel else 'none'}", "",
             *table(("#", "When", "Step", "Integration", "Action", "Outcome", "Reference"), rows,
-                   "No integration actions were requested."), *more(report, "actions")]
+                   "" if unsent else "No integration actions were requested."), *said, *[""] * bool(said),
+            *more(report, "actions")]
 
 
 def _evidence(report: Report, tz: tzinfo) -> list[str]:
@@ -178,7 +213,7 @@ def _outcomes(report: Report, tz: tzinfo) -> list[str]:
 
 
 def _follow_ups(report: Report) -> list[str]:
-    items = [f"- {text(item)}" for item in report.follow_ups()]
+    items = [line for item in report.follow_ups() for line in wrap(text(item), "- ", "  ")]
     return ["## Follow-up actions", "", *(items or ["None recorded."]), ""]
 
 
@@ -194,5 +229,5 @@ def _integrity(report: Report) -> list[str]:
     verdict = (f"**The timeline does NOT verify**: {text(report.broken)}." if report.broken
                else "The hash chain verifies.")
     return ["## Integrity", "",
-            f"{verdict} {report.events} events, head {code(report.head)}. Check the incident with "
-            f"`ir verify {i.id}`, a JSON export with `ir verify --file`."]
+            *wrap(f"{verdict} {report.events} events, head {code(report.head)}. Check the incident with "
+                  f"`ir verify {i.id}`, a JSON export with `ir verify --file`.")]

@@ -116,6 +116,18 @@ class Action:
                      and self.ref[key].startswith(("https://", "http://"))), None)
 
 
+@dataclass(frozen=True)
+class Duration:
+    """A measure between two milestones: how long between the moments they happened, and between the moments
+    they were recorded when that differs (None: the same, or not reached)."""
+
+    label: str
+    start: str
+    end: str
+    happened: timedelta | None
+    recorded: timedelta | None
+
+
 @dataclass
 class Report:
     incident: Incident
@@ -141,6 +153,7 @@ class Report:
     to_do: list[str] = field(default_factory=list)  # follow-up notes, listed or not
     later: dict[str, Action] = field(default_factory=dict)  # actions past the listing, until their outcome
     later_follow_ups: list[str] = field(default_factory=list)  # what those left to do
+    unsent_later: int = 0  # of those, how many were not sent (a dry run of them in a live incident)
     _earliest: list[tuple[float, int, Entry]] = field(default_factory=list)  # a heap: the timeline's LISTED
 
     @property
@@ -211,14 +224,33 @@ class Report:
             action.outcome = entry
             self.later_follow_ups += self._undone(action)
 
-    def durations(self) -> Iterator[tuple[str, str, str, timedelta | None]]:
-        """(what, from which milestone, to which, how long) for each measured duration; None: not reached."""
+    def durations(self) -> Iterator[Duration]:
+        """Each measured duration, from the moments its milestones happened (occurred_at), and beside it the
+        duration between their recording times when that differs (a milestone set afterwards, back-dated)."""
         start_name, start = "detected", self.milestones.get("detected")
         if start is None:
             start_name, start = "opened", self.opened
         for label, end_name in DURATIONS:
             end = self.milestones.get(end_name)
-            yield label, start_name, end_name, end.occurred - start.occurred if start and end else None
+            if not (start and end):
+                yield Duration(label, start_name, end_name, None, None)
+                continue
+            happened, recorded = end.occurred - start.occurred, end.recorded - start.recorded
+            yield Duration(label, start_name, end_name, happened, recorded if recorded != happened else None)
+
+    def roles_open(self) -> list[str]:
+        """The roles nobody was given (the report names them in one line)."""
+        return [role for role, who in self.roles.items() if not who]
+
+    def not_sent(self) -> list[tuple[str, int]]:
+        """The integration actions shown and recorded but not sent (a dry run of them), counted by what they are:
+        (`slack notify.post`, 20), in the order first requested."""
+        counted: dict[str, int] = {}
+        for action in self.actions.values():
+            if action.status == "dry-run":
+                name = f"{action.integration} {action.action}"
+                counted[name] = counted.get(name, 0) + 1
+        return list(counted.items())
 
     def follow_ups(self) -> Iterator[str]:
         """What is left to do: failed steps, unfinished steps, the follow-up tasks opened, integration actions not
@@ -240,10 +272,15 @@ class Report:
             data = entry.data
             yield entry.message + (f" ({data['capability']})" if data.get("capability") else "") + "".join(
                 f", {k} {data[k]}" for k in ("owner", "start", "due") if data.get(k))
+        unsent = sum(n for _, n in self.not_sent()) + self.unsent_later
+        if unsent and self.incident.mode == "live":  # one line, after what is really left to do
+            yield (f"{unsent} integration action(s) were not sent (their integration was not configured): "
+                   f"{counts(self.not_sent())}; do by hand what they say (ir outbox {self.incident.id} lists "
+                   "them)")
 
     def _undone(self, action: Action) -> list[str]:
         """What an integration action leaves to do: the task it opened, or doing it, when it was not done."""
-        out, live = [], self.incident.mode == "live"
+        out, live = list[str](), self.incident.mode == "live"
         summary = action.requested.data.get("summary")
         if action.action == "ticket.task" and summary and action.status in ("done", "dry-run"):
             out.append(f"task: {summary}" + (f" ({action.ref['key']})" if action.ref.get("key") else
@@ -255,8 +292,8 @@ class Report:
         elif action.status == "skipped":
             out.append(f"{action.integration} {action.action} ({action.key}) was skipped by {action.outcome.actor}: "  # type: ignore[union-attr]
                        f"{action.outcome.data.get('reason')}")  # type: ignore[union-attr]
-        elif action.status == "dry-run" and live:
-            out.append(f"{action.integration} {action.action} ({action.key}) was not sent: do it by hand")
+        elif action.status == "dry-run" and live and action.key in self.later:
+            self.unsent_later += 1  # past the listing: counted in the one line `follow_ups` says it in
         return out
 
 
@@ -304,12 +341,45 @@ def headline(entry: Entry) -> str:
     if kind == "evidence":
         return f"evidence: {entry.message} (SHA-256 {data.get('sha256')})"
     if kind in OUTCOMES:
-        return f"{data.get('integration')} {data.get('action')} {OUTCOMES[kind]}: {entry.message}"
+        return f"{data.get('integration')} {data.get('action')} {OUTCOMES[kind]}: {plain(entry.message)}"
     if kind == "imported":
         return f"imported from {data.get('source')} (line {data.get('line')}): {entry.message}"
     if kind in ("step.skipped", "step.failed"):
         return f"{kind.replace('.', ' ')}: {entry.message}" if entry.message else kind.replace(".", " ")
     return f"{kind}: {entry.message}" if entry.message else kind
+
+
+def counts(named: Iterable[tuple[str, int]]) -> str:
+    """`20 slack notify.post, 11 jira ticket.comment`."""
+    return ", ".join(f"{n} {name}" for name, n in named)
+
+
+# Slack's markup (mrkdwn) and Jira's escapes, as ir's messages carry them; the report shows the text they mark up.
+_JIRA_ESCAPE = re.compile(r"\\([*_\[\]{}|~^+?#-])")
+_SLACK_ENTITY = re.compile(r"&(lt|gt|amp);")
+_SLACK_LINK = re.compile(r"<([^<>|\s]+)(?:\|([^<>]*))?>")
+_SLACK_STYLE = re.compile(r"(?<![\w*_~`])([*_~])(?=\S)([^*_~\n]*?\S)\1(?![\w*_~`])")
+_EMOJI = re.compile(r"(?<![\w:]):[a-z0-9_+'-]+:(?![\w:])")
+
+
+def plain(text: str) -> str:
+    """A message as a reader sees it in Slack, as plain text: `*bold*`, `_italic_`, `~struck~` and `:emoji:` go,
+    `<https://x|label>` reads `label (https://x)`, `<@U123>` `@U123`, `<#C1|name>` `#name`, `<!here>` `@here`;
+    Jira's escapes (`\\*`) and Slack's (`&lt;`) are undone first, so markup typed into an answer goes too."""
+    text = _SLACK_ENTITY.sub(lambda m: {"lt": "<", "gt": ">", "amp": "&"}[m.group(1)], _JIRA_ESCAPE.sub(r"\1", text))
+    text = _SLACK_LINK.sub(_link, text)
+    text = _SLACK_STYLE.sub(r"\2", _SLACK_STYLE.sub(r"\2", text))  # twice: `*_both_*`
+    return re.sub(r"[ \t]*\n[ \t]*", "\n", re.sub(r"[ \t]{2,}", " ", _EMOJI.sub("", text))).strip()
+
+
+def _link(found: re.Match[str]) -> str:
+    target, label = found.group(1), found.group(2)
+    if target[0] in "@#!":
+        name = label or target[1:].split("^")[-1]
+        return name if name[:1] in "@#" else ("#" if target[0] == "#" else "@") + name
+    if not target.startswith(("http://", "https://", "mailto:")):
+        return found.group(0)  # not Slack's markup: text in angle brackets
+    return f"{label} ({target})" if label and label not in (target, target.removeprefix("mailto:")) else label or target
 
 
 def when_entry(entry: Entry, tz: tzinfo) -> str:

@@ -22,7 +22,8 @@ from ir.integrations.registry import NotConfigured, Refused, Target, Unknown, Wi
 from ir.redact import redact
 from ir.run.answers import Answers, check
 from ir.run.engine import IncidentRun
-from ir.run.incidents import open_incident
+from ir.run.incidents import new_incident, open_incident
+from ir.run.opening import Opening
 from ir.run.outbox import RETRY_KIND, Outbox, lane, needs, open_outbox
 from ir.run.responder import Responder, StepHooks
 from ir.store.integrity import problem
@@ -54,11 +55,24 @@ def start(store: Store, bundle: Bundle, actor: str, *, live: bool, exercise: boo
                          actor=actor, live=live, exercise=exercise)
 
 
+def opening(store: Store, bundle: Bundle, actor: str, *, live: bool, exercise: bool = False) -> Opening:
+    """A new incident on `bundle`, stored with the run's first record (`ir.run.opening`): drive it in
+    `Opening.as_store()`."""
+    root = bundle.playbook
+    stored = bundle.stored()
+    incident, opened = new_incident(root.id, root.version, root.title, root.severity, stored, root.steps[0].id,
+                                    actor=actor, live=live, exercise=exercise)
+    return Opening(store, incident, stored, opened)
+
+
 def resumable(store: Store, incident_id: str) -> tuple[Incident, Bundle]:
     """An incident to go on with, and the bundle it keeps (each playbook checked once)."""
     incident = store.incident(incident_id)
     if incident.status == "closed":
         raise IrError(f"{incident_id} is closed", hint="a closed incident cannot be resumed; see `ir timeline`")
+    if incident.status == "discarded":
+        raise IrError(f"{incident_id} was discarded", hint="a discarded incident cannot be resumed; its timeline "
+                                                           f"stays: `ir timeline {incident_id}`")
     _unaltered(store, incident_id, "resumed")
     return incident, stored_bundle(store, incident)
 
@@ -245,10 +259,32 @@ def close(store: Store, incident_id: str, actor: str, note: str | None) -> Incid
     found = store.incident(incident_id)
     if found.status == "closed":
         raise IrError(f"{incident_id} is already closed (at {found.closed_at})")
+    if found.status == "discarded":
+        raise IrError(f"{incident_id} was discarded: there is nothing to close")
     unfinished = f"; the playbook was still at step {found.cursor}" if found.cursor else ""
     store.record(incident_id, Draft("incident.closed", actor, (note or "closed") + unfinished,
                                     data={"cursor": found.cursor}),
                  Change(incident={"status": "closed", "closed_at": format_recorded(utc_now())}))
+    return found
+
+
+def discard(store: Store, incident_id: str, actor: str, reason: str) -> Incident:
+    """Set a dry run or an exercise aside: its timeline stays whole (and verifies), ending with
+    `incident.discarded`; `ir incidents` no longer lists it but with `--status discarded`. A live incident is
+    never discarded (close it); nor one a run holds, nor one whose store was changed outside ir."""
+    found = store.incident(incident_id)
+    if found.mode == "live" and not found.exercise:
+        raise IrError(f"{incident_id} is a live incident: only a dry run or an exercise can be discarded",
+                      hint=f"nothing was changed; a live incident's record is kept: `ir close {incident_id}` ends it")
+    if found.status == "discarded":
+        raise IrError(f"{incident_id} was discarded already", hint="nothing was changed; `ir incidents --status "
+                                                                   "discarded` lists the discarded incidents")
+    if not reason.strip():
+        raise UsageError("--reason is empty", hint="say why it is set aside: the timeline records it")
+    with store.running(incident_id):  # not while a run goes on with it
+        _unaltered(store, incident_id, "discarded")
+        store.record(incident_id, Draft("incident.discarded", actor, reason, data={"was": found.status}),
+                     Change(incident={"status": "discarded"}))
     return found
 
 

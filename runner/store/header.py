@@ -12,7 +12,8 @@ from ir.format.model import SEVERITIES
 from ir.store.records import Incident
 from ir.store.timeline import Event
 
-HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "role.assigned", "incident.closed"})
+HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "role.assigned", "incident.closed",
+                          "incident.discarded"})
 
 
 def sets_severity(name: str, scope: str) -> bool:
@@ -39,6 +40,8 @@ def from_events(events: Iterable[Event], before: Mapping[str, Any] | None = None
             out["severity"] = event.data["value"]
         elif event.kind == "incident.closed":
             out["status"] = "closed"
+        elif event.kind == "incident.discarded":
+            out["status"] = "discarded"
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -19,7 +19,8 @@ GENESIS = "0" * 64
 Stored = tuple[str, int, str, str, str, str, str, str | None, str | None, str, str, str]
 
 KINDS = (
-    "incident.opened", "incident.resumed", "incident.paused", "incident.closed", "incident.updated",
+    "incident.opened", "incident.resumed", "incident.paused", "incident.closed", "incident.discarded",
+    "incident.updated",
     "input.set", "role.assigned", "severity.changed",
     "step.started", "step.completed", "step.skipped", "step.failed", "step.passed", "checklist.checked",
     "decision", "note", "evidence", "milestone",
