@@ -363,7 +363,7 @@ def test_a_driver_waiting_at_a_step_goes_on_within_seconds_when_someone_does_it_
         dana, erin = (Machine(tmp_path / who, who, f"sqlite:{tmp_path / 'one.db'}") for who in ("dana", "erin"))
     else:
         dana, erin = machines("dana"), machines("erin")
-    opened = dana.ir("run", "supply-chain", "--dry-run", input="")
+    opened = dana.ir("run", "supply-chain", "--dry-run", input="\n")  # the first answer, then end of input: paused
     incident = re.search(r"Opened (\S+):", opened.stdout).group(1)  # type: ignore[union-attr]
     os.chdir(dana.cwd)
     driver = Pty("resume", incident, "--answers", str(every_input(tmp_path)), env={**dana.env, "COLUMNS": "200"})

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ir.errors import UsageError
+from ir.errors import IrError, UsageError
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -94,10 +94,13 @@ def done_elsewhere(store: Store, incident_id: str) -> Callable[[], str | None]:
     only when the timeline grew since the last look (one small query a second while a prompt waits)."""
     from ir.run.ahead import DONE, marker
 
-    seen = [store.incident(incident_id).event_count]
+    seen = [0]
 
     def check() -> str | None:
-        found = store.incident(incident_id)
+        try:
+            found = store.incident(incident_id)
+        except IrError:  # not stored yet: a run stores its incident with its first answer (ir.run.opening)
+            return None
         if found.event_count == seen[0] or found.cursor is None:
             return None
         seen[0] = found.event_count
