@@ -333,9 +333,9 @@ def test_interactive_prompts_reask_bad_answers_and_end_of_input_pauses(run_ir, d
         "Dana Reyes",                             # commander
         "y", "n",                                 # checklist: first ticked, second left open
         "n", "beacon seen", "2026-03-29 13:55 America/Los_Angeles",   # a note with its own time
-        "c", "n", "y", "looked at both",          # complete: the open item asked again, still open; anyway, a note
+        "c looked at both", "n", "y",             # complete with a note: the open item asked again, still open; anyway
         "twelve", "12",                           # hosts: not a number, asked again
-        "7", "1", "two hosts beacon",             # decision: 7 is not a choice; 1 is
+        "7", "1 two hosts beacon",                # decision: 7 is not a choice; 1 is, and why
     ]) + "\n"
     result = run_ir("run", "demo", "--dry-run", input=typed)
     assert result.returncode == 0, result.stderr
@@ -408,7 +408,7 @@ def test_an_unknown_incident_is_a_clear_error(run_ir, demo):
 
 
 def test_status_shows_progress_and_the_current_step(run_ir, demo):
-    incident = incident_id(run_ir("run", "demo", "--dry-run", input="ACME\n\n\n\ny\ny\nc\n\n"))
+    incident = incident_id(run_ir("run", "demo", "--dry-run", input="ACME\n\n\n\ny\ny\nc\n"))
     result = run_ir("status", incident)
     assert result.returncode == 0, result.stderr
     assert f"{incident} Compromised ACME software" in result.stdout

@@ -217,8 +217,10 @@ class IncidentRun:
         """The incident's inputs, roles and title; on resume only what was not recorded yet."""
         for var in self.root.inputs:
             self.ask(var, "inputs", "", None)
-        for role in self.root.roles:
-            who = Variable(id=role.id, label=f"{role.title}: who? (Enter to leave it open)", required=False)
+        asked = [Variable(id=role.id, label=f"{role.title}: who? (Enter to leave it open)", required=False)
+                 for role in self.root.roles if ("", f"roles.{role.id}") not in self.variables]
+        self.responder.roles(asked)
+        for who in asked:
             self.ask(who, "roles", "", None)
         if self.root.incident_title:
             title = templates.render(self.root.incident_title, self.context(None))

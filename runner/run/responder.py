@@ -133,6 +133,9 @@ class Responder(Protocol):
         """A raw value for `var`, or None for none. `key` names it: `inputs.vendor`, `roles.commander`, or
         `<step path>.<question>`; `problem` says why the previous answer was refused."""
 
+    def roles(self, asked: list[Variable]) -> None:
+        """Before the roles not recorded yet are asked one by one (`value`): a chance to take them all at once."""
+
     def decide(self, place: Place, question: str, session: Session) -> tuple[str, str | None]:
         """A choice id of `place.step` and an optional rationale."""
 
