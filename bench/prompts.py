@@ -138,6 +138,8 @@ class Driver:
             return self.send("n not in the bench" if "n and why" in last else "n", "evidence")
         if "why is it not captured?" in last:
             return self.send("not in the bench", "evidence")
+        if "when did this happen?" in last:
+            return self.send("", "when")
         if "note (optional)" in last or "why? (optional)" in last:
             return self.send("", "optional note")
         if "choice number" in last:

@@ -34,7 +34,7 @@ def _shown(text: object) -> str:
     return escape(terminal(text))
 
 
-MENU = "[c]omplete (or c and a note)  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [p]ause"
+MENU = "[c]omplete (or c and a note)  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [u] correct  [p]ause"
 _CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False, "a": True, "all": True}
 SEND_DELAY = 3.0  # seconds a notify or ticket step waits for `s` or `h` before it goes (IR_SEND_DELAY)
 _MARKS = re.compile(r"\*\*|__|`")
@@ -198,7 +198,7 @@ class Terminal:
                     self.console.print(Padding(Markdown(terminal(choice.description, one_line=False),
                                                         hyperlinks=False, style="dim"), (0, 0, 0, 5)))
             answer = self.read("  choice number (and why, optional: 2 no EDR there), or [n]ote [e]vidence "
-                               "[o]verview [p]ause >")
+                               "[o]verview [u] correct [p]ause >")
             whole = self._choice(step, answer)
             first, _, why = answer.partition(" ")
             picked = whole or (self._choice(step, first) if first and why.strip() else None)
@@ -245,7 +245,8 @@ class Terminal:
                     continue
                 if not self._evidence_asked(place, session):
                     continue
-                return Outcome("completed", said.strip() or None)
+                at = self._when(f"  {place.step.milestone}: when did this happen?") if place.step.milestone else None
+                return Outcome("completed", said.strip() or None, at)
             if answer == "s":
                 return Outcome("skipped", self.read_required("  why skip it? >"))
             if answer == "f":
@@ -344,13 +345,29 @@ class Terminal:
             self._evidence(session)
         elif answer == "o":
             self.overview(session)
+        elif answer == "u":
+            self._correct(session)
         else:
             return False
         return True
 
-    def _when(self) -> Any:
+    def _correct(self, session: Session) -> None:
+        """`u`: an earlier answer, input or role corrected; a refusal is said and changes nothing."""
+        name = self.read("  correct which? (inputs.ID, roles.ID or STEP.QUESTION; Enter: none) >")
+        if not name:
+            return
+        value = self.read_required("  the right value >")
+        reason = self.read_required("  why? >")
+        try:
+            said = session.correct(name, value, reason)
+        except IrError as exc:
+            self.console.print(f"  [red]{_shown(exc.message)}; nothing changed[/]")
+            return
+        self.console.print(f"  corrected: {_shown(said)}")
+
+    def _when(self, question: str = "  when did it happen?") -> Any:
         while True:
-            answer = self.read("  when did it happen? [Enter: now; or e.g. 2026-03-29 14:02 America/Los_Angeles] >")
+            answer = self.read(f"{question} [Enter: now; or e.g. 2026-03-29 14:02 America/Los_Angeles] >")
             if not answer:
                 return None
             if (found := self._time(answer)) is not None:

@@ -31,7 +31,7 @@ from ir.format.model import (
     TicketStep,
     Variable,
 )
-from ir.run import ahead, reading
+from ir.run import ahead, amend, reading
 from ir.run.outbox import Outbox
 from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
@@ -159,12 +159,22 @@ class IncidentRun:
                also: tuple[Draft, ...] = (), steps: tuple[StepState, ...] = ()) -> None:
         """One event (and `also` more) with the state they change, committed together."""
         change = Change(((step,) if step else ()) + steps, variables or {}, incident or {})
-        self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also], change)
+        self.commit([self.draft(kind, place, message, data, occurred_at), *also], change)
+
+    def commit(self, drafts: list[Draft], change: Change) -> None:
+        """Events with the state they change, committed together; the run's own copies kept in step."""
+        self.store.record(self.incident_id, drafts, change)
         self.steps.update((s.path, s) for s in change.steps)
         self.variables.update(change.variables)
         self._values(change.variables)
         if change.incident:
             self.incident = replace(self.incident, **change.incident)
+
+    def correct(self, name: str, raw: str, reason: str) -> str:
+        """Correct an earlier answer, input or role (ir.run.amend); what the correction event says."""
+        draft, change = amend.correction(self.bundle, self.variables, name, raw, reason, self.actor)
+        self.commit([draft], change)
+        return draft.message
 
     # asking ------------------------------------------------------------------------------------------
     def ask(self, var: Variable, kind: str, scope: str, place: Place | None) -> None:

@@ -74,6 +74,9 @@ class Run(Protocol):
 
     def events(self) -> Iterable[Event]: ...
 
+    def correct(self, name: str, raw: str, reason: str) -> str:
+        """Correct an earlier answer, input or role (an `input.corrected` event); what the event says."""
+
     def opened_at(self) -> str: ...
 
     def say(self, text: str) -> None:
@@ -126,6 +129,9 @@ class Session:
 
     def overview(self) -> list[tuple[str, int, int]]:
         return self.run.progress()
+
+    def correct(self, name: str, raw: str, reason: str) -> str:
+        return self.run.correct(name, raw, reason)
 
 
 class Responder(Protocol):
