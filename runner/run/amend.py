@@ -67,7 +67,8 @@ def correction(bundle: Bundle, variables: Mapping[tuple[str, str], Any], name: s
         if var.type == "integer":  # its bounds, those that name an earlier answer read from what is recorded
             value = values.within(value, *reading.bounds(var, _recorded(variables, scope)))
     except ValueError as exc:
-        raise IrError(f"{name}: {raw!r} is refused: {exc}", hint="give a value of its type, within its bounds") from None
+        raise IrError(f"{name}: {raw!r} is refused: {exc}",
+                      hint="give a value of its type, within its bounds") from None
     stored, was = values.to_json(value), variables[(scope, key)]
     if stored == was:
         raise IrError(f"{name} is {_shown(was)} already: there is nothing to correct")
