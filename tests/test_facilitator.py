@@ -43,7 +43,7 @@ def test_a_jump_over_the_questions_a_decision_reads_asks_them_and_resume_goes_on
 
     resumed = Pty("resume", incident)
     resumed.answer("(inventory: 4 of 40 hosts; 1 not covered)\n", "2")
-    resumed.answer("Document why we are not affected; block the bad builds 10/71", "p")  # at the checklist
+    resumed.answer("Document why we are not affected; block the bad builds 10/124", "p")  # at the checklist
     assert resumed.close() == 0
     events = timeline(run_ir, incident)
     given = {e["data"]["name"]: (e["step"], e["data"]["value"]) for e in events if e["kind"] in ("input.set",

@@ -34,15 +34,15 @@ def test_a_non_interactive_dry_run_walks_every_step_and_says_what_it_would_send(
     incident = incident_id(result)
     assert result.stdout.splitlines() == [
         f"Opened {incident}: Demo response (dry run: nothing is sent)",
-        "[1/6] detection-analysis: Intake",
-        "[2/6] detection-analysis: Scope",
-        "[3/6] detection-analysis: Affected?",
-        "[sub 1/2] containment: Log it",
+        "[1/7] detection-analysis: Intake",
+        "[2/7] detection-analysis: Scope",
+        "[3/7] detection-analysis: Affected?",
+        "[4/7 · Containment sub-playbook 1/2] containment: Log it",  # its place in the incident, and in its playbook
         "containing 3CX",
-        "[sub 2/2] containment: Isolate hosts",
-        "[5/6] containment: Tell the channel",
+        "[5/7 · Containment sub-playbook 2/2] containment: Isolate hosts",
+        "[6/7] containment: Tell the channel",
         f"would post to the incident channel: Contained 3CX ({incident})",
-        "[6/6] recovery: Open the ticket",
+        "[7/7] recovery: Open the ticket",
         "would open the incident ticket in jira: Compromised 3CX software",
         f"Playbook finished for {incident}. Review with `ir timeline {incident}`; close with `ir close {incident}`.",
     ]
@@ -143,7 +143,7 @@ def test_a_decision_can_end_the_playbook(run_ir, demo):
     result = run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom",
                     "--answers", str(_write(demo, "no.yaml", "steps: {affected: 'no'}\n")))
     assert result.returncode == 0, result.stderr
-    assert "[4/6]" not in result.stdout and "Playbook finished" in result.stdout
+    assert "[4/7" not in result.stdout and "Playbook finished" in result.stdout
     events = timeline(run_ir, incident_id(result))
     assert kinds(events)[-2:] == ["decision affected", "step.completed affected"]
     assert unsealed(events[-1]["data"]) == {"next": None}
@@ -385,7 +385,7 @@ def test_a_running_incident_keeps_the_playbook_it_started_with(run_ir, demo):
     (demo / "playbooks" / "demo.yaml").write_text("not: [a playbook")
     resumed = run_ir("resume", incident, "--non-interactive")
     assert resumed.returncode == 0, resumed.stderr
-    assert "[6/6] recovery: Open the ticket" in resumed.stdout
+    assert "[7/7] recovery: Open the ticket" in resumed.stdout
 
 
 def test_close_records_it_and_a_closed_incident_cannot_resume(run_ir, demo):

@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ir.format.load import load_text
-from ir.run.progress import overdue, progress
+from ir.format.bundle import Bundle
+from ir.run.progress import overdue, progress, shown
 from ir.sinks import terminal
 from ir.store.records import Store
 
@@ -16,7 +16,7 @@ from ir.store.records import Store
 def show_status(store: Store, incident_id: str, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
     incident = store.incident(incident_id)
-    playbook = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook  # its own
+    steps = shown(Bundle.from_stored(store.bundle(incident_id), incident.playbook_id))  # included playbooks' too
     states = store.steps(incident_id)
     flags = [incident.mode] + (["exercise"] if incident.exercise else [])
     console.print(f"[bold]{incident.id}[/] {escape(terminal(incident.title))}  [dim]({', '.join(flags)})[/]")
@@ -27,12 +27,12 @@ def show_status(store: Store, incident_id: str, console: Console | None = None) 
     console.print(terminal(f"at step: {incident.cursor or 'the playbook has ended'}"
                            + (f" · driven by {driver}" if driver else "")), markup=False)
     table = Table("phase", "done", "steps")
-    for phase, done, total in progress(playbook, states):
+    for phase, done, total in progress(steps, states, incident.cursor):
         table.add_row(escape(terminal(phase)), str(done), str(total))
     console.print(table)
     for event in store.events(incident_id, kinds=("milestone",)):
         console.print(terminal(f"milestone {event.message}: {event.occurred_at}"), markup=False)
-    for late in overdue(playbook, states):
+    for late in overdue(steps, states):
         console.print(f"[red]overdue:[/] {escape(terminal(late))}")
     waiting = [i for i in store.outbox(incident_id) if i.status in ("pending", "failed")]
     if waiting:

@@ -93,6 +93,7 @@ class Terminal:
         self.console = console or Console(highlight=False)
         self.extras = extras or {}
         self._roles: dict[str, str | None] = {}  # role -> holder given in the table of roles, not recorded yet
+        self._announced: set[str] = set()  # the steps said to be overdue (said once each)
 
     # reading ------------------------------------------------------------------------------------------
     def read(self, prompt: str) -> str:
@@ -228,6 +229,7 @@ class Terminal:
         self._checklist(place, checklist, session)
         menu = "  ".join([MENU, *(label for label, _ in self.extras.values())])
         while True:
+            self._announce(session)
             typed = self.read(f"{menu} >")
             first, _, said = typed.partition(" ")
             answer = "c" if first.lower() == "c" and said.strip() else typed.lower()
@@ -257,6 +259,14 @@ class Terminal:
                 return Outcome("failed", self.read_required("  what failed? >"))
             if not self._menu_action(answer, session):
                 self.console.print(f"  [red]unknown choice {answer!r}[/]")
+
+    def _announce(self, session: Session) -> None:
+        """Steps past their SLA, said once each, as the responder comes back to a step's menu."""
+        for late in session.run.overdue():
+            path = late.partition(" (")[0]
+            if path not in self._announced:
+                self._announced.add(path)
+                self.console.print(f"  [red]overdue:[/] {_shown(late)}")
 
     def _go_on(self, session: Session) -> Outcome | None:
         """A notify or ticket step goes on by itself after a short pause (IR_SEND_DELAY seconds, 3 by default):
@@ -393,6 +403,13 @@ class Terminal:
         for phase, done, total in session.overview():
             table.add_row(phase, str(done), str(total))
         self.console.print(table)
+        run = session.run
+        finished = run.done_steps()
+        self.console.print(terminal(f"done: {len(finished)} step(s)" + (
+            f", the last: {', '.join(finished[-3:])}" if finished else "")), markup=False)
+        self.console.print(terminal(f"next: {', '.join(run.upcoming()) or 'the end of the playbook'}"), markup=False)
+        for late in run.overdue():
+            self.console.print(f"[red]overdue:[/] {_shown(late)}")
 
     def heading(self, place: Place, title: str, position: str) -> None:
         step = place.step

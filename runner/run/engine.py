@@ -31,9 +31,8 @@ from ir.format.model import (
     TicketStep,
     Variable,
 )
-from ir.run import ahead, amend, reading
+from ir.run import ahead, amend, progress, reading
 from ir.run.outbox import Outbox
-from ir.run.progress import progress
 from ir.run.responder import Outcome, PauseRequested, Place, Responder, Session, StepHooks
 from ir.store.header import sets_severity
 from ir.store.records import Change, Draft, Incident, StepState, Store
@@ -68,6 +67,8 @@ class IncidentRun:
         # playbook's step positions, decision labels and variable types; the template values of each scope, kept
         # in step with `record`.
         self._paths = [path for path, _ in self.bundle.paths()]
+        self._shown = progress.shown(self.bundle)  # the steps shown, with the phase each is recorded in
+        self._order = {path: n for n, (path, _, _) in enumerate(self._shown, 1)}
         self._index = {pid: {s.id: n for n, s in enumerate(p.steps)} for pid, p in self.playbooks.items()}
         self._labels = {pid: {(s.id, c.id): c.label for s in p.steps if isinstance(s, DecisionStep) for c in s.choices}
                         for pid, p in self.playbooks.items()}
@@ -83,7 +84,16 @@ class IncidentRun:
 
     # the Run protocol, for responders, sessions and hooks ----------------------------------------------------
     def progress(self) -> list[tuple[str, int, int]]:
-        return progress(self.root, self.steps)
+        return progress.progress(self._shown, self.steps, self.incident.cursor)
+
+    def done_steps(self) -> list[str]:
+        return [path for path, _, _ in self._shown if (s := self.steps.get(path)) and s.status != "started"]
+
+    def upcoming(self) -> list[str]:
+        return progress.upcoming(self._shown, self.steps, self.incident.cursor)
+
+    def overdue(self) -> list[str]:
+        return progress.overdue(self._shown, self.steps)
 
     def events(self) -> Iterable[Event]:
         return self.store.events(self.incident_id)
@@ -276,8 +286,9 @@ class IncidentRun:
             self.finish(place, Outcome("skipped", "condition false"), None)
             return
         if not isinstance(step, IncludeStep):
-            position = f"{place.index + 1}/{len(place.playbook.steps)}"
-            self.responder.heading(place, title, f"{place.scope} {position}" if place.scope else position)
+            position = progress.position(self._order, place.path)
+            inside = f" · {place.playbook.title} {place.index + 1}/{len(place.playbook.steps)}" if place.scope else ""
+            self.responder.heading(place, title, position + inside)
         if self.hooks:
             self.hooks.before_step(self, place)
         if isinstance(step, IncludeStep):

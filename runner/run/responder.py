@@ -70,7 +70,16 @@ class Run(Protocol):
         """Every step path of the incident's playbook, included playbooks' steps too."""
 
     def progress(self) -> list[tuple[str, int, int]]:
-        """Per phase: (phase, steps finished, steps in the phase)."""
+        """Per phase: (phase, steps finished, steps on the branch taken)."""
+
+    def done_steps(self) -> list[str]:
+        """The steps finished (completed, skipped, failed), in the incident's order."""
+
+    def upcoming(self) -> list[str]:
+        """The next steps after the one in progress."""
+
+    def overdue(self) -> list[str]:
+        """Steps in progress past their SLA, as `path (SLA 15m, 2m 00s over)`."""
 
     def events(self) -> Iterable[Event]: ...
 

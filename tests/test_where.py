@@ -1,0 +1,98 @@
+"""Know where you are and what is due (issue 16): the heading names the included playbook and the step's place in
+the whole incident; `o` lists what is done, what is next and what is overdue, with phase progress that counts the
+branch taken; a step past its SLA inside an included playbook is announced at the terminal and flagged by
+`ir status`."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from pseudo import Pty
+
+MENU = "[o]verview  [u] correct  [p]ause >"
+
+OUTER = """\
+id: outer
+title: Outer
+version: "1.0.0"
+steps:
+  - id: triage
+    kind: decision
+    title: Triage
+    phase: detection-analysis
+    question: Real?
+    choices:
+      - {id: "yes", label: "Yes", next: report}
+      - {id: "no", label: "No"}
+  - id: dismiss
+    kind: manual
+    title: Dismiss
+    phase: detection-analysis
+    instructions: Close it.
+  - id: report
+    kind: include
+    title: Report
+    phase: containment
+    playbook: sitrep
+  - id: wrap
+    kind: manual
+    title: Wrap up
+    phase: recovery
+    instructions: Done.
+"""
+SITREP = """\
+id: sitrep
+title: Situation report
+version: "1.0.0"
+steps:
+  - id: draft
+    kind: manual
+    title: Draft it
+    phase: detection-analysis
+    sla: 1s
+    instructions: Write it.
+  - id: send
+    kind: manual
+    title: Send it
+    phase: detection-analysis
+    instructions: Send it.
+"""
+
+
+@pytest.fixture
+def outer(isolated: Path) -> Path:
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "outer.yaml").write_text(OUTER)
+    (isolated / "playbooks" / "sitrep.yaml").write_text(SITREP)
+    return isolated
+
+
+def test_an_overdue_step_inside_an_include_is_announced_listed_and_flagged_by_status(run_ir, outer):
+    tty = Pty("run", "outer", "--dry-run")
+    tty.expect("Opened ")
+    incident = tty.expect(":")
+    tty.answer("choice number", "1")
+    heading = tty.answer(MENU, "o")
+    assert "Draft it 3/5 · Situation report 1/2 · containment · SLA 1s" in heading
+    assert "Draft it report" not in heading  # not the include step's id with a counter of its own
+    shown = tty.expect(MENU)
+    assert re.search(r"│ detection-analysis │ 1 +│ 1 +│", shown)  # the branch taken: dismiss is not counted
+    assert re.search(r"│ containment +│ 0 +│ 2 +│", shown)
+    assert "done: 1 step(s), the last: triage\nnext: report/send, wrap\n" in shown
+    time.sleep(2.2)
+    tty.child.sendline("o")
+    shown = tty.expect(MENU)
+    assert re.search(r"overdue: report/draft \(SLA 1s, \ds over\)\n", shown)  # in the overview
+    assert re.search(r"\n  overdue: report/draft \(SLA 1s, \ds over\)\n", shown)  # announced, once
+    tty.child.sendline("o")
+    again = tty.expect(MENU)
+    assert "\n  overdue:" not in again
+    status = run_ir("status", incident).stdout
+    assert re.search(r"overdue: report/draft \(SLA 1s, \d+s over\)", status)
+    tty.child.sendline("p")
+    assert tty.close() == 0
+    assert "Traceback" not in tty.seen
