@@ -96,3 +96,45 @@ def test_an_overdue_step_inside_an_include_is_announced_listed_and_flagged_by_st
     tty.child.sendline("p")
     assert tty.close() == 0
     assert "Traceback" not in tty.seen
+
+
+STATUS = """\
+id: status
+title: Status
+version: "1.0.0"
+inputs:
+  - {id: interval_minutes, type: integer, default: 0}
+steps:
+  - {id: post, kind: note, title: Post it, phase: detection-analysis, message: "status posted"}
+"""
+UPDATED = """\
+id: updated
+title: Updated
+version: "1.0.0"
+steps:
+  - {id: update, kind: include, title: Status update, phase: detection-analysis, playbook: status}
+  - {id: work, kind: manual, title: Work, phase: containment, instructions: Work.}
+  - {id: again, kind: include, title: Next update, phase: containment, playbook: status}
+  - {id: more, kind: manual, title: More work, phase: containment, instructions: More.}
+"""
+
+
+def test_a_status_update_due_is_announced_once_until_the_next_one(run_ir, isolated):
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "status.yaml").write_text(STATUS)
+    (isolated / "playbooks" / "updated.yaml").write_text(UPDATED)
+    tty = Pty("run", "updated", "--dry-run")
+    tty.expect("status posted")
+    at_work = tty.expect(MENU)
+    found = re.findall(r"\n  status update due since (\d\d:\d\d) UTC \(every 0 minutes; the last: update\)\n",
+                       at_work)
+    assert len(found) == 1
+    tty.child.sendline("o")
+    assert "\n  status update due" not in tty.expect(MENU)  # said once
+    tty.child.sendline("c")
+    tty.expect("status posted")
+    at_more = tty.expect(MENU)
+    assert re.search(r"\n  status update due since \d\d:\d\d UTC \(every 0 minutes; the last: again\)\n", at_more)
+    tty.child.sendline("p")
+    assert tty.close() == 0
+    assert "Traceback" not in tty.seen

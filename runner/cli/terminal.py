@@ -263,10 +263,10 @@ class Terminal:
     def _announce(self, session: Session) -> None:
         """Steps past their SLA, said once each, as the responder comes back to a step's menu."""
         for late in session.run.overdue():
-            path = late.partition(" (")[0]
-            if path not in self._announced:
-                self._announced.add(path)
-                self.console.print(f"  [red]overdue:[/] {_shown(late)}")
+            said = late.partition(" (")[0] if "SLA" in late else late
+            if said not in self._announced:
+                self._announced.add(said)
+                self.console.print(f"  [red]{'overdue: ' if 'SLA' in late else ''}{_shown(late)}[/]")
 
     def _go_on(self, session: Session) -> Outcome | None:
         """A notify or ticket step goes on by itself after a short pause (IR_SEND_DELAY seconds, 3 by default):

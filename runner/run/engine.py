@@ -69,6 +69,7 @@ class IncidentRun:
         self._paths = [path for path, _ in self.bundle.paths()]
         self._shown = progress.shown(self.bundle)  # the steps shown, with the phase each is recorded in
         self._order = {path: n for n, (path, _, _) in enumerate(self._shown, 1)}
+        self._includes = [(path, s) for path, s in self.bundle.paths() if isinstance(s, IncludeStep)]
         self._index = {pid: {s.id: n for n, s in enumerate(p.steps)} for pid, p in self.playbooks.items()}
         self._labels = {pid: {(s.id, c.id): c.label for s in p.steps if isinstance(s, DecisionStep) for c in s.choices}
                         for pid, p in self.playbooks.items()}
@@ -93,7 +94,8 @@ class IncidentRun:
         return progress.upcoming(self._shown, self.steps, self.incident.cursor)
 
     def overdue(self) -> list[str]:
-        return progress.overdue(self._shown, self.steps)
+        return progress.overdue(self._shown, self.steps) + progress.updates_due(self._includes, self.steps,
+                                                                                 self.variables)
 
     def events(self) -> Iterable[Event]:
         return self.store.events(self.incident_id)

@@ -4,8 +4,9 @@ past their SLA."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from ir.format.bundle import Bundle
 from ir.format.model import PHASES, IncludeStep, Step
@@ -55,6 +56,31 @@ def upcoming(steps: list[tuple[str, Step, str]], states: dict[str, StepState], c
     paths = [path for path, _, _ in steps]
     after = paths[paths.index(cursor) + 1:] if cursor in paths else []
     return [path for path in after if path not in states][:count]
+
+
+def updates_due(includes: Iterable[tuple[str, IncludeStep]], states: dict[str, StepState],
+                variables: Mapping[tuple[str, str], Any], now: datetime | None = None) -> list[str]:
+    """Status updates due: for each included playbook with an `interval_minutes` input (status-update), the last
+    of its include steps finished, when that interval has passed since and no later one has started."""
+    now = now or utc_now()
+    last: dict[str, tuple[str, datetime, int]] = {}  # playbook -> (path, finished, minutes) of its latest update
+    started: dict[str, datetime] = {}
+    for path, step in includes:
+        state, minutes = states.get(path), variables.get((path, "inputs.interval_minutes"))
+        if state and state.started_at:
+            started[step.playbook] = max(started.get(step.playbook, moment(state.started_at)),
+                                         moment(state.started_at))
+        if state and state.status == "completed" and state.finished_at and isinstance(minutes, int):
+            finished = moment(state.finished_at)
+            if step.playbook not in last or finished > last[step.playbook][1]:
+                last[step.playbook] = (path, finished, minutes)
+    out = []
+    for playbook, (path, finished, minutes) in last.items():
+        due = finished + timedelta(minutes=minutes)
+        if now >= due and started.get(playbook, finished) <= finished:
+            out.append(f"status update due since {due.strftime('%H:%M UTC')} (every {minutes} minutes; "
+                       f"the last: {path})")
+    return out
 
 
 def overdue(steps: Iterable[tuple[str, Step, str]], states: dict[str, StepState],

@@ -79,7 +79,7 @@ class Run(Protocol):
         """The next steps after the one in progress."""
 
     def overdue(self) -> list[str]:
-        """Steps in progress past their SLA, as `path (SLA 15m, 2m 00s over)`."""
+        """Steps in progress past their SLA, as `path (SLA 15m, 2m 00s over)`, and the status updates due."""
 
     def events(self) -> Iterable[Event]: ...
 
