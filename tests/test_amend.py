@@ -63,7 +63,7 @@ def test_u_corrects_an_answer_and_a_milestone_step_is_back_dated(run_ir, backdat
     incident = tty.expect(":")
     tty.answer("[default: high]", "")
     tty.answer("Hosts affected (integer, at least 0)\n  > ", "3")
-    tty.answer("[u] correct  [p]ause >", "u")
+    tty.answer("[u] correct [p]ause >", "u")
     which = "  correct which? (inputs.ID, roles.ID or STEP.QUESTION; Enter: none) >"
     tty.answer(which, "count.nothing")
     tty.answer("  the right value >", "4")

@@ -13,7 +13,7 @@ import pytest
 
 from pseudo import Pty
 
-MENU = "[o]verview  [u] correct  [p]ause >"
+MENU = "[f]ailed [n]ote [e]vidence [o]verview [u] correct [p]ause >"
 
 OUTER = """\
 id: outer

@@ -34,7 +34,7 @@ def _shown(text: object) -> str:
     return escape(terminal(text))
 
 
-MENU = "[c]omplete (or c and a note)  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [u] correct  [p]ause"
+MENU = "[c]omplete (+ note) [s]kip [f]ailed [n]ote [e]vidence [o]verview [u] correct [p]ause"
 _CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False, "a": True, "all": True}
 SEND_DELAY = 3.0  # seconds a notify or ticket step waits for `s` or `h` before it goes (IR_SEND_DELAY)
 _MARKS = re.compile(r"\*\*|__|`")
