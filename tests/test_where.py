@@ -137,4 +137,7 @@ def test_a_status_update_due_is_announced_once_until_the_next_one(run_ir, isolat
     assert re.search(r"\n  status update due since \d\d:\d\d UTC \(every 0 minutes; the last: again\)\n", at_more)
     tty.child.sendline("p")
     assert tty.close() == 0
+    incident = tty.seen.split("Opened ", 1)[1].split(":", 1)[0]
+    assert re.search(r"\nstatus update due since \d\d:\d\d UTC \(every 0 minutes; the last: again\)\n",
+                     run_ir("status", incident).stdout)
     assert "Traceback" not in tty.seen
