@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ir.format.bundle import Bundle
 from ir.format.model import IncludeStep
-from ir.run.progress import overdue, progress, shown, updates_due
+from ir.run.progress import overdue, progress, shown, updates_due, walk
 from ir.sinks import terminal
 from ir.store.records import Store
 
@@ -36,7 +36,7 @@ def show_status(store: Store, incident_id: str, console: Console | None = None) 
         console.print(terminal(f"milestone {event.message}: {event.occurred_at}"), markup=False)
     for late in overdue(steps, states):
         console.print(f"[red]overdue:[/] {escape(terminal(late))}")
-    includes = [(path, step) for path, step in bundle.paths() if isinstance(step, IncludeStep)]
+    includes = [(path, step) for path, step in walk(bundle) if isinstance(step, IncludeStep)]
     for due in updates_due(includes, states, store.variables(incident_id)) if incident.status == "open" else []:
         console.print(f"[red]{escape(terminal(due))}[/]")
     waiting = [i for i in store.outbox(incident_id) if i.status in ("pending", "failed")]

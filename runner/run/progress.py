@@ -4,7 +4,7 @@ past their SLA."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,12 +15,23 @@ from ir.store.timeline import utc_now
 from ir.times import duration, moment, parse_duration
 
 
+def walk(bundle: Bundle) -> Iterator[tuple[str, Step]]:
+    """Every step path, included playbooks' steps too; an included playbook the bundle lacks (a store that keeps
+    only the incident's own playbook) is left out."""
+    def steps(playbook_id: str, prefix: str) -> Iterator[tuple[str, Step]]:
+        for step in bundle.playbooks[playbook_id].steps:
+            yield prefix + step.id, step
+            if isinstance(step, IncludeStep) and step.playbook in bundle.playbooks:
+                yield from steps(step.playbook, f"{prefix}{step.id}/")
+    return steps(bundle.root, "")
+
+
 def shown(bundle: Bundle) -> list[tuple[str, Step, str]]:
     """The steps a responder is shown, in the incident's order: (path, step, the phase it is recorded in: an included
     step's is its include step's); include steps themselves are left out."""
     out: list[tuple[str, Step, str]] = []
     phases: dict[str, str] = {}
-    for path, step in bundle.paths():
+    for path, step in walk(bundle):
         phase = phases.get(path.split("/")[0], step.phase)
         if isinstance(step, IncludeStep):
             phases.setdefault(path.split("/")[0], step.phase)
