@@ -58,6 +58,13 @@ BENCHES = {
         r"^(?:every budget holds|OVER BUDGET: .+)$",
         rf"dry run, in process, per step: 10 steps {NUMBER} ms, 20 steps {NUMBER} ms; largest / smallest {NUMBER}$",
     ]),
+    "prompts.py": (["--prompts", "25"], [
+        rf"main supply-chain path \(supply-chain--hands-on-keyboard.yaml\), exit 0, {NUMBER} s$",
+        r"prompts answered: 25$",
+        rf"keystrokes: {COUNT}$",
+        r"prompts by kind: .*value \d+",
+        rf"events recorded: {COUNT}: .*input.set \d+",
+    ]),
     "store.py": (["--events", "5", "--writers", "1,4", "--follows", "2"], [
         rf"baseline: one process, plain INSERT \+ COMMIT: {COUNT} rows/s$",
         r"\| writers \| one incident: events/s \(ratio to baseline\) \| one incident each: events/s \(ratio\) \|$",

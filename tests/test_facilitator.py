@@ -25,26 +25,25 @@ def test_a_jump_over_the_questions_a_decision_reads_asks_them_and_resume_goes_on
     incident = opened(tty)
     before = tty.answer("Channel for announcements to affected users (string)\n", "")  # the only input asked
     assert "Vendor" not in before and "who?" not in before  # the scenario's inputs and players are not asked
-    assert tty.answer_each("done? [Y/n] >", "n", MENU) == 6  # intake's checklist, left open
+    assert tty.answer_each("done? [Y/n", "n", MENU) == 6  # intake's checklist, left open
     tty.child.sendline("j")
     tty.answer("  jump to which step (its path)? >", "affected")
     said = "affected reads answers.{}, never asked (the exercise jumped over inventory_counts): asking it now\n"
     tty.expect(said.format("hosts_installed"))
     tty.answer("Hosts with the product installed (any version) since the window started (integer, at least 0)\n"
-               "  > [e.g. 212] ", "40")
+               "  > [Enter: 212] ", "40")
     tty.expect(said.format("hosts_affected"))
-    tty.answer("Hosts that had an affected version (integer, at least 0)\n  > [e.g. 14] ", "50")
+    tty.answer("Hosts that had an affected version (integer, at least 0)\n  > [Enter: 14] ", "50")
     tty.answer("  50 is more than the maximum, 40 (answers.hosts_installed)\n", "4")
     tty.expect(said.format("hosts_not_covered"))
-    tty.answer("  > [e.g. 3] ", "1")
+    tty.answer("  > [Enter: 3] ", "1")
     tty.answer("(inventory: 4 of 40 hosts; 1 not covered)\n", "p")
     assert tty.close() == 0
     assert "Traceback" not in tty.seen and "'dict object'" not in tty.seen
 
     resumed = Pty("resume", incident)
     resumed.answer("(inventory: 4 of 40 hosts; 1 not covered)\n", "2")
-    resumed.answer("  why? (optional) >", "")
-    resumed.answer("Document why we are not affected; block the bad builds 10/71", "p")  # at the checklist
+    resumed.answer("Document why we are not affected; block the bad builds 10/124", "p")  # at the checklist
     assert resumed.close() == 0
     events = timeline(run_ir, incident)
     given = {e["data"]["name"]: (e["step"], e["data"]["value"]) for e in events if e["kind"] in ("input.set",
@@ -61,11 +60,11 @@ def test_a_jump_into_an_included_playbook_sets_the_inputs_its_include_step_gives
     install_demo(isolated)
     tty = Pty("tabletop", "demo")
     incident = opened(tty)
-    tty.answer("vendor (string)\n  > [e.g. 3CX] ", "ACME")
+    tty.answer("vendor (string)\n  > [Enter: 3CX] ", "ACME")
     tty.answer("severity (choice)", "")
     tty.answer("first_seen (datetime, optional)", "")
     tty.answer("Incident commander: who?", "")
-    tty.answer_each("done? [Y/n] >", "y", MENU)
+    tty.answer_each("done? [Y/n", "y", MENU)
     tty.child.sendline("j")
     tty.answer("  jump to which step (its path)? >", "sub/isolate")
     tty.answer("Isolate the hosts running ACME.\n", "p")

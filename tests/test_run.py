@@ -34,15 +34,15 @@ def test_a_non_interactive_dry_run_walks_every_step_and_says_what_it_would_send(
     incident = incident_id(result)
     assert result.stdout.splitlines() == [
         f"Opened {incident}: Demo response (dry run: nothing is sent)",
-        "[1/6] detection-analysis: Intake",
-        "[2/6] detection-analysis: Scope",
-        "[3/6] detection-analysis: Affected?",
-        "[sub 1/2] containment: Log it",
+        "[1/7] detection-analysis: Intake",
+        "[2/7] detection-analysis: Scope",
+        "[3/7] detection-analysis: Affected?",
+        "[4/7 · Containment sub-playbook 1/2] containment: Log it",  # its place in the incident, and in its playbook
         "containing 3CX",
-        "[sub 2/2] containment: Isolate hosts",
-        "[5/6] containment: Tell the channel",
+        "[5/7 · Containment sub-playbook 2/2] containment: Isolate hosts",
+        "[6/7] containment: Tell the channel",
         f"would post to the incident channel: Contained 3CX ({incident})",
-        "[6/6] recovery: Open the ticket",
+        "[7/7] recovery: Open the ticket",
         "would open the incident ticket in jira: Compromised 3CX software",
         f"Playbook finished for {incident}. Review with `ir timeline {incident}`; close with `ir close {incident}`.",
     ]
@@ -143,7 +143,7 @@ def test_a_decision_can_end_the_playbook(run_ir, demo):
     result = run_ir("run", "demo", "--dry-run", "--non-interactive", "--var", "vendor=Zoom",
                     "--answers", str(_write(demo, "no.yaml", "steps: {affected: 'no'}\n")))
     assert result.returncode == 0, result.stderr
-    assert "[4/6]" not in result.stdout and "Playbook finished" in result.stdout
+    assert "[4/7" not in result.stdout and "Playbook finished" in result.stdout
     events = timeline(run_ir, incident_id(result))
     assert kinds(events)[-2:] == ["decision affected", "step.completed affected"]
     assert unsealed(events[-1]["data"]) == {"next": None}
@@ -333,9 +333,9 @@ def test_interactive_prompts_reask_bad_answers_and_end_of_input_pauses(run_ir, d
         "Dana Reyes",                             # commander
         "y", "n",                                 # checklist: first ticked, second left open
         "n", "beacon seen", "2026-03-29 13:55 America/Los_Angeles",   # a note with its own time
-        "c", "n", "y", "looked at both",          # complete: the open item asked again, still open; anyway, a note
+        "c looked at both", "n", "y",             # complete with a note: the open item asked again, still open; anyway
         "twelve", "12",                           # hosts: not a number, asked again
-        "7", "1", "two hosts beacon",             # decision: 7 is not a choice; 1 is
+        "7", "1 two hosts beacon",                # decision: 7 is not a choice; 1 is, and why
     ]) + "\n"
     result = run_ir("run", "demo", "--dry-run", input=typed)
     assert result.returncode == 0, result.stderr
@@ -385,7 +385,7 @@ def test_a_running_incident_keeps_the_playbook_it_started_with(run_ir, demo):
     (demo / "playbooks" / "demo.yaml").write_text("not: [a playbook")
     resumed = run_ir("resume", incident, "--non-interactive")
     assert resumed.returncode == 0, resumed.stderr
-    assert "[6/6] recovery: Open the ticket" in resumed.stdout
+    assert "[7/7] recovery: Open the ticket" in resumed.stdout
 
 
 def test_close_records_it_and_a_closed_incident_cannot_resume(run_ir, demo):
@@ -408,7 +408,7 @@ def test_an_unknown_incident_is_a_clear_error(run_ir, demo):
 
 
 def test_status_shows_progress_and_the_current_step(run_ir, demo):
-    incident = incident_id(run_ir("run", "demo", "--dry-run", input="ACME\n\n\n\ny\ny\nc\n\n"))
+    incident = incident_id(run_ir("run", "demo", "--dry-run", input="ACME\n\n\n\ny\ny\nc\n"))
     result = run_ir("status", incident)
     assert result.returncode == 0, result.stderr
     assert f"{incident} Compromised ACME software" in result.stdout

@@ -567,8 +567,8 @@ def test_the_facilitator_sends_injects_jumps_observes_pauses_and_resumes(run_ir,
         "i",                           # intake: next inject (the first in scenario order: beacon)
         "b", "x", "s", "Intake read the alert aloud",   # an observation: x is neither, asked again
         "j", "nowhere",                # a jump to an unknown step: refused, the menu again
-        "c", "",                       # complete intake
-        "1", "beacon seen",            # decide: contain
+        "c",                           # complete intake
+        "1 beacon seen",               # decide: contain, and why
         "b", "g", "Nobody owned the isolation", "No isolation owner",  # isolate: a gap, with its root cause
         "j", "restore",                # jump over rebuild to restore (the recovery phase's inject arrives)
         "p",                           # pause
@@ -587,8 +587,8 @@ def test_the_facilitator_sends_injects_jumps_observes_pauses_and_resumes(run_ir,
         "a", "press",                  # restore: the scenario's ad-hoc inject, by its id
         "a", "The CEO is on the phone",  # and one in the facilitator's own words
         "i",                           # next inject: only `watching` and `one_minute` are left
-        "c", "",                       # complete restore
-        "c", "",                       # complete review
+        "c",                           # complete restore
+        "c",                           # complete review
         "x", "s", "Two hours, not one",  # hotwash: the objective rated (x is no rating: asked again), and why
         "Isolation was fast", "",      # went well
         "Ownership of isolation", "No owner in the playbook", "",  # improve, with its root cause

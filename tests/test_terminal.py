@@ -159,7 +159,7 @@ def test_checklist_evidence_and_failure_ask_until_the_answer_means_something(run
     tty.answer("  not marked failed\n[c]omplete", "c")
     tty.answer("  ☐ Image the disk  done? [Y/n] >", "y")     # the open item is asked again on completing
     tty.expect("  evidence not recorded yet: The disk image (disk)\n")
-    choose = "  [r]ecord it now, [n]ot captured (say why), or [b]ack to the step >"
+    choose = "  [r]ecord it now, [n]ot captured (say why, or n and why), or [b]ack to the step >"
     tty.answer(choose, "x")
     tty.answer("    answer r, n or b\n" + choose, "r")
     tty.answer("  file (Enter: none, describe it only) >", str(tmp_path / "disk.img"))
@@ -168,10 +168,8 @@ def test_checklist_evidence_and_failure_ask_until_the_answer_means_something(run
     tty.expect("  evidence not recorded yet: A memory capture (memory)\n")
     tty.answer(choose, "n")
     tty.answer("  why is it not captured? >", "host was rebooted")
-    tty.answer("  note (optional) >", "")
     tty.expect("Contain the 2 hosts?\n  1. Yes\n     When any host beacons\n  2. No\n")
     tty.answer("  choice number", "1")
-    tty.answer("  why? (optional) >", "")
     tty.answer("[p]ause >", "f")
     tty.answer("  Marking it failed records it and goes on with the next step. Mark it failed? [y/N] >", "y")
     tty.answer("  what failed? >", "EDR offline")

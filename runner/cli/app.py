@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from ir import __version__
+from ir.cli import amend as cli_amend
 from ir.cli import export as cli_export
 from ir.cli import incident as cli_incident
 from ir.cli import integrations as cli_integrations
@@ -192,6 +193,9 @@ for _command in (cli_incident.run, cli_incident.resume, cli_incident.incidents, 
                  cli_incident.note, cli_incident.step, cli_incident.evidence, cli_incident.timeline,
                  cli_incident.verify, cli_incident.close, cli_incident.discard):
     app.command()(_command)
+app.command()(cli_amend.correct)
+app.command()(cli_amend.milestone)
+app.command()(cli_amend.severity)
 app.command()(cli_export.export)
 app.command()(cli_tabletop.tabletop)
 app.command()(cli_integrations.flush)

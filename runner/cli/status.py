@@ -7,8 +7,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ir.format.load import load_text
-from ir.run.progress import overdue, progress
+from ir.format.bundle import Bundle
+from ir.format.model import IncludeStep
+from ir.run.progress import overdue, progress, shown, updates_due, walk
 from ir.sinks import terminal
 from ir.store.records import Store
 
@@ -16,7 +17,8 @@ from ir.store.records import Store
 def show_status(store: Store, incident_id: str, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
     incident = store.incident(incident_id)
-    playbook = load_text(store.bundle(incident_id)[incident.playbook_id], incident.playbook_id).playbook  # its own
+    bundle = Bundle.from_stored(store.bundle(incident_id), incident.playbook_id)
+    steps = shown(bundle)  # included playbooks' too
     states = store.steps(incident_id)
     flags = [incident.mode] + (["exercise"] if incident.exercise else [])
     console.print(f"[bold]{incident.id}[/] {escape(terminal(incident.title))}  [dim]({', '.join(flags)})[/]")
@@ -27,13 +29,16 @@ def show_status(store: Store, incident_id: str, console: Console | None = None) 
     console.print(terminal(f"at step: {incident.cursor or 'the playbook has ended'}"
                            + (f" · driven by {driver}" if driver else "")), markup=False)
     table = Table("phase", "done", "steps")
-    for phase, done, total in progress(playbook, states):
+    for phase, done, total in progress(steps, states, incident.cursor):
         table.add_row(escape(terminal(phase)), str(done), str(total))
     console.print(table)
     for event in store.events(incident_id, kinds=("milestone",)):
         console.print(terminal(f"milestone {event.message}: {event.occurred_at}"), markup=False)
-    for late in overdue(playbook, states):
+    for late in overdue(steps, states):
         console.print(f"[red]overdue:[/] {escape(terminal(late))}")
+    includes = [(path, step) for path, step in walk(bundle) if isinstance(step, IncludeStep)]
+    for due in updates_due(includes, states, store.variables(incident_id)) if incident.status == "open" else []:
+        console.print(f"[red]{escape(terminal(due))}[/]")
     waiting = [i for i in store.outbox(incident_id) if i.status in ("pending", "failed")]
     if waiting:
         console.print(f"{len(waiting)} integration action(s) waiting: `ir outbox {incident_id}`")

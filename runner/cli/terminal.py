@@ -34,8 +34,9 @@ def _shown(text: object) -> str:
     return escape(terminal(text))
 
 
-MENU = "[c]omplete  [s]kip  [f]ailed  [n]ote  [e]vidence  [o]verview  [p]ause"
-_CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False}
+MENU = "[c]omplete (+ note) [s]kip [f]ailed [n]ote [e]vidence [o]verview [u] correct [p]ause"
+_CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False, "a": True, "all": True}
+SEND_DELAY = 3.0  # seconds a notify or ticket step waits for `s` or `h` before it goes (IR_SEND_DELAY)
 _MARKS = re.compile(r"\*\*|__|`")
 
 
@@ -95,6 +96,8 @@ class Terminal:
         # (`ir step` on another machine), or None. Set by the front end that knows the store.
         self.watch: Callable[[], str | None] | None = None
         self._typed = b""  # read from the terminal past the line being answered
+        self._roles: dict[str, str | None] = {}  # role -> holder given in the table of roles, not recorded yet
+        self._announced: set[str] = set()  # the steps said to be overdue (said once each)
 
     # reading ------------------------------------------------------------------------------------------
     def read(self, prompt: str) -> str:
@@ -135,6 +138,8 @@ class Terminal:
 
     # the Responder protocol -----------------------------------------------------------------------------
     def value(self, var: Variable, key: str, problem: str | None) -> Any:
+        if key.startswith("roles.") and var.id in self._roles and not problem:
+            return self._roles.pop(var.id)
         if problem:
             self.console.print(f"  [red]{_shown(problem)}[/]")
         label = var.label or var.id
@@ -149,12 +154,15 @@ class Terminal:
         if var.type == "text":
             self.console.print("  [dim]several lines: an empty line ends the text[/]")
         hints = [f"default: {_listed(var.default)}"] if var.default is not None else []
-        hints += [f"e.g. {_listed(var.example)}"] if var.example is not None and var.default is None else []
+        offered = var.example if var.required and var.default is None else None  # Enter takes the example
+        hints += [f"Enter: {_listed(offered)}"] if offered is not None else []
+        hints += [f"e.g. {_listed(var.example)}"] if var.example is not None and var.default is None \
+            and offered is None else []
         prompt = f"  > {'[' + '; '.join(hints) + '] ' if hints else ''}"
         while True:
             answer = self.read(prompt)
             if not answer:
-                return var.default
+                return var.default if offered is None else offered
             if var.type == "text":
                 return "\n".join([answer, *iter(lambda: self.read("  >"), "")])
             if var.type == "datetime":
@@ -165,6 +173,34 @@ class Terminal:
             if var.choices:
                 return _picked(var, answer)
             return answer
+
+    def roles(self, asked: list[Variable]) -> None:
+        """The roles not recorded yet, in one table: `number=name`, several on a line with `;`; Enter ends it and
+        leaves the rest open. What is given here is recorded as each role's answer, in the table's order."""
+        if len(asked) < 2:
+            return
+        self.console.print("[bold]Roles[/] [dim](who holds each; Enter: done, the rest left open)[/]")
+        for number, var in enumerate(asked, 1):
+            self.console.print(f"  {number}. {_shown((var.label or var.id).partition(': who?')[0])}")
+        given: dict[str, str] = {}
+        while answer := self.read("  roles: number=name, several with ; (e.g. 1=Dana Reyes; 2=Lee Park) >"):
+            found, bad = {}, []
+            for part in (p.strip() for p in answer.split(";") if p.strip()):
+                row, _, who = part.partition("=")
+                if not (row.strip().isdigit() and 0 < int(row) <= len(asked) and who.strip()):
+                    bad.append(part)
+                    continue
+                found[asked[int(row) - 1].id] = who.strip()
+            if bad:
+                self.console.print(f"  [red]{_shown(', '.join(bad))}: not number=name, with a number of the table "
+                                   f"(1-{len(asked)}); nothing of this line was taken[/]")
+                continue
+            given |= found
+            for number, var in enumerate(asked, 1):
+                if var.id in found:
+                    self.console.print(f"  {number}. {_shown((var.label or var.id).partition(': who?')[0])} = "
+                                       f"{_shown(found[var.id])}")
+        self._roles = {var.id: given.get(var.id) for var in asked}
 
     def _time(self, answer: str) -> datetime | None:
         """A time as typed, saying the zone it was read in when none was given; None (said why) if it is not one."""
@@ -190,10 +226,13 @@ class Terminal:
                 if choice.description:
                     self.console.print(Padding(Markdown(terminal(choice.description, one_line=False),
                                                         hyperlinks=False, style="dim"), (0, 0, 0, 5)))
-            answer = self.read("  choice number, or [n]ote [e]vidence [o]verview [p]ause >")
-            picked = self._choice(step, answer)
+            answer = self.read("  choice number (and why, optional: 2 no EDR there), or [n]ote [e]vidence "
+                               "[o]verview [u] correct [p]ause >")
+            whole = self._choice(step, answer)
+            first, _, why = answer.partition(" ")
+            picked = whole or (self._choice(step, first) if first and why.strip() else None)
             if picked:
-                return picked, self.read("  why? (optional) >") or None
+                return picked, None if whole else why.strip()
             if not self._menu_action(answer, session):
                 self.console.print("  [red]pick one of the numbers[/]")
 
@@ -213,10 +252,15 @@ class Terminal:
                 self.console.print(f"  [cyan]evidence to capture:[/] {_shown(item.description)} [dim]({item.id})[/]")
         else:
             self.console.print(f"  [cyan]{_shown(text)}[/]")
+            if (held := self._go_on(session)) is not None:
+                return held
         self._checklist(place, checklist, session)
         menu = "  ".join([MENU, *(label for label, _ in self.extras.values())])
         while True:
-            answer = self.read(f"{menu} >").lower()
+            self._announce(session)
+            typed = self.read(f"{menu} >")
+            first, _, said = typed.partition(" ")
+            answer = "c" if first.lower() == "c" and said.strip() else typed.lower()
             if answer in self.extras:
                 ended = self.extras[answer][1](session)
                 if ended is not None:
@@ -231,7 +275,8 @@ class Terminal:
                     continue
                 if not self._evidence_asked(place, session):
                     continue
-                return Outcome("completed", self.read("  note (optional) >") or None)
+                at = self._when(f"  {place.step.milestone}: when did this happen?") if place.step.milestone else None
+                return Outcome("completed", said.strip() or None, at)
             if answer == "s":
                 return Outcome("skipped", self.read_required("  why skip it? >"))
             if answer == "f":
@@ -243,17 +288,67 @@ class Terminal:
             if not self._menu_action(answer, session):
                 self.console.print(f"  [red]unknown choice {answer!r}[/]")
 
+    def _announce(self, session: Session) -> None:
+        """Steps past their SLA, said once each, as the responder comes back to a step's menu."""
+        for late in session.run.overdue():
+            said = late.partition(" (")[0] if "SLA" in late else late
+            if said not in self._announced:
+                self._announced.add(said)
+                self.console.print(f"  [red]{'overdue: ' if 'SLA' in late else ''}{_shown(late)}[/]")
+
+    def _go_on(self, session: Session) -> Outcome | None:
+        """A notify or ticket step goes on by itself after a short pause (IR_SEND_DELAY seconds, 3 by default):
+        Enter goes now, `s` skips it, `h` holds it at the step menu. None: held (or what the menu decides). Input
+        that is not a terminal (a script piped in) does not wait."""
+        try:
+            delay = float(os.environ.get("IR_SEND_DELAY", SEND_DELAY))
+        except ValueError:
+            delay = SEND_DELAY
+        prompt = f"  goes in {delay:g} s: Enter now, [s]kip, [h]old >"
+        if delay <= 0 or not sys.stdin.isatty():
+            return Outcome("completed")
+        self.console.print(prompt + " ", end="", markup=False)
+        try:
+            ready = select.select([sys.stdin], [], [], delay)[0]
+            line = sys.stdin.readline() if ready else "\n"
+        except KeyboardInterrupt:
+            self.console.print()
+            raise PauseRequested from None
+        if not line:  # end of input
+            self.console.print()
+            raise PauseRequested
+        answer = line.strip().lower()
+        if not ready:
+            self.console.print()
+        if answer == "s":
+            return Outcome("skipped", self.read_required("  why skip it? >"))
+        if answer == "h":
+            self.console.print("  [dim]held: c sends it, s skips it[/]")
+            return None
+        if answer == "p":
+            raise PauseRequested
+        return Outcome("completed")
+
     def _checklist(self, place: Place, checklist: list[str], session: Session, again: bool = False) -> None:
+        every = False
         for number, item in enumerate(checklist):
             if number in session.checked():
                 if not again:
                     self.console.print(f"  [green]✓[/] {_shown(item)}")
                 continue
-            while (answer := self.read(f"  ☐ {terminal(item)}  done? [Y/n] >").lower()) not in _CHECK_ANSWERS:
+            left = sum(1 for n in range(number, len(checklist)) if n not in session.checked())
+            options = "[Y/n; a: all done]" if left > 1 else "[Y/n]"
+            while not every and (answer := self.read(f"  ☐ {terminal(item)}  done? {options} >").lower()
+                                 ) not in _CHECK_ANSWERS:
                 if answer == "p":
                     raise PauseRequested
                 self.console.print(f"    [red]'{_shown(answer)}' is not an answer here:[/] y or Enter: done; "
-                                   "n: not yet (asked again when you complete the step); p: pause")
+                                   "n: not yet (asked again when you complete the step); "
+                                   f"{'a: this one and the rest done; ' if left > 1 else ''}p: pause")
+            if every:
+                self.console.print(f"  [green]✓[/] {_shown(item)}")
+                answer = "y"
+            every = every or answer in ("a", "all")
             if _CHECK_ANSWERS[answer]:
                 session.tick(number, item)
             elif not again:
@@ -267,13 +362,14 @@ class Terminal:
             if session.evidence_done(item.id):
                 continue
             self.console.print(f"  [cyan]evidence not recorded yet:[/] {_shown(item.description)} [dim]({item.id})[/]")
-            while (answer := self.read("  [r]ecord it now, [n]ot captured (say why), or [b]ack to the step >"
-                                       ).lower()) not in ("r", "n", "b"):
+            while (answer := self.read("  [r]ecord it now, [n]ot captured (say why, or n and why), or [b]ack to the "
+                                       "step >")).lower().partition(" ")[0] not in ("r", "n", "b"):
                 self.console.print("    [red]answer r, n or b[/]")
-            if answer == "b" or answer == "r" and not self._evidence(session, item.id):
+            key, _, why = answer.partition(" ")
+            if key.lower() == "b" or key.lower() == "r" and not self._evidence(session, item.id):
                 return False
-            if answer == "n":
-                session.evidence_missing(item.id, self.read_required("  why is it not captured? >"))
+            if key.lower() == "n":
+                session.evidence_missing(item.id, why.strip() or self.read_required("  why is it not captured? >"))
         return True
 
     def _menu_action(self, answer: str, session: Session) -> bool:
@@ -287,13 +383,29 @@ class Terminal:
             self._evidence(session)
         elif answer == "o":
             self.overview(session)
+        elif answer == "u":
+            self._correct(session)
         else:
             return False
         return True
 
-    def _when(self) -> Any:
+    def _correct(self, session: Session) -> None:
+        """`u`: an earlier answer, input or role corrected; a refusal is said and changes nothing."""
+        name = self.read("  correct which? (inputs.ID, roles.ID or STEP.QUESTION; Enter: none) >")
+        if not name:
+            return
+        value = self.read_required("  the right value >")
+        reason = self.read_required("  why? >")
+        try:
+            said = session.correct(name, value, reason)
+        except IrError as exc:
+            self.console.print(f"  [red]{_shown(exc.message)}; nothing changed[/]")
+            return
+        self.console.print(f"  corrected: {_shown(said)}")
+
+    def _when(self, question: str = "  when did it happen?") -> Any:
         while True:
-            answer = self.read("  when did it happen? [Enter: now; or e.g. 2026-03-29 14:02 America/Los_Angeles] >")
+            answer = self.read(f"{question} [Enter: now; or e.g. 2026-03-29 14:02 America/Los_Angeles] >")
             if not answer:
                 return None
             if (found := self._time(answer)) is not None:
@@ -319,6 +431,13 @@ class Terminal:
         for phase, done, total in session.overview():
             table.add_row(phase, str(done), str(total))
         self.console.print(table)
+        run = session.run
+        finished = run.done_steps()
+        self.console.print(terminal(f"done: {len(finished)} step(s)" + (
+            f", the last: {', '.join(finished[-3:])}" if finished else "")), markup=False)
+        self.console.print(terminal(f"next: {', '.join(run.upcoming()) or 'the end of the playbook'}"), markup=False)
+        for late in run.overdue():
+            self.console.print(f"[red]overdue:[/] {_shown(late)}")
 
     def heading(self, place: Place, title: str, position: str) -> None:
         step = place.step

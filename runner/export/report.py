@@ -189,7 +189,10 @@ class Report:
         elif kind == "role.assigned":
             self.roles[str(data.get("name", "")).removeprefix("roles.")] = data.get("value")
         elif kind == "milestone":
-            self.milestones.setdefault(str(data.get("milestone")), entry)
+            if data.get("afterwards"):  # set afterwards (`ir milestone --at`): it replaces the one recorded before
+                self.milestones[str(data.get("milestone"))] = entry
+            else:
+                self.milestones.setdefault(str(data.get("milestone")), entry)
         elif kind == "incident.closed":
             self.milestones.setdefault("closed", entry)
         elif kind == "decision":

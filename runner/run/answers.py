@@ -343,6 +343,10 @@ class AnswersResponder:
         given = self.answers.steps.get(path, {})
         return question in given, given.get(question)
 
+    def roles(self, asked: list[Variable]) -> None:
+        if self.person:
+            self.person.roles([var for var in asked if var.id not in self.answers.roles])
+
     def decide(self, place: Place, question: str, session: Session) -> tuple[str, str | None]:
         given = self.answers.steps.get(place.path)
         if given:

@@ -31,9 +31,8 @@ from ir.format.model import (
     TicketStep,
     Variable,
 )
-from ir.run import ahead, reading
+from ir.run import ahead, amend, progress, reading
 from ir.run.outbox import Outbox
-from ir.run.progress import progress
 from ir.run.responder import DoneElsewhere, Outcome, PauseRequested, Place, Responder, Session, StepHooks
 from ir.store.header import sets_severity
 from ir.store.records import Change, Draft, Incident, StepState, Store
@@ -69,6 +68,9 @@ class IncidentRun:
         # playbook's step positions, decision labels and variable types; the template values of each scope, kept
         # in step with `record`.
         self._paths = [path for path, _ in self.bundle.paths()]
+        self._shown = progress.shown(self.bundle)  # the steps shown, with the phase each is recorded in
+        self._order = {path: n for n, (path, _, _) in enumerate(self._shown, 1)}
+        self._includes = [(path, s) for path, s in self.bundle.paths() if isinstance(s, IncludeStep)]
         self._index = {pid: {s.id: n for n, s in enumerate(p.steps)} for pid, p in self.playbooks.items()}
         self._labels = {pid: {(s.id, c.id): c.label for s in p.steps if isinstance(s, DecisionStep) for c in s.choices}
                         for pid, p in self.playbooks.items()}
@@ -84,7 +86,17 @@ class IncidentRun:
 
     # the Run protocol, for responders, sessions and hooks ----------------------------------------------------
     def progress(self) -> list[tuple[str, int, int]]:
-        return progress(self.root, self.steps)
+        return progress.progress(self._shown, self.steps, self.incident.cursor)
+
+    def done_steps(self) -> list[str]:
+        return [path for path, _, _ in self._shown if (s := self.steps.get(path)) and s.status != "started"]
+
+    def upcoming(self) -> list[str]:
+        return progress.upcoming(self._shown, self.steps, self.incident.cursor)
+
+    def overdue(self) -> list[str]:
+        return progress.overdue(self._shown, self.steps) + progress.updates_due(self._includes, self.steps,
+                                                                                 self.variables)
 
     def events(self) -> Iterable[Event]:
         return self.store.events(self.incident_id)
@@ -162,12 +174,22 @@ class IncidentRun:
         states = ((step,) if step else ()) + steps
         change = Change(states, variables or {}, incident or {},
                         (self._open,) if self._open and any(s.path == self._open for s in states) else ())
-        self.store.record(self.incident_id, [self.draft(kind, place, message, data, occurred_at), *also], change)
+        self.commit([self.draft(kind, place, message, data, occurred_at), *also], change)
+
+    def commit(self, drafts: list[Draft], change: Change) -> None:
+        """Events with the state they change, committed together; the run's own copies kept in step."""
+        self.store.record(self.incident_id, drafts, change)
         self.steps.update((s.path, s) for s in change.steps)
         self.variables.update(change.variables)
         self._values(change.variables)
         if change.incident:
             self.incident = replace(self.incident, **change.incident)
+
+    def correct(self, name: str, raw: str, reason: str) -> str:
+        """Correct an earlier answer, input or role (ir.run.amend); what the correction event says."""
+        draft, change = amend.correction(self.bundle, self.variables, name, raw, reason, self.actor)
+        self.commit([draft], change)
+        return draft.message
 
     # asking ------------------------------------------------------------------------------------------
     def ask(self, var: Variable, kind: str, scope: str, place: Place | None) -> None:
@@ -220,8 +242,10 @@ class IncidentRun:
         """The incident's inputs, roles and title; on resume only what was not recorded yet."""
         for var in self.root.inputs:
             self.ask(var, "inputs", "", None)
-        for role in self.root.roles:
-            who = Variable(id=role.id, label=f"{role.title}: who? (Enter to leave it open)", required=False)
+        asked = [Variable(id=role.id, label=f"{role.title}: who? (Enter to leave it open)", required=False)
+                 for role in self.root.roles if ("", f"roles.{role.id}") not in self.variables]
+        self.responder.roles(asked)
+        for who in asked:
             self.ask(who, "roles", "", None)
         if self.root.incident_title:
             title = templates.render(self.root.incident_title, self.context(None))
@@ -288,8 +312,9 @@ class IncidentRun:
             self.finish(place, Outcome("skipped", "condition false"), None)
             return
         if not isinstance(step, IncludeStep):
-            position = f"{place.index + 1}/{len(place.playbook.steps)}"
-            self.responder.heading(place, title, f"{place.scope} {position}" if place.scope else position)
+            position = progress.position(self._order, place.path)
+            inside = f" · {place.playbook.title} {place.index + 1}/{len(place.playbook.steps)}" if place.scope else ""
+            self.responder.heading(place, title, position + inside)
         if self.hooks:
             self.hooks.before_step(self, place)
         if isinstance(step, IncludeStep):

@@ -75,9 +75,21 @@ class Run(Protocol):
         """Every step path of the incident's playbook, included playbooks' steps too."""
 
     def progress(self) -> list[tuple[str, int, int]]:
-        """Per phase: (phase, steps finished, steps in the phase)."""
+        """Per phase: (phase, steps finished, steps on the branch taken)."""
+
+    def done_steps(self) -> list[str]:
+        """The steps finished (completed, skipped, failed), in the incident's order."""
+
+    def upcoming(self) -> list[str]:
+        """The next steps after the one in progress."""
+
+    def overdue(self) -> list[str]:
+        """Steps in progress past their SLA, as `path (SLA 15m, 2m 00s over)`, and the status updates due."""
 
     def events(self) -> Iterable[Event]: ...
+
+    def correct(self, name: str, raw: str, reason: str) -> str:
+        """Correct an earlier answer, input or role (an `input.corrected` event); what the event says."""
 
     def opened_at(self) -> str: ...
 
@@ -132,11 +144,17 @@ class Session:
     def overview(self) -> list[tuple[str, int, int]]:
         return self.run.progress()
 
+    def correct(self, name: str, raw: str, reason: str) -> str:
+        return self.run.correct(name, raw, reason)
+
 
 class Responder(Protocol):
     def value(self, var: Variable, key: str, problem: str | None) -> Any:
         """A raw value for `var`, or None for none. `key` names it: `inputs.vendor`, `roles.commander`, or
         `<step path>.<question>`; `problem` says why the previous answer was refused."""
+
+    def roles(self, asked: list[Variable]) -> None:
+        """Before the roles not recorded yet are asked one by one (`value`): a chance to take them all at once."""
 
     def decide(self, place: Place, question: str, session: Session) -> tuple[str, str | None]:
         """A choice id of `place.step` and an optional rationale."""

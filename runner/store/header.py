@@ -12,8 +12,8 @@ from ir.format.model import SEVERITIES
 from ir.store.records import Incident
 from ir.store.timeline import Event
 
-HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "role.assigned", "incident.closed",
-                          "incident.discarded"})
+HEADER_KINDS = frozenset({"incident.opened", "incident.updated", "input.set", "input.corrected", "role.assigned",
+                          "severity.changed", "incident.closed", "incident.discarded"})
 
 
 def sets_severity(name: str, scope: str) -> bool:
@@ -35,7 +35,9 @@ def from_events(events: Iterable[Event], before: Mapping[str, Any] | None = None
             out |= {"title": event.data["title"]} if "title" in event.data else {}
         elif event.kind == "incident.updated" and "title" in event.data:
             out["title"] = event.data["title"]
-        elif (event.kind in ("input.set", "role.assigned") and event.data.get("value") in SEVERITIES
+        elif event.kind == "severity.changed" and event.data.get("severity") in SEVERITIES:
+            out["severity"] = event.data["severity"]
+        elif (event.kind in ("input.set", "input.corrected", "role.assigned") and event.data.get("value") in SEVERITIES
               and sets_severity(str(event.data.get("name")), str(event.data.get("scope") or ""))):
             out["severity"] = event.data["value"]
         elif event.kind == "incident.closed":

@@ -21,7 +21,7 @@ Stored = tuple[str, int, str, str, str, str, str, str | None, str | None, str, s
 KINDS = (
     "incident.opened", "incident.resumed", "incident.paused", "incident.closed", "incident.discarded",
     "incident.updated",
-    "input.set", "role.assigned", "severity.changed",
+    "input.set", "input.corrected", "role.assigned", "severity.changed",
     "step.started", "step.completed", "step.skipped", "step.failed", "step.passed", "checklist.checked",
     "decision", "note", "evidence", "milestone",
     "integration.requested", "integration.done", "integration.failed", "integration.dry_run", "integration.retry",
