@@ -369,7 +369,7 @@ def test_a_driver_waiting_at_a_step_goes_on_within_seconds_when_someone_does_it_
     driver = Pty("resume", incident, "--answers", str(every_input(tmp_path)), env={**dana.env, "COLUMNS": "200"})
     try:
         driver.expect("Take in the advisory or alert; freeze removals")
-        driver.expect("done? [Y/n] >")  # the first checklist item: the responder is reading, not typing
+        driver.expect("done? [Y/n")  # the first checklist item: the responder is reading, not typing
         done = erin.ir("step", incident, "intake", "--complete", "--note", "read at the bridge")
         assert done.returncode == 0, done.stderr
         began = time.monotonic()

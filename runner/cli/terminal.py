@@ -10,6 +10,7 @@ import os
 import re
 import select
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -102,24 +103,30 @@ class Terminal:
     # reading ------------------------------------------------------------------------------------------
     def read(self, prompt: str) -> str:
         try:
-            if self.watch is not None and sys.stdin.isatty():
-                return self._watched(f"{prompt} ").strip()
+            if sys.stdin.isatty():
+                self.console.print(f"{prompt} ", end="", markup=False)
+                self.console.file.flush()
+                line = self._line_within(None)
+                assert line is not None
+                return line.strip()
             return self.console.input(f"{prompt} ", markup=False).strip()
         except (EOFError, KeyboardInterrupt):
             self.console.print()
             raise PauseRequested from None
 
-    def _watched(self, prompt: str) -> str:
-        """A line from the terminal, looking once a second whether the step was done elsewhere meanwhile (then
-        `DoneElsewhere`). Read from the file descriptor itself: a line Python had buffered would be invisible to
-        the wait."""
-        assert self.watch is not None
-        self.console.print(prompt, end="", markup=False)
-        self.console.file.flush()
+    def _line_within(self, seconds: float | None) -> str | None:
+        """The next line typed at the terminal, or None when `seconds` pass first (None: no limit). While it waits,
+        it asks `watch` once a second whether the step was done elsewhere meanwhile (then `DoneElsewhere`). Read
+        from the file descriptor itself, every prompt alike: a line Python had buffered would be invisible to the
+        wait."""
         fd = sys.stdin.fileno()
+        deadline = None if seconds is None else time.monotonic() + seconds
         while b"\n" not in self._typed:
-            if not select.select([fd], [], [], 1.0)[0]:
-                by = self.watch()
+            wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if wait <= 0:
+                return None
+            if not select.select([fd], [], [], wait)[0]:
+                by = self.watch() if self.watch is not None else None
                 if by:
                     self.console.print()
                     raise DoneElsewhere(by)
@@ -308,17 +315,14 @@ class Terminal:
         if delay <= 0 or not sys.stdin.isatty():
             return Outcome("completed")
         self.console.print(prompt + " ", end="", markup=False)
+        self.console.file.flush()
         try:
-            ready = select.select([sys.stdin], [], [], delay)[0]
-            line = sys.stdin.readline() if ready else "\n"
-        except KeyboardInterrupt:
+            line = self._line_within(delay)
+        except (EOFError, KeyboardInterrupt):
             self.console.print()
             raise PauseRequested from None
-        if not line:  # end of input
-            self.console.print()
-            raise PauseRequested
-        answer = line.strip().lower()
-        if not ready:
+        answer = (line or "").strip().lower()
+        if line is None:  # the pause ran out: it goes
             self.console.print()
         if answer == "s":
             return Outcome("skipped", self.read_required("  why skip it? >"))
