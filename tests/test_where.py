@@ -141,3 +141,39 @@ def test_a_status_update_due_is_announced_once_until_the_next_one(run_ir, isolat
     assert re.search(r"\nstatus update due since \d\d:\d\d UTC \(every 0 minutes; the last: again\)\n",
                      run_ir("status", incident).stdout)
     assert "Traceback" not in tty.seen
+
+
+LIVE_UPDATED = """\
+id: updated
+title: Updated
+version: "1.0.0"
+steps:
+  - {id: channel, kind: notify, action: create_channel, title: Open the channel, phase: detection-analysis}
+  - {id: update, kind: include, title: Status update, phase: detection-analysis, playbook: status}
+  - {id: work, kind: manual, title: Work, phase: containment, instructions: Work.}
+"""
+
+
+def test_a_status_update_due_in_a_live_incident_is_posted_once_to_its_channel(run_ir, isolated, slack_server):
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "status.yaml").write_text(STATUS)
+    (isolated / "playbooks" / "updated.yaml").write_text(LIVE_UPDATED)
+    (isolated / "ir.toml").write_text("[slack]\ntimeout = 5\n")
+    env = {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url, "IR_SEND_DELAY": "0"}
+    tty = Pty("run", "updated", env=env)
+    tty.expect("status posted")
+    at_work = tty.expect(MENU)
+    [due] = re.findall(r"\n  (status update due since \d\d:\d\d UTC \(every 0 minutes; the last: update\))\n", at_work)
+    tty.child.sendline("o")  # back at the menu: said once, posted once
+    tty.expect(MENU)
+    tty.child.sendline("p")
+    assert tty.close() == 0
+    incident = tty.seen.split("Opened ", 1)[1].split(":", 1)[0]
+    resumed = Pty("resume", incident, env=env)  # a new terminal says it again; Slack is not told twice
+    assert "status update due since" in resumed.expect(MENU)
+    resumed.child.sendline("p")
+    assert resumed.close() == 0
+    channel = f"ir-{incident.lower()}"
+    reminders = [m["text"] for m in slack_server.messages(channel) if m["text"].startswith("Reminder:")]
+    assert [r.split("\n")[0] for r in reminders] == [f"Reminder: {due}"]
+    assert "Traceback" not in tty.seen + resumed.seen

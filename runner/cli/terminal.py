@@ -297,11 +297,15 @@ class Terminal:
 
     def _announce(self, session: Session) -> None:
         """Steps past their SLA, said once each, as the responder comes back to a step's menu."""
+        new = []
         for late in session.run.overdue():
             said = late.partition(" (")[0] if "SLA" in late else late
             if said not in self._announced:
                 self._announced.add(said)
-                self.console.print(f"  [red]{'overdue: ' if 'SLA' in late else ''}{_shown(late)}[/]")
+                new.append(f"{'overdue: ' if 'SLA' in late else ''}{late}")
+                self.console.print(f"  [red]{_shown(new[-1])}[/]")
+        if new:
+            session.run.remind(new)
 
     def _go_on(self, session: Session) -> Outcome | None:
         """A notify or ticket step goes on by itself after a short pause (IR_SEND_DELAY seconds, 3 by default):

@@ -98,6 +98,11 @@ class IncidentRun:
         return progress.overdue(self._shown, self.steps) + progress.updates_due(self._includes, self.steps,
                                                                                  self.variables)
 
+    def remind(self, lines: list[str]) -> None:
+        incident = self.incident
+        self.outbox.remind(lines, {"id": incident.id, "title": incident.title, "severity": incident.severity,
+                                   "exercise": incident.exercise, "commander": None})
+
     def events(self) -> Iterable[Event]:
         return self.store.events(self.incident_id)
 

@@ -20,6 +20,7 @@ configured, actions are rendered and recorded as "would ...", and nothing is sen
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -362,6 +363,11 @@ class Courier:
         return Draft(kind, self.actor, message, None, item.payload.get("phase"), step, data)
 
 
+def _reminder_key(line: str) -> str:
+    """A reminder's key part: the line without what changes while it stands (`(SLA 15m, 2m 00s over)`)."""
+    return hashlib.sha256(line.partition(" (")[0].encode()).hexdigest()[:16]
+
+
 class Outbox:
     """What the engine talks to: prepare a step's actions, show them, request them."""
 
@@ -401,6 +407,19 @@ class Outbox:
             rendered["channel"] = "#" + getattr(self.settings.of(step.via), "channels", {}).get(named, named)
         return [self.store.outbox_item(base) or OutboxItem(base, self.courier.incident_id, step.via,
                                                            f"{step.kind}.{step.action}", rendered)]
+
+    def remind(self, lines: list[str], incident: dict[str, Any]) -> None:
+        """What the terminal announced as overdue or due, posted once each to the incident channel: in a live
+        incident whose playbooks use Slack (an exercise, a dry run: only said at the terminal). The key holds the
+        line's hash, so the same reminder is never posted twice, even from a resumed run."""
+        if not self.courier.live or self.exercise or "slack" not in self.uses:
+            return
+        escape = FOR_INTEGRATION["slack"]
+        items = [OutboxItem(f"{self.courier.incident_id}/_reminders/{_reminder_key(line)}/notify.post",
+                            self.courier.incident_id, "slack", "notify.post",
+                            {"message": f"Reminder: {escape(line)}", "incident": incident, "step_title": "Reminder",
+                             "phase": None}) for line in lines]
+        self.request([i for i in items if self.store.outbox_item(i.key) is None])
 
     @staticmethod
     def preview(items: list[OutboxItem]) -> str:

@@ -86,6 +86,9 @@ class Run(Protocol):
     def overdue(self) -> list[str]:
         """Steps in progress past their SLA, as `path (SLA 15m, 2m 00s over)`, and the status updates due."""
 
+    def remind(self, lines: list[str]) -> None:
+        """Post what was announced as overdue or due to the incident channel, once each (a live incident)."""
+
     def events(self) -> Iterable[Event]: ...
 
     def correct(self, name: str, raw: str, reason: str) -> str:
