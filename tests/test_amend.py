@@ -144,3 +144,31 @@ def test_ir_correct_milestone_and_severity_afterwards(run_ir, backdate):
     assert run_ir("verify", incident).returncode == 0
     kinds = [e["kind"] for e in timeline(run_ir, incident)]
     assert kinds[-3:] == ["input.corrected", "milestone", "severity.changed"]
+
+
+PLAIN = """\
+id: plain
+title: Plain
+version: "1.0.0"
+steps:
+  - {id: look, kind: manual, title: Look, phase: detection-analysis, instructions: Look at it.}
+  - {id: wrap, kind: manual, title: Wrap, phase: recovery, instructions: Done.}
+"""
+
+
+def test_d_completes_a_step_with_when_it_really_happened_in_any_zone(run_ir, isolated):
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "plain.yaml").write_text(PLAIN)
+    tty = Pty("run", "plain", "--dry-run")
+    tty.expect("Opened ")
+    incident = tty.expect(":")
+    tty.answer("[u] correct [p]ause >", "d")
+    tty.answer("done: when did this happen? [Enter: now; or e.g. 2026-03-29 14:02 America/Los_Angeles] >", "2026-03-29 14:02 PST")
+    assert "PST is ambiguous: use America/Los_Angeles or -08:00" in tty.expect("when did this happen?")
+    tty.child.sendline("2026-03-29 14:02 America/Los_Angeles")
+    tty.answer("[u] correct [p]ause >", "p")
+    assert tty.close() == 0
+    [done] = [e for e in timeline(run_ir, incident) if e["kind"] == "step.completed" and e["step"] == "look"]
+    assert done["occurred_at"] == "2026-03-29T14:02:00-07:00" and done["recorded_at"].startswith("20")
+    assert done["recorded_at"] != done["occurred_at"]
+    assert run_ir("verify", incident).returncode == 0

@@ -35,7 +35,7 @@ def _shown(text: object) -> str:
     return escape(terminal(text))
 
 
-MENU = "[c]omplete (+ note) [s]kip [f]ailed [n]ote [e]vidence [o]verview [u] correct [p]ause"
+MENU = "[c]omplete (+ note) [d]one earlier [s]kip [f]ailed [n]ote [e]vidence [o]verview [u] correct [p]ause"
 _CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False, "a": True, "all": True}
 SEND_DELAY = 3.0  # seconds a notify or ticket step waits for `s` or `h` before it goes (IR_SEND_DELAY)
 _MARKS = re.compile(r"\*\*|__|`")
@@ -267,13 +267,13 @@ class Terminal:
             self._announce(session)
             typed = self.read(f"{menu} >")
             first, _, said = typed.partition(" ")
-            answer = "c" if first.lower() == "c" and said.strip() else typed.lower()
+            answer = first.lower() if first.lower() in ("c", "d") and said.strip() else typed.lower()
             if answer in self.extras:
                 ended = self.extras[answer][1](session)
                 if ended is not None:
                     return ended
                 continue
-            if answer in ("", "c"):
+            if answer in ("", "c", "d"):  # d: completed, and it happened earlier than now
                 if len(session.checked()) < len(checklist):  # the items left open are asked again first
                     self._checklist(place, checklist, session, again=True)
                 open_items = len(checklist) - len(session.checked())
@@ -282,7 +282,8 @@ class Terminal:
                     continue
                 if not self._evidence_asked(place, session):
                     continue
-                at = self._when(f"  {place.step.milestone}: when did this happen?") if place.step.milestone else None
+                at = self._when(f"  {place.step.milestone or 'done'}: when did this happen?") \
+                    if place.step.milestone or answer == "d" else None
                 return Outcome("completed", said.strip() or None, at)
             if answer == "s":
                 return Outcome("skipped", self.read_required("  why skip it? >"))
