@@ -384,3 +384,12 @@ def test_a_driver_waiting_at_a_step_goes_on_within_seconds_when_someone_does_it_
         ("step.started", "dana"), ("step.completed", "erin"), ("step.passed", "dana")]
     assert not [e for e in events if e["kind"] == "checklist.checked" and e["step"] == "intake"]
     assert erin.ir("verify", incident).returncode == 0
+
+
+def test_processes_opening_a_new_team_store_at_once_all_get_it(postgres, tmp_path):
+    """Seen: one in 30 processes failed with "relation incidents already exists" when they met a new database
+    together (the one that waited for the migration lock asked its stale catalog cache whether the schema was there)."""
+    for trial in range(4):
+        url = postgres.database()
+        runs = [Machine(tmp_path / f"m{trial}-{n}", "dana", url).start("incidents") for n in range(6)]
+        assert [(run.communicate(timeout=60)[1], run.returncode) for run in runs] == [("", 0)] * 6

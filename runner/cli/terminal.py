@@ -35,7 +35,8 @@ def _shown(text: object) -> str:
     return escape(terminal(text))
 
 
-MENU = "[c]omplete (+ note) [d]one earlier [s]kip [f]ailed [n]ote [e]vidence [o]verview [u] correct [p]ause"
+MENU = "[c]omplete (+ note) [s]kip [f]ailed [n]ote [e]vidence [o]verview [u] correct [p]ause"
+# also `d`: completed earlier than now (asks when); left out of the line, which has to fit a facilitator's keys too
 _CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False, "a": True, "all": True}
 SEND_DELAY = 3.0  # seconds a notify or ticket step waits for `s` or `h` before it goes (IR_SEND_DELAY)
 _MARKS = re.compile(r"\*\*|__|`")

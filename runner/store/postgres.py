@@ -114,7 +114,11 @@ class PostgresStore(SqlStore):
                                "then again as yourself") from None
 
     def _version(self) -> int:
-        if self.db.execute("SELECT to_regclass('ir_schema')").fetchone()[0] is None:  # type: ignore[index]
+        # pg_tables, read with the statement's snapshot: to_regclass would answer from this session's catalog cache,
+        # which still says "no such table" after another process's migration committed while this one waited for
+        # the migration lock (seen: 1 in 30 processes opening a new database at once failed on "already exists")
+        if self.db.execute("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND "
+                           "tablename = 'ir_schema'").fetchone() is None:
             return 0
         row = self.db.execute("SELECT version FROM ir_schema").fetchone()
         return int(row[0]) if row else 0
