@@ -225,8 +225,9 @@ class Courier:
         worker raised."""
         deadline = time.monotonic() + timeout
         self._stop.set()  # no more retries: what failed stays queued for `ir flush`
-        if self._retrier is not None:  # it sees the stop within its next look (once a second), and closes its store
-            self._retrier.join(timeout=max(0.0, deadline - time.monotonic()))
+        retrier = self._retrier  # made by a worker: it may not have started yet (then it sees the stop at once)
+        if retrier is not None and retrier.ident is not None:  # it sees the stop within a second; closes its store
+            retrier.join(timeout=max(0.0, deadline - time.monotonic()))
         while True:
             with self._lock:
                 pending = [f for f in self._futures if not f.done()]
