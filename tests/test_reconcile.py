@@ -348,6 +348,37 @@ def test_one_holder_at_a_time_and_the_second_is_told_who(store, store_kind):
         os.umask(old)
 
 
+def test_who_drives_is_read_without_touching_the_lock_and_a_killed_drivers_line_is_not_a_driver(sqlite_store):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    store = sqlite_store
+    looking = threading.Event()
+
+    def look() -> None:
+        while not looking.is_set():
+            store.reopen().drivers()
+
+    watcher = threading.Thread(target=look)
+    watcher.start()
+    try:  # `ir incidents` and `ir status` ask who drives while runs start: a run is never refused for it
+        for _ in range(300):
+            with store.reopen().running("IR-1"):
+                pass
+    finally:
+        looking.set()
+        watcher.join()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock = store.path.parent / "locks" / "IR-1.lock"
+    lock.write_text(f"dana (pid {gone.stdout.strip()} on {socket.gethostname()}, since 2026-03-29T21:00:00.000Z)")
+    assert store.drivers() == {}  # what a SIGKILLed driver left: its process is gone
+    lock.write_text(f"dana (pid {os.getpid()} on {socket.gethostname()}, since 2026-03-29T21:00:00.000Z)")
+    assert list(store.drivers()) == ["IR-1"]
+
+
 def test_threads_opening_a_new_store_at_once_all_get_it(isolated):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -5,6 +5,7 @@ the lock with BEGIN IMMEDIATE and wait up to `BUSY_MS` for it. The queries are `
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -166,22 +167,38 @@ class SqliteStore(SqlStore):
         return True
 
     def drivers(self) -> dict[str, str]:
-        """Who drives each incident being run: the lock files someone holds."""
-        import fcntl
-
+        """Who drives each incident being run: the line a driver writes in its lock file, while its process lives.
+        Read, never locked: a probe of the lock would, for its instant, make a run starting then find it busy."""
         found = {}
         folder = self.path.parent / "locks"
         for lock in sorted(folder.glob("*.lock")) if folder.is_dir() else ():
             fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
             try:
-                try:  # a shared lock is refused while a driver holds its exclusive one; taken, it is let go at once
-                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                except BlockingIOError:
-                    found[lock.stem] = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+                holder = os.read(fd, 200).decode(errors="replace").strip()
             finally:
                 os.close(fd)
+            named = _HOLDER.search(holder)
+            if named and _alive(int(named[1]), named[2]):  # a killed driver's line stays: its process is gone
+                found[lock.stem] = holder
         return found
+
+
+_HOLDER = re.compile(r"\(pid (\d+) on (\S+), since ")
+
+
+def _alive(pid: int, host: str) -> bool:
+    """Whether the process `pid` on `host` runs (another host's, sharing the file: taken as running)."""
+    import socket
+
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def holder_text() -> str:
