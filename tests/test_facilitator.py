@@ -167,3 +167,64 @@ def test_tabletop_list_shows_the_scenarios_and_their_playbooks(run_ir, drill):
     assert (missing.returncode, missing.stderr) == (2, "error: give the playbook to exercise\n"
                                                        "  fix: run `ir tabletop --list` for the scenarios and their "
                                                        "playbooks\n")
+
+
+JUMPY = """\
+id: jumpy
+title: Jumpy
+version: "1.0.0"
+steps:
+  - {id: start, kind: manual, title: Start, phase: detection-analysis, instructions: go}
+  - id: ask
+    kind: prompt
+    title: Ask
+    phase: detection-analysis
+    questions:
+      - {id: hosts, type: integer, label: Hosts}
+  - {id: target, kind: manual, title: Target, phase: containment, instructions: here}
+  - {id: later, kind: manual, title: Later, phase: containment, instructions: "n", when: "answers.hosts > 0"}
+"""
+
+
+def test_a_step_after_the_one_a_jump_lands_on_asks_what_it_reads_and_the_jump_went_over(isolated, make_store):
+    """Found in review: only the landing step caught up, so `later` (whose condition reads an answer the jump went
+    over) failed on every resume."""
+    from ir.format.catalog import Catalog
+    from ir.integrations.registry import capabilities
+    from ir.run.drive import drive, start
+    from ir.run.outbox import open_outbox
+    from ir.run.responder import Outcome
+
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "jumpy.yaml").write_text(JUMPY)
+    asked: list[str] = []
+    said: list[str] = []
+
+    class Facilitator:
+        def value(self, var, key, problem):  # noqa: ANN001, ANN201
+            asked.append(key)
+            return "3"
+
+        def roles(self, asked):  # noqa: ANN001, ANN201
+            pass
+
+        def decide(self, place, question, session):  # noqa: ANN001, ANN201
+            raise AssertionError("no decision here")
+
+        def act(self, place, text, checklist, session):  # noqa: ANN001, ANN201
+            return Outcome("skipped", "jumped", jump="target") if place.path == "start" else Outcome("completed")
+
+        def heading(self, *shown):  # noqa: ANN002, ANN201
+            pass
+
+        def say(self, text):  # noqa: ANN001, ANN201
+            said.append(text)
+
+    store = make_store()
+    bundle = Catalog(capabilities).bundle("jumpy")
+    incident = start(store, bundle, "dana", live=False, exercise=True)
+    outbox = open_outbox(store, bundle, incident, "dana", say=said.append)
+    assert drive(store, bundle, incident.id, "dana", Facilitator(), outbox, wait=1).status == "finished"
+    assert asked == ["ask.hosts"]
+    assert "later reads answers.hosts, never asked (the exercise jumped over ask): asking it now" in said
+    assert store.steps(incident.id)["later"].status == "completed"  # its condition read 3 > 0

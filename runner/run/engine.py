@@ -311,8 +311,10 @@ class IncidentRun:
         if place.path not in states:
             self.record("step.started", place, title, {"kind": step.kind, "role": step.role, "sla": step.sla},
                         step=StepState(place.path, "started", started_at=format_recorded(utc_now())))
-        if self.variables.get(("", JUMPED)) == place.path and place.path not in self._caught_up:
-            self._catch_up(place)  # a facilitator's jump: what this step reads and was never asked is asked now
+        if self.variables.get(("", JUMPED)) and place.path not in self._caught_up:
+            # after a facilitator's jump, at its step and every step after it: what the step reads and was never
+            # asked (the jump went over its prompt) is asked now
+            self._catch_up(place)
         if step.when and not templates.evaluate(step.when, self.context(place)):
             self.finish(place, Outcome("skipped", "condition false"), None)
             return
