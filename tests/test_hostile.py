@@ -298,3 +298,26 @@ def test_a_role_holder_that_is_not_a_mention_is_escaped_in_slack(loud, slack_ser
     texts = [m["text"] for m in slack_server.messages(f"ir-{incident.lower()}")]
     assert f"<!here> *web01* is down; commander <@{dana}>" in texts
     assert not any("<!channel>" in text for text in texts)
+
+
+def test_an_included_playbooks_title_is_shown_as_text_in_the_step_heading(run_ir, write_playbook):
+    """Found in review: the heading names the included playbook, and its title went to rich as markup: `[/]` was
+    an internal error, `[link=...]` a live link."""
+    write_playbook("playbooks/outer.yaml", """\
+        id: outer
+        title: Outer
+        version: "1.0.0"
+        steps:
+          - {id: inner, kind: include, title: Inner, phase: detection-analysis, playbook: inner}
+        """)
+    write_playbook("playbooks/inner.yaml", """\
+        id: inner
+        title: "Inner [/] [link=https://evil.example]click[/link] [bold red]"
+        version: "1.0.0"
+        steps:
+          - {id: look, kind: manual, title: Look, phase: detection-analysis, instructions: Look.}
+        """)
+    result = run_ir("run", "outer", "--dry-run", input="c\n", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Inner [/] [link=https://evil.example]click[/link] [bold red] 1/1" in result.stdout
+    assert_harmless_on_a_terminal(result.stdout)

@@ -454,7 +454,7 @@ class Terminal:
         extra = " · ".join(x for x in (f"role: {step.role}" if step.role else "",
                                        f"SLA {step.sla}" if step.sla else "") if x)
         more = f" · {extra}" if extra else ""
-        self.console.rule(f"[bold]{_shown(title)}[/] [dim]{position} · {place.phase}{more}[/]")
+        self.console.rule(f"[bold]{_shown(title)}[/] [dim]{_shown(f'{position} · {place.phase}{more}')}[/]")
 
     def say(self, text: str) -> None:
         self.console.print(terminal(text, one_line=False), markup=False)
