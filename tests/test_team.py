@@ -393,3 +393,46 @@ def test_processes_opening_a_new_team_store_at_once_all_get_it(postgres, tmp_pat
         url = postgres.database()
         runs = [Machine(tmp_path / f"m{trial}-{n}", "dana", url).start("incidents") for n in range(6)]
         assert [(run.communicate(timeout=60)[1], run.returncode) for run in runs] == [("", 0)] * 6
+
+
+TINY = """\
+id: tiny
+title: Tiny
+version: "1.0.0"
+inputs:
+  - {id: vendor, type: string}
+  - {id: product, type: string}
+steps:
+  - {id: first, kind: manual, title: First look, phase: detection-analysis, instructions: Look.}
+  - {id: second, kind: manual, title: Second look, phase: detection-analysis, instructions: Look again.}
+"""
+
+
+def test_a_step_done_elsewhere_while_the_incident_is_still_being_opened_is_passed_when_reached(tmp_path):
+    """Found in review: the look for steps done elsewhere ran at the inputs' prompts too, and a first step completed
+    by a teammate while the opener was still typing inputs ended the run with an internal error."""
+    from pseudo import Pty
+
+    store = f"sqlite:{tmp_path / 'one.db'}"
+    dana, erin = (Machine(tmp_path / who, who, store) for who in ("dana", "erin"))
+    for m in (dana, erin):
+        (m.cwd / "playbooks").mkdir()
+        (m.cwd / "playbooks" / "tiny.yaml").write_text(TINY)
+    os.chdir(dana.cwd)
+    opener = Pty("run", "tiny", "--dry-run", env={**dana.env, "COLUMNS": "200"})
+    try:
+        incident = opener.expect(":").split("Opened ", 1)[1]
+        opener.answer("> ", "3CX")  # the first answer: the incident is stored
+        opener.expect("product")
+        done = erin.ir("step", incident, "first", "--complete")
+        assert done.returncode == 0, done.stderr
+        time.sleep(2.5)  # the opener's prompt looks once a second: it must not end the opening
+        opener.answer("> ", "Desktop App")
+        opener.expect("First look: completed by erin ahead of the run; going on")
+        opener.expect("Second look")
+    finally:
+        opener.child.sendcontrol("d")
+        opener.close()
+    assert "internal error" not in opener.seen and "Traceback" not in opener.seen
+    inputs = [e["message"] for e in erin.events(incident) if e["kind"] == "input.set"]
+    assert inputs == ["inputs.vendor = 3CX", "inputs.product = Desktop App"]

@@ -89,24 +89,22 @@ def answers(path: Path | None, assignments: list[str] | None) -> Answers:
     return (Answers.load(path) if path else Answers()).with_vars(assignments or [])
 
 
-def done_elsewhere(store: Store, incident_id: str) -> Callable[[], str | None]:
-    """Who completed or skipped the incident's current step from elsewhere (`ir step`), if anyone: looked at
+def done_elsewhere(store: Store, incident_id: str) -> Callable[[str], str | None]:
+    """Who completed or skipped the incident's step at a path from elsewhere (`ir step`), if anyone: looked at
     only when the timeline grew since the last look (one small query a second while a prompt waits)."""
-    from ir.run.ahead import DONE, marker
+    from ir.run.ahead import done_by
 
     seen = [0]
 
-    def check() -> str | None:
+    def check(path: str) -> str | None:
         try:
             found = store.incident(incident_id)
-        except IrError:  # not stored yet: a run stores its incident with its first answer (ir.run.opening)
+            if found.event_count == seen[0]:
+                return None
+            seen[0] = found.event_count
+            return done_by(path, store.steps(incident_id).get(path), store.variables(incident_id))
+        except IrError:  # not stored yet (a run stores its incident with its first answer), or the store is away
             return None
-        if found.event_count == seen[0] or found.cursor is None:
-            return None
-        seen[0] = found.event_count
-        state = store.steps(incident_id).get(found.cursor)
-        by = store.variables(incident_id).get(marker(found.cursor))
-        return str(by) if by and state is not None and state.status in DONE else None
 
     return check
 

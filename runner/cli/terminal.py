@@ -94,9 +94,10 @@ class Terminal:
                  extras: dict[str, tuple[str, Callable[[Session], Outcome | None]]] | None = None):
         self.console = console or Console(highlight=False)
         self.extras = extras or {}
-        # Asked about once a second while a prompt waits at a terminal: who did the step at hand from elsewhere
-        # (`ir step` on another machine), or None. Set by the front end that knows the store.
-        self.watch: Callable[[], str | None] | None = None
+        # Asked about once a second while a prompt of a step waits at a terminal: who did the step at that path
+        # from elsewhere (`ir step` on another machine), or None. Set by the front end that knows the store.
+        self.watch: Callable[[str], str | None] | None = None
+        self._at: str | None = None  # the path of the step whose heading was shown last; None while opening
         self._typed = b""  # read from the terminal past the line being answered
         self._roles: dict[str, str | None] = {}  # role -> holder given in the table of roles, not recorded yet
         self._announced: set[str] = set()  # the steps said to be overdue (said once each)
@@ -117,7 +118,8 @@ class Terminal:
 
     def _line_within(self, seconds: float | None) -> str | None:
         """The next line typed at the terminal, or None when `seconds` pass first (None: no limit). While it waits,
-        it asks `watch` once a second whether the step was done elsewhere meanwhile (then `DoneElsewhere`). Read
+        it asks `watch` once a second whether the step at hand was done elsewhere meanwhile (then `DoneElsewhere`);
+        not while the incident is being opened, before the first step's heading. Read
         from the file descriptor itself, every prompt alike: a line Python had buffered would be invisible to the
         wait."""
         fd = sys.stdin.fileno()
@@ -127,7 +129,7 @@ class Terminal:
             if wait <= 0:
                 return None
             if not select.select([fd], [], [], wait)[0]:
-                by = self.watch() if self.watch is not None else None
+                by = self.watch(self._at) if self.watch is not None and self._at is not None else None
                 if by:
                     self.console.print()
                     raise DoneElsewhere(by)
@@ -450,6 +452,7 @@ class Terminal:
             self.console.print(f"[red]overdue:[/] {_shown(late)}")
 
     def heading(self, place: Place, title: str, position: str) -> None:
+        self._at = place.path
         step = place.step
         extra = " · ".join(x for x in (f"role: {step.role}" if step.role else "",
                                        f"SLA {step.sla}" if step.sla else "") if x)

@@ -25,6 +25,13 @@ def marker(path: str) -> tuple[str, str]:
     return "", f"ahead.{path}"
 
 
+def done_by(path: str, state: StepState | None, variables: Mapping[tuple[str, str], object]) -> str | None:
+    """Who completed or skipped the step at `path` ahead of the run, when someone did and the run has not passed
+    it yet."""
+    by = variables.get(marker(path))
+    return str(by) if by and state is not None and state.status in DONE else None
+
+
 @dataclass(frozen=True)
 class Contribution:
     """What a responder does to a step from outside the run; at least one of them."""
