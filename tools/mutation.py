@@ -29,6 +29,7 @@ import argparse
 import ast
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -74,16 +75,20 @@ LIVE = ("tests/test_outbox.py::test_a_live_run_delivers_each_action_once_in_orde
         "tests/test_outbox.py::test_a_refused_post_fails_holds_its_integration_back_and_flush_sends_it_once",
         "tests/test_outbox.py::test_an_unknown_ticket_is_found_by_its_label_and_its_comment_waits_for_it",
         "tests/test_outbox.py::test_a_tickets_labels_and_a_links_type_reach_jira")  # the fast ones of test_outbox
+# The store tests run on both stores; what is not the store's own code is tested on one, at half the cost a mutant.
+ONLY_SQLITE, ONLY_POSTGRES = '-k "not postgresql"', '-k "not sqlite"'
 MODULES = {
     "timeline": Module("runner/store/timeline.py", CHAIN + CANONICAL),
     "sqlite": Module("runner/store/sqlite.py", CHAIN + STORE + LIVE + (
         "tests/test_drive.py",
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused",
         "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused")),
-    "outbox": Module("runner/run/outbox.py", ("tests/test_outbox.py", "tests/test_drive.py")),
+    "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
+    "postgres": Module("runner/store/postgres.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py", ONLY_POSTGRES)),
+    "outbox": Module("runner/run/outbox.py", ("tests/test_outbox.py", "tests/test_drive.py", ONLY_SQLITE)),
     "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py"),
                     out_of_scope=("check",)),
-    "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py"),
+    "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py", ONLY_SQLITE),
                    out_of_scope=("check", "_screen")),  # _screen: the create screen, read by `check` alone
     "templates": Module("runner/format/templates.py", (
         "tests/test_templates.py", "tests/test_values.py::test_business_days_skip_the_weekend",
@@ -193,7 +198,7 @@ def config(name: str, module: Module, timeout: float) -> Path:
 module-path = "{module.path}"
 timeout = {timeout}
 excluded-modules = []
-test-command = "{sys.executable} -m pytest -x -q -p no:cacheprovider -o addopts= {tests}"
+test-command = '{sys.executable} -m pytest -x -q -p no:cacheprovider -o addopts= {tests}'
 
 [cosmic-ray.distributor]
 name = "local"
@@ -294,7 +299,7 @@ def baseline(module: Module) -> float:
     """The module's tests on the unmutated source: they must pass; how long they take."""
     began = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                           *module.tests], cwd=ROOT, capture_output=True, text=True)
+                           *shlex.split(" ".join(module.tests))], cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"the tests of {module.path} fail without any mutant:\n{done.stdout[-3000:]}")
     return time.monotonic() - began
