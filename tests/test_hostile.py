@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -234,6 +235,22 @@ def test_the_reports_hold_no_element_from_input(run_ir, hostile_incident, isolat
         assert not [t for t in tags if "evil" in (t[1].get("href") or "")]
     assert "report``<img src=x onerror=alert(1)>``.txt" in "".join(
         re.findall(r"<code>(.*?)</code>", rendered)).replace("&lt;", "<").replace("&gt;", ">")
+
+
+@pytest.mark.parametrize("mark", ["#", "-", "+", ">", "=", "---", "~~~", "1.", "1)", "- [ ]"])
+def test_free_text_wrapped_in_the_markdown_report_starts_no_block_on_any_of_its_lines(mark):
+    """Found in review: the report wraps prose and list items at 80 columns, and a word of recorded text that the
+    wrap put at the start of a line began a block there (a heading, a sub-list, a quote, a setext underline that
+    made the line before a heading; a setext underline is a line of its own: the text's last word)."""
+    from ir.export.markdown import text, wrap
+
+    md = MarkdownIt("commonmark")
+    for before in range(1, 40):
+        said = f"{'x' * before} {'word ' * 14}{mark}" + ("" if mark in ("=", "---") else " tail of the note")
+        for lines, shape in ((wrap(text(said), "- ", "  "), ["ul", "li"]), (wrap(text(said)), ["p"])):
+            html = md.render("\n".join(lines))
+            assert [tag for tag, _ in elements(html)] == shape, (lines, html)
+            assert " ".join(unescape(re.sub(r"<[^>]+>", "", html)).split()) == said
 
 
 def test_markdown_code_spans_cannot_be_closed_from_inside():

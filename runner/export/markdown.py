@@ -25,12 +25,14 @@ from ir.sinks import markdown_code
 from ir.times import duration, when, zone_name
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<&|])")
-_LEADING = re.compile(r"^([#>+=-])")
+# What starts a block at the start of a line (a heading, a quote, a list item: `-`, `+`, `1.`, `1)`, a fence, a
+# setext underline): its mark is escaped there (`\#`, `1\.`)
+_LEADING = re.compile(r"^([#>+=~-]|\d{1,9}(?=[.)](?:\s|$)))")
 
 
 def text(value: object) -> str:
     """Free text, safe in a table cell or a list item."""
-    escaped = _LEADING.sub(r"\\\1", _SPECIAL.sub(r"\\\1", str(value)))
+    escaped = _unblock(_SPECIAL.sub(r"\\\1", str(value)))
     return "<br>".join(escaped.splitlines()) if "\n" in escaped or "\r" in escaped else escaped
 
 
@@ -55,11 +57,16 @@ def wrap(line: str, first: str = "", rest: str = "") -> list[str]:
     for word in _words(line):
         if started and len(current) + 1 + len(word) > WIDTH:
             out.append(current)
-            current = rest + word
+            current = rest + _unblock(word)  # a word that starts a line must not start a block there
         else:
             current += (" " if started else "") + word
         started = True
     return [*out, current]
+
+
+def _unblock(word: str) -> str:
+    """`word` (already escaped) as it may start a line: a mark that would start a block there escaped."""
+    return _LEADING.sub(lambda m: m[0] + "\\" if m[0][0].isdigit() else "\\" + m[0], word)
 
 
 def _words(line: str) -> list[str]:
