@@ -671,6 +671,11 @@ def test_a_channel_name_an_archived_channel_keeps_is_passed_over_and_said_first(
     assert made["warnings"][0] == ("#ir-ir-1 is the name of an archived channel (Slack keeps it), so the incident "
                                    "channel is #ir-ir-1-2")
     assert made["warnings"][1].startswith("nobody@example.com was not invited (")
+    longest = "ir-" + "x" * 77  # Slack's longest name, 80 characters: cut to make room for "-2"
+    slack_server.add_channel(longest)
+    slack_server.archive_channel(longest)
+    make = item("IR-2/open/notify.create_channel", "slack", "notify.create_channel", channel_name=longest)
+    assert slack_connection.perform(make, Target("IR-2", None, None, {}))["name"] == longest[:77] + "-2"
 
 
 def test_an_unknown_post_is_looked_for_in_the_last_ten_pages_of_the_channel(slack_server, slack_connection):
@@ -811,3 +816,15 @@ def test_jira_cloud_uses_its_api_token_and_server_its_pat_and_says_which(jira_se
             (jira_server.url, {"JIRA_PAT": "server-pat"}, "JIRA_PAT")]:
         assert jira.connect(JiraSettings(), {"JIRA_URL": url, **env}).credential == said, url
     assert jira_server.requests == []  # connecting asks nothing yet
+
+
+def test_the_heads_published_in_jira_are_read_from_the_incident_tickets_comments(jira_server, jira_connection):
+    assert jira_connection.witnesses(Target("IR-1", None, None, {})) == [] and not jira_server.requests
+    ticket = jira_connection.perform(item("IR-1/ticket/ticket.create", "jira", "ticket.create", summary="B"),
+                                     Target("IR-1", None, None, {}))["key"]
+    target = Target("IR-1", None, ticket, {})
+    for n, said in enumerate(["ir timeline #3 00112233445566aa", "no head here", "ir timeline #7 0123456789abcdef"]):
+        jira_connection.perform(item(f"IR-1/c{n}/ticket.comment", "jira", "ticket.comment", comment=said), target)
+    found = jira_connection.witnesses(target)
+    assert [(w.seq, w.hash) for w in found] == [(3, "00112233445566aa"), (7, "0123456789abcdef")]
+    assert all(w.where.startswith(f"Jira {ticket} comment ") for w in found)

@@ -18,6 +18,16 @@ from runs import incident_id
 TOKEN = "SENTINEL-jira-0042-f00dcafe"
 
 
+def test_the_tokens_are_the_secrets_and_the_addresses_and_the_user_are_not():
+    """What ir redacts wherever it writes: the tokens. The addresses and the Jira user are said in messages (`cannot
+    reach https://...`), so they are not secrets."""
+    from ir.config import Secrets
+
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "IR_SLACK_BASE_URL": "http://127.0.0.1:9/api/", "JIRA_URL": "https://a.example",
+           "JIRA_USER": "ic@a.example", "JIRA_API_TOKEN": "atl-2", "JIRA_PAT": "pat-3"}
+    assert sorted(Secrets.from_env(env).values()) == ["atl-2", "pat-3", "xoxb-1"]
+
+
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 

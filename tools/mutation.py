@@ -75,6 +75,7 @@ LIVE = ("tests/test_outbox.py::test_a_live_run_delivers_each_action_once_in_orde
         "tests/test_outbox.py::test_a_refused_post_fails_holds_its_integration_back_and_flush_sends_it_once",
         "tests/test_outbox.py::test_an_unknown_ticket_is_found_by_its_label_and_its_comment_waits_for_it",
         "tests/test_outbox.py::test_a_tickets_labels_and_a_links_type_reach_jira")  # the fast ones of test_outbox
+SECRETS = "tests/test_secrets.py::test_the_tokens_are_the_secrets_and_the_addresses_and_the_user_are_not"
 # The store tests run on both stores; what is not the store's own code is tested on one, at half the cost a mutant.
 ONLY_SQLITE, ONLY_POSTGRES = '-k "not postgresql"', '-k "not sqlite"'
 MODULES = {
@@ -86,9 +87,10 @@ MODULES = {
     "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
     "postgres": Module("runner/store/postgres.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py", ONLY_POSTGRES)),
     "outbox": Module("runner/run/outbox.py", ("tests/test_outbox.py", "tests/test_drive.py", ONLY_SQLITE)),
-    "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py"),
+    "slack": Module("integrations/slack.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py", SECRETS),
                     out_of_scope=("check",)),
-    "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py", ONLY_SQLITE),
+    "jira": Module("integrations/jira.py", ("tests/test_reconcile.py", *LIVE, "tests/test_startup.py", SECRETS,
+                                            ONLY_SQLITE),
                    out_of_scope=("check", "_screen")),  # _screen: the create screen, read by `check` alone
     "templates": Module("runner/format/templates.py", (
         "tests/test_templates.py", "tests/test_values.py::test_business_days_skip_the_weekend",
@@ -162,11 +164,14 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("jira", "NumberReplacer", '"key": found[0].key, "url": self._browse(found[0].key)',
      "a search for at most one issue: [-1] is [0]"),
     ("jira", "NumberReplacer", "if status is None or status >= 500:", "Jira does not answer 499"),
+    ("jira", "ReplaceComparisonOperator_Lt_LtE", "if since < self.settings.index_lag:",
+     "the index lag met to the microsecond"),
     ("slack", "NumberReplacer", "if status >= 500:", "Slack does not answer 499"),
     ("slack", "ReplaceOrWithAnd", 'header = exc.response.headers.get("Retry-After") or',
      "slack_sdk's response headers are read without regard to case: both look-ups give the same value"),
     ("slack", "NumberReplacer", '"file": reply["files"][0]["id"]', "an upload of one file: [-1] is [0]"),
     ("slack", "NumberReplacer", 'f"user {users[0]} was not invited', "a list of one user: [-1] is [0]"),
+    ("slack", "NumberReplacer", 'return matches[0]["id"], _shown(matches[0])', "a list of one user: [-1] is [0]"),
     ("slack", "RemoveDecorator", "@classmethod", "pydantic's field_validator makes the function a class method "
      "when it is not one"),
     ("slack", "NumberReplacer", "wait = self._last_post.get(channel, 0.0)",
