@@ -107,3 +107,33 @@ def test_a_notify_step_not_held_goes_on_by_itself(run_ir, quick):
     assert tty.close() == 0
     sent = [e["step"] for e in timeline(run_ir, incident) if e["kind"] == "integration.dry_run"]
     assert sent == ["tell", "tell_again"]
+
+
+def test_a_key_typed_by_mistake_at_the_pause_holds_the_message_and_c_sends_it(run_ir, quick):
+    """Found in review: any key but s, h and p at a notify step's pause sent the message."""
+    tty = Pty("run", "quick", "--dry-run", env={"IR_SEND_DELAY": "20"})
+    tty.expect("Opened ")
+    incident = tty.expect(":")
+    tty.answer("Vendor (string)\n  > [Enter: 3CX] ", "")
+    tty.answer("(e.g. 1=Dana Reyes; 2=Lee Park) >", "")
+    tty.answer("done? [Y/n; a: all done] >", "a")
+    tty.answer("[p]ause >", "c")
+    tty.answer("Looking at 3CX\n  goes in 20 s: Enter now, [s]kip, [h]old >", "x")
+    tty.answer("  'x' is not an answer here; held: c sends it, s skips it\n", "c")
+    tty.answer("Still looking\n  goes in 20 s: Enter now, [s]kip, [h]old >", "c")
+    tty.answer("  choice number", "p")
+    assert tty.close() == 0
+    events = timeline(run_ir, incident)
+    assert [(e["kind"], e["step"]) for e in events if e["kind"] in ("integration.dry_run", "step.completed")] == [
+        ("step.completed", "look"), ("integration.dry_run", "tell"), ("step.completed", "tell"),
+        ("integration.dry_run", "tell_again"), ("step.completed", "tell_again")]
+
+
+@pytest.mark.parametrize("delay", ["soon", "nan", "inf", "-1", "601"])
+def test_a_pause_that_is_not_seconds_is_refused_before_anything_is_stored(run_ir, quick, delay):
+    """Found in review: a word was taken as 3 s without a word, and nan or inf waited for ever."""
+    done = run_ir("run", "quick", "--dry-run", env={"IR_SEND_DELAY": delay}, input="3CX\n")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (f"error: IR_SEND_DELAY={delay!r} is not a pause in seconds\n"
+                           "  fix: set it to seconds from 0 (no pause) to 600, or unset it for 3\n")
+    assert run_ir("incidents", "--json").stdout.strip() == "[]"

@@ -16,6 +16,7 @@ from ir.errors import IrError, UsageError
 if TYPE_CHECKING:
     from datetime import tzinfo
 
+    from ir.cli.terminal import Terminal
     from ir.format.bundle import Bundle
     from ir.format.catalog import Capability, Catalog
     from ir.run.answers import Answers
@@ -109,23 +110,29 @@ def done_elsewhere(store: Store, incident_id: str) -> Callable[[str], str | None
     return check
 
 
+def person_here(non_interactive: bool) -> Terminal | None:
+    """The responder at this terminal, unless non-interactive: made before an incident is opened, so that what is
+    wrong with it (IR_SEND_DELAY) changes nothing."""
+    from ir.cli.terminal import Terminal
+
+    return None if non_interactive else Terminal()
+
+
 def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, given: Answers, *,
-               non_interactive: bool, resuming: bool = False, take_over: bool = False) -> None:
-    """Run the incident in this terminal: a person (unless non-interactive), an answers file when there is one,
+               person: Terminal | None, resuming: bool = False, take_over: bool = False) -> None:
+    """Run the incident in this terminal: the person (none: non-interactive), an answers file when there is one,
     the facilitator's controls in an exercise; then say how it ended."""
     from ir.cli.facilitator import Facilitator
-    from ir.cli.terminal import Terminal
     from ir.run.answers import AnswersResponder
     from ir.run.drive import drive
     from ir.run.outbox import open_outbox
     from ir.run.responder import Responder
     from ir.tabletop.exercise import Exercise
 
-    person = None if non_interactive else Terminal()
     if person is not None:
         person.watch = done_elsewhere(store.reopen(), incident.id)
     responder: Responder | None = person
-    if given.inputs or given.roles or given.steps or given.exercise or non_interactive:
+    if given.inputs or given.roles or given.steps or given.exercise or person is None:
         responder = AnswersResponder(given, person=person, examples=incident.mode == "dry-run" or incident.exercise,
                                      say=say)
     assert responder is not None

@@ -26,6 +26,7 @@ from ir.cli.common import (
     drive_here,
     open_store,
     parse_zone,
+    person_here,
     say,
     when,
 )
@@ -49,11 +50,12 @@ def run(playbook: Annotated[str, typer.Argument(help="A playbook id or a path to
     bundle = catalog().bundle(playbook)
     given = answers(answers_, var)
     preflight(given, bundle, non_interactive=non_interactive, dry_run=dry_run)
+    person = person_here(non_interactive)
     store, actor = open_store(), actor_name(as_)
     opened = opening(store, bundle, actor, live=not dry_run)  # stored with its first answer
     print(f"Opened {opened.pending.id}: {terminal(bundle.playbook.title)}"
           + (" (dry run: nothing is sent)" if dry_run else ""))
-    drive_here(opened.as_store(), bundle, opened.pending, actor, given, non_interactive=non_interactive)
+    drive_here(opened.as_store(), bundle, opened.pending, actor, given, person=person)
 
 
 def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = None,
@@ -69,7 +71,7 @@ def resume(incident: IncidentArg, answers_: AnswersOpt = None, var: VarOpt = Non
     found, bundle = resumable(store, incident)
     given = answers(answers_, var)
     preflight(given, bundle, non_interactive=non_interactive, dry_run=found.mode == "dry-run")
-    drive_here(store, bundle, found, actor_name(as_), given, non_interactive=non_interactive, resuming=True,
+    drive_here(store, bundle, found, actor_name(as_), given, person=person_here(non_interactive), resuming=True,
                take_over=take_over)
 
 

@@ -6,7 +6,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ir.cli.common import AnswersOpt, As, NonInteractive, VarOpt, answers, catalog, drive_here, open_store
+from ir.cli.common import (
+    AnswersOpt,
+    As,
+    NonInteractive,
+    VarOpt,
+    answers,
+    catalog,
+    drive_here,
+    open_store,
+    person_here,
+)
 from ir.errors import InvalidPlaybook, UsageError
 from ir.sinks import terminal
 
@@ -48,6 +58,7 @@ def tabletop(playbook: Annotated[str | None, typer.Argument(help="A playbook id 
     if problems := objective_problems(given, story):
         raise InvalidPlaybook(problems)
     routed = config.load(root.integrations).routed()
+    person = person_here(non_interactive)
     store, actor = open_store(), actor_name(as_)
     opened = opening(store, bundle, actor, live=bool(routed), exercise=True)  # stored with its first answer
     incident = opened.pending
@@ -56,7 +67,7 @@ def tabletop(playbook: Annotated[str | None, typer.Argument(help="A playbook id 
                    + f" ({sent})"))
     if story:
         _brief(story)
-    drive_here(opened.as_store(), bundle, incident, actor, given, non_interactive=non_interactive)
+    drive_here(opened.as_store(), bundle, incident, actor, given, person=person)
 
 
 def list_scenarios() -> None:

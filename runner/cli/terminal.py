@@ -6,6 +6,7 @@ End of input or Ctrl-C at any prompt pauses the run: everything answered so far 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import select
@@ -39,6 +40,21 @@ MENU = "[c]omplete (+ note) [s]kip [f]ailed [n]ote [e]vidence [o]verview [u] cor
 # also `d`: completed earlier than now (asks when); left out of the line, which has to fit a facilitator's keys too
 _CHECK_ANSWERS = {"": True, "y": True, "yes": True, "n": False, "no": False, "a": True, "all": True}
 SEND_DELAY = 3.0  # seconds a notify or ticket step waits for `s` or `h` before it goes (IR_SEND_DELAY)
+MAX_SEND_DELAY = 600.0
+
+
+def send_delay() -> float:
+    """IR_SEND_DELAY, the pause before a notify or ticket step goes on, in seconds (SEND_DELAY when unset)."""
+    raw = os.environ.get("IR_SEND_DELAY", "").strip()
+    try:
+        delay = float(raw) if raw else SEND_DELAY
+    except ValueError:
+        delay = math.nan
+    if not 0 <= delay <= MAX_SEND_DELAY:  # nan and inf too
+        raise IrError(f"IR_SEND_DELAY={raw!r} is not a pause in seconds",
+                      hint=f"set it to seconds from 0 (no pause) to {MAX_SEND_DELAY:g}, or unset it for "
+                           f"{SEND_DELAY:g}")
+    return delay
 _MARKS = re.compile(r"\*\*|__|`")
 
 
@@ -101,6 +117,7 @@ class Terminal:
         self._typed = b""  # read from the terminal past the line being answered
         self._roles: dict[str, str | None] = {}  # role -> holder given in the table of roles, not recorded yet
         self._announced: set[str] = set()  # the steps said to be overdue (said once each)
+        self._send_delay = send_delay()
 
     # reading ------------------------------------------------------------------------------------------
     def read(self, prompt: str) -> str:
@@ -313,12 +330,9 @@ class Terminal:
 
     def _go_on(self, session: Session) -> Outcome | None:
         """A notify or ticket step goes on by itself after a short pause (IR_SEND_DELAY seconds, 3 by default):
-        Enter goes now, `s` skips it, `h` holds it at the step menu. None: held (or what the menu decides). Input
-        that is not a terminal (a script piped in) does not wait."""
-        try:
-            delay = float(os.environ.get("IR_SEND_DELAY", SEND_DELAY))
-        except ValueError:
-            delay = SEND_DELAY
+        Enter (or `c`) goes now, `s` skips it, `h` holds it at the step menu, and so does any other key, said so
+        (a key typed by mistake does not send). None: held. Input that is not a terminal does not wait."""
+        delay = self._send_delay
         prompt = f"  goes in {delay:g} s: Enter now, [s]kip, [h]old >"
         if delay <= 0 or not sys.stdin.isatty():
             return Outcome("completed")
@@ -339,6 +353,9 @@ class Terminal:
             return None
         if answer == "p":
             raise PauseRequested
+        if answer not in ("", "c"):  # a key typed by mistake does not send it
+            self.console.print(f"  [red]{_shown(repr(answer))} is not an answer here;[/] held: c sends it, s skips it")
+            return None
         return Outcome("completed")
 
     def _checklist(self, place: Place, checklist: list[str], session: Session, again: bool = False) -> None:
