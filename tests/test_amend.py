@@ -172,3 +172,36 @@ def test_d_completes_a_step_with_when_it_really_happened_in_any_zone(run_ir, iso
     assert done["occurred_at"] == "2026-03-29T14:02:00-07:00" and done["recorded_at"].startswith("20")
     assert done["recorded_at"] != done["occurred_at"]
     assert run_ir("verify", incident).returncode == 0
+
+
+HELD = """\
+id: held
+title: Held
+version: "1.0.0"
+roles: [{id: commander, title: Incident commander}]
+steps:
+  - {id: look, kind: manual, title: Look, phase: detection-analysis, instructions: "Ask {{ roles.commander }}."}
+"""
+
+
+def test_a_corrected_role_holder_is_who_the_report_and_the_after_action_report_name(run_ir, isolated):
+    """Found in review: `ir correct roles.X` changed what later steps read, but the report and the after-action
+    report kept naming the holder first given."""
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "held.yaml").write_text(HELD)
+    (isolated / "answers.yaml").write_text("roles: {commander: Dana Reyes}\n")
+    for command in ("run", "tabletop"):
+        ran = run_ir(command, "held", *(["--dry-run"] if command == "run" else []), "--non-interactive",
+                     "--answers", "answers.yaml")
+        assert ran.returncode == 0, ran.stderr
+        incident = ran.stdout.split("Opened ")[1].split()[0 if command == "run" else 1].rstrip(":")
+        fixed = run_ir("correct", incident, "roles.commander", "Lee Park", "--reason", "Dana is on leave")
+        assert fixed.returncode == 0, fixed.stderr
+        if command == "run":
+            report = run_ir("export", incident, "--format", "markdown").stdout
+            people = report.split("## Participants and roles")[1].split("##")[0]
+            assert "| `commander` | Lee Park |" in people and "Dana" not in people, people
+        else:
+            people = run_ir("export", incident, "--format", "aar").stdout.split("## Participants")[1].split("##")[0]
+            assert "| Lee Park | commander |" in people and "Dana" not in people, people
+        assert run_ir("verify", incident).returncode == 0

@@ -404,6 +404,14 @@ def test_a_role_holder_is_found_through_the_incidents_notify_integration_in_a_li
     assert f"Commander: <@{dana}>" in posts(slack_server, f"ir-{incident.lower()}")[0]  # the status names them
     dry, said = drive_status(store, "dana reyes", sent=False)
     assert ("", "people.commander") not in store.variables(dry) and not [s for s in said if "in Slack" in s]
+    from ir.format.bundle import Bundle
+    from ir.run.amend import correction
+
+    bundle = Bundle.from_stored(store.bundle(incident), store.incident(incident).playbook_id)
+    store.record(incident, *correction(bundle, store.variables(incident), "roles.commander", "Lee Park", "on leave",
+                                       "tester"))
+    variables = store.variables(incident)  # Dana's Slack user is not the new holder's
+    assert (variables[("", "roles.commander")], variables[("", "people.commander")]) == ("Lee Park", None)
 
 
 def test_a_refused_pin_is_a_warning_said_once_and_a_late_ticket_refreshes_the_status(store, env, isolated,

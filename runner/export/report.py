@@ -186,7 +186,7 @@ class Report:
                 heapq.heappushpop(self._earliest, item)
         if kind == "incident.opened":
             self.opened = entry
-        elif kind == "role.assigned":
+        elif kind == "role.assigned" or kind == "input.corrected" and str(data.get("name")).startswith("roles."):
             self.roles[str(data.get("name", "")).removeprefix("roles.")] = data.get("value")
         elif kind == "milestone":
             if data.get("afterwards"):  # set afterwards (`ir milestone --at`): it replaces the one recorded before

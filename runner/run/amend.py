@@ -76,7 +76,10 @@ def correction(bundle: Bundle, variables: Mapping[tuple[str, str], Any], name: s
     incident = {"severity": stored} if sets_severity(key, scope) and stored in SEVERITIES else {}
     draft = Draft("input.corrected", actor, f"{shown} = {_shown(stored)} (was {_shown(was)}): {reason.strip()}",
                   data={"name": key, "scope": scope, "value": stored, "was": was, "reason": reason.strip()})
-    return draft, Change(variables={(scope, key): stored}, incident=incident)
+    changed = {(scope, key): stored}
+    if (person := (scope, f"people.{key.removeprefix('roles.')}")) in variables and key.startswith("roles."):
+        changed[person] = None  # the Slack user found for the holder before is not the new holder
+    return draft, Change(variables=changed, incident=incident)
 
 
 def severity_change(incident: Incident, level: str, reason: str, actor: str) -> tuple[Draft, Change]:

@@ -76,8 +76,12 @@ class ExerciseReport:
             self._hotwash(e.data)
         elif e.kind == "corrective_action":
             self.actions.append(e)
-        elif e.kind == "role.assigned" and e.data.get("value"):
-            self.roles[str(e.data["name"]).removeprefix("roles.")] = e.data["value"]
+        elif e.kind in ("role.assigned", "input.corrected") and str(e.data.get("name")).startswith("roles."):
+            role = str(e.data["name"]).removeprefix("roles.")
+            if e.data.get("value"):
+                self.roles[role] = e.data["value"]
+            else:  # left open, or corrected to nobody
+                self.roles.pop(role, None)
 
     def _observed(self, e: Event) -> None:
         where = f"step {e.step}" if e.step else "the exercise"
