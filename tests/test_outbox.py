@@ -226,6 +226,26 @@ def test_a_run_waits_for_its_deliveries_only_as_long_as_asked_and_leaves_the_res
     assert not [t for t in threading.enumerate() if t.name.startswith("ir-slack")]  # the workers are gone
 
 
+def test_a_reminder_is_posted_once_in_a_live_incident_and_never_from_a_dry_run(store, env, slack_server):
+    """What the terminal announces as overdue or due goes to the incident channel once: the same line with another
+    count of minutes over is the same reminder; a dry run posts none."""
+    incident, _ = run(store)
+    bundle = Catalog(capabilities).bundle("short")
+    header = {"id": incident, "title": "Short", "severity": "high", "exercise": False, "commander": None}
+    for dry in (False, True):
+        found = store.incident(incident) if not dry else start(store, bundle, "tester", live=False)
+        outbox = open_outbox(store, bundle, found, "tester", say=lambda text: None)
+        outbox.remind(["contain (SLA 15m, 2m 00s over)", "status update due since 09:00 UTC (every 30 minutes)"],
+                      header)
+        outbox.remind(["contain (SLA 15m, 7m 00s over)", "eradicate (SLA 1h, 1m 00s over)"], header)
+        outbox.finish(timeout=10)
+        if dry:
+            assert not [i for i in store.outbox(found.id) if "/_reminders/" in i.key]
+    assert [p for p in posts(slack_server, f"ir-{incident.lower()}") if p.startswith("Reminder: ")] == [
+        "Reminder: contain (SLA 15m, 2m 00s over)", "Reminder: status update due since 09:00 UTC (every 30 minutes)",
+        "Reminder: eradicate (SLA 1h, 1m 00s over)"]
+
+
 def test_an_action_settled_meanwhile_is_not_sent_again(store, env, slack_server):
     incident, said = run(store)
     bundle = Catalog(capabilities).bundle("short")

@@ -503,6 +503,11 @@ def test_a_slack_status_is_posted_and_pinned_once_then_updated_in_place(slack_se
     (message,) = slack_server.messages("ir-ir-1")
     assert message["text"] == ("*Beacon* (IR-1)\nSeverity: *high*  ·  Phase: *containment*  ·  Commander: unassigned"
                                "  ·  Ticket: <https://jira/browse/IR-7|IR-7>")
+    slack_server.fail("pins.add", "server_error")  # a pin whose answer is lost: the post is done all the same
+    again = slack_connection.perform(item("IR-2/status/notify.status", "slack", "notify.status"),
+                                     Target("IR-2", channel, None, {}))
+    assert again["warnings"][0].startswith("the status message was not pinned (") and len(slack_server.messages(
+        "ir-ir-1")) == 2
 
 
 def test_posts_to_one_slack_channel_are_a_second_apart_and_a_name_is_found_among_many(slack_server,
