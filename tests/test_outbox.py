@@ -486,8 +486,8 @@ def at(event) -> float:
     return datetime.fromisoformat(event.recorded_at.replace("Z", "+00:00")).timestamp()
 
 
-def hold_run(store, isolated, meanwhile) -> tuple[str, list[str]]:
-    (isolated / "playbooks" / "short.yaml").write_text(SHORT + BRIEF + HOLD)
+def hold_run(store, isolated, meanwhile, more: str = "") -> tuple[str, list[str]]:
+    (isolated / "playbooks" / "short.yaml").write_text(SHORT + BRIEF + more + HOLD)
     bundle = Catalog(capabilities).bundle("short")
     incident = start(store, bundle, "tester", live=True)
     said: list[str] = []
@@ -514,6 +514,39 @@ def test_an_open_run_retries_a_failed_lane_after_its_backoff_and_only_then(store
     assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]
     assert len(slack_server.calls("chat.postMessage")) == 3  # refused once, then both channels
     assert not [t for t in threading.enumerate() if t.name == "ir-retry"]  # the retrier ended with the run
+
+
+def test_a_lanes_retry_delivers_what_waited_behind_its_failed_action_in_order(store, env, slack_server, isolated):
+    slack_server.fail("chat.postMessage", "error", error="not_in_channel")
+    again = '  - {id: again, kind: notify, title: Again, phase: detection-analysis, message: "Still on it"}\n'
+    waited = []
+    incident, _ = hold_run(store, isolated, lambda incident: waited.append(until(
+        lambda: statuses(store, incident)["again/post"] == "done", 20)), more=again)
+    assert waited == [True]  # both by the retry, while the responder was still at `hold`
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared", "Still on it"]
+
+
+def test_a_task_is_made_while_the_incident_ticket_it_links_to_failed(store, env, slack_server, jira_server, isolated):
+    """A follow-up task stands on its own: the incident ticket's failure holds back what acts on that ticket (its
+    comments), not a task, whose link to it is a warning."""
+    task = '  - {id: task, kind: ticket, action: task, title: Task, phase: containment, summary: "Reimage hosts"}\n'
+    (isolated / "playbooks" / "short.yaml").write_text(SHORT + task)
+    jira_server.fail("POST /rest/api/2/issue", "error", error="Field 'priority' is required", status=400)
+    incident, _ = run(store)
+    left = statuses(store, incident)
+    assert (left["ticket/create"], left["comment/comment"], left["task/task"]) == ("failed", "pending", "done")
+    (made,) = jira_server.issues.values()
+    assert made["fields"]["summary"] == "Reimage hosts"
+
+
+def test_an_unknown_post_whose_lookup_is_refused_stays_unknown_and_is_not_sent_again(store, env, slack_server):
+    slack_server.fail("chat.postMessage", "drop_after_commit")
+    incident, said = run(store)
+    slack_server.fail("conversations.history", "error", error="missing_scope")
+    assert flush(store, incident, "tester", say=said.append) == 1
+    item = next(i for i in store.outbox(incident) if i.key.endswith("/announce/post"))
+    assert (item.status, item.error) == ("unknown", "could not check whether it went through: missing_scope")
+    assert posts(slack_server, f"ir-{incident.lower()}") == ["Declared"]  # the lost answer's post, once
 
 
 def test_a_flush_during_a_run_asks_it_to_retry_now_and_it_does(store, env, slack_server, isolated):

@@ -191,6 +191,9 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "read as 1 s or -1 s instead of 0 changes no maximum"),
     ("outbox", "NumberReplacer", "+raise self._crashed[ -1]", "the retrier ends at its first error: the list holds "
      "one at most"),
+    ("outbox", "ReplaceBreakWithContinue", "break",
+     "a lane whose retry fails again is marked down (_failed) before the loop goes on, so the lane's later "
+     "actions are passed over all the same (`not needs(item) & self._down`)"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
