@@ -217,7 +217,9 @@ def test_an_event_and_a_break_cannot_be_changed_once_made_and_the_chain_starts_a
 def test_the_store_verifies_data_stored_in_another_encoding_and_makes_its_folders(isolated):
     store, incident = store_with_events(isolated / "a" / "b" / "ir.db")  # folders made as needed
     (data,) = store.db.execute("SELECT data FROM events WHERE seq = 2").fetchone()
+    canonical = list(store.stored(incident, 3))
     store.db.execute("UPDATE events SET data = ? WHERE seq = 2", (json.dumps(json.loads(data), indent=1),))
     links = list(store.links(incident))
     assert [(seq, recorded == actual) for seq, _, recorded, actual in links] == [(1, True), (2, True), (3, True)]
+    assert list(store.stored(incident, 3)) == canonical  # what an export holds: the data in canonical JSON again
     store.close()

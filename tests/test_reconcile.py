@@ -102,6 +102,25 @@ def test_an_action_left_sending_by_a_crash_can_be_settled_and_a_dry_run_is_final
     assert [i.status for i in store.outbox("IR-1")] == ["done", "dry-run"]
 
 
+def test_an_action_is_sent_elsewhere_only_while_it_waits_not_while_it_is_sent_or_once_settled(store):
+    """`ir outbox send-to` (ir.run.drive.amend): a pending, failed or unknown action takes a new payload, recorded
+    with it; one being sent or settled keeps its own, and nothing is recorded."""
+    post = item("IR-1/tell/notify.post", "slack", "notify.post", message="hello")
+    store.enqueue(post, outcome("integration.requested"))
+    moved = {**post.payload, "channel": "#soc"}
+    assert store.amend(post.key, moved, outcome("integration.amended"))
+    assert store.outbox_item(post.key).payload == moved
+    assert store.begin(post.key)  # being sent
+    assert not store.amend(post.key, post.payload, outcome("integration.amended"))
+    assert store.settle(post.key, outcome("integration.failed"), status="failed", error="HTTP 500")
+    assert store.amend(post.key, post.payload, outcome("integration.amended"))  # failed: waits again
+    assert store.begin(post.key) and store.settle(post.key, outcome("integration.done"), status="done")
+    assert not store.amend(post.key, moved, outcome("integration.amended"))
+    assert store.outbox_item(post.key).payload == post.payload
+    assert kinds(store) == ["integration.requested", "integration.amended", "integration.failed",
+                            "integration.amended", "integration.done"]
+
+
 # Slack -------------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def slack_connection(slack_server):  # noqa: ANN201 - ir.integrations.slack.SlackConnection
