@@ -121,6 +121,34 @@ def test_an_action_is_sent_elsewhere_only_while_it_waits_not_while_it_is_sent_or
                             "integration.amended", "integration.done"]
 
 
+def test_an_incident_is_copied_to_another_store_as_it_is_and_only_once(make_store):
+    from ir.store.copy import copy_incident
+    from ir.store.header import bundle_hash
+    from ir.store.records import Change, Incident
+
+    store, bundle = make_store(), {"demo": b"id: demo"}
+    store.create(Incident("IR-1", "demo", "1.0.0", bundle_hash(bundle), "Beacon", "high", "live", False,
+                          "2026-03-29T21:00:00.000Z", "dana"), bundle,
+                 Draft("incident.opened", "dana", "opened", data={"hash": bundle_hash(bundle)}))
+    store.enqueue(item("IR-1/tell/notify.post", "slack", "notify.post", message="hello"),
+                  outcome("integration.requested"))
+    store.record("IR-1", Draft("input.set", "dana", "inputs.host = WS-1"), Change(variables={("", "inputs.host"): "WS-1"}))
+    other = make_store("other")
+    copied = copy_incident(store, "IR-1", other)
+    assert copied == store.incident("IR-1")
+    assert list(other.events("IR-1")) == list(store.events("IR-1"))
+    assert (other.variables("IR-1"), other.outbox("IR-1")) == (store.variables("IR-1"), store.outbox("IR-1"))
+    with pytest.raises(IrError, match="already holds an incident 'IR-1'"):
+        copy_incident(store, "IR-1", other)
+    assert other.incident("IR-1").event_count == 3  # nothing was written twice
+
+
+def test_only_the_store_writes_the_seals_of_an_event(store):
+    with pytest.raises(AssertionError, match="only the store writes an event's data"):
+        store.record("IR-1", Draft("note", "dana", "forged", data={"state": {"steps": {}}}))
+    assert kinds(store) == []
+
+
 # Slack -------------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def slack_connection(slack_server):  # noqa: ANN201 - ir.integrations.slack.SlackConnection

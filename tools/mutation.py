@@ -194,6 +194,13 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("outbox", "ReplaceBreakWithContinue", "break",
      "a lane whose retry fails again is marked down (_failed) before the loop goes on, so the lane's later "
      "actions are passed over all the same (`not needs(item) & self._down`)"),
+    ("sql", "NumberReplacer", "PAGE = 2_000", "the size of a page of a long result: the same rows, in the same order"),
+    ("sql", "ReplaceFalseWithTrue", "_dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False",
+     "stored as \\u escapes instead of UTF-8, read back with json.loads as the same text"),
+    ("sql", "NumberReplacer", "return last[0]", "the list holds the one last event: [-1] is [0]"),
+    ("sql", "NumberReplacer", "limit: int | None = None, after: int = 0) -> Iterator[Event]:",
+     "`seq > -1` and no bound select the same events: seq starts at 1"),
+    ("sql", "NumberReplacer", "+sealed = - 2", "no draft is numbered -1 or -2: neither carries the seals"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]
