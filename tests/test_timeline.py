@@ -119,3 +119,9 @@ def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces(value):
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical_json(value) == expected
     assert compact_json(sort_keys=False)(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_canonical_json_refuses_what_json_cannot_write_as_json_dumps_does():
+    for value in ({(1, 2): "a key that is not text or a number"}, {"a": object()}):
+        with pytest.raises(TypeError):
+            canonical_json(value)
