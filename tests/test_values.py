@@ -275,3 +275,17 @@ def test_an_integer_is_checked_against_its_bounds(raw, problem):
     with pytest.raises(ValueError) as refused:
         parse(var, raw)
     assert str(refused.value) == problem
+
+
+@given(st.integers(-10**6, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
+@settings(max_examples=100, deadline=None)
+def test_a_whole_number_within_its_bounds_edges_included_is_taken_and_one_past_them_refused(number, below, above):
+    from ir.format.values import within
+
+    low, high = number - below, number + above
+    assert within(number, low, high) == within(low, low, None) + number - low == number
+    assert within(high, None, high) == high
+    with pytest.raises(ValueError, match=f"^{low - 1} is less than the minimum, {low} \\(the hosts seen\\)$"):
+        within(low - 1, low, high, low_from="the hosts seen")
+    with pytest.raises(ValueError, match=f"^{high + 1} is more than the maximum, {high}$"):
+        within(high + 1, low, high)
