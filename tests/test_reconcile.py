@@ -680,6 +680,8 @@ def test_a_role_holder_is_found_by_id_address_handle_or_name_as_one_member(slack
     assert slack_connection.person(" @dreyes ") == shown
     assert slack_connection.person("dana reyes") == shown
     assert len(slack_server.calls("users.list")) == 2  # two pages, read once for every name after
+    short = slack_server.add_user("Di Wu", "d@example.com")  # an address with a one-letter name
+    assert slack_connection.person("d@example.com") == (short, f"Di Wu (@Di Wu, {short})")
     for entry, why in [("Sam Ito", "2 Slack users are named Sam Ito: give an e-mail address or an @handle"),
                        ("Gone Person", "no Slack user is named Gone Person: give their e-mail address, @handle or "
                                        "user id"),
@@ -717,12 +719,23 @@ def test_a_channel_name_an_archived_channel_keeps_is_passed_over_and_said_first(
     slack_server.add_channel("ir-ir-1")
     slack_server.archive_channel("ir-ir-1")
     make = item("IR-1/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-1",
-                invite=["nobody@example.com"])
+                invite=["nobody@example.com", "noone@example.com"])
     made = slack_connection.perform(make, Target("IR-1", None, None, {}))
     assert (made["name"], made["channel"]) == ("ir-ir-1-2", slack_server.channels["ir-ir-1-2"]["id"])
     assert made["warnings"][0] == ("#ir-ir-1 is the name of an archived channel (Slack keeps it), so the incident "
                                    "channel is #ir-ir-1-2")
     assert made["warnings"][1].startswith("nobody@example.com was not invited (")
+    assert made["warnings"][2].startswith("noone@example.com was not invited (")
+    for taken in ["ir-ir-3", *(f"ir-ir-3-{n}" for n in range(2, 9))]:  # the name and -2 to -8 archived: -9
+        slack_server.add_channel(taken)
+        slack_server.archive_channel(taken)
+    make = item("IR-3/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-3")
+    assert slack_connection.perform(make, Target("IR-3", None, None, {}))["name"] == "ir-ir-3-9"
+    slack_server.archive_channel("ir-ir-3-9")  # and -9 too: no -10, said
+    make = item("IR-4/open/notify.create_channel", "slack", "notify.create_channel", channel_name="ir-ir-3")
+    fresh = slack.connect(SlackSettings(), {"SLACK_BOT_TOKEN": slack_server.token, "IR_SLACK_BASE_URL": slack_server.url})
+    with pytest.raises(Refused, match="^name_taken: #ir-ir-3 and #ir-ir-3-2 to -9 are all held by archived "):
+        fresh.perform(make, Target("IR-4", None, None, {}))
     longest = "ir-" + "x" * 77  # Slack's longest name, 80 characters: cut to make room for "-2"
     slack_server.add_channel(longest)
     slack_server.archive_channel(longest)
