@@ -149,6 +149,37 @@ def test_only_the_store_writes_the_seals_of_an_event(store):
     assert kinds(store) == []
 
 
+def test_a_follower_waits_for_new_events_and_reads_only_those(store):
+    """What `ir timeline --follow` and a waiting driver rely on: `wait` is True once the incident has more events
+    than it was told of (within its timeout), False when none came; `events(after=)` gives only the newer ones."""
+    import threading
+    import time
+
+    count = store.incident("IR-1").event_count
+    began = time.monotonic()
+    assert not store.wait("IR-1", count, timeout=0.3) and time.monotonic() - began >= 0.3
+    writer = threading.Timer(0.2, lambda: store.reopen().record("IR-1", Draft("note", "erin", "meanwhile")))
+    writer.start()
+    assert store.wait("IR-1", count, timeout=10)
+    writer.join()
+    assert [(e.seq, e.message) for e in store.events("IR-1", after=count)] == [(count + 1, "meanwhile")]
+
+
+def test_a_state_row_edited_outside_ir_is_found_by_the_seal_its_event_carries(sqlite_store):
+    from ir.store.records import Change, StepState
+    from ir.store.state import state_problem
+
+    def problem() -> str | None:
+        return state_problem(sqlite_store.seals("IR-1"), sqlite_store.incident("IR-1"), sqlite_store.steps("IR-1"),
+                             sqlite_store.variables("IR-1"), sqlite_store.outbox("IR-1"))
+
+    sqlite_store.record("IR-1", Draft("step.started", "dana", "look"),
+                        Change(steps=(StepState("look", "started", started_at="2026-03-29T21:00:01.000Z"),)))
+    assert problem() is None
+    sqlite_store.db.execute("UPDATE steps SET status = 'completed' WHERE path = 'look'")
+    assert "step 'look' in the steps table is not what event 2 recorded" in str(problem())
+
+
 # Slack -------------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def slack_connection(slack_server):  # noqa: ANN201 - ir.integrations.slack.SlackConnection
