@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +67,13 @@ class Server:
     def restart(self) -> None:
         self._do("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-m", "fast", "-w", "-t", "60",
                  "restart")
+
+    def down_for(self, seconds: float) -> threading.Thread:
+        """Stop the server now (every connection cut) and start it again `seconds` later, from a thread: join it."""
+        self._do("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        back = threading.Timer(seconds, self.start)
+        back.start()
+        return back
 
     def stop(self) -> None:
         self._do("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")

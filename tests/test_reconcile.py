@@ -180,6 +180,29 @@ def test_a_state_row_edited_outside_ir_is_found_by_the_seal_its_event_carries(sq
     assert "step 'look' in the steps table is not what event 2 recorded" in str(problem())
 
 
+@pytest.mark.timeout(120)
+def test_a_team_store_that_loses_its_server_says_so_reconnects_and_records_each_event_once(postgres):
+    """The team store's connection cut (its server process ended, then the whole server down for a while): each
+    write says so once, reconnects, takes its incident's lock again, and is recorded once."""
+    from ir.store.postgres import PostgresStore
+
+    said: list[str] = []
+    store = store_with_incident(PostgresStore(postgres.database(), say=said.append), "live")
+    with store.running("IR-1"):
+        postgres.sql(postgres.url(), f"SELECT pg_terminate_backend({store.db.info.backend_pid})")
+        store.record("IR-1", Draft("note", "dana", "after the cut"))
+        back = postgres.down_for(1.5)
+        store.record("IR-1", Draft("note", "dana", "while it was down"))
+        back.join()
+        assert store.incident("IR-1").event_count == 3
+    assert [e.message for e in store.events("IR-1")][1:] == ["after the cut", "while it was down"]
+    assert [line.split(" (")[0] if "unreachable" in line else line for line in said] == [
+        f"the store {store.where} is unreachable", f"reconnected to {store.where}"] * 2
+    assert all(line.endswith("reconnecting; nothing committed is lost") for line in said[::2])
+    assert store.drivers() == {}  # the lock taken again was let go
+    store.close()
+
+
 # Slack -------------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def slack_connection(slack_server):  # noqa: ANN201 - ir.integrations.slack.SlackConnection
