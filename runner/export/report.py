@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from ir.run.amend import role_holder
 from ir.store.records import Incident
 from ir.store.timeline import Broken, Event, verify
 from ir.times import moment, when
@@ -186,8 +187,8 @@ class Report:
                 heapq.heappushpop(self._earliest, item)
         if kind == "incident.opened":
             self.opened = entry
-        elif kind == "role.assigned" or kind == "input.corrected" and str(data.get("name")).startswith("roles."):
-            self.roles[str(data.get("name", "")).removeprefix("roles.")] = data.get("value")
+        elif held := role_holder(kind, data):
+            self.roles[held[0]] = held[1]
         elif kind == "milestone":
             if data.get("afterwards"):  # set afterwards (`ir milestone --at`): it replaces the one recorded before
                 self.milestones[str(data.get("milestone"))] = entry

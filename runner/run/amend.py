@@ -77,9 +77,18 @@ def correction(bundle: Bundle, variables: Mapping[tuple[str, str], Any], name: s
     draft = Draft("input.corrected", actor, f"{shown} = {_shown(stored)} (was {_shown(was)}): {reason.strip()}",
                   data={"name": key, "scope": scope, "value": stored, "was": was, "reason": reason.strip()})
     changed = {(scope, key): stored}
-    if (person := (scope, f"people.{key.removeprefix('roles.')}")) in variables and key.startswith("roles."):
+    if key.startswith("roles.") and (person := (scope, f"people.{key.removeprefix('roles.')}")) in variables:
         changed[person] = None  # the Slack user found for the holder before is not the new holder
     return draft, Change(variables=changed, incident=incident)
+
+
+def role_holder(kind: str, data: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """(role, who) when an event of `kind` gives a role its holder: assigned by the run, or corrected afterwards
+    (`roles.ID`); who is None for a role left open. Else None."""
+    name = str(data.get("name", ""))
+    if kind in ("role.assigned", "input.corrected") and name.startswith("roles."):
+        return name.removeprefix("roles."), data.get("value")
+    return None
 
 
 def severity_change(incident: Incident, level: str, reason: str, actor: str) -> tuple[Draft, Change]:

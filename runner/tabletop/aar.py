@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from ir.errors import IrError
 from ir.format.bundle import Bundle
+from ir.run.amend import role_holder
 from ir.run.answers import RATINGS
 from ir.store.records import Incident, Store, events_to_head
 from ir.store.timeline import Event
@@ -76,10 +77,10 @@ class ExerciseReport:
             self._hotwash(e.data)
         elif e.kind == "corrective_action":
             self.actions.append(e)
-        elif e.kind in ("role.assigned", "input.corrected") and str(e.data.get("name")).startswith("roles."):
-            role = str(e.data["name"]).removeprefix("roles.")
-            if e.data.get("value"):
-                self.roles[role] = e.data["value"]
+        elif held := role_holder(e.kind, e.data):
+            role, who = held
+            if who:
+                self.roles[role] = who
             else:  # left open, or corrected to nobody
                 self.roles.pop(role, None)
 
