@@ -93,14 +93,21 @@ def test_roles_in_one_table_checklist_at_once_a_note_beside_c_and_notify_steps_t
     assert [e["data"]["rationale"] for e in events if e["kind"] == "decision"] == ["EDR saw a beacon"]
 
 
-def test_a_notify_step_not_held_goes_on_by_itself(run_ir, quick):
-    tty = Pty("run", "quick", "--dry-run", env={"IR_SEND_DELAY": "0.5"})
+def to_the_first_notify_step(delay: str, vendor: str) -> tuple[Pty, str]:
+    """`ir run quick` at a terminal, answered up to its first notify step (IR_SEND_DELAY `delay`): the terminal and
+    the incident."""
+    tty = Pty("run", "quick", "--dry-run", env={"IR_SEND_DELAY": delay})
     tty.expect("Opened ")
     incident = tty.expect(":")
-    tty.answer("Vendor (string)\n  > [Enter: 3CX] ", "ACME")
+    tty.answer("Vendor (string)\n  > [Enter: 3CX] ", vendor)
     tty.answer("(e.g. 1=Dana Reyes; 2=Lee Park) >", "")
     tty.answer("done? [Y/n; a: all done] >", "a")
     tty.answer("[p]ause >", "c")
+    return tty, incident
+
+
+def test_a_notify_step_not_held_goes_on_by_itself(run_ir, quick):
+    tty, incident = to_the_first_notify_step("0.5", "ACME")
     tty.expect("Looking at ACME\n  goes in 0.5 s: Enter now, [s]kip, [h]old >")
     tty.expect("Still looking\n  goes in 0.5 s: Enter now, [s]kip, [h]old >")
     tty.answer("  choice number", "p")
@@ -111,13 +118,7 @@ def test_a_notify_step_not_held_goes_on_by_itself(run_ir, quick):
 
 def test_a_key_typed_by_mistake_at_the_pause_holds_the_message_and_c_sends_it(run_ir, quick):
     """Found in review: any key but s, h and p at a notify step's pause sent the message."""
-    tty = Pty("run", "quick", "--dry-run", env={"IR_SEND_DELAY": "20"})
-    tty.expect("Opened ")
-    incident = tty.expect(":")
-    tty.answer("Vendor (string)\n  > [Enter: 3CX] ", "")
-    tty.answer("(e.g. 1=Dana Reyes; 2=Lee Park) >", "")
-    tty.answer("done? [Y/n; a: all done] >", "a")
-    tty.answer("[p]ause >", "c")
+    tty, incident = to_the_first_notify_step("20", "")
     tty.answer("Looking at 3CX\n  goes in 20 s: Enter now, [s]kip, [h]old >", "x")
     tty.answer("  'x' is not an answer here; held: c sends it, s skips it\n", "c")
     tty.answer("Still looking\n  goes in 20 s: Enter now, [s]kip, [h]old >", "c")

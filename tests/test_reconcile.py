@@ -158,7 +158,12 @@ def test_a_follower_waits_for_new_events_and_reads_only_those(store):
     count = store.incident("IR-1").event_count
     began = time.monotonic()
     assert not store.wait("IR-1", count, timeout=0.3) and time.monotonic() - began >= 0.3
-    writer = threading.Timer(0.2, lambda: store.reopen().record("IR-1", Draft("note", "erin", "meanwhile")))
+    def write_elsewhere() -> None:
+        other = store.reopen()
+        other.record("IR-1", Draft("note", "erin", "meanwhile"))
+        other.close()
+
+    writer = threading.Timer(0.2, write_elsewhere)
     writer.start()
     assert store.wait("IR-1", count, timeout=10)
     writer.join()
