@@ -55,6 +55,8 @@ def send_delay() -> float:
                       hint=f"set it to seconds from 0 (no pause) to {MAX_SEND_DELAY:g}, or unset it for "
                            f"{SEND_DELAY:g}")
     return delay
+
+
 _MARKS = re.compile(r"\*\*|__|`")
 
 
