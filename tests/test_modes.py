@@ -11,6 +11,8 @@ from pathlib import Path
 from test_integrations import live, run_live  # noqa: F401 - the live playbook and its environment
 from test_resilience import a_bug_in_delivery
 
+from ir.store.sqlite import SqliteStore
+
 from runs import incident_id
 
 
@@ -33,7 +35,12 @@ def test_every_file_and_folder_ir_makes_is_private_under_an_open_umask(run_ir, l
     assert crashed.returncode == 3, crashed.stderr
 
     home = Path(os.environ["IR_HOME"])
-    found = modes(home)
+    store = SqliteStore(home / "ir.db")  # the -wal and -shm files are there while a command has the store open
+    try:
+        assert store.incident(incident).status == "closed"
+        found = modes(home)
+    finally:
+        store.close()
     made = {"ir.db", "ir.db-wal", "ir.db-shm", "locks", f"locks/{incident}.lock", "logs", "logs/ir-error.log",
             "exports", f"exports/{incident}-report.md", "evidence", f"evidence/{incident}"}
     assert made <= set(found), sorted(found)

@@ -23,6 +23,7 @@ from ir.cli import integrations as cli_integrations
 from ir.cli import store as cli_store
 from ir.cli import tabletop as cli_tabletop
 from ir.cli.common import catalog as find_playbooks
+from ir.cli.common import close_stores
 from ir.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_USAGE, InvalidPlaybook, IrError
 from ir.sinks import terminal
 
@@ -207,7 +208,10 @@ app.add_typer(cli_store.store_app, name="store")
 def main() -> None:
     """The console script: runs the app and turns errors into one message and a documented exit code."""
     try:
-        code = app(standalone_mode=False)
+        try:
+            code = app(standalone_mode=False)
+        finally:
+            close_stores()
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:

@@ -40,13 +40,26 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-def open_store() -> Store:
-    """The store the settings name (IR_STORE, [store] url), the embedded file by default; its modules and driver
-    are imported only by the commands that use a store."""
+def open_store(url: str | None = None) -> Store:
+    """The store at `url`, else the one the settings name (IR_STORE, [store] url), the embedded file by default;
+    its modules and driver are imported only by the commands that use a store. Closed when the command ends
+    (`close_stores`)."""
     from ir import config
     from ir.store.location import open_store as opened
 
-    return opened(config.store_url(), say=say)
+    store = opened(url or config.store_url(), say=say)
+    _opened.append(store)
+    return store
+
+
+_opened: list[Store] = []  # the stores this command opened
+
+
+def close_stores() -> None:
+    """Close the stores the command opened, as it ends: SQLite checkpoints its write-ahead log and removes it,
+    PostgreSQL ends the sessions (a process that only exits leaves the server an unexpected end of file)."""
+    while _opened:
+        _opened.pop().close()
 
 
 def catalog() -> Catalog:

@@ -23,12 +23,11 @@ def copy(incident: IncidentArg, to: Url = None, from_: Annotated[str | None, typ
     """Copy an incident (playbooks, timeline, state, outbox) to another store, as it is: `ir verify` gives the same
     head on both. Share an incident opened offline: `ir store copy ID --to postgresql://ir@db/ir`."""
     from ir.store.copy import copy_incident
-    from ir.store.location import open_store as opened
 
     if to is None and from_ is None:
         raise UsageError("say where to: --to URL (or --from URL to copy into the embedded store)")
-    source = opened(from_) if from_ else open_store()
-    target = opened(to)
+    source = open_store(from_)
+    target = open_store(to or "sqlite:")  # "sqlite:" with no path: the embedded file
     if source.where == target.where:
         raise UsageError(f"--to names the store it copies from ({source.where})")
     copied = copy_incident(source, incident, target)
