@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import inprocess
 import pytest
 
 pytest_plugins = ["fakes.plugin", "pytester"]
@@ -57,13 +58,14 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def run_ir() -> RunIr:
-    """`run_ir("validate", "x.yaml", input=None, env={"IR_PLAYBOOK_PATH": ...}, timeout=60)`: the `ir` CLI as a
-    subprocess in the isolated environment (plus `env`), in the test's working directory."""
+    """`run_ir("validate", "x.yaml", input=None, env={"IR_PLAYBOOK_PATH": ...}, timeout=60, process=False)`: the
+    `ir` command line in the isolated environment (plus `env`), in the test's working directory, read back as a
+    subprocess's `CompletedProcess`; it runs in the test's process unless `process` (tests/inprocess.py)."""
 
-    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*IR, *args], input=input, env={**os.environ, **(env or {})}, cwd=Path.cwd(),
-                              capture_output=True, text=True, timeout=timeout, check=False)
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60,
+            process: bool = False) -> subprocess.CompletedProcess[str]:
+        return inprocess.run(args, input=input, env={**os.environ, **(env or {})}, cwd=Path.cwd(), timeout=timeout,
+                             process=process)
 
     return run
 

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import inprocess
 import pytest
 from test_integrations import (
     SHORT,
@@ -38,8 +39,7 @@ class Machine:
         self.cwd.mkdir(exist_ok=True)
 
     def ir(self, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*IR, *args], input=input, env=self.env, cwd=self.cwd, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return inprocess.run(args, input=input, env=self.env, cwd=self.cwd, timeout=timeout)
 
     def start(self, *args: str, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[str]:
         return subprocess.Popen([*IR, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
