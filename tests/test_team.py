@@ -11,6 +11,7 @@ import queue
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,16 @@ from conftest import IR, isolated_environment
 
 pytestmark = pytest.mark.timeout(300)
 ANSWERS = Path(__file__).parent / "answers" / "supply-chain--implant-only.yaml"
+TESTS = str(Path(__file__).parent)
+# A responder's machine adding 200 notes to an incident, one `ir note` after another: WRITER TESTS INCIDENT.
+WRITER = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import inprocess
+for n in range(1, 201):
+    done = inprocess.run(["note", sys.argv[2], f"{os.environ['IR_ACTOR']} note {n}"], env=os.environ, cwd=os.getcwd())
+    assert done.returncode == 0, done.stderr
+"""
 
 
 class Machine:
@@ -95,16 +106,15 @@ def test_a_driver_and_two_responders_on_their_own_machines_keep_one_timeline(mac
         f"{incident} inventory: ticked 1: Retention of each source known; not-covered periods recorded per host",
         f"{incident} inventory: completed; the run goes on past it without asking"]
 
-    # the run goes on while both add 200 notes each, from their own machines
-    notes = "for i in $(seq 1 200); do ir note {0} \"$IR_ACTOR note $i\" >/dev/null || exit 1; done"
-    writers = [subprocess.Popen(["bash", "-c", notes.format(incident)], env={**m.env, "PATH": str(Path(IR[0]).parent)
-                                                                           + ":" + os.environ["PATH"]},
-                                cwd=m.cwd, stderr=subprocess.PIPE, text=True) for m in (erin, femi)]
+    # the run goes on while both add 200 notes each, from their own machines: a process each, which runs
+    # `ir note` 200 times through the command line's entry point (tests/inprocess.py), each note with a store
+    # connection of its own, as 200 `ir note` processes would have, without 200 interpreters' start-up
     driver = dana.start("resume", incident, "--non-interactive", "--answers", str(ANSWERS))
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, TESTS, incident], env=m.env, cwd=m.cwd,
+                                stderr=subprocess.PIPE, text=True) for m in (erin, femi)]
     out, err = driver.communicate(timeout=600)
     assert (driver.returncode, err) == (0, ""), out
-    # 400 `ir` processes: about a minute on two idle cores, several when the machine is loaded
-    assert [(w.wait(timeout=900), w.stderr.read()) for w in writers] == [(0, "")] * 2  # type: ignore[union-attr]
+    assert [(w.wait(timeout=600), w.stderr.read()) for w in writers] == [(0, "")] * 2  # type: ignore[union-attr]
     for w in writers:
         w.stderr.close()  # type: ignore[union-attr]
     assert "Take in the advisory or alert; freeze removals: completed by femi ahead of the run; going on" in out
@@ -115,6 +125,9 @@ def test_a_driver_and_two_responders_on_their_own_machines_keep_one_timeline(mac
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     written = Counter(e["message"] for e in events if e["kind"] == "note" and e["actor"] in ("erin", "femi"))
     assert written == Counter({f"{who} note {n}": 1 for who in ("erin", "femi") for n in range(1, 201)})
+    noted = [e["seq"] for e in events if e["kind"] == "note" and e["actor"] in ("erin", "femi")]
+    amid = [e for e in events if e["actor"] == "dana" and noted[0] < e["seq"] < noted[-1]]
+    assert amid, "the driver wrote nothing while the notes were written: nothing was shared at once"
     assert [(e["step"], e["data"]["by"]) for e in events if e["kind"] == "step.passed"] == [
         ("intake", "femi"), ("inventory", "erin"), ("hunt_execution", "femi")]
     completed = Counter((e["step"], e["actor"]) for e in events if e["kind"] == "step.completed"
