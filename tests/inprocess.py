@@ -57,10 +57,11 @@ def run(args: Sequence[str], *, env: Mapping[str, str], cwd: Path | str, input: 
         timeout: float = 60, process: bool = False) -> subprocess.CompletedProcess[str]:
     """`ir ARGS` with this environment, directory and standard input (None: empty); `timeout` bounds the threads
     it leaves (the command itself is bounded by the test's own timeout). In a process of its own (the console
-    script) when `process` is true, when the environment sets PYTHONPATH (a plugin's distribution), or when
+    script) when `process` is true, when the environment sets another PYTHONPATH (a plugin's distribution), or when
     called from a thread other than the main one (the streams swapped here are the process's)."""
     command, env = ["ir", *args], dict(env)  # a copy: it may be os.environ itself, which is swapped below
-    if process or "PYTHONPATH" in env or threading.current_thread() is not threading.main_thread():
+    if process or env.get("PYTHONPATH") != os.environ.get("PYTHONPATH") or \
+            threading.current_thread() is not threading.main_thread():
         return subprocess.run([str(Path(sys.executable).with_name("ir")), *args], input=input, env=dict(env),
                               cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     from ir.cli.app import main

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import inprocess
 import pytest
 import yaml
 
@@ -26,7 +27,7 @@ from ir.format.model import DecisionStep, IncludeStep, NotifyStep, Step, TicketS
 from ir.integrations.registry import capabilities
 from ir.store.sqlite import SqliteStore
 
-from conftest import BUNDLED_SCENARIOS, IR, ISOLATED_PREFIXES, isolated_environment
+from conftest import BUNDLED_SCENARIOS, ISOLATED_PREFIXES, isolated_environment
 from runs import incident_id, timeline, unsealed
 
 ANSWERS = Path(__file__).parent / "answers"
@@ -92,8 +93,7 @@ def _ir(root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     work.mkdir()
 
     def ir(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*IR, *args], env=env, cwd=work, capture_output=True, text=True, timeout=60,
-                              check=False)
+        return inprocess.run(args, env=env, cwd=work)
 
     return ir
 
