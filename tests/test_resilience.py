@@ -28,7 +28,7 @@ from ir.store.records import Draft, OutboxItem
 from ir.store.sqlite import SqliteStore
 
 from conftest import IR
-from runs import incident_id, install_demo, kinds, timeline
+from runs import OPEN_STORE, incident_id, install_demo, kinds, timeline
 
 GROUPS = 60
 
@@ -153,8 +153,8 @@ def test_processes_opening_a_new_store_at_once_all_work(isolated):
     # busy (rarer: once in a CI run). Eight processes at a time, six times.
     for trial in range(6):
         home = isolated / f"home{trial}"
-        runs = [subprocess.Popen([*IR, "incidents"], env={**os.environ, "IR_HOME": str(home)}, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(8)]
+        runs = [subprocess.Popen([sys.executable, "-c", OPEN_STORE], env={**os.environ, "IR_HOME": str(home)},
+                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(8)]
         results = [(run.wait(timeout=60), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
         for run in runs:
             run.stdout.close()  # type: ignore[union-attr]

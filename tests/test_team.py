@@ -26,6 +26,7 @@ from test_integrations import (
 )
 
 from conftest import IR, isolated_environment
+from runs import OPEN_STORE
 
 pytestmark = pytest.mark.timeout(300)
 ANSWERS = Path(__file__).parent / "answers" / "supply-chain--implant-only.yaml"
@@ -404,7 +405,9 @@ def test_processes_opening_a_new_team_store_at_once_all_get_it(postgres, tmp_pat
     together (the one that waited for the migration lock asked its stale catalog cache whether the schema was there)."""
     for trial in range(4):
         url = postgres.database()
-        runs = [Machine(tmp_path / f"m{trial}-{n}", "dana", url).start("incidents") for n in range(6)]
+        machines = [Machine(tmp_path / f"m{trial}-{n}", "dana", url) for n in range(6)]
+        runs = [subprocess.Popen([sys.executable, "-c", OPEN_STORE], env=m.env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for m in machines]
         assert [(run.communicate(timeout=60)[1], run.returncode) for run in runs] == [("", 0)] * 6
 
 
