@@ -209,7 +209,7 @@ def main() -> None:
     """The console script: runs the app and turns errors into one message and a documented exit code."""
     try:
         try:
-            code = app(standalone_mode=False)
+            code = app(prog_name="ir", standalone_mode=False)  # the console script, however it was started
         finally:
             close_stores()
     except typer.Exit as exc:
