@@ -93,7 +93,7 @@ MODULES = {
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused",
         "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused")),
     "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
-    "postgres": Module("runner/store/postgres.py", CHAIN + STORE + LIVE + (
+    "postgres": Module("runner/store/postgres.py", ("tests/test_postgres_store.py",) + CHAIN + STORE + LIVE + (
         "tests/test_ahead.py",
         "tests/test_reconcile.py::test_a_team_store_that_loses_its_server_says_so_reconnects_and_records_each_event_once",
         ONLY_POSTGRES)),
