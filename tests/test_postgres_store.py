@@ -113,6 +113,41 @@ def test_a_store_is_named_without_its_password_and_one_that_cannot_be_reached_sa
                                  "comes from PGPASSWORD or ~/.pgpass")
 
 
+def test_a_second_process_is_told_who_drives_and_a_take_over_fences_the_first(opened, postgres, url):
+    first = store_with_incident(opened(), "live")
+    second = opened()
+    with first.running("IR-1"):
+        first.record("IR-1", note("while driving"))  # its own fence passes
+        ((incident, holder, token, backend),) = drivers_rows(postgres, url)
+        assert incident == "IR-1" and backend != first.db.info.backend_pid
+        assert advisory_locks(postgres, url) == [(LOCK_KEY, True, backend)]
+        with pytest.raises(IncidentBusy) as raised, second.running("IR-1"):
+            pass
+        assert raised.value.message == f"IR-1 is being run by {holder}"
+        assert raised.value.hint == busy_hint(take_over=True)
+        assert drivers_rows(postgres, url) == [(incident, holder, token, backend)]  # the refused one changed nothing
+
+        with second.running("IR-1", take_over=True):
+            ((_, taker, taken, now),) = drivers_rows(postgres, url)
+            assert taken != token and now != backend and not alive(postgres, backend)
+            assert advisory_locks(postgres, url) == [(LOCK_KEY, True, now)]
+            assert second.drivers() == first.drivers() == {"IR-1": taker}
+            with pytest.raises(IncidentBusy) as fenced:
+                first.record("IR-1", note("too late"))
+            assert fenced.value.message == f"IR-1 was taken over: {taker} drives it now"
+            assert fenced.value.hint == TAKEN_OVER_HINT
+            with pytest.raises(IncidentBusy, match="was taken over"):
+                first.reopen().record("IR-1", note("from its courier"))  # the courier is fenced like its run
+            second.record("IR-1", note("taken over"))
+        with pytest.raises(IncidentBusy) as gone:
+            first.record("IR-1", note("later still"))
+        assert gone.value.message == "IR-1 was taken over: another run drove it, and has let go since"
+    assert messages(first) == ["opened", "while driving", "taken over"]
+    assert first.incident("IR-1").event_count == 3
+    assert drivers_rows(postgres, url) == [] and advisory_locks(postgres, url) == []
+    first.record("IR-1", note("nobody drives it"))  # not driving: no fence
+
+
 # the schema --------------------------------------------------------------------------------------------------------
 def test_a_new_database_gets_the_schema_once_and_a_newer_one_is_refused(opened, postgres, url):
     postgres.sql(url, "CREATE TABLE ir_schema (version INTEGER NOT NULL)")  # made, but nothing in it: schema 0
@@ -154,41 +189,6 @@ def test_a_role_that_may_not_create_the_schema_is_told_to_open_it_once_as_its_ow
 
 
 # one driver --------------------------------------------------------------------------------------------------------
-def test_a_second_process_is_told_who_drives_and_a_take_over_fences_the_first(opened, postgres, url):
-    first = store_with_incident(opened(), "live")
-    second = opened()
-    with first.running("IR-1"):
-        first.record("IR-1", note("while driving"))  # its own fence passes
-        ((incident, holder, token, backend),) = drivers_rows(postgres, url)
-        assert incident == "IR-1" and backend != first.db.info.backend_pid
-        assert advisory_locks(postgres, url) == [(LOCK_KEY, True, backend)]
-        with pytest.raises(IncidentBusy) as raised, second.running("IR-1"):
-            pass
-        assert raised.value.message == f"IR-1 is being run by {holder}"
-        assert raised.value.hint == busy_hint(take_over=True)
-        assert drivers_rows(postgres, url) == [(incident, holder, token, backend)]  # the refused one changed nothing
-
-        with second.running("IR-1", take_over=True):
-            ((_, taker, taken, now),) = drivers_rows(postgres, url)
-            assert taken != token and now != backend and not alive(postgres, backend)
-            assert advisory_locks(postgres, url) == [(LOCK_KEY, True, now)]
-            assert second.drivers() == first.drivers() == {"IR-1": taker}
-            with pytest.raises(IncidentBusy) as fenced:
-                first.record("IR-1", note("too late"))
-            assert fenced.value.message == f"IR-1 was taken over: {taker} drives it now"
-            assert fenced.value.hint == TAKEN_OVER_HINT
-            with pytest.raises(IncidentBusy, match="was taken over"):
-                first.reopen().record("IR-1", note("from its courier"))  # the courier is fenced like its run
-            second.record("IR-1", note("taken over"))
-        with pytest.raises(IncidentBusy) as gone:
-            first.record("IR-1", note("later still"))
-        assert gone.value.message == "IR-1 was taken over: another run drove it, and has let go since"
-    assert messages(first) == ["opened", "while driving", "taken over"]
-    assert first.incident("IR-1").event_count == 3
-    assert drivers_rows(postgres, url) == [] and advisory_locks(postgres, url) == []
-    first.record("IR-1", note("nobody drives it"))  # not driving: no fence
-
-
 def test_a_take_over_finds_the_holder_by_its_lock_when_its_row_is_gone(opened, postgres, url):
     first = store_with_incident(opened(), "live")
     with first.running("IR-1"):
@@ -227,8 +227,23 @@ def test_an_incident_this_process_drives_is_refused_to_its_other_stores_even_to_
 
 
 def test_the_lock_is_let_go_at_the_end_of_a_run_so_the_next_one_takes_it_at_once(opened, postgres, url):
+    import gc
+    import warnings
+
+    import psycopg
+
     first = store_with_incident(opened(), "live")
     open_incident(first, "IR-2")
+    with psycopg.connect(url, autocommit=True) as other, warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        for _ in range(10):  # unlocked before its connection closes: free as soon as running() returns
+            with first.running("IR-1"):
+                pass
+            taken = other.execute("SELECT pg_try_advisory_lock(%s, hashtext('IR-1'))", (LOCK_KEY,)).fetchone()
+            assert taken == (True,)
+            other.execute("SELECT pg_advisory_unlock_all()")
+        gc.collect()
+    assert [w for w in warned if issubclass(w.category, ResourceWarning)] == []  # each connection closed by ir
     for _ in range(3):
         with first.running("IR-1"):
             with first.running("IR-2"):  # two incidents at once, each with its own lock
@@ -272,18 +287,23 @@ def test_a_follower_wakes_on_its_incidents_notification_and_not_on_anothers(open
     later = threading.Timer(0.1, lambda: other.record("IR-2", note("elsewhere")))
     later.start()
     began = time.monotonic()
-    assert not store.wait("IR-1", count, timeout=0.6)
-    assert 0.6 <= time.monotonic() - began < 2
+    assert not store.wait("IR-1", count, timeout=0.5)
+    assert 0.5 <= time.monotonic() - began < 1.2
     later.join()
 
     later = threading.Timer(0.2, lambda: other.record("IR-1", note("here")))
-    later.start()
     began = time.monotonic()
+    later.start()
     assert store.wait("IR-1", count, timeout=20)
     assert 0.2 <= time.monotonic() - began < 5  # woken by the notification, not at the timeout
     later.join()
     began = time.monotonic()
     assert not store.wait("IR-1", count + 1, timeout=0.2) and time.monotonic() - began >= 0.2  # listening still
+    later = threading.Timer(0.1, other.db.execute, ("UPDATE incidents SET event_count = event_count + 1",))
+    later.start()  # a count moved without a notification (none of ir's writes does that) is read at the end
+    began = time.monotonic()
+    assert store.wait("IR-1", count + 1, timeout=0.4) and time.monotonic() - began >= 0.4
+    later.join()
 
 
 # a lost connection -------------------------------------------------------------------------------------------------
@@ -292,7 +312,11 @@ CUT = "terminating connection due to administrator command"
 
 def test_a_read_whose_connection_was_ended_says_so_once_and_is_read_again(opened, postgres):
     said: list[str] = []
-    store = store_with_incident(opened(say=said.append), "live")
+    store = opened(say=said.append)
+    terminate(postgres, store.db.info.backend_pid)
+    assert store.incidents() == [] and len(said) == 2  # before any write too
+    said.clear()
+    store_with_incident(store, "live")
     terminate(postgres, store.db.info.backend_pid)
     assert messages(store) == ["opened"]
     assert said == [f"the store {store.where} is unreachable ({CUT}): reconnecting; nothing committed is lost",
@@ -332,19 +356,25 @@ class Relay:
     `at` begins): `cut = "before"` drops it (nothing is committed), `cut = "after"` passes it on and drops the
     answer (it is committed, and the client cannot know). Either way the connection is gone, as in a network failure at that moment."""
 
-    def __init__(self, server: Any):
-        self.folder = Path(tempfile.mkdtemp(prefix="ir-relay-"))
-        self.target = str(server.root / ".s.PGSQL.5432")
-        self.listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listening.bind(str(self.folder / ".s.PGSQL.5432"))
+    def __init__(self, server: Any, *, tcp: bool = False):
+        self.root, self.target = server.root, str(server.root / ".s.PGSQL.5432")
+        if tcp:  # on 127.0.0.1, as a server elsewhere is reached
+            self.listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listening.bind(("127.0.0.1", 0))
+            self.where = f"host=127.0.0.1&port={self.listening.getsockname()[1]}"
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="ir-relay-"))
+            self.listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listening.bind(str(folder / ".s.PGSQL.5432"))
+            self.where = f"host={folder}&port=5432"
         self.listening.listen()
         self.cut: str | None = None
         self.at = b"COMMIT\x00"  # the statement whose sending is cut (the start of its text)
         self.cuts = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def url(self, url: str, server: Any) -> str:
-        return url.replace(f"host={server.root}", f"host={self.folder}")
+    def url(self, url: str) -> str:
+        return url.replace(f"host={self.root}&port=5432", self.where)
 
     def _accept(self) -> None:
         while True:
@@ -386,13 +416,13 @@ def relayed(postgres: Any, url: str, opened: Callable[..., PostgresStore]) -> It
                                                                                              list[str]]]:
     relay = Relay(postgres)
     said: list[str] = []
-    store = store_with_incident(opened(relay.url(url, postgres), say=said.append), "live")
+    store = store_with_incident(opened(relay.url(url), say=said.append), "live")
     yield relay, store, said
     relay.close()
 
 
 @pytest.mark.parametrize("cut", ["before", "after"])
-def test_a_write_whose_commit_was_lost_is_recorded_once(relayed, cut):
+def test_a_write_whose_commit_was_lost_is_recorded_once(relayed, cut, postgres, url):
     relay, store, said = relayed
     relay.cut = cut
     event = store.record("IR-1", [note("first"), note("second")])
@@ -402,6 +432,10 @@ def test_a_write_whose_commit_was_lost_is_recorded_once(relayed, cut):
     assert said[1:] == [f"reconnected to {store.where}"] and said[0].startswith(f"the store {store.where} is "
                                                                                  "unreachable (")
     assert list(store.events("IR-1"))[-1] == event
+    assert postgres.sql(url, "SELECT seq, message FROM events ORDER BY seq") == [(1, "opened"), (2, "first"),
+                                                                                (3, "second")]
+    store.record("IR-1", note("committed on the new connection"))
+    assert postgres.sql(url, "SELECT event_count FROM incidents") == [(4,)]
 
 
 def test_a_streamed_write_whose_commit_was_lost_is_not_done_again_but_found_when_committed(relayed):
@@ -435,19 +469,20 @@ def test_a_write_that_lost_its_connection_before_it_appended_is_done_again(relay
     assert [e.kind for e in store.events("IR-1")] == ["incident.opened", "integration.requested", "integration.done"]
 
 
-def test_a_write_rolled_back_by_a_serialization_failure_is_done_again(opened, postgres, url):
+@pytest.mark.parametrize("code", ["serialization_failure", "deadlock_detected"])
+def test_a_write_rolled_back_by_a_serialization_failure_or_a_deadlock_is_done_again(opened, postgres, url, code):
     store = store_with_incident(opened(), "live")
     # the server refuses the first two tries (a sequence: not rolled back with them), as in a deadlock
     postgres.sql(url, "CREATE SEQUENCE tries; CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
                       "BEGIN IF nextval('tries') <= 2 THEN RAISE EXCEPTION 'could not serialize' USING ERRCODE = "
-                      "'serialization_failure'; END IF; RETURN NEW; END $$; CREATE TRIGGER refuse BEFORE INSERT ON "
+                      f"'{code}'; END IF; RETURN NEW; END $$; CREATE TRIGGER refuse BEFORE INSERT ON "
                       "events FOR EACH ROW EXECUTE FUNCTION refuse()")
     assert store.record("IR-1", [note("once")]).seq == 2
     assert messages(store) == ["opened", "once"] and postgres.sql(url, "SELECT last_value FROM tries") == [(3,)]
     postgres.sql(url, "SELECT setval('tries', 1, false)")
     import psycopg
 
-    with pytest.raises(psycopg.errors.SerializationFailure):
+    with pytest.raises((psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)):
         store.record("IR-1", iter([note("streamed")]))  # not replayable: the failure is the caller's
     assert messages(store) == ["opened", "once"]
 
@@ -515,3 +550,25 @@ def test_a_store_dropped_without_close_lets_its_connections_go(opened, postgres)
     while any(alive(postgres, pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(postgres, pid) for pid in pids)
+
+
+def test_the_stores_connections_to_a_server_over_tcp_notice_a_dead_peer(opened, postgres, url):
+    relay = Relay(postgres, tcp=True)
+
+    def keepalive(conn: Any) -> tuple[int, int, int, int]:
+        import os
+
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        try:
+            return (int(bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))),
+                    sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                    sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                    sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT))
+        finally:
+            sock.close()
+
+    store = store_with_incident(opened(relay.url(url)), "live")
+    assert store.wait("IR-1", 0, timeout=0)
+    with store.running("IR-1"):
+        assert [keepalive(c) for c in (store.db, store._listener, store.driving["IR-1"][1])] == [(1, 10, 5, 3)] * 3
+    relay.close()
