@@ -572,3 +572,18 @@ def test_the_stores_connections_to_a_server_over_tcp_notice_a_dead_peer(opened, 
     with store.running("IR-1"):
         assert [keepalive(c) for c in (store.db, store._listener, store.driving["IR-1"][1])] == [(1, 10, 5, 3)] * 3
     relay.close()
+
+
+def test_the_stores_connections_give_up_connecting_after_some_seconds_and_name_themselves(opened, postgres):
+    said: list[str] = []
+    store = store_with_incident(opened(say=said.append), "live")
+    options = {"application_name": "ir", "connect_timeout": "10", "keepalives": "1", "keepalives_idle": "10",
+               "keepalives_interval": "5", "keepalives_count": "3"}
+    with store.running("IR-1"):
+        assert store.wait("IR-1", 0, timeout=0)
+        for conn in (store.db, store._listener, store.driving["IR-1"][1]):
+            assert conn.info.get_parameters().items() >= options.items()
+    terminate(postgres, store.db.info.backend_pid)
+    assert store.incidents() and len(said) == 2
+    again = store.db.info.get_parameters()  # reconnecting: 5 s a try, tried again for RECONNECT_WAIT
+    assert (again["application_name"], again["connect_timeout"]) == ("ir", "5")
