@@ -587,3 +587,11 @@ def test_the_stores_connections_give_up_connecting_after_some_seconds_and_name_t
     assert store.incidents() and len(said) == 2
     again = store.db.info.get_parameters()  # reconnecting: 5 s a try, tried again for RECONNECT_WAIT
     assert (again["application_name"], again["connect_timeout"]) == ("ir", "5")
+
+
+def test_a_follower_told_of_fewer_events_than_there_are_returns_at_once_and_of_more_waits(opened):
+    store = store_with_incident(opened(), "live")
+    began = time.monotonic()
+    assert store.wait("IR-1", 0, timeout=5) and time.monotonic() - began < 1
+    began = time.monotonic()
+    assert not store.wait("IR-1", 3, timeout=0.2) and time.monotonic() - began >= 0.2
