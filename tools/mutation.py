@@ -234,6 +234,8 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "a row of one column: [-1] is [0]"),
     ("postgres", "NumberReplacer", '+self.db.execute("SELECT pg_terminate_backend(%s)", (row[ -1],))',
      "a row of one column: [-1] is [0]"),
+    ("postgres", "NumberReplacer", "+after, left = -1, limit",
+     "`seq > -1` and `seq > 0` select the same events: seq starts at 1"),
     ("postgres", "NumberReplacer", "for note in self._listener.notifies(timeout=left, stop_after=1):",
      "wait() returns at the first notification for its incident and otherwise listens again until its deadline: "
      "notifies() stopping after a batch (0), one or two notifications yields them the same"),
