@@ -595,3 +595,21 @@ def test_a_follower_told_of_fewer_events_than_there_are_returns_at_once_and_of_m
     assert store.wait("IR-1", 0, timeout=5) and time.monotonic() - began < 1
     began = time.monotonic()
     assert not store.wait("IR-1", 3, timeout=0.2) and time.monotonic() - began >= 0.2
+
+
+def test_a_driver_whose_lock_connection_was_ended_unseen_takes_the_lock_again_at_its_next_write(opened, postgres,
+                                                                                                  url):
+    store = store_with_incident(opened(), "live")
+    with store.running("IR-1"):
+        ((_, holder, token, backend),) = drivers_rows(postgres, url)
+        terminate(postgres, backend)  # as a server restart or a dropped network ends it: psycopg has not seen it
+        store.record("IR-1", note("with the lock again"))
+        ((_, _, still, now),) = drivers_rows(postgres, url)
+        assert still == token and now != backend
+        assert advisory_locks(postgres, url) == [(LOCK_KEY, True, now)] and store.drivers() == {"IR-1": holder}
+        with pytest.raises(IncidentBusy) as raised, opened().running("IR-1"):
+            pass
+        assert raised.value.message == f"IR-1 is being run by {holder}"
+        store.record("IR-1", note("still driving"))
+    assert advisory_locks(postgres, url) == [] and drivers_rows(postgres, url) == []
+    assert messages(store) == ["opened", "with the lock again", "still driving"]

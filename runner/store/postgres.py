@@ -235,15 +235,24 @@ class PostgresStore(SqlStore):
     def _fence(self) -> None:
         """While this process drives incidents, each write checks that it still does (nobody took over)."""
         for incident_id, (token, lock) in list(self.driving.items()):
-            if lock.broken or lock.closed:  # the server restarted, or the connection dropped: take the lock again
-                lock = self._lock(incident_id)
-                self.driving[incident_id] = (token, lock)
-            row = self.db.execute("SELECT token, holder FROM drivers WHERE incident = %s", (incident_id,)).fetchone()
+            # whether the row's backend still holds the lock: psycopg finds a connection broken only once it uses
+            # it, and the lock's connection is idle (a server restart, a dropped network, a terminated backend)
+            row = self.db.execute("SELECT d.token, d.holder, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = d.backend "
+                                  "AND l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = "
+                                  "hashtext(d.incident)::oid) FROM drivers d WHERE d.incident = %s",
+                                  (LOCKS, incident_id)).fetchone()
             if row is None or row[0] != token:
                 raise IncidentBusy(f"{incident_id} was taken over: " + (f"{row[1]} drives it now" if row else
                                                                         "another run drove it, and has let go since"),
                                    hint="this run stopped before its next write, so it sent nothing more; what it "
                                         f"recorded before is kept: `ir timeline {incident_id}`")
+            if lock.broken or lock.closed or not row[2]:  # the lock went with its connection: take it again
+                _let_go(lock, incident_id)
+                lock = self._lock(incident_id)
+                # named at once (autocommit), whatever becomes of this write: `drivers` and a take-over find it
+                lock.execute("UPDATE drivers SET backend = pg_backend_pid() WHERE incident = %s AND token = %s",
+                             (incident_id, token))
+                self.driving[incident_id] = (token, lock)
 
     def _lock(self, incident_id: str) -> psycopg.Connection[Any]:
         """A connection holding the incident's advisory lock, or IncidentBusy naming who holds it."""
