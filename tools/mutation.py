@@ -93,8 +93,10 @@ MODULES = {
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused",
         "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused")),
     "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
-    "postgres": Module("runner/store/postgres.py", CHAIN + STORE + LIVE + (
-        "tests/test_ahead.py",
+    # the team store's own code, in process against the test cluster (the shared queries are sql's), and the server
+    # down for a while (reconnecting with pauses)
+    "postgres": Module("runner/store/postgres.py", (
+        "tests/test_postgres_store.py",
         "tests/test_reconcile.py::test_a_team_store_that_loses_its_server_says_so_reconnects_and_records_each_event_once",
         ONLY_POSTGRES)),
     "outbox": Module("runner/run/outbox.py", ("tests/test_outbox.py", "tests/test_drive.py", ONLY_SQLITE)),
@@ -223,6 +225,27 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("sql", "NumberReplacer", "limit: int | None = None, after: int = 0) -> Iterator[Event]:",
      "`seq > -1` and no bound select the same events: seq starts at 1"),
     ("sql", "NumberReplacer", "+sealed = - 2", "no draft is numbered -1 or -2: neither carries the seals"),
+    ("postgres", "NumberReplacer", '"SELECT pg_advisory_xact_lock(%s, 0)", (LOCKS,))',
+     "the migration lock's second key: any constant makes the processes of this ir migrate one at a time, and the "
+     "lock is held only inside the migration's transaction, where no test can look at it"),
+    ("postgres", "NumberReplacer", "+return int(row[ -1]) if row else 0", "a row of one column: [-1] is [0]"),
+    ("postgres", "NumberReplacer", "+if not taken or not taken[ -1]:", "a row of one column: [-1] is [0]"),
+    ("postgres", "NumberReplacer", '+return str(row[ -1]) if row else "another process"',
+     "a row of one column: [-1] is [0]"),
+    ("postgres", "NumberReplacer", '+self.db.execute("SELECT pg_terminate_backend(%s)", (row[ -1],))',
+     "a row of one column: [-1] is [0]"),
+    ("postgres", "NumberReplacer", "+after, left = -1, limit",
+     "`seq > -1` and `seq > 0` select the same events: seq starts at 1"),
+    ("postgres", "NumberReplacer", "for note in self._listener.notifies(timeout=left, stop_after=1):",
+     "wait() returns at the first notification for its incident and otherwise listens again until its deadline: "
+     "notifies() stopping after a batch (0), one or two notifications yields them the same"),
+    ("postgres", "ReplaceComparisonOperator_Gt_GtE", "if time.monotonic() > deadline:",
+     "the deadline to the nanosecond"),
+    ("postgres", "ReplaceComparisonOperator_Gt_GtE", "while (left := deadline - time.monotonic()) > 0:",
+     "the deadline to the nanosecond"),
+    ("postgres", "ReplaceAndWithOr", "if not lock.broken and not lock.closed:",
+     "a connection psycopg knows broken or closed raises psycopg.Error on execute, which is passed over before it "
+     "is closed: trying to unlock it or not is the same"),
     ("evidence", "NumberReplacer", "CHUNK = 1 << 20",
      "the size of each read: the hash, the size and the copy are the same whatever it is"),
 ]

@@ -34,6 +34,8 @@ from ir.store.timeline import Event
 LOCKS = 0x6972  # the advisory locks' first key ("ir"); the second is hashtext(incident id)
 RECONNECT_WAIT = 300.0  # seconds a lost connection is tried again before the command gives up
 CHANNEL = "ir_events"
+# TCP keepalives, so that a connection whose network dropped is found lost in about 25 s, not the system's 2 hours
+KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 _APPEND_ONLY = """
     CREATE FUNCTION ir_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -85,8 +87,7 @@ class PostgresStore(SqlStore):
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="ir",
-                                   keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="ir", **KEEPALIVES)
         except psycopg.Error as exc:
             raise IrError(f"the store {self.where} cannot be reached: {_said(exc)}",
                           hint="check IR_STORE (or [store] url in ir.toml) and that the server is up; a password "
@@ -216,7 +217,8 @@ class PostgresStore(SqlStore):
         deadline, pause = time.monotonic() + RECONNECT_WAIT, 0.2
         while True:
             try:
-                self.db = psycopg.connect(self.url, autocommit=True, connect_timeout=5, application_name="ir")
+                self.db = psycopg.connect(self.url, autocommit=True, connect_timeout=5, application_name="ir",
+                                          **KEEPALIVES)
                 self.say(f"reconnected to {self.where}")
                 return
             except psycopg.OperationalError as exc:
@@ -235,15 +237,24 @@ class PostgresStore(SqlStore):
     def _fence(self) -> None:
         """While this process drives incidents, each write checks that it still does (nobody took over)."""
         for incident_id, (token, lock) in list(self.driving.items()):
-            if lock.broken or lock.closed:  # the server restarted, or the connection dropped: take the lock again
-                lock = self._lock(incident_id)
-                self.driving[incident_id] = (token, lock)
-            row = self.db.execute("SELECT token, holder FROM drivers WHERE incident = %s", (incident_id,)).fetchone()
+            # whether the row's backend still holds the lock: psycopg finds a connection broken only once it uses
+            # it, and the lock's connection is idle (a server restart, a dropped network, a terminated backend)
+            row = self.db.execute("SELECT d.token, d.holder, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = d.backend "
+                                  "AND l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = "
+                                  "hashtext(d.incident)::oid) FROM drivers d WHERE d.incident = %s",
+                                  (LOCKS, incident_id)).fetchone()
             if row is None or row[0] != token:
                 raise IncidentBusy(f"{incident_id} was taken over: " + (f"{row[1]} drives it now" if row else
                                                                         "another run drove it, and has let go since"),
                                    hint="this run stopped before its next write, so it sent nothing more; what it "
                                         f"recorded before is kept: `ir timeline {incident_id}`")
+            if lock.broken or lock.closed or not row[2]:  # the lock went with its connection: take it again
+                _let_go(lock, incident_id)
+                lock = self._lock(incident_id)
+                # named at once (autocommit), whatever becomes of this write: `drivers` and a take-over find it
+                lock.execute("UPDATE drivers SET backend = pg_backend_pid() WHERE incident = %s AND token = %s",
+                             (incident_id, token))
+                self.driving[incident_id] = (token, lock)
 
     def _lock(self, incident_id: str) -> psycopg.Connection[Any]:
         """A connection holding the incident's advisory lock, or IncidentBusy naming who holds it."""
