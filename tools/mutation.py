@@ -90,6 +90,8 @@ MODULES = {
     "timeline": Module("runner/store/timeline.py", CHAIN + CANONICAL),
     "sqlite": Module("runner/store/sqlite.py", CHAIN + STORE + LIVE + (
         "tests/test_drive.py",
+        "tests/test_reconcile.py::test_an_sqlite_store_of_a_newer_ir_or_no_store_at_all_is_refused",
+        "tests/test_reconcile.py::test_who_drives_is_read_without_touching_the_lock_and_a_killed_drivers_line_is_not_a_driver",
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused",
         "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused")),
     "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
@@ -161,6 +163,14 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("sqlite", "NumberReplacer", 'execute("PRAGMA user_version").fetchone()[0]', "a row of one column: [-1] is [0]"),
     ("sqlite", "NumberReplacer", "holder = os.read(fd, 200)", "the holder's line is under 100 bytes"),
     ("sqlite", "NumberReplacer", "self._apply(settled[0]", "RETURNING one column: [-1] is [0]"),
+    ("sqlite", "ReplaceComparisonOperator_LtE_Lt", "if left <= 0:", "the follower's timeout met to the nanosecond"),
+    ("sqlite", "ReplaceTrueWithFalse", "def _transact(self, work: Callable[[], T], *, replayable: bool = True",
+     "SQLite's _transact reads neither `replayable` nor `committed` (PostgreSQL's, for a lost connection): a "
+     "default nobody reads"),
+    ("sqlite", "ReplaceBinaryOperator_BitOr_BitAnd", "+os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY & "
+     "os.O_NOFOLLOW", "`O_CREAT | (O_WRONLY & O_NOFOLLOW)` is O_CREAT: the file is made 0600 and closed at once all "
+     "the same (read-only or not); O_NOFOLLOW only guards against a link made in the instant after _check_private "
+     "refused any link at that path (tests/test_paths.py), a race no test can make happen"),
     ("outbox", "AddNot", "if TYPE_CHECKING:", "the names imported for the annotations are imported at run time too"),
     ("outbox", "AddNot", 'return item.status if item else "missing"',
      "the worker's return value is never read (only what it raises), and an outbox item is never deleted"),
