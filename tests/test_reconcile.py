@@ -489,6 +489,18 @@ def test_who_drives_is_read_without_touching_the_lock_and_a_killed_drivers_line_
     assert store.drivers() == {}  # what a SIGKILLed driver left: its process is gone
     lock.write_text(f"dana (pid {os.getpid()} on {socket.gethostname()}, since 2026-03-29T21:00:00.000Z)")
     assert list(store.drivers()) == ["IR-1"]
+    ready = "import signal, time; signal.signal(signal.SIGHUP, signal.SIG_DFL); print(flush=True); time.sleep(60)"
+    driver = subprocess.Popen([sys.executable, "-c", ready], stdout=subprocess.PIPE)
+    try:  # a driver that a signal would end (even when the tests run under nohup)
+        driver.stdout.readline()
+        lock.write_text(f"dana (pid {driver.pid} on {socket.gethostname()}, since 2026-03-29T21:00:00.000Z)")
+        assert list(store.drivers()) == ["IR-1"]
+        with pytest.raises(subprocess.TimeoutExpired):  # asked whether it runs, never sent a signal
+            driver.wait(timeout=0.3)
+    finally:
+        driver.kill()
+        driver.wait()
+        driver.stdout.close()
     lock.write_text(f"erin (pid {gone.stdout.strip()} on not-{socket.gethostname()}, since 2026-03-29T21:00:00.000Z)")
     assert list(store.drivers()) == ["IR-1"]  # another machine's process, sharing the file: it cannot be asked
 

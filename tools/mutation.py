@@ -164,6 +164,9 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("sqlite", "NumberReplacer", "holder = os.read(fd, 200)", "the holder's line is under 100 bytes"),
     ("sqlite", "NumberReplacer", "self._apply(settled[0]", "RETURNING one column: [-1] is [0]"),
     ("sqlite", "ReplaceComparisonOperator_LtE_Lt", "if left <= 0:", "the follower's timeout met to the nanosecond"),
+    ("sqlite", "ReplaceFalseWithTrue", "def running(self, incident_id: str, *, take_over: bool = False)",
+     "SQLite's running reads no `take_over` (the system lets go of a killed holder's lock: none to take over): "
+     "a default nobody reads"),
     ("sqlite", "ReplaceTrueWithFalse", "def _transact(self, work: Callable[[], T], *, replayable: bool = True",
      "SQLite's _transact reads neither `replayable` nor `committed` (PostgreSQL's, for a lost connection): a "
      "default nobody reads"),
