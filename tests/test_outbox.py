@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_integrations import SHORT, live  # noqa: F401 - the short live playbook, and ir.toml for the fakes
@@ -19,11 +20,14 @@ from test_integrations import SHORT, live  # noqa: F401 - the short live playboo
 from ir.errors import IncidentBusy
 from ir.format.catalog import Catalog
 from ir.integrations.jira import marker
-from ir.integrations.registry import capabilities
+from ir.integrations.registry import Refused, Target, capabilities
 from ir.run.answers import Answers, AnswersResponder
 from ir.run.drive import drive, flush, start
-from ir.run.outbox import open_outbox
+from ir.run.outbox import Courier, lane, open_outbox
+from ir.store.records import Draft, OutboxItem
 from ir.store.sqlite import SqliteStore
+
+from runs import store_with_incident
 
 BRIEF = '  - {id: brief, kind: notify, title: Brief, phase: detection-analysis, channel: "#leadership", message: Declared}\n'
 
@@ -65,6 +69,199 @@ def done_events(store: SqliteStore, incident: str) -> list[tuple[str, bool]]:
 
 def posts(slack_server, channel: str) -> list[str]:
     return [m["text"] for m in slack_server.messages(channel)]
+
+
+# The courier alone, with a scripted connection: its backoff, its retrier, its threads (fast: in process, no server)
+
+
+class Scripted:
+    """A connection whose answers are scripted per action: each perform takes the next answer (an exception is
+    raised, anything else is the reference); once they run out, the action is done. It records each perform: the
+    action, the thread it ran in, and when."""
+
+    def __init__(self, **answers: list[Any]):
+        self.answers = {action.replace("_", "."): list(a) for action, a in answers.items()}
+        self.performed: list[tuple[str, str, float]] = []
+
+    def perform(self, item: OutboxItem, target: Target) -> dict[str, Any]:
+        self.performed.append((item.key.split("/", 1)[1], threading.current_thread().name, time.monotonic()))
+        left = self.answers.get(item.action, [])
+        answer = left.pop(0) if left else {"ts": str(len(self.performed))}
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def reconcile(self, item: OutboxItem, target: Target) -> dict[str, Any] | None:
+        return None
+
+
+class Connected:
+    """What a courier reads of its Connections: the same connection for every integration, and no secrets."""
+
+    def __init__(self, connection: Scripted):
+        self.connection, self.secrets = connection, {}
+
+    def get(self, name: str) -> Scripted:
+        return self.connection
+
+
+@pytest.fixture
+def sqlite(isolated: Path) -> SqliteStore:
+    """IR-1, a live incident, in the embedded store: what the courier does is the same on either store."""
+    store = store_with_incident(isolated / "ir.db", "live")
+    yield store
+    store.close()
+
+
+def courier(store: SqliteStore, connection: Scripted, said: list[str], *, retry: bool = False,
+            open_store: Any = None) -> Courier:
+    return Courier(open_store or store.reopen, "IR-1", "tester", live=True, connections=Connected(connection),  # type: ignore[arg-type]
+                   say=said.append, retry=retry)
+
+
+def queued(store: SqliteStore, step: str, action: str, integration: str = "slack", **payload: Any) -> OutboxItem:
+    item = OutboxItem(f"IR-1/{step}/{action}", "IR-1", integration, action,
+                      {"incident": {"id": "IR-1"}, "step_title": step, "phase": "containment", **payload})
+    return store.enqueue(item, Draft("integration.requested", "tester", f"{action} requested"))
+
+
+def test_a_lane_failing_again_waits_longer_each_time_up_to_five_minutes_and_a_success_starts_over(sqlite):
+    refused = Refused("not_in_channel")
+    slack = Scripted(notify_post=[refused] * 5 + [{"ts": "1"}, refused])
+    said: list[str] = []
+    sender = courier(sqlite, slack, said)
+    post = queued(sqlite, "announce", "notify.post", message="Declared")
+    waits = []
+    for _ in range(5):
+        assert sender.deliver(sqlite, sqlite.outbox_item(post.key)) == "failed"
+        waits.append(round(sender._down[lane(post)] - time.monotonic()))
+    assert waits == [5, 15, 60, 300, 300]
+    assert said == ["slack notify.post failed (not_in_channel); what goes to its incident channel waits"]
+    assert sender.deliver(sqlite, sqlite.outbox_item(post.key)) == "done"
+    assert sqlite.outbox_item(post.key).ref == {"ts": "1"}  # the reference as the service gave it: no warnings
+    again = queued(sqlite, "again", "notify.post", message="Still on it")
+    assert sender.deliver(sqlite, again) == "failed"
+    assert round(sender._down[lane(post)] - time.monotonic()) == 5  # the lane's count of failures started over
+    assert said.count("slack notify.post failed (not_in_channel); what goes to its incident channel waits") == 2
+
+
+def test_a_wait_asked_for_past_the_backoff_is_the_lanes_and_just_past_five_seconds_is_not_waited_in_place(sqlite):
+    slack = Scripted(notify_post=[Refused("rate limited", retry_after=6)])
+    said: list[str] = []
+    sender = courier(sqlite, slack, said, retry=True)
+    post = queued(sqlite, "announce", "notify.post", message="Declared")
+    began = time.monotonic()
+    assert sender.deliver(sqlite, post) == "failed"
+    assert time.monotonic() - began < 3 and len(slack.performed) == 1  # past MAX_RETRY_AFTER: not waited for here
+    assert said[0].endswith("waits, retried in 6 s while this run is open; `ir flush IR-1` retries now")
+    sender.finish(timeout=5)
+
+
+class Watched:
+    """A store as a courier's thread opens it, telling when it was closed and when the retrier looked at it."""
+
+    def __init__(self, store: SqliteStore, log: dict[str, list[Any]]):
+        self.store, self.log = store, log
+        log["opened"].append(threading.current_thread().name)
+
+    def count_events(self, *args: Any, **kwargs: Any) -> int:
+        self.log["looked"].append(time.monotonic())
+        return self.store.count_events(*args, **kwargs)
+
+    def close(self) -> None:
+        self.log["closed"].append(threading.current_thread().name)
+        self.store.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_a_retry_asked_for_is_seen_within_the_second_and_sent_by_the_integrations_own_worker(sqlite):
+    """The retrier looks for `ir flush`'s ask once a second (not more often, not less); the lane's retry is queued
+    to the integration's worker, behind what it had queued; each thread's store is closed as the run finishes."""
+    slack = Scripted(notify_post=[Refused("not_in_channel")])
+    log: dict[str, list[Any]] = {"opened": [], "closed": [], "looked": []}
+    sender = courier(sqlite, slack, [], retry=True, open_store=lambda: Watched(sqlite.reopen(), log))
+    post = queued(sqlite, "announce", "notify.post", message="Declared")
+    sender.submit(post)
+    assert until(lambda: sqlite.outbox_item(post.key).status == "failed", 10)
+    assert until(lambda: len(log["looked"]) >= 2, 5)  # its first look, as it starts, and a second later
+    sqlite.record("IR-1", [Draft("integration.retry", "dana", "retry of the undelivered actions asked for")])
+    asked = time.monotonic()
+    assert until(lambda: sqlite.outbox_item(post.key).status == "done", 5)
+    assert time.monotonic() - asked < 2.5  # a second at most, and the delivery
+    time.sleep(1.2)
+    sender.finish(timeout=5)
+    assert "ir-retry" in log["closed"]  # finish waited for the retrier to end, and it closed its store as it ended
+    sender.check()
+    looks = log["looked"]
+    assert len(looks) >= 4 and all(0.9 < b - a < 1.6 for a, b in zip(looks, looks[1:])), looks
+    assert [name.rsplit("_", 1)[0] for _, name, _ in slack.performed] == ["ir-slack", "ir-slack"]
+    assert until(lambda: sorted(log["closed"]) == sorted(log["opened"]), 5), log  # the worker's and the retrier's
+    assert sorted(log["opened"]) == ["ir-retry", "ir-slack_0"]
+
+
+def test_one_retrier_at_most_only_in_a_run_that_retries_and_what_it_raises_is_raised_by_check(sqlite):
+    before = set(threading.enumerate())
+
+    def retriers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "ir-retry" and t not in before]
+
+    posts = [queued(sqlite, step, "notify.post", channel=channel, message="Declared")
+             for step, channel in (("announce", "#a"), ("brief", "#b"))]
+    quiet = courier(sqlite, Scripted(notify_post=[Refused("not_in_channel")] * 2), [], retry=False)  # `ir flush`
+    assert [quiet.deliver(sqlite, p) for p in posts] == ["failed", "failed"]
+    assert not retriers()  # it tries once, and leaves the rest to the store
+    quiet.finish(timeout=1)
+    sender = courier(sqlite, Scripted(notify_post=[Refused("not_in_channel")] * 2), [], retry=True)
+    assert [sender.deliver(sqlite, p) for p in posts] == ["failed", "failed"]
+    assert len(retriers()) == 1  # two lanes down, one retrier
+    sender.finish(timeout=5)
+    assert not retriers()
+
+    class Broken(Exception):
+        pass
+
+    def open_store() -> Any:
+        if threading.current_thread().name == "ir-retry":
+            raise Broken("a bug in the retrier")
+        return sqlite.reopen()
+
+    broken = courier(sqlite, Scripted(notify_post=[Refused("not_in_channel")]), [], retry=True, open_store=open_store)
+    assert broken.deliver(sqlite, posts[0]) == "failed"
+    broken.finish(timeout=5)
+    with pytest.raises(Broken, match="a bug in the retrier"):
+        broken.check()
+
+
+def test_a_lanes_retry_goes_on_past_an_action_of_another_lane_that_fails(sqlite):
+    """The incident ticket's retry makes it, then delivers what waited for it: a comment refused on its own holds
+    back only itself, not the next comment."""
+    jira = Scripted(ticket_create=[Refused("priority is required")], ticket_comment=[Refused("too long")])
+    sender = courier(sqlite, jira, [], retry=True)
+    ticket = queued(sqlite, "ticket", "ticket.create", "jira", summary="Beacon")
+    comments = [queued(sqlite, step, "ticket.comment", "jira", comment=step) for step in ("first", "second")]
+    assert sender.deliver(sqlite, ticket) == "failed"
+    sqlite.record("IR-1", [Draft("integration.retry", "dana", "retry of the undelivered actions asked for")])
+    try:
+        assert until(lambda: sqlite.outbox_item(comments[1].key).status != "pending", 5)
+    finally:
+        sender.finish(timeout=5)
+    sender.check()
+    assert [sqlite.outbox_item(i.key).status for i in (ticket, *comments)] == ["done", "failed", "done"]
+
+
+def test_a_late_ticket_does_not_refresh_a_status_whose_newest_post_is_still_to_be_sent(sqlite):
+    slack = Scripted(notify_status=[{"ts": "1"}, Refused("not_in_channel")], ticket_create=[{"key": "IR-9"}])
+    sender = courier(sqlite, slack, [])
+    first, newest = (queued(sqlite, step, "notify.status", message=step) for step in ("status", "again"))
+    assert (sender.deliver(sqlite, first), sender.deliver(sqlite, newest)) == ("done", "failed")
+    assert sender.deliver(sqlite, queued(sqlite, "ticket", "ticket.create", "jira", summary="Beacon")) == "done"
+    assert sqlite.incident("IR-1").ticket == "IR-9"
+    assert [i.key for i in sqlite.outbox("IR-1") if "/_links/" in i.key] == []  # the newest names it when it is sent
+
+
+# Live runs against the fake Slack and Jira ------------------------------------------------------------------------
 
 
 def test_a_live_run_delivers_each_action_once_in_order_and_records_it(store, env, slack_server, jira_server):

