@@ -28,8 +28,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-_ONE_AT_A_TIME = threading.Lock()  # the process's streams, environment and directory are swapped for the call
-
 
 class _Captured(io.BytesIO):
     """A standard stream's bytes, kept when a text wrapper around it is closed (`ir export` detaches its own)."""
@@ -62,38 +60,37 @@ def run(args: Sequence[str], *, env: Mapping[str, str], cwd: Path | str, input: 
     command, env = ["ir", *args], dict(env)  # a copy: it may be os.environ itself, which is swapped below
     if process or env.get("PYTHONPATH") != os.environ.get("PYTHONPATH") or \
             threading.current_thread() is not threading.main_thread():
-        return subprocess.run([str(Path(sys.executable).with_name("ir")), *args], input=input, env=dict(env),
+        return subprocess.run([str(Path(sys.executable).with_name("ir")), *args], input=input, env=env,
                               cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     from ir.cli.app import main
 
-    with _ONE_AT_A_TIME:
-        saved = dict(os.environ), os.getcwd(), sys.argv, sys.stdin, sys.stdout, sys.stderr
-        before = set(threading.enumerate())
-        out, err = _Captured(), _Captured()
-        stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
-        stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True)
-        try:
-            os.environ.clear()
-            os.environ.update(env)
-            os.chdir(cwd)
-            sys.argv = command
-            sys.stdin = io.TextIOWrapper(_Captured((input or "").encode()), encoding="utf-8")
-            sys.stdout, sys.stderr = stdout, stderr
-            with warnings.catch_warnings(), _fresh_logging():
-                warnings.resetwarnings()
-                for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
-                    warnings.simplefilter("ignore", category)
-                try:
-                    main()
-                    code = 0
-                except SystemExit as exc:
-                    code = _exit_code(exc.code, stderr)
-                _join_left(before, time.monotonic() + timeout, command)
-        finally:
-            environ, directory, sys.argv, sys.stdin, sys.stdout, sys.stderr = saved
-            os.environ.clear()
-            os.environ.update(environ)
-            os.chdir(directory)
+    saved = dict(os.environ), os.getcwd(), sys.argv, sys.stdin, sys.stdout, sys.stderr
+    before = set(threading.enumerate())
+    out, err = _Captured(), _Captured()
+    stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        sys.argv = command
+        sys.stdin = io.TextIOWrapper(_Captured((input or "").encode()), encoding="utf-8")
+        sys.stdout, sys.stderr = stdout, stderr
+        with warnings.catch_warnings(), _fresh_logging():
+            warnings.resetwarnings()
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.simplefilter("ignore", category)
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = _exit_code(exc.code, stderr)
+            _join_left(before, time.monotonic() + timeout, command)
+    finally:
+        environ, directory, sys.argv, sys.stdin, sys.stdout, sys.stderr = saved
+        os.environ.clear()
+        os.environ.update(environ)
+        os.chdir(directory)
     return subprocess.CompletedProcess(command, code, _text(out.getvalue()), _text(err.getvalue()))
 
 
