@@ -8,6 +8,7 @@ lost neither lost nor done twice). Nothing of ir is patched: connections are cut
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import tempfile
 import threading
@@ -358,15 +359,17 @@ class Relay:
 
     def __init__(self, server: Any, *, tcp: bool = False):
         self.root, self.target = server.root, str(server.root / ".s.PGSQL.5432")
+        self.folder: Path | None = None
         if tcp:  # on 127.0.0.1, as a server elsewhere is reached
             self.listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.listening.bind(("127.0.0.1", 0))
             self.where = f"host=127.0.0.1&port={self.listening.getsockname()[1]}"
         else:
-            folder = Path(tempfile.mkdtemp(prefix="ir-relay-"))
+            # a short folder of its own: a socket's path has at most 107 bytes, which a test's tmp_path can pass
+            self.folder = Path(tempfile.mkdtemp(prefix="ir-relay-"))
             self.listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.listening.bind(str(folder / ".s.PGSQL.5432"))
-            self.where = f"host={folder}&port=5432"
+            self.listening.bind(str(self.folder / ".s.PGSQL.5432"))
+            self.where = f"host={self.folder}&port=5432"
         self.listening.listen()
         self.cut: str | None = None
         self.at = b"COMMIT\x00"  # the statement whose sending is cut (the start of its text)
@@ -409,6 +412,8 @@ class Relay:
 
     def close(self) -> None:
         self.listening.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder)
 
 
 @pytest.fixture
