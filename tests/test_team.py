@@ -110,9 +110,13 @@ def test_a_driver_and_two_responders_on_their_own_machines_keep_one_timeline(mac
     # the run goes on while both add 200 notes each, from their own machines: a process each, which runs
     # `ir note` 200 times through the command line's entry point (tests/inprocess.py), each note with a store
     # connection of its own, as 200 `ir note` processes would have, without 200 interpreters' start-up
-    driver = dana.start("resume", incident, "--non-interactive", "--answers", str(ANSWERS))
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, TESTS, incident], env=m.env, cwd=m.cwd,
                                 stderr=subprocess.PIPE, text=True) for m in (erin, femi)]
+    deadline = time.monotonic() + 60  # the driver starts once the notes have begun: it writes while they go on
+    while not any(e["message"] in ("erin note 1", "femi note 1") for e in dana.events(incident)):
+        assert time.monotonic() < deadline and all(w.poll() is None for w in writers), "no note was written"
+        time.sleep(0.05)
+    driver = dana.start("resume", incident, "--non-interactive", "--answers", str(ANSWERS))
     out, err = driver.communicate(timeout=600)
     assert (driver.returncode, err) == (0, ""), out
     assert [(w.wait(timeout=600), w.stderr.read()) for w in writers] == [(0, "")] * 2  # type: ignore[union-attr]
