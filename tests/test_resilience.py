@@ -115,6 +115,15 @@ def test_sigkill_at_many_points_then_resume_loses_nothing_and_repeats_nothing(ru
     assert run_ir("verify", incident).returncode == 0
 
 
+def test_a_command_closes_the_store_and_leaves_no_write_ahead_log_behind(run_ir, isolated):
+    install_demo(isolated)
+    incident = incident_id(run_ir("run", "demo", "--dry-run", "--non-interactive", process=True))
+    home = Path(os.environ["IR_HOME"])
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith("ir.db")) == ["ir.db"]
+    assert run_ir("note", incident, "after the run", process=True).returncode == 0
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith("ir.db")) == ["ir.db"]
+
+
 def test_notes_from_a_second_terminal_during_a_run_are_all_kept(run_ir, isolated):
     (isolated / "playbooks").mkdir()
     (isolated / "playbooks" / "long.yaml").write_text(long_playbook())
