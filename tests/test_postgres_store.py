@@ -329,6 +329,15 @@ def test_a_read_whose_connection_was_ended_says_so_once_and_is_read_again(opened
     terminate(postgres, store.db.info.backend_pid)
     store.record("IR-1", note("after the cut"))
     assert messages(store) == ["opened", "after the cut"] and len(said) == 4
+    reads: list[int] = []
+
+    def read() -> list[str]:  # a snapshot whose connection is ended between its queries is read again whole
+        reads.append(store.incident("IR-1").event_count)
+        if len(reads) == 1:
+            terminate(postgres, store.db.info.backend_pid)
+        return messages(store)
+
+    assert store.snapshot(read) == ["opened", "after the cut"] and reads == [2, 2] and len(said) == 6
 
 
 def test_a_statement_the_server_refuses_is_said_and_not_tried_again(opened, postgres, url):

@@ -172,6 +172,62 @@ def test_a_follower_waits_for_new_events_and_reads_only_those(store):
     assert [(e.seq, e.message) for e in store.events("IR-1", after=count)] == [(count + 1, "meanwhile")]
 
 
+class Meanwhile:
+    """`store`, with another responder committing a completed step through `other` before each of its reads."""
+
+    READS = ("incident", "links", "events", "stored", "bundle", "seals", "steps", "variables", "outbox")
+
+    def __init__(self, store: SqliteStore, other: SqliteStore, incident: str):
+        self.store, self.other, self.incident_id, self.written = store, other, incident, list[str]()
+
+    def __getattr__(self, name: str) -> object:
+        found = getattr(self.store, name)
+        if name not in self.READS:
+            return found
+
+        def read(*args: object, **options: object) -> object:
+            from ir.store.records import Change, StepState
+
+            self.written.append(name)
+            step = StepState(f"s{self.other.incident(self.incident_id).event_count}", "completed",
+                             "2026-03-29T21:00:00.000Z")  # a step of its own each time
+            self.other.record(self.incident_id, Draft("step.completed", "erin", f"before {name}", step=step.path),
+                              Change(steps=(step,)))
+            return found(*args, **options)
+
+        return read
+
+
+def test_an_incident_written_to_while_it_is_checked_or_copied_verifies(store, make_store):
+    """What `ir resume`, `ir flush` and `ir verify` check (`ir.store.integrity.problem`), and what `ir store copy`
+    copies, is read as of one moment: a responder's step committed between two of its reads (the chain's end, the
+    state tables) is neither taken for an edit nor copied half. Found by test_team's driver, refused with "the
+    incident recorded 30 events ..., the timeline has 31"."""
+    from ir.format.bundle import bundle_hash
+    from ir.store.copy import copy_incident
+    from ir.store.integrity import problem
+    from ir.store.records import Incident
+
+    opened = {"hash": bundle_hash({}), "playbook": "demo", "version": "1.0.0", "severity": "high", "title": "Beacon"}
+    store.create(Incident("IR-2", "demo", "1.0.0", bundle_hash({}), "Beacon", "high", "live", False,
+                          "2026-03-29T21:00:00.000Z", "dana"), {}, Draft("incident.opened", "dana", "opened", data=opened))
+    other = store.reopen()
+    checked = Meanwhile(store, other, "IR-2")
+    assert problem(checked, "IR-2") is None  # type: ignore[arg-type]
+    assert checked.written[:2] == ["incident", "links"]  # the other responder did write between the reads
+    assert store.incident("IR-2").event_count == 1 + len(checked.written)
+    assert problem(store, "IR-2") is None
+    copied = Meanwhile(store, other, "IR-2")
+    at = store.incident("IR-2")
+    target = make_store("target")
+    result = copy_incident(copied, "IR-2", target)  # type: ignore[arg-type]
+    assert "stored" in copied.written and "steps" in copied.written
+    assert result.event_count == at.event_count + 1  # as it was at its first read, after the first step
+    assert store.incident("IR-2").event_count == at.event_count + len(copied.written)  # not as it went on
+    assert len(target.steps("IR-2")) == result.event_count - 1 and problem(target, "IR-2") is None
+    other.close()
+
+
 def test_a_state_row_edited_outside_ir_is_found_by_the_seal_its_event_carries(sqlite_store):
     from ir.store.records import Change, StepState
     from ir.store.state import state_problem

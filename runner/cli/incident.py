@@ -299,8 +299,7 @@ def verify(incident: Annotated[str | None, typer.Argument(
         return
     assert incident is not None
     store = open_store()
-    found = store.incident(incident)
-    altered = problem(store, incident)
+    found, altered = store.snapshot(lambda: (store.incident(incident), problem(store, incident)))
     if altered:
         print(terminal(f"{incident}: timeline does NOT verify: {altered}"), file=sys.stderr)
         raise typer.Exit(EXIT_INVALID)

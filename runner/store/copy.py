@@ -11,7 +11,11 @@ from ir.store.records import Incident, Store
 
 def copy_incident(source: Store, incident_id: str, target: Store) -> Incident:
     """Copy the incident from `source` to `target` (which must not hold it yet), checked on both sides; the
-    incident as copied."""
+    incident as copied. The source is read as of one moment, whatever is noted in it meanwhile."""
+    return source.snapshot(lambda: _copy(source, incident_id, target))
+
+
+def _copy(source: Store, incident_id: str, target: Store) -> Incident:
     found = source.incident(incident_id)
     holder = source.drivers().get(incident_id)
     if holder:

@@ -13,7 +13,12 @@ from ir.store.timeline import verify_links
 
 
 def problem(store: Store, incident_id: str) -> str | None:
-    """What was changed outside ir, or None: the first of the chain, the header, the playbooks, the state."""
+    """What was changed outside ir, or None: the first of the chain, the header, the playbooks, the state, read as
+    of one moment (a responder's note committed meanwhile is not an edit)."""
+    return store.snapshot(lambda: _problem(store, incident_id))
+
+
+def _problem(store: Store, incident_id: str) -> str | None:
     found = store.incident(incident_id)
     broken = verify_links(store.links(incident_id), head=(found.head_hash, found.event_count))
     if broken:

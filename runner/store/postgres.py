@@ -27,7 +27,8 @@ import psycopg
 from psycopg import errors
 
 from ir.errors import IncidentBusy, IrError
-from ir.store.sql import KINDS_INDEX, PAGE, TABLES, SqlStore, T
+from ir.store.records import T
+from ir.store.sql import KINDS_INDEX, PAGE, TABLES, SqlStore
 from ir.store.sqlite import busy, holder_text
 from ir.store.timeline import Event
 
@@ -193,6 +194,23 @@ class PostgresStore(SqlStore):
                     raise IrError(f"the connection to {self.where} was lost during a write that cannot be done "
                                   "again from here; nothing of it was committed", hint="run the command again") \
                         from None
+
+    def snapshot(self, read: Callable[[], T]) -> T:
+        """A REPEATABLE READ, READ ONLY transaction: its first query fixes what every later one sees. A lost
+        connection reads the whole of it again once back."""
+        if self._in_transaction:
+            return read()
+
+        def whole() -> T:
+            with self.db.transaction():
+                self._in_transaction = True
+                try:
+                    self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    return read()
+                finally:
+                    self._in_transaction = False
+
+        return self._again(whole)
 
     def _in_flight(self) -> Event | None:
         """The last event of the write that was lost, once `_append` made it (a call: work() sets it)."""

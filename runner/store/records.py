@@ -7,12 +7,14 @@ changes, committed together before the runner does anything else. The embedded S
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ir.store.timeline import Event, Stored
+
+T = TypeVar("T")
 
 UNCHANGED: Any = object()
 
@@ -163,6 +165,10 @@ class Store(Protocol):
     def adopt(self, incident: Incident, bundle: dict[str, bytes], events: Iterable[Stored],
               steps: Iterable[StepState], variables: dict[tuple[str, str], Any], outbox: Iterable[OutboxItem]) -> None:
         """Take in an incident copied from another store, exactly as it is there."""
+
+    def snapshot(self, read: Callable[[], T]) -> T:
+        """`read()`, its queries all seeing the store as of one moment (one read transaction), whatever other
+        connections commit meanwhile; within a snapshot or a write, just `read()`. Only reads: no writes in it."""
 
     def wait(self, incident_id: str, count: int, timeout: float) -> bool:
         """Until the incident has more than `count` events (True), or `timeout` seconds (False)."""

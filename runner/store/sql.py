@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, fields, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from ir.errors import IrError, StepAlreadyDone
 from ir.store import state
-from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState
+from ir.store.records import UNDELIVERED, Change, Draft, Incident, OutboxItem, StepState, T
 from ir.store.timeline import GENESIS, Event, Stored, canonical_json, digest_of, format_recorded, seal, utc_now
 
 MAX_MESSAGE = 100_000  # characters in one event's message
@@ -26,7 +26,6 @@ _UNDELIVERED = f"({', '.join(repr(status) for status in UNDELIVERED)})"  # for S
 _UNSENT = f"({', '.join(repr(status) for status in UNDELIVERED if status != 'sending')})"
 INCIDENT_FIELDS = [f.name for f in fields(Incident)]
 EVENT_COLUMNS = "incident, seq, kind, occurred_at, recorded_at, actor, message, phase, step, data, prev_hash, hash"
-T = TypeVar("T")
 # The tables, as both stores create them ({blob}: the type of the stored playbooks' bytes), and the index on kinds
 # (the embedded store's second migration).
 TABLES = """
@@ -80,6 +79,9 @@ class SqlStore:
 
     def _scan(self, columns: str, where: str, values: Sequence[Any], limit: int | None = None) -> Iterator[Any]:
         """The incident's events that match, in seq order (`where` has the incident's condition)."""
+        raise NotImplementedError
+
+    def snapshot(self, read: Callable[[], T]) -> T:
         raise NotImplementedError
 
     def running(self, incident_id: str, *, take_over: bool = False) -> AbstractContextManager[None]:

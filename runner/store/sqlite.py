@@ -16,7 +16,8 @@ from typing import Any
 
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
-from ir.store.sql import KINDS_INDEX, TABLES, SqlStore, T
+from ir.store.records import T
+from ir.store.sql import KINDS_INDEX, TABLES, SqlStore
 from ir.store.timeline import Event, format_recorded, utc_now
 
 BUSY_MS = 10_000
@@ -123,6 +124,17 @@ class SqliteStore(SqlStore):
         return iter(self.db.execute(f"SELECT {columns} FROM events WHERE {where} ORDER BY seq"
                                     + (" LIMIT ?" if limit is not None else ""),
                                     [*values, limit] if limit is not None else values))
+
+    def snapshot(self, read: Callable[[], T]) -> T:
+        """A deferred transaction: in write-ahead logging its first read fixes what every later one sees, while
+        other connections go on committing."""
+        if self.db.in_transaction:
+            return read()
+        self.db.execute("BEGIN")
+        try:
+            return read()
+        finally:
+            self.db.execute("COMMIT")  # nothing was written: this lets the snapshot go
 
     def reopen(self) -> SqliteStore:
         return SqliteStore(self.path)
