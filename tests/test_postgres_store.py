@@ -155,7 +155,7 @@ def test_a_new_database_gets_the_schema_once_and_a_newer_one_is_refused(opened, 
     first = store_with_incident(opened(), "live")
     second = opened()  # at the schema already: nothing is made again
     assert messages(second) == ["opened"]
-    assert postgres.sql(url, "SELECT version FROM ir_schema") == [(1,)]
+    assert postgres.sql(url, "SELECT version FROM ir_schema") == [(2,)]
     assert {name for (name,) in postgres.sql(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")} \
         == {"ir_schema", "incidents", "bundles", "events", "steps", "variables", "outbox", "drivers"}
     with pytest.raises(Exception, match="the timeline is append-only: DELETE on events is refused"):
@@ -164,10 +164,10 @@ def test_a_new_database_gets_the_schema_once_and_a_newer_one_is_refused(opened, 
         postgres.sql(url, "TRUNCATE events CASCADE")
     assert messages(first) == ["opened"]
 
-    postgres.sql(url, "UPDATE ir_schema SET version = 2")
+    postgres.sql(url, "UPDATE ir_schema SET version = 3")
     with pytest.raises(IrError) as raised:
         opened()
-    assert raised.value.message == f"the store {first.where} was written by a newer ir (schema 2)"
+    assert raised.value.message == f"the store {first.where} was written by a newer ir (schema 3)"
     assert raised.value.hint == "upgrade ir (pip install -U 'ir[postgres]')"
 
 
@@ -179,7 +179,7 @@ def test_a_role_that_may_not_create_the_schema_is_told_to_open_it_once_as_its_ow
     reader = url.replace("postgresql://postgres@", "postgresql://ir_reader@")
     with pytest.raises(IrError) as raised:
         opened(reader)
-    assert raised.value.message == (f"the store {shown(reader)} is at schema 0 and this ir needs 1, which its user "
+    assert raised.value.message == (f"the store {shown(reader)} is at schema 0 and this ir needs 2, which its user "
                                     "may not create: permission denied for schema public")
     assert raised.value.hint == ("open it once as the role that owns the schema (see README.md, Team mode), then "
                                  "again as yourself")

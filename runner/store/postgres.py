@@ -28,7 +28,7 @@ from psycopg import errors
 
 from ir.errors import IncidentBusy, IrError
 from ir.store.records import T
-from ir.store.sql import KINDS_INDEX, PAGE, TABLES, SqlStore
+from ir.store.sql import KINDS_INDEX, PAGE, QUEUED, TABLES, SqlStore
 from ir.store.sqlite import busy, holder_text
 from ir.store.timeline import Event
 
@@ -55,6 +55,7 @@ MIGRATIONS = [
     CREATE TABLE drivers (incident TEXT PRIMARY KEY REFERENCES incidents(id), holder TEXT NOT NULL,
         token TEXT NOT NULL, backend INTEGER NOT NULL);
     """ + _APPEND_ONLY,
+    QUEUED.format(key="(events.data::json ->> 'key')"),
 ]
 
 

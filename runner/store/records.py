@@ -92,6 +92,7 @@ class OutboxItem:
     ref: dict[str, Any] = field(default_factory=dict)  # the external reference: issue key, channel and ts
     created_at: str = ""
     updated_at: str = ""
+    queued: int = 0  # the seq of its integration.requested event: an incident's actions are in this order
 
 
 class Store(Protocol):

@@ -53,6 +53,15 @@ TABLES = """
     CREATE INDEX outbox_incident ON outbox (incident, status);
     """
 KINDS_INDEX = "CREATE INDEX events_kind ON events (incident, kind, seq)"
+# The order actions were queued in (the embedded store's third migration, the team store's second): the seq of each
+# one's integration.requested event, which the incident's lock hands out one at a time, where the clock's
+# milliseconds tie and differ between machines. Rows from before take it from their event ({key}: the event data's
+# key, in the store's SQL).
+QUEUED = """
+    ALTER TABLE outbox ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+    UPDATE outbox SET queued = coalesce((SELECT min(seq) FROM events WHERE events.incident = outbox.incident
+        AND events.kind = 'integration.requested' AND {key} = outbox.key), 0)
+    """
 
 
 class SqlStore:
@@ -264,12 +273,13 @@ class SqlStore:
         now = format_recorded(utc_now())
 
         def work() -> None:
-            added = self._run("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            added = self._run("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
                               "ON CONFLICT (key) DO NOTHING RETURNING key",
                               (item.key, item.incident, item.integration, item.action, _dumps(item.payload),
                                item.status, item.attempts, item.error, _dumps(item.ref), now, now)).fetchone()
             if added:
-                self._append(item.incident, requested, {"outbox": {item.key: state.outbox_digest(item)}})
+                event = self._append(item.incident, requested, {"outbox": {item.key: state.outbox_digest(item)}})
+                self._run("UPDATE outbox SET queued = ? WHERE key = ?", (event.seq, item.key))
 
         self._transact(work, committed=lambda event: None)
         queued = self.outbox_item(item.key)
@@ -277,7 +287,7 @@ class SqlStore:
         return queued
 
     def outbox(self, incident_id: str | None = None) -> list[OutboxItem]:
-        query = "SELECT * FROM outbox" + (" WHERE incident = ?" if incident_id else "") + " ORDER BY created_at, key"
+        query = "SELECT * FROM outbox" + (" WHERE incident = ?" if incident_id else "") + " ORDER BY incident, queued"
         return [_outbox(r) for r in self._run(query, (incident_id,) if incident_id else ()).fetchall()]
 
     def outbox_item(self, key: str) -> OutboxItem | None:
@@ -331,9 +341,9 @@ class SqlStore:
                          json.dumps(list(s.checked))) for s in steps])
             self._many("INSERT INTO variables VALUES (?, ?, ?, ?)",
                        [(incident.id, scope, name, _dumps(value)) for (scope, name), value in variables.items()])
-            self._many("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._many("INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [(i.key, i.incident, i.integration, i.action, _dumps(i.payload), i.status, i.attempts, i.error,
-                         _dumps(i.ref), i.created_at, i.updated_at) for i in outbox])
+                         _dumps(i.ref), i.created_at, i.updated_at, i.queued) for i in outbox])
             self._appended(incident.id, incident.event_count)
 
         self._transact(work, replayable=False)
@@ -348,6 +358,6 @@ def _incident(row: Sequence[Any]) -> Incident:
 
 
 def _outbox(row: Sequence[Any]) -> OutboxItem:
-    key, incident, integration, action, payload, status, attempts, error, ref, created, updated = row
+    key, incident, integration, action, payload, status, attempts, error, ref, created, updated, queued = row
     return OutboxItem(key, incident, integration, action, json.loads(payload), status, attempts, error,
-                      json.loads(ref), created, updated)
+                      json.loads(ref), created, updated, queued)

@@ -17,7 +17,7 @@ from typing import Any
 from ir.errors import IncidentBusy, IrError
 from ir.paths import home
 from ir.store.records import T
-from ir.store.sql import KINDS_INDEX, TABLES, SqlStore
+from ir.store.sql import KINDS_INDEX, QUEUED, TABLES, SqlStore
 from ir.store.timeline import Event, format_recorded, utc_now
 
 BUSY_MS = 10_000
@@ -25,6 +25,7 @@ MIGRATIONS = [
     TABLES.format(blob="BLOB"),
     # `ir status` reads the milestones and `ir timeline --kind` its kinds without a pass over every event
     KINDS_INDEX,
+    QUEUED.format(key="json_extract(events.data, '$.key')"),
 ]
 
 
