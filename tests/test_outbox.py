@@ -251,6 +251,76 @@ def test_a_lanes_retry_goes_on_past_an_action_of_another_lane_that_fails(sqlite)
     assert [sqlite.outbox_item(i.key).status for i in (ticket, *comments)] == ["done", "failed", "done"]
 
 
+def test_a_lanes_retry_leaves_what_waits_in_another_lane_still_in_its_backoff(sqlite):
+    service = Scripted(notify_post=[Refused("not_in_channel")], ticket_create=[Refused("priority is required")])
+    sender = courier(sqlite, service, [], retry=True)
+    post = queued(sqlite, "announce", "notify.post", message="Declared")
+    ticket = queued(sqlite, "ticket", "ticket.create", "jira", summary="Beacon")
+    assert (sender.deliver(sqlite, post), sender.deliver(sqlite, ticket)) == ("failed", "failed")
+    with sender._lock:
+        sender._down[lane(ticket)] = time.monotonic()  # the ticket's backoff is over; the post's 5 s are not
+    try:
+        assert until(lambda: sqlite.outbox_item(ticket.key).status == "done", 5)
+    finally:
+        sender.finish(timeout=5)
+    sender.check()
+    assert sqlite.outbox_item(post.key).status == "failed"
+    assert [key for key, _, _ in service.performed] == ["announce/notify.post", "ticket/ticket.create",
+                                                        "ticket/ticket.create"]
+
+
+def test_a_lanes_retry_waiting_its_turn_is_queued_once_and_its_next_backoff_holds(sqlite):
+    """The retrier marks a lane it queued, so that it does not queue it again each second while the integration's
+    worker is busy: a second retry in the queue would undo the backoff the first one's failure set."""
+    release = threading.Event()
+
+    class Busy(Scripted):
+        def perform(self, item: OutboxItem, target: Target) -> dict[str, Any]:
+            if item.payload.get("channel") == "#leadership":  # holds the Slack worker until released
+                release.wait(10)
+                return {"ts": "brief"}
+            return super().perform(item, target)
+
+    slack = Busy(notify_post=[Refused("not_in_channel")] * 2)
+    sender = courier(sqlite, slack, [], retry=True)
+    post = queued(sqlite, "announce", "notify.post", message="Declared")
+    assert sender.deliver(sqlite, post) == "failed"
+    sender.submit(queued(sqlite, "brief", "notify.post", channel="#leadership", message="Declared"))
+    with sender._lock:
+        sender._down[lane(post)] = time.monotonic()  # its backoff is over: its retry waits behind the brief
+    time.sleep(2.5)  # the retrier looks twice meanwhile
+    release.set()
+    try:
+        assert until(lambda: len(slack.performed) == 2, 5)
+        time.sleep(0.5)
+    finally:
+        sender.finish(timeout=5)
+    sender.check()
+    assert [key for key, _, _ in slack.performed] == ["announce/notify.post"] * 2  # retried once, failed again
+    assert sqlite.outbox_item(post.key).status == "failed"
+    assert round(sender._down[lane(post)] - time.monotonic()) in (14, 15)  # its second backoff, as set
+
+
+def test_finish_returns_at_its_timeout_while_a_delivery_still_runs(sqlite):
+    release = threading.Event()
+
+    class Stuck(Scripted):
+        def perform(self, item: OutboxItem, target: Target) -> dict[str, Any]:
+            release.wait(10)
+            return super().perform(item, target)
+
+    sender = courier(sqlite, Stuck(), [])
+    post = queued(sqlite, "announce", "notify.post", message="Declared")
+    sender.submit(post)
+    assert until(lambda: sqlite.outbox_item(post.key).status == "sending", 5)
+    began = time.monotonic()
+    sender.finish(timeout=0.3)
+    took = time.monotonic() - began
+    release.set()
+    assert 0.3 <= took < 0.9, took
+    assert until(lambda: sqlite.outbox_item(post.key).status == "done", 5)  # it goes on, in its own thread
+
+
 def test_a_late_ticket_does_not_refresh_a_status_whose_newest_post_is_still_to_be_sent(sqlite):
     slack = Scripted(notify_status=[{"ts": "1"}, Refused("not_in_channel")], ticket_create=[{"key": "IR-9"}])
     sender = courier(sqlite, slack, [])
