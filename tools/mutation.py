@@ -203,7 +203,7 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("slack", "NumberReplacer", "wait = self._last_post.get(channel, 0.0)",
      "the first post in a channel: the monotonic clock is far past 1 s, so it never waits either way"),
     ("slack", "ReplaceComparisonOperator_Gt_GtE", "if wait > 0:", "a wait of exactly 0 s"),
-    ("outbox", "ReplaceFalseWithTrue", "settings: Settings, *, exercise: bool = False):",
+    ("outbox", "ReplaceFalseWithTrue", "settings: Settings, *, exercise: bool = False",
      "the one caller (open_outbox) always says whether the incident is an exercise"),
     ("outbox", "ReplaceOrWithAnd", "if item is None or item.status not in UNDELIVERED or needs(item)",
      "a settled action reaching a worker is refused by the store's begin() all the same (never sent twice)"),
