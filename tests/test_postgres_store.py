@@ -338,6 +338,8 @@ def test_a_read_whose_connection_was_ended_says_so_once_and_is_read_again(opened
         return messages(store)
 
     assert store.snapshot(read) == ["opened", "after the cut"] and reads == [2, 2] and len(said) == 6
+    terminate(postgres, store.db.info.backend_pid)
+    assert messages(store) == ["opened", "after the cut"] and len(said) == 8  # and a read after it, again
 
 
 def test_a_statement_the_server_refuses_is_said_and_not_tried_again(opened, postgres, url):
