@@ -14,6 +14,8 @@ from ir.errors import IrError
 from ir.paths import home, log_dir
 from ir.store.sqlite import SqliteStore
 
+from runs import incident_id
+
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
@@ -84,6 +86,30 @@ def test_a_store_file_others_can_reach_or_a_link_is_refused(isolated, open_umask
         SqliteStore(isolated / "home" / "ir.db")
     assert raised.value.message == f"the store file {isolated / 'home' / 'ir.db'} is not used: a symbolic link"
     assert raised.value.hint == "move it aside and let ir make a new store (or restore yours from a backup)"
+
+
+def test_a_lock_file_that_is_a_link_is_refused_by_who_drives_and_by_a_run(run_ir, isolated):
+    """Not an internal error (as it was: OSError ELOOP from O_NOFOLLOW), and the file it points to is untouched."""
+    (isolated / "playbooks").mkdir()
+    (isolated / "playbooks" / "look.yaml").write_text(
+        'id: look\ntitle: Look\nversion: "1.0.0"\nincident_title: Look\ninputs:\n'
+        '  - {id: severity, type: choice, choices: [low, high], default: high}\nsteps:\n'
+        '  - {id: look, kind: manual, title: Look, phase: detection-analysis, instructions: Look.}\n')
+    opened = run_ir("run", "look", "--var", "severity=high", input="")
+    assert "Paused" in opened.stdout, opened.stderr
+    incident = incident_id(opened)
+    ir_home = Path(os.environ["IR_HOME"])
+    target = isolated / "elsewhere"
+    target.write_text("kept\n")
+    lock = ir_home / "locks" / f"{incident}.lock"
+    lock.unlink()  # the run's own, replaced by a link
+    lock.symlink_to(target)
+    said = (f"error: the lock file {lock} is not used: a symbolic link\n  fix: remove it: ir makes its lock files "
+            "itself, and a link there would point them elsewhere\n")
+    for command in (("incidents",), ("status", incident), ("resume", incident)):
+        result = run_ir(*command, input="")
+        assert (result.returncode, result.stderr) == (1, said), command
+    assert target.read_text() == "kept\n" and lock.is_symlink()
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="making a folder another user owns needs root")

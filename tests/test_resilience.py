@@ -28,6 +28,7 @@ from ir.store.records import Draft, OutboxItem
 from ir.store.sqlite import SqliteStore
 
 from conftest import IR
+from pseudo import Pty
 from runs import OPEN_STORE, incident_id, install_demo, kinds, timeline
 
 GROUPS = 60
@@ -121,6 +122,12 @@ def test_a_command_closes_the_store_and_leaves_no_write_ahead_log_behind(run_ir,
     home = Path(os.environ["IR_HOME"])
     assert sorted(p.name for p in home.iterdir() if p.name.startswith("ir.db")) == ["ir.db"]
     assert run_ir("note", incident, "after the run", process=True).returncode == 0
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith("ir.db")) == ["ir.db"]
+    tty = Pty("run", "demo", "--dry-run")  # at a terminal, which also watches for steps done elsewhere (a store)
+    tty.expect("vendor (string)\n  > ")
+    tty.child.sendintr()
+    tty.expect("Stopped before the first answer")
+    assert tty.close() == 130
     assert sorted(p.name for p in home.iterdir() if p.name.startswith("ir.db")) == ["ir.db"]
 
 

@@ -93,7 +93,8 @@ MODULES = {
         "tests/test_reconcile.py::test_an_sqlite_store_of_a_newer_ir_or_no_store_at_all_is_refused",
         "tests/test_reconcile.py::test_who_drives_is_read_without_touching_the_lock_and_a_killed_drivers_line_is_not_a_driver",
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused",
-        "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused")),
+        "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused",
+        "tests/test_paths.py::test_a_lock_file_that_is_a_link_is_refused_by_who_drives_and_by_a_run")),
     "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
     # the team store's own code, in process against the test cluster (the shared queries are sql's), and the server
     # down for a while (reconnecting with pauses)

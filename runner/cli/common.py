@@ -143,7 +143,9 @@ def drive_here(store: Store, bundle: Bundle, incident: Incident, actor: str, giv
     from ir.tabletop.exercise import Exercise
 
     if person is not None:
-        person.watch = done_elsewhere(store.reopen(), incident.id)
+        watcher = store.reopen()  # its own connection, read while a prompt waits; closed as the command ends
+        _opened.append(watcher)
+        person.watch = done_elsewhere(watcher, incident.id)
     responder: Responder | None = person
     if given.inputs or given.roles or given.steps or given.exercise or person is None:
         responder = AnswersResponder(given, person=person, examples=incident.mode == "dry-run" or incident.exercise,

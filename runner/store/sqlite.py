@@ -4,6 +4,7 @@ the lock with BEGIN IMMEDIATE and wait up to `BUSY_MS` for it. The queries are `
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sqlite3
@@ -152,7 +153,7 @@ class SqliteStore(SqlStore):
 
         folder = self.path.parent / "locks"
         folder.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(folder / f"{incident_id}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = _open_lock(folder / f"{incident_id}.lock", os.O_RDWR | os.O_CREAT)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -185,7 +186,7 @@ class SqliteStore(SqlStore):
         found = {}
         folder = self.path.parent / "locks"
         for lock in sorted(folder.glob("*.lock")) if folder.is_dir() else ():
-            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = _open_lock(lock, os.O_RDONLY)
             try:
                 holder = os.read(fd, 200).decode(errors="replace").strip()
             finally:
@@ -194,6 +195,18 @@ class SqliteStore(SqlStore):
             if named and _alive(int(named[1]), named[2]):  # a killed driver's line stays: its process is gone
                 found[lock.stem] = holder
         return found
+
+
+def _open_lock(path: Path, flags: int) -> int:
+    """A lock file, never through a link: one planted in its place is refused, naming it."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise IrError(f"the lock file {path} is not used: a symbolic link",
+                      hint="remove it: ir makes its lock files itself, and a link there would point them elsewhere") \
+            from None
 
 
 _HOLDER = re.compile(r"\(pid (\d+) on (\S+), since ")
