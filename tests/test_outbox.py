@@ -6,6 +6,7 @@ ir.run.outbox (docs/testing.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -323,6 +324,19 @@ def test_finish_returns_at_its_timeout_while_a_delivery_still_runs(sqlite):
     assert until(lambda: sqlite.outbox_item(post.key).status == "done", 5)  # it goes on, in its own thread
 
 
+
+def test_a_post_copied_to_a_channel_by_ir_0_1_is_recorded_under_its_step(sqlite):
+    """ir 0.1 copied posts to the channels of `[slack] channels` under keys incident/STEP/action/#CHANNEL (until
+    f6fcaa4); one left in a store is delivered and recorded under its step."""
+    sender = courier(sqlite, Scripted(), [])
+    item = OutboxItem("IR-1/announce/notify.post/#legal", "IR-1", "slack", "notify.post",
+                      {"incident": {"id": "IR-1"}, "step_title": "Announce", "phase": "containment", "channel": "#legal",
+                       "message": "Declared"})
+    sqlite.enqueue(item, Draft("integration.requested", "tester", "requested", data={"key": item.key}))
+    assert sender.deliver(sqlite, sqlite.outbox_item(item.key)) == "done"
+    assert [(e.kind, e.step) for e in sqlite.events("IR-1", kinds=("integration.done",))] == [
+        ("integration.done", "announce")]
+
 def test_a_late_ticket_does_not_refresh_a_status_whose_newest_post_is_still_to_be_sent(sqlite):
     slack = Scripted(notify_status=[{"ts": "1"}, Refused("not_in_channel")], ticket_create=[{"key": "IR-9"}])
     sender = courier(sqlite, slack, [])
@@ -495,7 +509,7 @@ def test_a_run_waits_for_its_deliveries_only_as_long_as_asked_and_leaves_the_res
     assert not [t for t in threading.enumerate() if t.name.startswith("ir-slack")]  # the workers are gone
 
 
-def test_a_reminder_is_posted_once_in_a_live_incident_and_never_from_a_dry_run(store, env, slack_server):
+def test_a_reminder_is_posted_once_in_a_live_incident_and_never_from_a_dry_run(store, env, slack_server, isolated):
     """What the terminal announces as overdue or due goes to the incident channel once: the same line with another
     count of minutes over is the same reminder; a dry run posts none."""
     incident, _ = run(store)
@@ -513,6 +527,20 @@ def test_a_reminder_is_posted_once_in_a_live_incident_and_never_from_a_dry_run(s
     assert [p for p in posts(slack_server, f"ir-{incident.lower()}") if p.startswith("Reminder: ")] == [
         "Reminder: contain (SLA 15m, 2m 00s over)", "Reminder: status update due since 09:00 UTC (every 30 minutes)",
         "Reminder: eradicate (SLA 1h, 1m 00s over)"]
+    # keyed by the line's hash, so that a resumed run, or the next version of ir, finds the same reminder
+    assert [i.key for i in store.outbox(incident) if "/_reminders/" in i.key] == [
+        f"{incident}/_reminders/{hashlib.sha256(line.encode()).hexdigest()[:16]}/notify.post"
+        for line in ("contain", "status update due since 09:00 UTC", "eradicate")]
+    # a live incident whose playbooks do not use Slack posts none either
+    (isolated / "playbooks" / "tickets.yaml").write_text(
+        'id: tickets\ntitle: Tickets only\nversion: "1.0.0"\nsteps:\n  - {id: ticket, kind: ticket, action: create, '
+        'title: Open the ticket, phase: detection-analysis, summary: Incident}\n')
+    tickets = Catalog(capabilities).bundle("tickets")
+    found = start(store, tickets, "tester", live=True)
+    outbox = open_outbox(store, tickets, found, "tester", say=lambda text: None)
+    outbox.remind(["contain (SLA 15m, 2m 00s over)"], header)
+    outbox.finish(timeout=10)
+    assert not [i for i in store.outbox(found.id) if "/_reminders/" in i.key]
 
 
 def test_an_action_settled_meanwhile_is_not_sent_again(store, env, slack_server):

@@ -357,7 +357,7 @@ class Courier:
             self.submit(item)
 
     def draft(self, kind: str, item: OutboxItem, message: str, extra: dict[str, Any] | None = None) -> Draft:
-        step = item.key.split("/", 1)[1].split("/#")[0].rsplit("/", 1)[0]  # incident/STEP/action[/#channel]
+        step = item.key.split("/", 1)[1].split("/#")[0].rsplit("/", 1)[0]  # incident/STEP/action[/#channel, 0.1]
         data = {"key": item.key, "integration": item.integration, "action": item.action,
                 **({"summary": item.payload["summary"]} if "summary" in item.payload else {}),  # a ticket's
                 **(extra or {})}
