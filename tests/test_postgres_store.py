@@ -476,13 +476,18 @@ def test_a_write_that_lost_its_connection_before_it_appended_is_done_again(relay
 
     item = OutboxItem(post_key, "IR-1", "slack", "notify.post", {"message": "hello"})
     store.enqueue(item, Draft("integration.requested", "dana", "queued", data={"key": post_key}))
+    relay.cut = "after"  # an amend, and below a settle, whose COMMIT went through: found committed, not done again
+    assert store.amend(post_key, {"message": "hello again"}, Draft("integration.amended", "dana", "amended",
+                                                                    data={"key": post_key}))
+    assert store.outbox_item(post_key).payload == {"message": "hello again"} and len(said) == 2
     relay.cut = "after"
     assert store.begin(post_key)  # begin appends no event: nothing to look up, done again
-    assert store.outbox_item(post_key).status == "sending" and len(said) == 2
+    assert store.outbox_item(post_key).status == "sending" and len(said) == 4
     relay.cut = "after"
     assert store.settle(post_key, Draft("integration.done", "dana", "sent", data={"key": post_key}), status="done")
-    assert store.outbox_item(post_key).status == "done"
-    assert [e.kind for e in store.events("IR-1")] == ["incident.opened", "integration.requested", "integration.done"]
+    assert store.outbox_item(post_key).status == "done" and relay.cuts == 3
+    assert [e.kind for e in store.events("IR-1")] == ["incident.opened", "integration.requested",
+                                                       "integration.amended", "integration.done"]
 
 
 @pytest.mark.parametrize("code", ["serialization_failure", "deadlock_detected"])

@@ -166,9 +166,18 @@ def test_actions_are_in_the_order_they_were_queued_whatever_their_clock_and_a_st
 
 
 def test_only_the_store_writes_the_seals_of_an_event(store):
-    with pytest.raises(AssertionError, match="only the store writes an event's data"):
-        store.record("IR-1", Draft("note", "dana", "forged", data={"state": {"steps": {}}}))
+    from ir.store.records import Change
+
+    forged = Draft("note", "dana", "forged", data={"state": {"steps": {}}})
+    for drafts in ([forged], [Draft("note", "dana", "first"), forged]):  # the first of them, or any later one
+        with pytest.raises(AssertionError, match="only the store writes an event's data"):
+            store.record("IR-1", drafts)
     assert kinds(store) == []
+    # the seals go on the last of several drafts, each keeping its own data
+    store.record("IR-1", [Draft("note", "dana", "one", data={"n": 1}), Draft("note", "dana", "two", data={"n": 2})],
+                 Change(variables={("", "inputs.host"): "WS-1"}))
+    one, two = list(store.events("IR-1"))[1:]
+    assert (one.data, two.data["n"], sorted(two.data["state"])) == ({"n": 1}, 2, ["variables"])
 
 
 def test_a_follower_waits_for_new_events_and_reads_only_those(store):

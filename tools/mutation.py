@@ -95,7 +95,12 @@ MODULES = {
         "tests/test_paths.py::test_a_store_file_others_can_reach_or_a_link_is_refused",
         "tests/test_paths.py::test_a_store_path_that_is_a_folder_or_another_users_file_is_refused",
         "tests/test_paths.py::test_a_lock_file_that_is_a_link_is_refused_by_who_drives_and_by_a_run")),
-    "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + ("tests/test_ahead.py",)),
+    # with the team store's lost COMMITs (the shared writes' `committed` and `replayable`)
+    "sql": Module("runner/store/sql.py", CHAIN + STORE + LIVE + (
+        "tests/test_ahead.py",
+        "tests/test_postgres_store.py::test_a_write_whose_commit_was_lost_is_recorded_once",
+        "tests/test_postgres_store.py::test_a_write_that_lost_its_connection_before_it_appended_is_done_again",
+        "tests/test_postgres_store.py::test_an_incident_copied_in_whose_commit_was_lost_is_not_copied_again")),
     # the team store's own code, in process against the test cluster (the shared queries are sql's), and the server
     # down for a while (reconnecting with pauses)
     "postgres": Module("runner/store/postgres.py", (
@@ -247,6 +252,14 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("sql", "NumberReplacer", "limit: int | None = None, after: int = 0) -> Iterator[Event]:",
      "`seq > -1` and no bound select the same events: seq starts at 1"),
     ("sql", "NumberReplacer", "+sealed = - 2", "no draft is numbered -1 or -2: neither carries the seals"),
+    ("sql", "ReplaceUnaryOperator_USub_Invert", "sealed = -1", "~1 is -2: no draft is numbered -1 or -2"),
+    ("sql", "ReplaceTrueWithFalse", "def _transact(self, work: Callable[[], T], *, replayable: bool = True",
+     "the base's signature, which raises NotImplementedError: the stores' own _transact give the defaults"),
+    ("sql", "ReplaceFalseWithTrue", "def running(self, incident_id: str, *, take_over: bool = False)",
+     "the base's signature, which raises NotImplementedError: the stores' own running give the defaults"),
+    ("sql", "NumberReplacer", "self._pending = last[0]", "the list holds the one last event: [-1] is [0]"),
+    ("sql", "NumberReplacer", "since: str | None, after: int = 0)",
+     "`seq > -1` and `seq > 0` select the same events: seq starts at 1"),
     ("postgres", "NumberReplacer", '"SELECT pg_advisory_xact_lock(%s, 0)", (LOCKS,))',
      "the migration lock's second key: any constant makes the processes of this ir migrate one at a time, and the "
      "lock is held only inside the migration's transaction, where no test can look at it"),
