@@ -77,7 +77,9 @@ STORE = ("tests/test_reconcile.py::test_an_action_goes_pending_sending_done_and_
          "tests/test_reconcile.py::test_an_incident_is_copied_to_another_store_as_it_is_and_only_once",
          "tests/test_reconcile.py::test_only_the_store_writes_the_seals_of_an_event",
          "tests/test_reconcile.py::test_a_follower_waits_for_new_events_and_reads_only_those",
-         "tests/test_reconcile.py::test_a_state_row_edited_outside_ir_is_found_by_the_seal_its_event_carries")
+         "tests/test_reconcile.py::test_a_state_row_edited_outside_ir_is_found_by_the_seal_its_event_carries",
+         "tests/test_reconcile.py::test_an_incident_written_to_while_it_is_checked_or_copied_verifies",
+         "tests/test_reconcile.py::test_actions_are_in_the_order_they_were_queued_whatever_their_clock_and_a_store_from_before_learns_it")
 LIVE = ("tests/test_outbox.py::test_a_live_run_delivers_each_action_once_in_order_and_records_it",
         "tests/test_outbox.py::test_an_unknown_post_is_reconciled_by_flush_and_sent_at_most_once",
         "tests/test_outbox.py::test_a_refused_post_fails_holds_its_integration_back_and_flush_sends_it_once",
